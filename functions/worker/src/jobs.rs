@@ -1,0 +1,102 @@
+//! Example jobs. Copy this file's pattern for your own: a serde struct, a
+//! kind name, and an async handler.
+
+use std::time::Duration;
+
+use hangar::{HandlerResult, Job, JobContext, JobFailure, Registry};
+use serde::{Deserialize, Serialize};
+
+/// Logs its arguments and succeeds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// Who to greet.
+    #[serde(default = "world")]
+    pub name: String,
+}
+
+fn world() -> String {
+    "world".to_owned()
+}
+
+impl Job for Hello {
+    const KIND: &'static str = "hello";
+}
+
+/// Sleeps, then succeeds; stops early if the job is deleted meanwhile.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Sleep {
+    /// How long, in milliseconds.
+    pub ms: u64,
+}
+
+impl Job for Sleep {
+    const KIND: &'static str = "sleep";
+}
+
+/// Fails its first `fail_times` runs, then succeeds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Flaky {
+    /// How many runs fail.
+    pub fail_times: u32,
+}
+
+impl Job for Flaky {
+    const KIND: &'static str = "flaky";
+}
+
+/// Always fails.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Fail {
+    /// The error message.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl Job for Fail {
+    const KIND: &'static str = "fail";
+}
+
+async fn hello(args: Hello, ctx: JobContext) -> HandlerResult {
+    tracing::info!(job = %ctx.id(), attempt = ctx.attempt(), "hello, {}", args.name);
+    Ok(())
+}
+
+async fn sleep(args: Sleep, ctx: JobContext) -> HandlerResult {
+    let total = Duration::from_millis(args.ms);
+    let step = Duration::from_millis(500);
+    let mut slept = Duration::ZERO;
+    while slept < total {
+        let nap = step.min(total - slept);
+        tokio::time::sleep(nap).await;
+        slept += nap;
+        if slept < total && ctx.is_cancelled().await.unwrap_or(false) {
+            tracing::info!(job = %ctx.id(), "deleted while sleeping; stopping early");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn flaky(args: Flaky, ctx: JobContext) -> HandlerResult {
+    if ctx.attempt() <= args.fail_times {
+        return Err(JobFailure::msg(format!(
+            "flaky: run {} of {} planned failures",
+            ctx.attempt(),
+            args.fail_times
+        )));
+    }
+    tracing::info!(job = %ctx.id(), attempt = ctx.attempt(), "flaky job succeeded");
+    Ok(())
+}
+
+async fn fail(args: Fail, _ctx: JobContext) -> HandlerResult {
+    Err(JobFailure::msg(
+        args.message
+            .unwrap_or_else(|| "this job always fails".to_owned()),
+    ))
+}
+
+/// The registry of the example worker.
+pub fn registry() -> Registry {
+    Registry::new().job(hello).job(sleep).job(flaky).job(fail)
+}

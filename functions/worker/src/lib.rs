@@ -1,0 +1,3 @@
+//! The example worker's jobs, shared by its binary and by `hangar dev`.
+
+pub mod jobs;

@@ -1,0 +1,437 @@
+//! The client API: create jobs and act on them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::job::{ContinueOn, HistoryEntry, IntoNewJob, JobId, JobRecord, NewJob, Parent};
+use crate::message::WakeUp;
+use crate::queue::Queues;
+use crate::state::{State, can_transition};
+use crate::store::{AttemptChange, Change, Expect, Store, WriteError};
+use crate::timing::{self, chrono_dur};
+
+/// How many times an operation re-reads and retries when another writer
+/// changed the job between its read and its conditional write.
+const CONFLICT_RETRIES: usize = 5;
+
+/// When a scheduled job runs: after a delay or at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// After this long.
+    In(Duration),
+    /// At this instant (in the past: as soon as possible).
+    At(DateTime<Utc>),
+}
+
+impl From<Duration> for When {
+    fn from(d: Duration) -> Self {
+        When::In(d)
+    }
+}
+
+impl From<DateTime<Utc>> for When {
+    fn from(t: DateTime<Utc>) -> Self {
+        When::At(t)
+    }
+}
+
+impl When {
+    fn resolve(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            When::In(d) => now + chrono_dur(d),
+            When::At(t) => t,
+        }
+    }
+}
+
+/// Creates jobs and acts on them. Cheap to clone; build one per process.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) core: Arc<Core>,
+}
+
+impl Client {
+    /// A client from the AWS environment (credentials, region,
+    /// `AWS_ENDPOINT_URL`) and the Hangar environment ([`Config::from_env`]).
+    pub async fn from_env() -> Result<Self> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(&sdk, Config::from_env()?))
+    }
+
+    /// A client from an SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        Self::from_clients(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            config,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// A client from SDK clients and a clock.
+    pub fn from_clients(
+        ddb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        config: Config,
+        clock: SharedClock,
+    ) -> Self {
+        let config = Arc::new(config);
+        Client {
+            core: Arc::new(Core {
+                store: Store::new(ddb, &config.table, config.shards, config.retention),
+                queues: Queues::new(sqs, config.clone()),
+                clock,
+                config,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The store, for reads the client does not wrap.
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    /// The queues.
+    pub fn queues(&self) -> &Queues {
+        &self.core.queues
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.core.clock
+    }
+
+    /// Enqueues a job to run as soon as a worker is free: one DynamoDB write,
+    /// then one SQS send.
+    pub async fn enqueue(&self, job: impl IntoNewJob) -> Result<JobId> {
+        let job = job.into_new_job()?;
+        let now = self.core.now();
+        let record = self.record(
+            job,
+            State::Enqueued,
+            now,
+            HistoryEntry::new(State::Enqueued, now, None),
+        )?;
+        // Resolve the queue first: a misnamed queue fails before anything is written.
+        self.core.queues.url(&record.options.queue).await?;
+        self.core
+            .store
+            .insert(&record, Some(self.core.enqueued_due()))
+            .await?;
+        self.core.wake(&record, Duration::ZERO).await;
+        Ok(record.id)
+    }
+
+    /// Schedules a job to run after a delay or at an instant. Up to 15
+    /// minutes ahead it goes to SQS at once with `DelaySeconds`; further out
+    /// the timer hands it to SQS when it comes within reach.
+    pub async fn schedule(&self, job: impl IntoNewJob, when: impl Into<When>) -> Result<JobId> {
+        let job = job.into_new_job()?;
+        let now = self.core.now();
+        let run_at = when.into().resolve(now);
+        let plan = timing::plan(now, run_at, self.core.config.grace);
+        let entry = HistoryEntry::new(
+            State::Scheduled,
+            now,
+            Some(format!("Due {}", fmt_time(run_at))),
+        );
+        let mut record = self.record(job, State::Scheduled, now, entry)?;
+        record.run_at = Some(run_at);
+        record.handed_off = plan.send_delay.is_some();
+        self.core.queues.url(&record.options.queue).await?;
+        self.core.store.insert(&record, Some(plan.due_at)).await?;
+        if let Some(delay) = plan.send_delay {
+            self.core.wake(&record, delay).await;
+        }
+        Ok(record.id)
+    }
+
+    /// Adds a continuation: a job that waits (Awaiting) until `parent`
+    /// reaches a final state, then runs if `on` is met and is Deleted
+    /// otherwise. A parent that has already finished settles it at once.
+    pub async fn continue_with(
+        &self,
+        parent: &JobId,
+        job: impl IntoNewJob,
+        on: ContinueOn,
+    ) -> Result<JobId> {
+        let job = job.into_new_job()?;
+        let now = self.core.now();
+        let entry = HistoryEntry::new(
+            State::Awaiting,
+            now,
+            Some(format!(
+                "Waiting for {parent} ({})",
+                match on {
+                    ContinueOn::Succeeded => "runs if it Succeeded",
+                    ContinueOn::AnyFinished => "runs when it finishes",
+                }
+            )),
+        )
+        .with("parent", parent.as_str());
+        let mut record = self.record(job, State::Awaiting, now, entry)?;
+        record.parent = Some(Parent {
+            id: parent.clone(),
+            on,
+        });
+        self.core.queues.url(&record.options.queue).await?;
+        match self.core.store.insert_continuation(&record, now).await {
+            Ok(()) => Ok(record.id),
+            Err(WriteError::Other(e)) => Err(e),
+            Err(WriteError::Condition(None)) => Err(Error::NotFound { id: parent.clone() }),
+            Err(WriteError::Condition(Some(p))) => {
+                // The parent is already final: create the continuation settled.
+                let (state, reason) = if on.is_met_by(p.state) {
+                    (
+                        State::Enqueued,
+                        format!("Parent {parent} had already {}", p.state),
+                    )
+                } else {
+                    (
+                        State::Deleted,
+                        format!(
+                            "Parent {parent} had already ended {}; this continuation runs only when its parent Succeeded",
+                            p.state
+                        ),
+                    )
+                };
+                record.state = state;
+                record.history.push(
+                    HistoryEntry::new(state, now, Some(reason)).with("parent", parent.as_str()),
+                );
+                let due = (state == State::Enqueued).then(|| self.core.enqueued_due());
+                self.core.store.insert(&record, due).await?;
+                if state == State::Enqueued {
+                    self.core.wake(&record, Duration::ZERO).await;
+                }
+                Ok(record.id)
+            }
+        }
+    }
+
+    /// Enqueues many jobs with batch calls: `BatchWriteItem` (25 a call),
+    /// then `SendMessageBatch` (10 a call). Ids are always generated.
+    pub async fn enqueue_many<I>(&self, jobs: I) -> Result<Vec<JobId>>
+    where
+        I: IntoIterator,
+        I::Item: IntoNewJob,
+    {
+        let now = self.core.now();
+        let due = self.core.enqueued_due();
+        let mut records = Vec::new();
+        for job in jobs {
+            let mut job = job.into_new_job()?;
+            job.id = None;
+            records.push(self.record(
+                job,
+                State::Enqueued,
+                now,
+                HistoryEntry::new(State::Enqueued, now, None),
+            )?);
+        }
+        let mut queues: Vec<&str> = records.iter().map(|r| r.options.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for q in &queues {
+            self.core.queues.url(q).await?;
+        }
+        let items = records
+            .iter()
+            .map(|r| self.core.store.new_item(r, Some(due)))
+            .collect();
+        self.core.store.insert_many(items).await?;
+        for q in queues {
+            let msgs: Vec<_> = records
+                .iter()
+                .filter(|r| r.options.queue == q)
+                .map(|r| (WakeUp::for_job(r), Duration::ZERO))
+                .collect();
+            match self.core.queues.send_batch(q, &msgs).await {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => tracing::warn!(
+                    queue = q,
+                    count = failed.len(),
+                    "wake-ups not sent; the timer will re-send them after the grace period"
+                ),
+                Err(e) => tracing::warn!(
+                    queue = q,
+                    error = %crate::error::error_chain(&e),
+                    "wake-ups not sent; the timer will re-send them after the grace period"
+                ),
+            }
+        }
+        Ok(records.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Reads a job; None if it does not exist or has expired.
+    pub async fn get(&self, id: &JobId) -> Result<Option<JobRecord>> {
+        self.core.store.get(id, self.core.now()).await
+    }
+
+    /// Enqueues a job again to run now: a Failed, Succeeded, Deleted or
+    /// Scheduled job, or a continuation that should not wait any longer. Its
+    /// retry count starts over.
+    pub async fn requeue(&self, id: &JobId) -> Result<()> {
+        let job = self
+            .change(id, State::Enqueued, |core, job, now| {
+                let mut ch = Change::new(
+                    State::Enqueued,
+                    HistoryEntry::new(
+                        State::Enqueued,
+                        now,
+                        Some(format!("Requeued (was {})", job.state)),
+                    ),
+                );
+                ch.attempt = AttemptChange::Reset;
+                ch.due_at = Some(core.enqueued_due());
+                ch
+            })
+            .await?;
+        self.core.wake(&job, Duration::ZERO).await;
+        Ok(())
+    }
+
+    /// Moves a job to run after a delay or at an instant (from Enqueued,
+    /// Scheduled, Failed, Succeeded or Deleted). A message already in SQS for
+    /// its old time is dropped by the worker as stale.
+    pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<()> {
+        let when = when.into();
+        let mut plan_out = None;
+        let job = self
+            .change(id, State::Scheduled, |core, job, now| {
+                let run_at = when.resolve(now);
+                let plan = timing::plan(now, run_at, core.config.grace);
+                plan_out = Some(plan);
+                let mut ch = Change::new(
+                    State::Scheduled,
+                    HistoryEntry::new(
+                        State::Scheduled,
+                        now,
+                        Some(format!(
+                            "Rescheduled (was {}); due {}",
+                            job.state,
+                            fmt_time(run_at)
+                        )),
+                    ),
+                );
+                ch.run_at = Some((run_at, plan.send_delay.is_some()));
+                ch.due_at = Some(plan.due_at);
+                if !matches!(job.state, State::Enqueued | State::Scheduled) {
+                    ch.attempt = AttemptChange::Reset;
+                }
+                ch
+            })
+            .await?;
+        if let Some(delay) = plan_out.and_then(|p| p.send_delay) {
+            self.core.wake(&job, delay).await;
+        }
+        Ok(())
+    }
+
+    /// Deletes a job. A running job is not stopped, but its result is
+    /// discarded and its handler can see the deletion
+    /// ([`crate::JobContext::is_cancelled`]). Continuations waiting on it are
+    /// settled as for any final state.
+    pub async fn delete(&self, id: &JobId) -> Result<()> {
+        let job = self
+            .change(id, State::Deleted, |_, job, now| {
+                Change::new(
+                    State::Deleted,
+                    HistoryEntry::new(
+                        State::Deleted,
+                        now,
+                        Some(format!("Deleted (was {})", job.state)),
+                    ),
+                )
+            })
+            .await?;
+        if !job.continuations.is_empty() {
+            self.core
+                .release(&job.id, job.state, job.continuations.clone())
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Read, check the transition, write on the version read; again if the
+    /// job changed in between.
+    async fn change(
+        &self,
+        id: &JobId,
+        to: State,
+        mut build: impl FnMut(&Core, &JobRecord, DateTime<Utc>) -> Change,
+    ) -> Result<JobRecord> {
+        for _ in 0..CONFLICT_RETRIES {
+            let job = self.core.must_get(id).await?;
+            // Processing → Scheduled is the worker's retry, not a user's move.
+            let refused = !can_transition(job.state, to)
+                || (job.state == State::Processing && to != State::Deleted)
+                || (job.state == State::Enqueued && to == State::Enqueued);
+            if refused {
+                return Err(Error::InvalidTransition {
+                    id: id.clone(),
+                    from: job.state,
+                    to,
+                });
+            }
+            let now = self.core.now();
+            let change = build(&self.core, &job, now);
+            match self
+                .core
+                .store
+                .apply(id, &Expect::at(&job), change, now)
+                .await
+            {
+                Ok(written) => return Ok(written),
+                Err(WriteError::Condition(_)) => continue,
+                Err(WriteError::Other(e)) => return Err(e),
+            }
+        }
+        Err(Error::Conflict { id: id.clone() })
+    }
+
+    fn record(
+        &self,
+        job: NewJob,
+        state: State,
+        now: DateTime<Utc>,
+        entry: HistoryEntry,
+    ) -> Result<JobRecord> {
+        job.validate()?;
+        Ok(JobRecord {
+            id: job.id.unwrap_or_else(JobId::generate),
+            kind: job.kind,
+            args: job.args,
+            options: job.options,
+            state,
+            version: 1,
+            attempt: 0,
+            created_at: now,
+            updated_at: now,
+            run_at: None,
+            handed_off: false,
+            lease_until: None,
+            claimed_version: None,
+            parent: None,
+            continuations: Vec::new(),
+            last_error: None,
+            expires_at: None,
+            history: vec![entry],
+        })
+    }
+}
+
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,176 @@
+//! Configuration: resource names, retention, sharding. Read once from the
+//! environment in a function's `main`, or built in code.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::job::validate_queue;
+
+/// Where Hangar's resources are and how it treats time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Prefix of every resource name (`hangar` by default).
+    pub stack: String,
+    /// The DynamoDB table (default `{stack}-jobs`).
+    pub table: String,
+    /// Queue name → SQS queue URL. A queue missing here is looked up by the
+    /// name `{stack}-{queue}` on first use.
+    pub queue_urls: BTreeMap<String, String>,
+    /// How long Succeeded and Deleted jobs are kept (default 1 day).
+    pub retention: Duration,
+    /// Partitions of each index key (state and due time); see
+    /// docs/architecture.md. Changing it on a live table orphans nothing that
+    /// is not re-sharded by its next write, but listing may miss items on
+    /// shards above the new value until then.
+    pub shards: u32,
+    /// How long an Enqueued job may wait before the timer sends its message
+    /// again (the safety net for a lost send), and how long past its lease a
+    /// Processing job is left before it is re-sent.
+    pub grace: Duration,
+}
+
+/// Default number of index shards.
+pub const DEFAULT_SHARDS: u32 = 8;
+/// Default retention of final jobs.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default repair grace period.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10 * 60);
+
+impl Config {
+    /// Defaults for a stack name.
+    pub fn new(stack: impl Into<String>) -> Self {
+        let stack = stack.into();
+        Config {
+            table: format!("{stack}-jobs"),
+            stack,
+            queue_urls: BTreeMap::new(),
+            retention: DEFAULT_RETENTION,
+            shards: DEFAULT_SHARDS,
+            grace: DEFAULT_GRACE,
+        }
+    }
+
+    /// Reads `HANGAR_STACK`, `HANGAR_TABLE`, `HANGAR_QUEUE_URLS`
+    /// (`name=url,name=url`), `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS` and
+    /// `HANGAR_GRACE_SECONDS`; unset ones keep their defaults.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::from_env`] over any lookup (testable without touching the
+    /// process environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut cfg = Config::new(get("HANGAR_STACK").unwrap_or_else(|| "hangar".to_owned()));
+        if let Some(t) = get("HANGAR_TABLE") {
+            cfg.table = t;
+        }
+        if let Some(list) = get("HANGAR_QUEUE_URLS") {
+            for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (name, url) = pair.split_once('=').ok_or_else(|| {
+                    Error::invalid("HANGAR_QUEUE_URLS", format!("{pair:?} is not name=url"))
+                })?;
+                validate_queue(name.trim())?;
+                cfg.queue_urls
+                    .insert(name.trim().to_owned(), url.trim().to_owned());
+            }
+        }
+        let secs = |name: &'static str| -> Result<Option<Duration>> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map(Duration::from_secs)
+                        .map_err(|e| Error::invalid(name, format!("{v:?}: {e}")))
+                })
+                .transpose()
+        };
+        if let Some(d) = secs("HANGAR_RETENTION_SECONDS")? {
+            cfg.retention = d;
+        }
+        if let Some(d) = secs("HANGAR_GRACE_SECONDS")? {
+            cfg.grace = d;
+        }
+        if let Some(v) = get("HANGAR_SHARDS") {
+            cfg.shards = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| Error::invalid("HANGAR_SHARDS", format!("{v:?} (use 1 to 256)")))?;
+        }
+        Ok(cfg)
+    }
+
+    /// The SQS queue name of a Hangar queue.
+    pub fn sqs_queue_name(&self, queue: &str) -> String {
+        format!("{}-{queue}", self.stack)
+    }
+
+    /// The SQS dead-letter queue name of a Hangar queue.
+    pub fn sqs_dlq_name(&self, queue: &str) -> String {
+        format!("{}-{queue}-dlq", self.stack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(cfg.stack, "hangar");
+        assert_eq!(cfg.table, "hangar-jobs");
+        assert_eq!(cfg.retention, DEFAULT_RETENTION);
+        assert_eq!(cfg.sqs_queue_name("default"), "hangar-default");
+        assert_eq!(cfg.sqs_dlq_name("default"), "hangar-default-dlq");
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("HANGAR_STACK", "prod"),
+            ("HANGAR_TABLE", "jobs-table"),
+            (
+                "HANGAR_QUEUE_URLS",
+                "default=http://q/1, critical=http://q/2",
+            ),
+            ("HANGAR_RETENTION_SECONDS", "60"),
+            ("HANGAR_SHARDS", "4"),
+            ("HANGAR_GRACE_SECONDS", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.table, "jobs-table");
+        assert_eq!(cfg.queue_urls["critical"], "http://q/2");
+        assert_eq!(cfg.retention, Duration::from_secs(60));
+        assert_eq!(cfg.shards, 4);
+        assert_eq!(cfg.grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_say_which_variable() {
+        for (k, v) in [
+            ("HANGAR_SHARDS", "0"),
+            ("HANGAR_RETENTION_SECONDS", "1d"),
+            ("HANGAR_QUEUE_URLS", "default"),
+            ("HANGAR_QUEUE_URLS", "Bad=http://x"),
+        ] {
+            let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(k) || text.contains("queue name"),
+                "{k}={v}: {text}"
+            );
+        }
+    }
+}

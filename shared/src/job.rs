@@ -1,0 +1,501 @@
+//! The job model: ids, kinds, options, the stored record and its history.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
+use crate::state::State;
+
+/// Largest serialized `args`, in bytes. With the bounded history this keeps a
+/// job item well under DynamoDB's 400 KB item limit (see docs/architecture.md).
+pub const MAX_ARGS_BYTES: usize = 128 * 1024;
+/// Longest kind name.
+pub const MAX_KIND_LEN: usize = 128;
+/// The queue used when none is named.
+pub const DEFAULT_QUEUE: &str = "default";
+/// A job's timeout when none is set: how long a handler may run before it is
+/// stopped and counted as failed, and the basis of its lease.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A job id: a UUIDv7 (time-ordered) for jobs Hangar creates, or a
+/// deterministic id derived from a recurring job or an intake message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A new time-ordered id.
+    pub fn generate() -> Self {
+        JobId(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Checks and wraps an id: 1 to 200 characters of `[A-Za-z0-9._:-]`.
+    pub fn parse(s: impl Into<String>) -> Result<Self> {
+        let s = s.into();
+        let ok = !s.is_empty()
+            && s.len() <= 200
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if ok {
+            Ok(JobId(s))
+        } else {
+            Err(Error::invalid(
+                "job id",
+                format!("{s:?} (use 1 to 200 characters of A-Z a-z 0-9 . _ : -)"),
+            ))
+        }
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        JobId::parse(s)
+    }
+}
+
+/// Checks a queue name: 1 to 64 characters of `[a-z0-9_-]`.
+pub fn validate_queue(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "queue name",
+            format!("{name:?} (use 1 to 64 characters of a-z 0-9 _ -)"),
+        ))
+    }
+}
+
+/// Checks a kind name: 1 to 128 printable ASCII characters, no spaces.
+pub fn validate_kind(kind: &str) -> Result<()> {
+    let ok = !kind.is_empty()
+        && kind.len() <= MAX_KIND_LEN
+        && kind.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "job kind",
+            format!("{kind:?} (use 1 to {MAX_KIND_LEN} printable ASCII characters, no spaces)"),
+        ))
+    }
+}
+
+/// A typed job: its arguments are this struct, its kind is [`Job::KIND`].
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct SendEmail { to: String }
+///
+/// impl hangar::Job for SendEmail {
+///     const KIND: &'static str = "send_email";
+/// }
+/// ```
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The kind name that routes the job to its handler. Keep it stable:
+    /// stored jobs refer to it.
+    const KIND: &'static str;
+
+    /// Options used when this job is enqueued without explicit ones.
+    fn options() -> JobOptions {
+        JobOptions::default()
+    }
+}
+
+/// When a continuation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ContinueOn {
+    /// Only when the parent Succeeded; otherwise the continuation is Deleted
+    /// (default, as in Hangfire).
+    #[default]
+    Succeeded,
+    /// When the parent reaches any final state (Succeeded or Deleted).
+    AnyFinished,
+}
+
+impl ContinueOn {
+    /// Whether a parent that ended in `parent` satisfies this condition.
+    pub fn is_met_by(self, parent: State) -> bool {
+        match self {
+            ContinueOn::Succeeded => parent == State::Succeeded,
+            ContinueOn::AnyFinished => parent.is_final(),
+        }
+    }
+}
+
+/// Per-job options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOptions {
+    /// The queue (default `default`).
+    pub queue: String,
+    /// Retries on failure.
+    pub retry: RetryPolicy,
+    /// How long one run may take.
+    pub timeout: Duration,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            queue: DEFAULT_QUEUE.to_owned(),
+            retry: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A job to create: kind, arguments and options. Built from a typed [`Job`]
+/// with [`NewJob::of`] or from a kind name and JSON with [`NewJob::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub(crate) id: Option<JobId>,
+    pub(crate) kind: String,
+    pub(crate) args: serde_json::Value,
+    pub(crate) options: JobOptions,
+}
+
+impl NewJob {
+    /// An untyped job.
+    pub fn new(kind: impl Into<String>, args: serde_json::Value) -> Self {
+        NewJob {
+            id: None,
+            kind: kind.into(),
+            args,
+            options: JobOptions::default(),
+        }
+    }
+
+    /// A typed job, with the options its type declares.
+    pub fn of<J: Job>(job: &J) -> Result<Self> {
+        let args = serde_json::to_value(job).map_err(|source| Error::Args {
+            kind: J::KIND.to_owned(),
+            source,
+        })?;
+        Ok(NewJob {
+            id: None,
+            kind: J::KIND.to_owned(),
+            args,
+            options: J::options(),
+        })
+    }
+
+    /// Uses this id instead of a generated one; creating a second job with the
+    /// same id fails with [`Error::AlreadyExists`].
+    pub fn id(mut self, id: JobId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sends the job to this queue.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.options.queue = queue.into();
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.options.retry = retry;
+        self
+    }
+
+    /// Sets the number of retries, keeping the rest of the policy.
+    pub fn retries(mut self, attempts: u32) -> Self {
+        self.options.retry.attempts = attempts;
+        self
+    }
+
+    /// Sets the timeout of one run.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Replaces all options.
+    pub fn options(mut self, options: JobOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Checks names and sizes; returns the serialized arguments.
+    pub(crate) fn validate(&self) -> Result<String> {
+        validate_kind(&self.kind)?;
+        validate_queue(&self.options.queue)?;
+        if self.options.timeout.is_zero() {
+            return Err(Error::invalid("timeout", "must be more than zero"));
+        }
+        let args = serde_json::to_string(&self.args).map_err(|source| Error::Args {
+            kind: self.kind.clone(),
+            source,
+        })?;
+        if args.len() > MAX_ARGS_BYTES {
+            return Err(Error::PayloadTooLarge {
+                size: args.len(),
+                limit: MAX_ARGS_BYTES,
+            });
+        }
+        Ok(args)
+    }
+}
+
+/// Anything [`crate::Client`] accepts as a job: a [`NewJob`] or a reference to
+/// a typed [`Job`].
+pub trait IntoNewJob {
+    /// Converts, serializing typed arguments.
+    fn into_new_job(self) -> Result<NewJob>;
+}
+
+impl IntoNewJob for NewJob {
+    fn into_new_job(self) -> Result<NewJob> {
+        Ok(self)
+    }
+}
+
+impl<J: Job> IntoNewJob for &J {
+    fn into_new_job(self) -> Result<NewJob> {
+        NewJob::of(self)
+    }
+}
+
+/// One entry of a job's history: a state it entered, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The state entered.
+    pub state: State,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, in words ("Retry 2 of 10 in 47s", "Parent 0190… Succeeded").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details: for a failure `error_type`, `error_message`, `error_detail`;
+    /// for a claim the `worker`; for a result the `duration_ms`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+}
+
+impl HistoryEntry {
+    /// An entry without data.
+    pub fn new(state: State, at: DateTime<Utc>, reason: Option<String>) -> Self {
+        HistoryEntry {
+            state,
+            at,
+            reason: reason.map(|r| truncate(&r, MAX_REASON_BYTES)),
+            data: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a data field, truncated to the limit for its name.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        let limit = if key == "error_detail" || key == "raw_body" {
+            MAX_DETAIL_BYTES
+        } else {
+            MAX_DATA_VALUE_BYTES
+        };
+        self.data
+            .insert(key.to_owned(), truncate(&value.into(), limit));
+        self
+    }
+}
+
+/// Longest history reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 512;
+/// Longest history data value other than a detail, in bytes.
+pub const MAX_DATA_VALUE_BYTES: usize = 1024;
+/// Longest error detail (or raw message body) kept in history, in bytes.
+pub const MAX_DETAIL_BYTES: usize = 2048;
+/// Most history entries kept on a job; older ones (but the first) are dropped.
+pub const MAX_HISTORY: usize = 40;
+
+/// Truncates to at most `limit` bytes on a character boundary, marking the cut.
+pub fn truncate(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_owned();
+    }
+    const MARK: &str = "…[truncated]";
+    let mut end = limit.saturating_sub(MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &s[..end])
+}
+
+/// A continuation's link to its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    /// The parent job.
+    pub id: JobId,
+    /// When this job runs.
+    pub on: ContinueOn,
+}
+
+/// A continuation waiting on a job, as recorded on the parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// The continuation job.
+    pub id: JobId,
+    /// When it runs.
+    pub on: ContinueOn,
+}
+
+/// A job as stored: what [`crate::Client::get`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Its kind.
+    pub kind: String,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// Queue, retry policy and timeout.
+    pub options: JobOptions,
+    /// Current state.
+    pub state: State,
+    /// Incremented by every write; a message names the version it was sent for.
+    pub version: u64,
+    /// How many times it has been claimed (1 on its first run).
+    pub attempt: u32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a Scheduled job is due.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Whether a Scheduled job's message is already in SQS with a delay.
+    pub handed_off: bool,
+    /// While Processing: until when the claiming worker holds it.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// While Processing: the message version that started this run.
+    pub claimed_version: Option<u64>,
+    /// The parent, for a continuation.
+    pub parent: Option<Parent>,
+    /// Continuations waiting on this job.
+    pub continuations: Vec<Continuation>,
+    /// The last error message, if any run failed.
+    pub last_error: Option<String>,
+    /// When the item expires (final states only).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
+    pub history: Vec<HistoryEntry>,
+}
+
+impl JobRecord {
+    /// Deserializes the arguments into a typed job.
+    pub fn args_as<J: Job>(&self) -> Result<J> {
+        serde_json::from_value(self.args.clone()).map_err(|source| Error::Args {
+            kind: self.kind.clone(),
+            source,
+        })
+    }
+
+    /// The most recent history entry.
+    pub fn last_entry(&self) -> Option<&HistoryEntry> {
+        self.history.last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(JobId::parse("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").is_ok());
+        assert!(JobId::parse("rec:nightly:2026-11-24T00:00:00Z").is_ok());
+        for bad in ["", "a b", "x/y", &"a".repeat(201)] {
+            assert!(
+                matches!(
+                    JobId::parse(bad),
+                    Err(Error::Invalid { what: "job id", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let a = JobId::generate();
+        let b = JobId::generate();
+        assert!(a < b, "v7 ids sort by creation time");
+    }
+
+    #[test]
+    fn queue_names() {
+        for ok in ["default", "critical", "email_v2", "a-b", "0"] {
+            validate_queue(ok).unwrap();
+        }
+        for bad in ["", "Default", "a.b", "a b", &"q".repeat(65)] {
+            let err = validate_queue(bad).unwrap_err();
+            assert!(err.to_string().contains("queue name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn oversized_args_are_refused_with_the_sizes() {
+        let big = "x".repeat(MAX_ARGS_BYTES);
+        let err = NewJob::new("k", serde_json::json!({ "blob": big }))
+            .validate()
+            .unwrap_err();
+        match err {
+            Error::PayloadTooLarge { size, limit } => {
+                assert!(size > limit);
+                assert_eq!(limit, MAX_ARGS_BYTES);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundaries_and_marks_the_cut() {
+        assert_eq!(truncate("short", 10), "short");
+        let s = "é".repeat(100); // 200 bytes
+        let t = truncate(&s, 50);
+        assert!(t.len() <= 50, "{}", t.len());
+        assert!(t.ends_with("…[truncated]"));
+        assert!(t.starts_with('é'));
+    }
+
+    #[test]
+    fn history_data_is_bounded() {
+        let e = HistoryEntry::new(State::Failed, Utc::now(), Some("r".repeat(5000)))
+            .with("error_detail", "d".repeat(100_000))
+            .with("error_message", "m".repeat(100_000));
+        assert!(e.reason.unwrap().len() <= MAX_REASON_BYTES);
+        assert!(e.data["error_detail"].len() <= MAX_DETAIL_BYTES);
+        assert!(e.data["error_message"].len() <= MAX_DATA_VALUE_BYTES);
+    }
+
+    #[test]
+    fn continuation_conditions() {
+        use State::*;
+        assert!(ContinueOn::Succeeded.is_met_by(Succeeded));
+        assert!(!ContinueOn::Succeeded.is_met_by(Deleted));
+        assert!(ContinueOn::AnyFinished.is_met_by(Deleted));
+        assert!(ContinueOn::AnyFinished.is_met_by(Succeeded));
+        assert!(!ContinueOn::AnyFinished.is_met_by(Failed));
+    }
+}

@@ -1,0 +1,66 @@
+//! Hangar: Hangfire-style background jobs for Rust on AWS.
+//!
+//! DynamoDB holds every job's state and history, SQS delivers jobs to Lambda
+//! workers, and a timer drives delayed jobs, retries and recurring jobs. See
+//! docs/architecture.md for the design and its invariants.
+//!
+//! # Layout
+//!
+//! - [`job`]: ids, kinds, options, the stored record and its history.
+//! - [`state`]: the state machine, one pure function.
+//! - [`retry`]: Hangfire's automatic retry policy.
+//! - [`timing`]: where a delayed job waits (SQS delay or the timer).
+//! - [`store`]: the DynamoDB table; every transition one conditional write.
+//! - [`queue`]: SQS queues and wake-up sends.
+//! - [`message`]: the wake-up message format.
+//! - [`client`]: the API for creating and acting on jobs.
+//! - [`worker`]: the handler registry, batch processing, and the local poller.
+//! - [`setup`]: idempotent creation of the table and queues.
+//! - [`config`], [`clock`], [`error`]: configuration, injected time, errors.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SendEmail { to: String }
+//! impl hangar::Job for SendEmail { const KIND: &'static str = "send_email"; }
+//!
+//! # async fn demo() -> hangar::Result<()> {
+//! let client = hangar::Client::from_env().await?;
+//! let id = client.enqueue(&SendEmail { to: "a@example.com".into() }).await?;
+//! let later = client
+//!     .schedule(&SendEmail { to: "b@example.com".into() }, std::time::Duration::from_secs(3600))
+//!     .await?;
+//! client
+//!     .continue_with(&id, &SendEmail { to: "c@example.com".into() }, hangar::ContinueOn::Succeeded)
+//!     .await?;
+//! # let _ = later; Ok(()) }
+//! ```
+
+pub mod client;
+pub mod clock;
+pub mod config;
+mod core;
+pub mod error;
+pub mod job;
+pub mod message;
+pub mod queue;
+pub mod retry;
+pub mod setup;
+pub mod state;
+pub mod store;
+pub mod timing;
+pub mod worker;
+
+pub use client::{Client, When};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob};
+pub use retry::{OnExhausted, RetryPolicy};
+pub use state::State;
+pub use worker::{
+    Delivery, HandlerResult, JobContext, JobFailure, Outcome, Poller, Registry, Worker,
+};

@@ -1,0 +1,1016 @@
+//! The worker runtime: a registry of handlers by kind, and the processing of
+//! SQS batches as the Lambda event source mapping delivers them (or as
+//! [`Poller`] does outside Lambda).
+//!
+//! For each message the worker decides from DynamoDB, never from the message
+//! (design invariants 2 and 3): it claims the job with one conditional write
+//! that sets a lease, runs the handler, and records the result with one more
+//! conditional write on the version it claimed.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+
+use crate::client::{Client, fmt_time};
+use crate::core::Core;
+use crate::error::{Error, Result, error_chain};
+use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, truncate};
+use crate::message::{Body, WakeUp, parse_body};
+use crate::queue::MAX_SQS_DELAY;
+use crate::retry::{OnExhausted, RetryPolicy};
+use crate::state::State;
+use crate::store::{AttemptChange, Change, Expect, Extra, WriteError};
+use crate::timing::{self, chrono_dur};
+
+/// Added to a lease beyond the job's own deadline, so a slow final write is
+/// not mistaken for a crash.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// Time kept back from a Lambda invocation's deadline to record the result.
+pub const FINISH_RESERVE: Duration = Duration::from_secs(3);
+/// How early a delayed message may arrive and still start its job (SQS
+/// delays are whole seconds).
+pub const EARLY_TOLERANCE: Duration = Duration::from_secs(1);
+/// Kind of the Failed job that records a message Hangar could not read.
+pub const INVALID_MESSAGE_KIND: &str = "hangar.invalid_message";
+/// Largest raw body kept in the arguments of an invalid-message job.
+pub const MAX_RAW_BODY_BYTES: usize = 64 * 1024;
+
+/// Why a job run failed, as its handler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// Skip the retries: the failure will not go away by itself.
+    pub permanent: bool,
+    /// The error's type, e.g. `std::io::Error`.
+    pub error_type: String,
+    /// The error's message.
+    pub message: String,
+    /// The error with its source chain and debug form.
+    pub detail: String,
+}
+
+impl JobFailure {
+    /// A failure with a message, retried per the job's policy.
+    pub fn msg(message: impl Into<String>) -> Self {
+        let message = message.into();
+        JobFailure {
+            permanent: false,
+            error_type: "hangar::JobFailure".to_owned(),
+            detail: message.clone(),
+            message,
+        }
+    }
+
+    /// A failure that is not retried: the job goes straight to Failed.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobFailure {
+            permanent: true,
+            ..Self::msg(message)
+        }
+    }
+
+    /// Marks this failure as not worth retrying.
+    pub fn into_permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+
+    fn typed(error_type: &str, message: String) -> Self {
+        JobFailure {
+            permanent: false,
+            error_type: error_type.to_owned(),
+            detail: message.clone(),
+            message,
+        }
+    }
+}
+
+impl<E> From<E> for JobFailure
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn from(err: E) -> Self {
+        JobFailure {
+            permanent: false,
+            error_type: std::any::type_name::<E>().to_owned(),
+            message: err.to_string(),
+            detail: format!("{}\n\n{err:?}", error_chain(&err)),
+        }
+    }
+}
+
+/// What a handler returns.
+pub type HandlerResult = std::result::Result<(), JobFailure>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+type Handler = Arc<dyn Fn(serde_json::Value, JobContext) -> BoxFuture + Send + Sync>;
+
+/// Handlers by kind.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<String, Handler>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("kinds", &self.kinds())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the handler of a typed job. Arguments that do not decode as
+    /// `J` fail the job at once, without retries.
+    pub fn job<J, F, Fut>(mut self, handler: F) -> Self
+    where
+        J: Job,
+        F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            J::KIND.to_owned(),
+            Arc::new(move |args, ctx| {
+                let handler = handler.clone();
+                Box::pin(async move {
+                    let args: J = serde_json::from_value(args).map_err(|e| {
+                        JobFailure::typed(
+                            "serde_json::Error",
+                            format!("arguments do not match kind {}: {e}", J::KIND),
+                        )
+                        .into_permanent()
+                    })?;
+                    handler(args, ctx).await
+                })
+            }),
+        );
+        self
+    }
+
+    /// Registers an untyped handler that receives the JSON arguments.
+    pub fn raw<F, Fut>(mut self, kind: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(serde_json::Value, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            kind.into(),
+            Arc::new(move |args, ctx| Box::pin(handler(args, ctx))),
+        );
+        self
+    }
+
+    /// The registered kinds, sorted.
+    pub fn kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
+        kinds.sort_unstable();
+        kinds
+    }
+}
+
+/// What a running handler knows about its job.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    id: JobId,
+    kind: String,
+    queue: String,
+    attempt: u32,
+    version: u64,
+    deadline: DateTime<Utc>,
+    core: Arc<Core>,
+}
+
+impl JobContext {
+    /// The job's id.
+    pub fn id(&self) -> &JobId {
+        &self.id
+    }
+    /// The job's kind.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// The job's queue.
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+    /// Which run this is: 1 for the first, 2 for the first retry, ...
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    /// When this run is stopped (its timeout, or the Lambda invocation's end).
+    pub fn deadline(&self) -> DateTime<Utc> {
+        self.deadline
+    }
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        (self.deadline - self.core.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    }
+    /// Whether this run no longer owns the job: it was deleted, or its lease
+    /// expired and another worker took it over. A long job should check now
+    /// and then and stop early; its result would be discarded anyway.
+    pub async fn is_cancelled(&self) -> Result<bool> {
+        let job = self.core.store.get(&self.id, self.core.now()).await?;
+        Ok(match job {
+            Some(job) => job.state != State::Processing || job.version != self.version,
+            None => true,
+        })
+    }
+}
+
+/// One SQS message as the worker sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The body.
+    pub body: String,
+    /// The Hangar queue it arrived on.
+    pub queue: String,
+}
+
+impl Delivery {
+    /// From a Lambda SQS event record; the queue is read from the source ARN
+    /// (`…:{stack}-{queue}`).
+    pub fn from_lambda(msg: &SqsMessage, stack: &str) -> Self {
+        let queue = msg
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .and_then(|name| name.strip_prefix(stack))
+            .and_then(|rest| rest.strip_prefix('-'))
+            .unwrap_or(crate::job::DEFAULT_QUEUE)
+            .to_owned();
+        Delivery {
+            message_id: msg.message_id.clone().unwrap_or_default(),
+            body: msg.body.clone().unwrap_or_default(),
+            queue,
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran; its result is recorded.
+    Ran(State),
+    /// Another run holds a live lease, or the message came early; a delayed
+    /// copy was sent for later.
+    PutBack(Duration),
+    /// The message was stale or its job gone; acknowledged, nothing to do.
+    Dropped(String),
+    /// The body was not a Hangar message; recorded as a Failed job.
+    RecordedInvalid(JobId),
+    /// Could not be handled now (an AWS error); SQS will deliver it again.
+    Retry(String),
+}
+
+impl Outcome {
+    /// Whether SQS should deliver the message again.
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Outcome::Retry(_))
+    }
+}
+
+enum Claim {
+    Claimed(JobRecord),
+    PutBack(Duration, String),
+    Dropped(String),
+}
+
+/// Runs jobs from SQS messages.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    core: Arc<Core>,
+    registry: Arc<Registry>,
+    name: String,
+}
+
+impl Worker {
+    /// A worker sharing a client's clients, clock and configuration.
+    pub fn new(client: &Client, registry: Registry) -> Self {
+        let name = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+        Worker {
+            core: client.core.clone(),
+            registry: Arc::new(registry),
+            name,
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Lambda entry point: handles an SQS event and reports the messages
+    /// to deliver again (`ReportBatchItemFailures`).
+    pub async fn handle_lambda(
+        &self,
+        event: lambda_runtime::LambdaEvent<SqsEvent>,
+    ) -> std::result::Result<SqsBatchResponse, lambda_runtime::Error> {
+        let deadline = DateTime::from_timestamp_millis(event.context.deadline as i64);
+        let deliveries = event
+            .payload
+            .records
+            .iter()
+            .map(|m| Delivery::from_lambda(m, &self.core.config.stack))
+            .collect();
+        let failed = self.handle_batch(deliveries, deadline).await;
+        let mut resp = SqsBatchResponse::default();
+        resp.batch_item_failures = failed
+            .into_iter()
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
+        Ok(resp)
+    }
+
+    /// Handles a batch concurrently; returns the ids of the messages SQS
+    /// should deliver again.
+    pub async fn handle_batch(
+        &self,
+        batch: Vec<Delivery>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Vec<String> {
+        let mut set = tokio::task::JoinSet::new();
+        for d in batch {
+            let worker = self.clone();
+            set.spawn(async move {
+                let outcome = worker.handle(&d, deadline).await;
+                (d.message_id, outcome)
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok((id, outcome)) if outcome.is_retry() => failed.push(id),
+                Ok(_) => {}
+                // handle() does not panic (handlers run in their own task),
+                // but if it did, the message id is lost with it: fail the
+                // whole batch rather than acknowledge an unknown message.
+                Err(e) => {
+                    tracing::error!(error = %e, "message task failed; batch will be redelivered");
+                    return Vec::from(["*".to_owned()]);
+                }
+            }
+        }
+        failed
+    }
+
+    /// Handles one message.
+    pub async fn handle(&self, d: &Delivery, deadline: Option<DateTime<Utc>>) -> Outcome {
+        let outcome = match parse_body(&d.body) {
+            Body::WakeUp(w) => self.wake_up(&w, deadline).await,
+            Body::Invalid(reason) => self.record_invalid(d, &reason).await,
+        };
+        match &outcome {
+            Outcome::Retry(why) => {
+                tracing::warn!(message_id = %d.message_id, why, "message will be delivered again")
+            }
+            Outcome::Dropped(why) => {
+                tracing::debug!(message_id = %d.message_id, why, "message dropped")
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn wake_up(&self, w: &WakeUp, deadline: Option<DateTime<Utc>>) -> Outcome {
+        let now = self.core.now();
+        let claim = match self.claim(w, now, deadline).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::Retry(error_chain(&e)),
+        };
+        match claim {
+            Claim::Claimed(job) => match self.run(job, deadline).await {
+                Ok(state) => Outcome::Ran(state),
+                Err(e) => Outcome::Retry(error_chain(&e)),
+            },
+            Claim::PutBack(after, why) => {
+                tracing::info!(job = %w.job, why, after_s = after.as_secs(), "putting message back");
+                let queue = match self.core.store.get(&w.job, now).await {
+                    Ok(Some(job)) => job.options.queue,
+                    Ok(None) => return Outcome::Dropped("job disappeared".to_owned()),
+                    Err(e) => return Outcome::Retry(error_chain(&e)),
+                };
+                match self.core.queues.send(&queue, w, after).await {
+                    Ok(()) => Outcome::PutBack(after),
+                    Err(e) => Outcome::Retry(error_chain(&e)),
+                }
+            }
+            Claim::Dropped(why) => Outcome::Dropped(why),
+        }
+    }
+
+    /// The lease for a run starting now.
+    fn lease(
+        &self,
+        job_timeout: Duration,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        let by_timeout = now + chrono_dur(job_timeout);
+        let end = match deadline {
+            Some(d) if d < by_timeout => d,
+            _ => by_timeout,
+        };
+        end + chrono_dur(LEASE_MARGIN)
+    }
+
+    async fn claim(
+        &self,
+        w: &WakeUp,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Claim> {
+        let mut assume = w.state.unwrap_or(State::Enqueued);
+        // At most: the hinted claim, the other claim, a reclaim.
+        for _ in 0..3 {
+            let (expect, entries) = if assume == State::Scheduled {
+                (
+                    Expect {
+                        version: Some(w.v),
+                        states: vec![State::Scheduled],
+                        extra: Extra::DueBy(now + chrono_dur(EARLY_TOLERANCE)),
+                        history: None,
+                    },
+                    vec![
+                        HistoryEntry::new(State::Enqueued, now, Some("Due".to_owned())),
+                        self.processing_entry(now, None),
+                    ],
+                )
+            } else {
+                (
+                    Expect {
+                        version: Some(w.v),
+                        states: vec![State::Enqueued],
+                        extra: Extra::None,
+                        history: None,
+                    },
+                    vec![self.processing_entry(now, None)],
+                )
+            };
+            // The message carries the job's timeout; if it is missing or
+            // too short, fit_lease corrects the lease before the run.
+            let hinted = w
+                .timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(crate::job::DEFAULT_TIMEOUT);
+            let lease = self.lease(hinted, now, deadline);
+            let change = self.claim_change(entries, lease, w.v);
+            match self.core.store.apply(&w.job, &expect, change, now).await {
+                Ok(job) => return self.fit_lease(job, now, deadline).await,
+                Err(WriteError::Other(e)) => return Err(e),
+                Err(WriteError::Condition(None)) => {
+                    return Ok(Claim::Dropped("job not found".to_owned()));
+                }
+                Err(WriteError::Condition(Some(old))) => {
+                    let fresh = old.version == w.v;
+                    match old.state {
+                        State::Scheduled if fresh && assume != State::Scheduled => {
+                            assume = State::Scheduled;
+                        }
+                        State::Enqueued if fresh && assume != State::Enqueued => {
+                            assume = State::Enqueued;
+                        }
+                        State::Scheduled if fresh => {
+                            let run_at = old.run_at.unwrap_or(now);
+                            let wait = (run_at - now).to_std().unwrap_or(Duration::ZERO);
+                            if wait > MAX_SQS_DELAY {
+                                return Ok(Claim::Dropped(format!(
+                                    "early by {}s; the timer hands it off later",
+                                    wait.as_secs()
+                                )));
+                            }
+                            return Ok(Claim::PutBack(
+                                wait,
+                                "message arrived before the job is due".into(),
+                            ));
+                        }
+                        State::Processing if old.claimed_version == Some(w.v) => {
+                            let until = old.lease_until.unwrap_or(now);
+                            if until > now {
+                                let wait = (until - now).to_std().unwrap_or(Duration::ZERO);
+                                return Ok(Claim::PutBack(
+                                    wait.min(MAX_SQS_DELAY),
+                                    format!(
+                                        "another run holds the lease until {}",
+                                        fmt_time(until)
+                                    ),
+                                ));
+                            }
+                            return self.reclaim(&old, w, now, deadline).await;
+                        }
+                        state => {
+                            return Ok(Claim::Dropped(format!(
+                                "stale: job is {state} at version {}, message was for version {}",
+                                old.version, w.v
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Claim::Dropped("job kept changing".to_owned()))
+    }
+
+    fn processing_entry(&self, now: DateTime<Utc>, reason: Option<String>) -> HistoryEntry {
+        HistoryEntry::new(State::Processing, now, reason).with("worker", self.name.as_str())
+    }
+
+    fn claim_change(
+        &self,
+        entries: Vec<HistoryEntry>,
+        lease: DateTime<Utc>,
+        claimed_v: u64,
+    ) -> Change {
+        Change {
+            to: State::Processing,
+            entries,
+            run_at: None,
+            lease: Some((lease, claimed_v)),
+            // If this run is lost, the timer re-sends the job after the lease
+            // and the grace period (design invariant 4).
+            due_at: Some(lease + chrono_dur(self.core.config.grace)),
+            last_error: None,
+            attempt: AttemptChange::Increment,
+        }
+    }
+
+    /// A lease from a missing or wrong timeout hint is extended to the job's
+    /// real timeout here, before its handler starts (a longer one is left:
+    /// harmless, the run is stopped at its own deadline).
+    async fn fit_lease(
+        &self,
+        job: JobRecord,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Claim> {
+        let lease = self.lease(job.options.timeout, now, deadline);
+        if job.lease_until.is_some_and(|l| l >= lease) {
+            return Ok(Claim::Claimed(job));
+        }
+        let ddb = self.core.store.dynamodb();
+        let res = ddb
+            .update_item()
+            .table_name(self.core.store.table())
+            .key(
+                crate::store::attr::PK,
+                crate::store::s(crate::store::job_key(&job.id)),
+            )
+            .update_expression("SET #lease = :lease, #due_at = :due")
+            .condition_expression("#v = :v AND #state = :processing")
+            .expression_attribute_names("#lease", crate::store::attr::LEASE)
+            .expression_attribute_names("#due_at", crate::store::attr::DUE_AT)
+            .expression_attribute_names("#v", crate::store::attr::VERSION)
+            .expression_attribute_names("#state", crate::store::attr::STATE)
+            .expression_attribute_values(":lease", crate::store::n(lease.timestamp_millis()))
+            .expression_attribute_values(
+                ":due",
+                crate::store::n((lease + chrono_dur(self.core.config.grace)).timestamp_millis()),
+            )
+            .expression_attribute_values(":v", crate::store::n(job.version))
+            .expression_attribute_values(":processing", crate::store::s(State::Processing.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Claim::Claimed(JobRecord {
+                lease_until: Some(lease),
+                ..job
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Claim::Dropped(
+                    "job changed right after its claim".to_owned(),
+                ))
+            }
+            Err(e) => Err(Error::aws("DynamoDB", "UpdateItem", e)),
+        }
+    }
+
+    async fn reclaim(
+        &self,
+        old: &JobRecord,
+        w: &WakeUp,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<Claim> {
+        let lost_at = old.lease_until.map(fmt_time).unwrap_or_default();
+        let expect = Expect {
+            version: Some(old.version),
+            states: vec![State::Processing],
+            extra: Extra::LeaseExpired {
+                claimed_v: w.v,
+                now,
+            },
+            history: Some(old.history.clone()),
+        };
+        // A job whose runs keep vanishing (a worker crash, an out-of-memory
+        // kill) must not be reclaimed forever: the lost runs count against
+        // its retries.
+        if !old.options.retry.has_retry_after(old.attempt) {
+            let change = Change {
+                last_error: Some(format!("run {} lost its worker", old.attempt)),
+                ..Change::new(
+                    State::Failed,
+                    HistoryEntry::new(
+                        State::Failed,
+                        now,
+                        Some(format!(
+                            "Run {} lost its worker (lease expired at {lost_at}) and no retries are left",
+                            old.attempt
+                        )),
+                    )
+                    .with("error_type", "hangar::LeaseExpired"),
+                )
+            };
+            return match self.core.store.apply(&old.id, &expect, change, now).await {
+                Ok(_) => Ok(Claim::Dropped(
+                    "lease expired with no retries left; job Failed".to_owned(),
+                )),
+                Err(WriteError::Condition(_)) => {
+                    Ok(Claim::Dropped("reclaimed by another worker".to_owned()))
+                }
+                Err(WriteError::Other(e)) => Err(e),
+            };
+        }
+        let entry = self.processing_entry(
+            now,
+            Some(format!(
+                "Lease of run {} expired at {lost_at}; run presumed lost",
+                old.attempt
+            )),
+        );
+        let lease = self.lease(old.options.timeout, now, deadline);
+        let change = self.claim_change(vec![entry], lease, w.v);
+        match self.core.store.apply(&old.id, &expect, change, now).await {
+            Ok(job) => Ok(Claim::Claimed(job)),
+            Err(WriteError::Condition(_)) => {
+                Ok(Claim::Dropped("reclaimed by another worker".to_owned()))
+            }
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    /// Runs a claimed job and records the result. Returns the state written.
+    async fn run(&self, job: JobRecord, deadline: Option<DateTime<Utc>>) -> Result<State> {
+        let started = Instant::now();
+        let now = self.core.now();
+        let mut run_until = now + chrono_dur(job.options.timeout);
+        if let Some(d) = deadline {
+            let reserve = d - chrono_dur(FINISH_RESERVE);
+            if reserve < run_until {
+                run_until = reserve;
+            }
+        }
+        let result = match self.registry.handlers.get(&job.kind) {
+            None => Err(JobFailure::typed(
+                "hangar::UnknownKind",
+                format!(
+                    "no handler for kind {:?} on this worker (it handles: {})",
+                    job.kind,
+                    self.registry.kinds().join(", ")
+                ),
+            )
+            .into_permanent()),
+            Some(handler) => {
+                let ctx = JobContext {
+                    id: job.id.clone(),
+                    kind: job.kind.clone(),
+                    queue: job.options.queue.clone(),
+                    attempt: job.attempt,
+                    version: job.version,
+                    deadline: run_until,
+                    core: self.core.clone(),
+                };
+                let limit = (run_until - now).to_std().unwrap_or(Duration::ZERO);
+                let fut = handler(job.args.clone(), ctx);
+                // Its own task, so that a panic is caught and the timeout can
+                // drop it.
+                let task = tokio::spawn(tokio::time::timeout(limit, fut));
+                match task.await {
+                    Ok(Ok(res)) => res,
+                    Ok(Err(_elapsed)) => Err(JobFailure::typed(
+                        "hangar::Timeout",
+                        format!("timed out after {}s", limit.as_secs_f32()),
+                    )),
+                    Err(join) => Err(JobFailure::typed("panic", panic_message(join))),
+                }
+            }
+        };
+        let elapsed = started.elapsed();
+        match result {
+            Ok(()) => self.succeed(&job, elapsed).await,
+            Err(failure) => self.fail(&job, failure, elapsed).await,
+        }
+    }
+
+    async fn succeed(&self, job: &JobRecord, elapsed: Duration) -> Result<State> {
+        let now = self.core.now();
+        let change = Change::new(
+            State::Succeeded,
+            HistoryEntry::new(State::Succeeded, now, None)
+                .with("duration_ms", elapsed.as_millis().to_string()),
+        );
+        match self
+            .core
+            .store
+            .apply(&job.id, &Expect::at(job), change, now)
+            .await
+        {
+            Ok(done) => {
+                if !done.continuations.is_empty() {
+                    self.core
+                        .release(&done.id, done.state, done.continuations.clone())
+                        .await;
+                }
+                Ok(State::Succeeded)
+            }
+            Err(WriteError::Condition(now_is)) => {
+                Ok(self.discarded(job, now_is.as_deref(), "Succeeded"))
+            }
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn fail(&self, job: &JobRecord, failure: JobFailure, elapsed: Duration) -> Result<State> {
+        let now = self.core.now();
+        let policy: &RetryPolicy = &job.options.retry;
+        let retry = !failure.permanent && policy.has_retry_after(job.attempt);
+        let with_error = |e: HistoryEntry| {
+            e.with("error_type", failure.error_type.as_str())
+                .with("error_message", failure.message.as_str())
+                .with("error_detail", failure.detail.as_str())
+                .with("duration_ms", elapsed.as_millis().to_string())
+        };
+        let last_error = Some(truncate(&failure.message, crate::job::MAX_DATA_VALUE_BYTES));
+        let mut send_delay = None;
+        let change = if retry {
+            let n = job.attempt;
+            let delay = policy.delay_before_retry(n, &mut rand::rng());
+            let run_at = now + chrono_dur(delay);
+            let plan = timing::plan(now, run_at, self.core.config.grace);
+            send_delay = plan.send_delay;
+            let reason = format!(
+                "Retry {n} of {} in {}s: {}",
+                policy.attempts,
+                delay.as_secs(),
+                truncate(&failure.message, 200)
+            );
+            Change {
+                run_at: Some((run_at, plan.send_delay.is_some())),
+                due_at: Some(plan.due_at),
+                last_error,
+                ..Change::new(
+                    State::Scheduled,
+                    with_error(HistoryEntry::new(State::Scheduled, now, Some(reason))),
+                )
+            }
+        } else {
+            let (to, reason) = if failure.permanent {
+                (
+                    State::Failed,
+                    format!("Failed without retry: {}", truncate(&failure.message, 300)),
+                )
+            } else {
+                let to = match policy.on_exhausted {
+                    OnExhausted::Fail => State::Failed,
+                    OnExhausted::Delete => State::Deleted,
+                };
+                (
+                    to,
+                    format!(
+                        "Retries exhausted ({} of {})",
+                        policy.attempts, policy.attempts
+                    ),
+                )
+            };
+            Change {
+                last_error,
+                ..Change::new(to, with_error(HistoryEntry::new(to, now, Some(reason))))
+            }
+        };
+        match self
+            .core
+            .store
+            .apply(&job.id, &Expect::at(job), change, now)
+            .await
+        {
+            Ok(written) => {
+                if let Some(delay) = send_delay {
+                    self.core.wake(&written, delay).await;
+                }
+                if written.state.is_final() && !written.continuations.is_empty() {
+                    self.core
+                        .release(&written.id, written.state, written.continuations.clone())
+                        .await;
+                }
+                tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, state = %written.state, error = %failure.message, "job failed");
+                Ok(written.state)
+            }
+            Err(WriteError::Condition(now_is)) => {
+                Ok(self.discarded(job, now_is.as_deref(), "failed"))
+            }
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
+    fn discarded(&self, job: &JobRecord, now_is: Option<&JobRecord>, result: &str) -> State {
+        let state = now_is.map(|j| j.state).unwrap_or(State::Deleted);
+        tracing::warn!(
+            job = %job.id,
+            result,
+            now = %state,
+            "job changed while it ran (deleted, or its lease expired and another run took it); result discarded"
+        );
+        state
+    }
+
+    /// A body that is not a Hangar message becomes a Failed job, so it is
+    /// neither lost nor retried; its id comes from the SQS message id, so a
+    /// redelivery finds the same record.
+    async fn record_invalid(&self, d: &Delivery, reason: &str) -> Outcome {
+        tracing::warn!(message_id = %d.message_id, reason, "message is not a Hangar message; recording it as a Failed job");
+        let id = match JobId::parse(format!("msg-{}", d.message_id)) {
+            Ok(id) => id,
+            Err(_) => JobId::generate(),
+        };
+        let now = self.core.now();
+        let entry = HistoryEntry::new(State::Failed, now, Some(reason.to_owned()))
+            .with("error_type", "hangar::InvalidMessage")
+            .with("error_message", reason)
+            .with("raw_body", d.body.as_str())
+            .with("sqs_message_id", d.message_id.as_str());
+        let queue = if crate::job::validate_queue(&d.queue).is_ok() {
+            d.queue.clone()
+        } else {
+            crate::job::DEFAULT_QUEUE.to_owned()
+        };
+        let record = JobRecord {
+            id: id.clone(),
+            kind: INVALID_MESSAGE_KIND.to_owned(),
+            args: serde_json::json!({ "raw_body": truncate(&d.body, MAX_RAW_BODY_BYTES) }),
+            options: JobOptions {
+                queue,
+                retry: RetryPolicy::none(),
+                ..JobOptions::default()
+            },
+            state: State::Failed,
+            version: 1,
+            attempt: 0,
+            created_at: now,
+            updated_at: now,
+            run_at: None,
+            handed_off: false,
+            lease_until: None,
+            claimed_version: None,
+            parent: None,
+            continuations: Vec::new(),
+            last_error: Some(truncate(reason, crate::job::MAX_DATA_VALUE_BYTES)),
+            expires_at: None,
+            history: vec![entry],
+        };
+        match self.core.store.insert(&record, None).await {
+            Ok(()) | Err(Error::AlreadyExists { .. }) => Outcome::RecordedInvalid(id),
+            // Not recorded: SQS delivers it again and, after the queue's
+            // maxReceiveCount, moves it to the dead-letter queue.
+            Err(e) => Outcome::Retry(error_chain(&e)),
+        }
+    }
+}
+
+fn panic_message(err: tokio::task::JoinError) -> String {
+    if !err.is_panic() {
+        return "job task was cancelled".to_owned();
+    }
+    let payload = err.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    format!("handler panicked: {text}")
+}
+
+/// Polls one SQS queue and hands its messages to a [`Worker`] exactly as the
+/// Lambda event source mapping would: batches of up to 10, and a message
+/// reported as failed is left to reappear after its visibility timeout.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    worker: Worker,
+    queue: String,
+    wait: Duration,
+}
+
+impl Poller {
+    /// A poller for a Hangar queue.
+    pub fn new(worker: Worker, queue: impl Into<String>) -> Self {
+        Poller {
+            worker,
+            queue: queue.into(),
+            wait: Duration::from_secs(1),
+        }
+    }
+
+    /// How long one receive waits for messages (long polling, up to 20 s).
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait.min(Duration::from_secs(20));
+        self
+    }
+
+    /// Receives one batch, handles it and deletes what succeeded. Returns the
+    /// number of messages received.
+    pub async fn poll_once(&self) -> Result<usize> {
+        let queues = &self.worker.core.queues;
+        let url = queues.url(&self.queue).await?;
+        let out = queues
+            .sqs()
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(self.wait.as_secs() as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws("SQS", "ReceiveMessage", e))?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let count = messages.len();
+        let mut handles = HashMap::new();
+        let batch = messages
+            .into_iter()
+            .map(|m| {
+                let id = m.message_id.unwrap_or_default();
+                handles.insert(id.clone(), m.receipt_handle.unwrap_or_default());
+                Delivery {
+                    message_id: id,
+                    body: m.body.unwrap_or_default(),
+                    queue: self.queue.clone(),
+                }
+            })
+            .collect();
+        let failed = self.worker.handle_batch(batch, None).await;
+        if failed.iter().any(|f| f == "*") {
+            return Ok(count);
+        }
+        let done: Vec<_> = handles
+            .into_iter()
+            .filter(|(id, _)| !failed.contains(id))
+            .enumerate()
+            .map(|(i, (_, handle))| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .expect("id and handle set")
+            })
+            .collect();
+        if !done.is_empty() {
+            queues
+                .sqs()
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(|e| Error::aws("SQS", "DeleteMessageBatch", e))?;
+        }
+        Ok(count)
+    }
+
+    /// Polls until `stop` resolves.
+    pub async fn run_until(&self, stop: impl Future<Output = ()>) -> Result<()> {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                res = self.poll_once() => {
+                    if let Err(e) = res {
+                        tracing::error!(queue = %self.queue, error = %error_chain(&e), "poll failed; retrying in 1s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+}

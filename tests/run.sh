@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and integration tests against an AWS API
+# emulator through the real AWS SDK.
+#
+# With AWS_ENDPOINT_URL set (LocalStack, or an emulator you started), the
+# tests use it. Otherwise this installs the pinned moto emulator into
+# localstack/.venv, starts it on a free 127.0.0.1 port, and stops it at exit.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
+  PORT="$(localstack/emulator.sh free-port)"
+  trap 'localstack/emulator.sh stop "$PORT"' EXIT
+  localstack/emulator.sh start "$PORT"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
+fi
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+
+cargo test --workspace --locked "$@"

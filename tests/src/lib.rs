@@ -1,0 +1,285 @@
+//! Harness for the integration tests: every test gets its own stack (table
+//! and queues with a random prefix) on the emulator named by
+//! `AWS_ENDPOINT_URL`, so tests run in parallel without sharing state.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use hangar::clock::SharedClock;
+use hangar::setup::{self, QueueSettings};
+use hangar::{
+    Client, Config, JobId, JobRecord, ManualClock, Poller, Registry, State, SystemClock, Worker,
+};
+
+/// The emulator endpoint (`AWS_ENDPOINT_URL`, default `http://127.0.0.1:4566`).
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
+}
+
+/// SDK configuration for the emulator.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "hangar-tests",
+        ))
+        .load()
+        .await
+}
+
+/// Counts AWS calls by operation name, e.g. `PutItem` or `SendMessage`.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    /// Forgets what was counted so far.
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+    /// Calls per operation since the last reset.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for op in self.0.lock().unwrap().iter() {
+            *out.entry(op.clone()).or_default() += 1;
+        }
+        out
+    }
+    /// Calls of one operation since the last reset.
+    pub fn count(&self, op: &str) -> usize {
+        self.counts().get(op).copied().unwrap_or(0)
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    fn read_before_execution(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0.lock().unwrap().push(m.name().to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// One test's stack.
+pub struct TestEnv {
+    /// The configuration (unique stack name, queue URLs filled in).
+    pub config: Config,
+    /// A client on the stack.
+    pub client: Client,
+    /// DynamoDB client (counted).
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// SQS client (counted).
+    pub sqs: aws_sdk_sqs::Client,
+    /// Every AWS call made through `ddb` and `sqs`.
+    pub calls: Calls,
+    /// The clock everything on this stack uses.
+    pub clock: SharedClock,
+}
+
+/// Options for a test stack.
+pub struct EnvOptions {
+    /// Queues to create.
+    pub queues: Vec<&'static str>,
+    /// The clock (system clock by default).
+    pub clock: Option<ManualClock>,
+    /// SQS visibility timeout.
+    pub visibility: Duration,
+    /// Retention of final jobs.
+    pub retention: Duration,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        EnvOptions {
+            queues: vec!["default"],
+            clock: None,
+            visibility: Duration::from_secs(2),
+            retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl TestEnv {
+    /// A fresh stack with one `default` queue and the system clock.
+    pub async fn new() -> Self {
+        Self::with(EnvOptions::default()).await
+    }
+
+    /// A fresh stack.
+    pub async fn with(opts: EnvOptions) -> Self {
+        init_tracing();
+        let sdk = sdk_config().await;
+        let calls = Calls::default();
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        // The tail of a v7 uuid is random; its head is the time.
+        let stack = format!("t{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        let mut config = Config::new(stack);
+        config.retention = opts.retention;
+        let settings = QueueSettings {
+            visibility_timeout: opts.visibility,
+            max_receive_count: 3,
+        };
+        let urls = setup::ensure(&ddb, &sqs, &config, &opts.queues, &settings)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot create test resources at {} ({}); start the emulator with tests/run.sh",
+                    endpoint(),
+                    hangar::error::error_chain(&e)
+                )
+            });
+        config.queue_urls.extend(urls);
+        let clock: SharedClock = match opts.clock {
+            Some(c) => Arc::new(c),
+            None => Arc::new(SystemClock),
+        };
+        let client = Client::from_clients(ddb.clone(), sqs.clone(), config.clone(), clock.clone());
+        calls.reset();
+        TestEnv {
+            config,
+            client,
+            ddb,
+            sqs,
+            calls,
+            clock,
+        }
+    }
+
+    /// A worker on this stack.
+    pub fn worker(&self, registry: Registry) -> Worker {
+        Worker::new(&self.client, registry)
+    }
+
+    /// A poller of the `default` queue with a short long-poll.
+    pub fn poller(&self, registry: Registry) -> Poller {
+        Poller::new(self.worker(registry), "default").wait(Duration::from_secs(1))
+    }
+
+    /// Reads a job, which must exist.
+    pub async fn job(&self, id: &JobId) -> JobRecord {
+        self.client
+            .get(id)
+            .await
+            .expect("get")
+            .unwrap_or_else(|| panic!("job {id} not found"))
+    }
+
+    /// Polls until the job satisfies `done`, or panics after `timeout` with
+    /// the job's history.
+    pub async fn drive_until(
+        &self,
+        poller: &Poller,
+        id: &JobId,
+        timeout: Duration,
+        done: impl Fn(&JobRecord) -> bool,
+    ) -> JobRecord {
+        let start = std::time::Instant::now();
+        loop {
+            let job = self.job(id).await;
+            if done(&job) {
+                return job;
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "job {id} did not get there within {timeout:?}; it is {} with history:\n{}",
+                    job.state,
+                    history(&job)
+                );
+            }
+            poller.poll_once().await.expect("poll");
+        }
+    }
+
+    /// Polls until the job is in `state`.
+    pub async fn drive_to(
+        &self,
+        poller: &Poller,
+        id: &JobId,
+        state: State,
+        timeout: Duration,
+    ) -> JobRecord {
+        self.drive_until(poller, id, timeout, |j| j.state == state)
+            .await
+    }
+
+    /// Messages currently in a queue: visible, in flight, delayed.
+    pub async fn queue_depth(&self, queue: &str) -> (u64, u64, u64) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.config.queue_urls[queue])
+            .attribute_names(A::All)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |a: A| attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+            get(A::ApproximateNumberOfMessagesDelayed),
+        )
+    }
+
+    /// Sends a raw message body to a queue, as any other producer would.
+    pub async fn send_raw(&self, queue: &str, body: &str) -> String {
+        self.sqs
+            .send_message()
+            .queue_url(&self.config.queue_urls[queue])
+            .message_body(body)
+            .send()
+            .await
+            .expect("send")
+            .message_id
+            .unwrap_or_default()
+    }
+}
+
+/// The states of a job's history, in order.
+pub fn states(job: &JobRecord) -> Vec<State> {
+    job.history.iter().map(|h| h.state).collect()
+}
+
+/// A job's history, one entry a line.
+pub fn history(job: &JobRecord) -> String {
+    job.history
+        .iter()
+        .map(|h| format!("  {} {} {:?} {:?}", h.at, h.state, h.reason, h.data))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
