@@ -476,12 +476,20 @@ impl Store {
         change: Change,
         now: DateTime<Utc>,
     ) -> Result<JobRecord, WriteError> {
+        // Each expected state must reach the target through the entries
+        // recorded (a due Scheduled job is claimed as Scheduled → Enqueued →
+        // Processing in one write).
+        debug_assert_eq!(change.entries.last().map(|e| e.state), Some(change.to));
         for from in &expect.states {
-            debug_assert!(
-                can_transition(*from, change.to),
-                "refused transition {from} -> {} reached the store",
-                change.to
-            );
+            let mut at = *from;
+            for entry in &change.entries {
+                debug_assert!(
+                    can_transition(at, entry.state),
+                    "refused transition {at} -> {} reached the store",
+                    entry.state
+                );
+                at = entry.state;
+            }
         }
         let mut e = Expr::default();
         let shard = shard_of(id.as_str(), self.shards);

@@ -285,7 +285,7 @@ impl Outcome {
 }
 
 enum Claim {
-    Claimed(JobRecord),
+    Claimed(Box<JobRecord>),
     PutBack(Duration, String),
     Dropped(String),
 }
@@ -399,7 +399,7 @@ impl Worker {
             Err(e) => return Outcome::Retry(error_chain(&e)),
         };
         match claim {
-            Claim::Claimed(job) => match self.run(job, deadline).await {
+            Claim::Claimed(job) => match self.run(*job, deadline).await {
                 Ok(state) => Outcome::Ran(state),
                 Err(e) => Outcome::Retry(error_chain(&e)),
             },
@@ -564,8 +564,10 @@ impl Worker {
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Claim> {
         let lease = self.lease(job.options.timeout, now, deadline);
-        if job.lease_until.is_some_and(|l| l >= lease) {
-            return Ok(Claim::Claimed(job));
+        // Stored times are whole milliseconds; a lease within a second of
+        // the right one is right.
+        if job.lease_until.is_some_and(|l| l + chrono::Duration::seconds(1) >= lease) {
+            return Ok(Claim::Claimed(Box::new(job)));
         }
         let ddb = self.core.store.dynamodb();
         let res = ddb
@@ -591,10 +593,10 @@ impl Worker {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(Claim::Claimed(JobRecord {
+            Ok(_) => Ok(Claim::Claimed(Box::new(JobRecord {
                 lease_until: Some(lease),
                 ..job
-            })),
+            }))),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
@@ -663,7 +665,7 @@ impl Worker {
         let lease = self.lease(old.options.timeout, now, deadline);
         let change = self.claim_change(vec![entry], lease, w.v);
         match self.core.store.apply(&old.id, &expect, change, now).await {
-            Ok(job) => Ok(Claim::Claimed(job)),
+            Ok(job) => Ok(Claim::Claimed(Box::new(job))),
             Err(WriteError::Condition(_)) => {
                 Ok(Claim::Dropped("reclaimed by another worker".to_owned()))
             }

@@ -63,9 +63,10 @@ impl Intercept for Calls {
     fn name(&self) -> &'static str {
         "CallCounter"
     }
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {

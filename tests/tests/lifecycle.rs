@@ -1,0 +1,363 @@
+//! Client operations and the transitions they cause.
+
+use std::time::Duration;
+
+use hangar::message::WakeUp;
+use hangar::{Error, JobId, NewJob, OnExhausted, RetryPolicy, State};
+use hangar_integration_tests::{TestEnv, history, states};
+
+use crate::support::{Flaky, Ok1, Runs, SHORT, registry};
+
+/// The happy path costs the client 1 DynamoDB write + 1 SQS send, and the
+/// worker 2 DynamoDB writes and no reads.
+#[tokio::test]
+async fn enqueue_runs_to_succeeded_with_minimal_calls() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+
+    env.calls.reset();
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    let client_calls = env.calls.counts();
+    assert_eq!(client_calls.get("PutItem"), Some(&1), "{client_calls:?}");
+    assert_eq!(client_calls.get("SendMessage"), Some(&1), "{client_calls:?}");
+    assert_eq!(client_calls.len(), 2, "client made other calls: {client_calls:?}");
+
+    env.calls.reset();
+    while poller.poll_once().await.unwrap() == 0 {}
+    let worker_calls = env.calls.counts();
+    assert_eq!(worker_calls.get("UpdateItem"), Some(&2), "{worker_calls:?}");
+    assert_eq!(worker_calls.get("GetItem"), None, "{worker_calls:?}");
+    assert_eq!(worker_calls.get("Query"), None, "{worker_calls:?}");
+
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Succeeded, "{}", history(&job));
+    assert_eq!(states(&job), [State::Enqueued, State::Processing, State::Succeeded]);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(Runs::get(&runs.ok), 1);
+    assert!(job.history[2].data.contains_key("duration_ms"));
+    // Final states expire after the retention period (1 day by default).
+    let ttl = job.expires_at.expect("succeeded job has a TTL");
+    let in_a_day = job.updated_at + chrono::Duration::days(1);
+    assert!((ttl - in_a_day).num_seconds().abs() <= 1, "{ttl} vs {in_a_day}");
+}
+
+/// A failed run is retried through SQS with a delay and then succeeds.
+#[tokio::test]
+async fn retry_then_success() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Flaky { fail_times: 1 }).await.unwrap();
+
+    let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    assert_eq!(
+        states(&job),
+        [
+            State::Enqueued,
+            State::Processing,
+            State::Scheduled,
+            State::Enqueued,
+            State::Processing,
+            State::Succeeded
+        ],
+        "{}",
+        history(&job)
+    );
+    let retry = &job.history[2];
+    assert!(retry.reason.as_deref().unwrap().starts_with("Retry 1 of 10 in 1s"), "{retry:?}");
+    assert_eq!(retry.data["error_message"], "planned failure 1");
+    assert_eq!(retry.data["error_type"], "hangar::JobFailure");
+    assert_eq!(job.attempt, 2);
+    assert_eq!(job.last_error.as_deref(), Some("planned failure 1"));
+    // The retry did not start before its delay.
+    let gap = job.history[4].at - job.history[2].at;
+    assert!(gap >= chrono::Duration::milliseconds(900), "retried after {gap}");
+    assert_eq!(Runs::get(&runs.flaky), 2);
+}
+
+/// Retries used up: Failed by default, never expiring.
+#[tokio::test]
+async fn retries_exhausted_fail() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let job = NewJob::of(&Flaky { fail_times: 99 }).unwrap().retry(RetryPolicy {
+        attempts: 2,
+        delays_secs: vec![1],
+        on_exhausted: OnExhausted::Fail,
+    });
+    let id = env.client.enqueue(job).await.unwrap();
+    let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
+    assert_eq!(Runs::get(&runs.flaky), 3, "one run and two retries");
+    assert_eq!(job.attempt, 3);
+    let last = job.last_entry().unwrap();
+    assert_eq!(last.reason.as_deref(), Some("Retries exhausted (2 of 2)"));
+    assert_eq!(last.data["error_message"], "planned failure 3");
+    assert_eq!(job.expires_at, None, "Failed never expires");
+}
+
+/// Retries used up with the Delete policy: Deleted, expiring like Succeeded.
+#[tokio::test]
+async fn retries_exhausted_delete() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let job = NewJob::of(&Flaky { fail_times: 99 }).unwrap().retry(RetryPolicy {
+        attempts: 1,
+        delays_secs: vec![1],
+        on_exhausted: OnExhausted::Delete,
+    });
+    let id = env.client.enqueue(job).await.unwrap();
+    let job = env.drive_to(&poller, &id, State::Deleted, SHORT).await;
+    assert_eq!(Runs::get(&runs.flaky), 2);
+    assert!(job.expires_at.is_some());
+    assert_eq!(job.last_entry().unwrap().reason.as_deref(), Some("Retries exhausted (1 of 1)"));
+}
+
+/// A job deleted while enqueued never runs; its message is dropped.
+#[tokio::test]
+async fn delete_enqueued_job_before_it_runs() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    env.client.delete(&id).await.unwrap();
+    assert_eq!(poller.poll_once().await.unwrap(), 1, "the message is consumed");
+    let job = env.job(&id).await;
+    assert_eq!(states(&job), [State::Enqueued, State::Deleted]);
+    assert_eq!(Runs::get(&runs.ok), 0);
+    assert_eq!(env.queue_depth("default").await, (0, 0, 0), "dropped, not put back");
+    // Deleting again is refused with the current state.
+    match env.client.delete(&id).await {
+        Err(Error::InvalidTransition { from: State::Deleted, to: State::Deleted, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Rescheduling wins over a message already in SQS: the old message is
+/// dropped as stale and the job runs at its new time.
+#[tokio::test]
+async fn reschedule_enqueued_job_to_later() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    env.client.reschedule(&id, Duration::from_secs(2)).await.unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Scheduled);
+    assert!(job.handed_off, "due within 15 minutes: handed to SQS with a delay");
+    let due = job.run_at.unwrap();
+
+    // The v1 message is consumed and dropped; the job does not run early.
+    assert_eq!(poller.poll_once().await.unwrap(), 1);
+    assert_eq!(Runs::get(&runs.ok), 0);
+    assert_eq!(env.job(&id).await.state, State::Scheduled);
+
+    let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    let started = job.history.iter().find(|h| h.state == State::Processing).unwrap().at;
+    assert!(started >= due - chrono::Duration::seconds(1), "started {started}, due {due}");
+    assert_eq!(Runs::get(&runs.ok), 1);
+}
+
+/// A job scheduled beyond 15 minutes stays in DynamoDB for the timer; a
+/// reschedule to soon hands it to SQS.
+#[tokio::test]
+async fn schedule_far_out_then_reschedule_soon() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env
+        .client
+        .schedule(&Ok1 { n: 1 }, Duration::from_secs(2 * 3600))
+        .await
+        .unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Scheduled);
+    assert!(!job.handed_off);
+    assert_eq!(env.queue_depth("default").await, (0, 0, 0), "nothing sent yet");
+
+    let at = chrono::Utc::now() + chrono::Duration::seconds(1);
+    env.client.reschedule(&id, at).await.unwrap();
+    let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    assert_eq!(
+        states(&job),
+        [State::Scheduled, State::Scheduled, State::Enqueued, State::Processing, State::Succeeded]
+    );
+}
+
+/// A Failed job can be requeued; it runs again with its retry budget reset.
+#[tokio::test]
+async fn requeue_failed_job() {
+    let env = TestEnv::new().await;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = calls.clone();
+    // Fails on its first call only (say, a downstream outage later fixed).
+    let poller = hangar::Poller::new(
+        env.worker(hangar::Registry::new().raw("once", move |_, _| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(hangar::JobFailure::msg("downstream unavailable"))
+                } else {
+                    Ok(())
+                }
+            }
+        })),
+        "default",
+    );
+    let job = NewJob::new("once", serde_json::json!({})).retries(0);
+    let id = env.client.enqueue(job).await.unwrap();
+    let failed = env.drive_to(&poller, &id, State::Failed, SHORT).await;
+    assert_eq!(failed.attempt, 1);
+    assert!(failed.last_entry().unwrap().reason.as_deref().unwrap().starts_with("Retries exhausted (0 of 0)"));
+
+    env.client.requeue(&id).await.unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Enqueued);
+    assert_eq!(job.attempt, 0, "retry budget starts over");
+    assert_eq!(job.last_entry().unwrap().reason.as_deref(), Some("Requeued (was Failed)"));
+
+    let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    assert_eq!(job.attempt, 1);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(job.last_error.as_deref(), Some("downstream unavailable"), "the last error stays visible");
+}
+
+/// Requeue moves a Succeeded job back to Enqueued and it runs again.
+#[tokio::test]
+async fn requeue_succeeded_job_runs_again() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    env.client.requeue(&id).await.unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.expires_at, None, "no longer final: the TTL is removed");
+    let job = env
+        .drive_until(&poller, &id, SHORT, |j| j.state == State::Succeeded && j.history.len() > 3)
+        .await;
+    assert_eq!(Runs::get(&runs.ok), 2);
+    assert!(job.expires_at.is_some());
+}
+
+/// Operations on missing jobs and refused transitions say what is wrong.
+#[tokio::test]
+async fn errors_callers_can_branch_on() {
+    let env = TestEnv::new().await;
+    let missing = JobId::generate();
+    assert!(env.client.get(&missing).await.unwrap().is_none());
+    assert!(matches!(env.client.requeue(&missing).await, Err(Error::NotFound { .. })));
+    assert!(matches!(env.client.delete(&missing).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        env.client.reschedule(&missing, Duration::from_secs(1)).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    let err = env.client.requeue(&id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidTransition { from: State::Enqueued, to: State::Enqueued, .. }),
+        "{err}"
+    );
+
+    let big = NewJob::new("ok", serde_json::json!({ "blob": "x".repeat(200_000) }));
+    env.calls.reset();
+    assert!(matches!(env.client.enqueue(big).await, Err(Error::PayloadTooLarge { .. })));
+    assert_eq!(env.calls.counts().len(), 0, "nothing written for a refused job");
+
+    let err = env
+        .client
+        .enqueue(NewJob::new("ok", serde_json::json!({})).queue("Nope!"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { what: "queue name", .. }), "{err}");
+
+    let err = env
+        .client
+        .enqueue(NewJob::new("ok", serde_json::json!({})).queue("missing"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no SQS queue named"), "{err}");
+}
+
+/// A Processing job can only be deleted; requeue and reschedule would let a
+/// second run start beside it.
+#[tokio::test]
+async fn running_job_refuses_requeue_and_reschedule() {
+    let env = TestEnv::new().await;
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    let job = env.job(&id).await;
+    // Claim it the way the worker does, without running it to the end.
+    let worker = env.worker(hangar::Registry::new().raw("ok", |_, _| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }));
+    let delivery = hangar::Delivery {
+        message_id: "m1".into(),
+        body: WakeUp::for_job(&job).to_body(),
+        queue: "default".into(),
+    };
+    let task = tokio::spawn(async move { worker.handle(&delivery, None).await });
+    let env_job = loop {
+        let j = env.job(&id).await;
+        if j.state == State::Processing {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(env_job.lease_until.is_some());
+    for err in [
+        env.client.requeue(&id).await.unwrap_err(),
+        env.client.reschedule(&id, Duration::from_secs(5)).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::InvalidTransition { from: State::Processing, .. }), "{err}");
+        assert!(err.to_string().contains("while it is running"), "{err}");
+    }
+    env.client.delete(&id).await.unwrap();
+    task.abort();
+}
+
+/// `enqueue_many` uses batch APIs: 25 items per BatchWriteItem, 10 messages
+/// per SendMessageBatch.
+#[tokio::test]
+async fn enqueue_many_uses_batch_calls() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let jobs: Vec<NewJob> = (0..60).map(|n| NewJob::of(&Ok1 { n }).unwrap()).collect();
+    env.calls.reset();
+    let ids = env.client.enqueue_many(jobs).await.unwrap();
+    assert_eq!(ids.len(), 60);
+    let calls = env.calls.counts();
+    assert_eq!(calls.get("BatchWriteItem"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("SendMessageBatch"), Some(&6), "{calls:?}");
+    assert_eq!(calls.get("PutItem"), None);
+
+    let start = std::time::Instant::now();
+    while Runs::get(&runs.ok) < 60 && start.elapsed() < Duration::from_secs(30) {
+        poller.poll_once().await.unwrap();
+    }
+    for id in &ids {
+        assert_eq!(env.job(id).await.state, State::Succeeded);
+    }
+    assert_eq!(Runs::get(&runs.ok), 60, "each ran exactly once");
+}
+
+/// Setting up resources twice is harmless.
+#[tokio::test]
+async fn setup_is_idempotent() {
+    let env = TestEnv::new().await;
+    let again = hangar::setup::ensure(
+        &env.ddb,
+        &env.sqs,
+        &env.config,
+        &["default", "critical"],
+        &hangar::setup::QueueSettings::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again[0].1, env.config.queue_urls["default"]);
+    assert!(again[1].1.ends_with("-critical"), "{again:?}");
+}
