@@ -566,7 +566,10 @@ impl Worker {
         let lease = self.lease(job.options.timeout, now, deadline);
         // Stored times are whole milliseconds; a lease within a second of
         // the right one is right.
-        if job.lease_until.is_some_and(|l| l + chrono::Duration::seconds(1) >= lease) {
+        if job
+            .lease_until
+            .is_some_and(|l| l + chrono::Duration::seconds(1) >= lease)
+        {
             return Ok(Claim::Claimed(Box::new(job)));
         }
         let ddb = self.core.store.dynamodb();

@@ -25,10 +25,23 @@ async fn continuation_runs_after_parent_succeeded() {
     assert_eq!(env.job(&child).await.state, State::Awaiting);
     assert_eq!(env.job(&parent).await.continuations.len(), 1);
 
-    let done = env.drive_to(&poller, &grandchild, State::Succeeded, SHORT).await;
+    let done = env
+        .drive_to(&poller, &grandchild, State::Succeeded, SHORT)
+        .await;
     let child = env.job(&child).await;
-    assert_eq!(states(&child), [State::Awaiting, State::Enqueued, State::Processing, State::Succeeded]);
-    assert_eq!(child.history[1].reason.as_deref(), Some(&*format!("Parent {parent} Succeeded")));
+    assert_eq!(
+        states(&child),
+        [
+            State::Awaiting,
+            State::Enqueued,
+            State::Processing,
+            State::Succeeded
+        ]
+    );
+    assert_eq!(
+        child.history[1].reason.as_deref(),
+        Some(&*format!("Parent {parent} Succeeded"))
+    );
     assert_eq!(done.parent.as_ref().unwrap().id, child.id);
     assert_eq!(Runs::get(&runs.ok), 3);
 }
@@ -64,11 +77,19 @@ async fn continuations_of_a_failed_parent() {
     let deleted = env.job(&on_success).await;
     assert_eq!(deleted.state, State::Deleted, "{}", history(&deleted));
     let reason = deleted.last_entry().unwrap().reason.clone().unwrap();
-    assert!(reason.contains(&format!("Parent {parent} ended Deleted")), "{reason}");
+    assert!(
+        reason.contains(&format!("Parent {parent} ended Deleted")),
+        "{reason}"
+    );
     assert!(deleted.expires_at.is_some());
 
-    env.drive_to(&poller, &on_any, State::Succeeded, SHORT).await;
-    assert_eq!(Runs::get(&runs.ok), 1, "only the AnyFinished continuation ran");
+    env.drive_to(&poller, &on_any, State::Succeeded, SHORT)
+        .await;
+    assert_eq!(
+        Runs::get(&runs.ok),
+        1,
+        "only the AnyFinished continuation ran"
+    );
 }
 
 /// A parent deleted by its retry policy releases continuations like any
@@ -80,11 +101,15 @@ async fn parent_deleted_by_retry_policy_settles_a_chain() {
     let poller = env.poller(registry(&runs));
     let parent = env
         .client
-        .enqueue(NewJob::of(&Flaky { fail_times: 9 }).unwrap().retry(RetryPolicy {
-            attempts: 0,
-            on_exhausted: OnExhausted::Delete,
-            ..RetryPolicy::default()
-        }))
+        .enqueue(
+            NewJob::of(&Flaky { fail_times: 9 })
+                .unwrap()
+                .retry(RetryPolicy {
+                    attempts: 0,
+                    on_exhausted: OnExhausted::Delete,
+                    ..RetryPolicy::default()
+                }),
+        )
         .await
         .unwrap();
     let child = env
@@ -99,7 +124,8 @@ async fn parent_deleted_by_retry_policy_settles_a_chain() {
         .unwrap();
     env.drive_to(&poller, &parent, State::Deleted, SHORT).await;
     assert_eq!(env.job(&child).await.state, State::Deleted);
-    env.drive_to(&poller, &after_child, State::Succeeded, SHORT).await;
+    env.drive_to(&poller, &after_child, State::Succeeded, SHORT)
+        .await;
     assert_eq!(Runs::get(&runs.ok), 1);
 }
 
@@ -110,7 +136,8 @@ async fn continuation_added_after_parent_finished() {
     let runs = Runs::default();
     let poller = env.poller(registry(&runs));
     let parent = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
-    env.drive_to(&poller, &parent, State::Succeeded, SHORT).await;
+    env.drive_to(&poller, &parent, State::Succeeded, SHORT)
+        .await;
 
     let late = env
         .client
@@ -145,7 +172,16 @@ async fn continuation_of_missing_parent() {
         .continue_with(&missing, &Ok1 { n: 1 }, ContinueOn::Succeeded)
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::NotFound { id } if *id == missing), "{err}");
-    let scan = env.ddb.scan().table_name(&env.config.table).send().await.unwrap();
+    assert!(
+        matches!(&err, Error::NotFound { id } if *id == missing),
+        "{err}"
+    );
+    let scan = env
+        .ddb
+        .scan()
+        .table_name(&env.config.table)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(scan.count(), 0);
 }

@@ -20,8 +20,16 @@ async fn enqueue_runs_to_succeeded_with_minimal_calls() {
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
     let client_calls = env.calls.counts();
     assert_eq!(client_calls.get("PutItem"), Some(&1), "{client_calls:?}");
-    assert_eq!(client_calls.get("SendMessage"), Some(&1), "{client_calls:?}");
-    assert_eq!(client_calls.len(), 2, "client made other calls: {client_calls:?}");
+    assert_eq!(
+        client_calls.get("SendMessage"),
+        Some(&1),
+        "{client_calls:?}"
+    );
+    assert_eq!(
+        client_calls.len(),
+        2,
+        "client made other calls: {client_calls:?}"
+    );
 
     env.calls.reset();
     while poller.poll_once().await.unwrap() == 0 {}
@@ -32,14 +40,20 @@ async fn enqueue_runs_to_succeeded_with_minimal_calls() {
 
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Succeeded, "{}", history(&job));
-    assert_eq!(states(&job), [State::Enqueued, State::Processing, State::Succeeded]);
+    assert_eq!(
+        states(&job),
+        [State::Enqueued, State::Processing, State::Succeeded]
+    );
     assert_eq!(job.attempt, 1);
     assert_eq!(Runs::get(&runs.ok), 1);
     assert!(job.history[2].data.contains_key("duration_ms"));
     // Final states expire after the retention period (1 day by default).
     let ttl = job.expires_at.expect("succeeded job has a TTL");
     let in_a_day = job.updated_at + chrono::Duration::days(1);
-    assert!((ttl - in_a_day).num_seconds().abs() <= 1, "{ttl} vs {in_a_day}");
+    assert!(
+        (ttl - in_a_day).num_seconds().abs() <= 1,
+        "{ttl} vs {in_a_day}"
+    );
 }
 
 /// A failed run is retried through SQS with a delay and then succeeds.
@@ -65,14 +79,24 @@ async fn retry_then_success() {
         history(&job)
     );
     let retry = &job.history[2];
-    assert!(retry.reason.as_deref().unwrap().starts_with("Retry 1 of 10 in 1s"), "{retry:?}");
+    assert!(
+        retry
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("Retry 1 of 10 in 1s"),
+        "{retry:?}"
+    );
     assert_eq!(retry.data["error_message"], "planned failure 1");
     assert_eq!(retry.data["error_type"], "hangar::JobFailure");
     assert_eq!(job.attempt, 2);
     assert_eq!(job.last_error.as_deref(), Some("planned failure 1"));
     // The retry did not start before its delay.
     let gap = job.history[4].at - job.history[2].at;
-    assert!(gap >= chrono::Duration::milliseconds(900), "retried after {gap}");
+    assert!(
+        gap >= chrono::Duration::milliseconds(900),
+        "retried after {gap}"
+    );
     assert_eq!(Runs::get(&runs.flaky), 2);
 }
 
@@ -82,11 +106,13 @@ async fn retries_exhausted_fail() {
     let env = TestEnv::new().await;
     let runs = Runs::default();
     let poller = env.poller(registry(&runs));
-    let job = NewJob::of(&Flaky { fail_times: 99 }).unwrap().retry(RetryPolicy {
-        attempts: 2,
-        delays_secs: vec![1],
-        on_exhausted: OnExhausted::Fail,
-    });
+    let job = NewJob::of(&Flaky { fail_times: 99 })
+        .unwrap()
+        .retry(RetryPolicy {
+            attempts: 2,
+            delays_secs: vec![1],
+            on_exhausted: OnExhausted::Fail,
+        });
     let id = env.client.enqueue(job).await.unwrap();
     let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
     assert_eq!(Runs::get(&runs.flaky), 3, "one run and two retries");
@@ -103,16 +129,21 @@ async fn retries_exhausted_delete() {
     let env = TestEnv::new().await;
     let runs = Runs::default();
     let poller = env.poller(registry(&runs));
-    let job = NewJob::of(&Flaky { fail_times: 99 }).unwrap().retry(RetryPolicy {
-        attempts: 1,
-        delays_secs: vec![1],
-        on_exhausted: OnExhausted::Delete,
-    });
+    let job = NewJob::of(&Flaky { fail_times: 99 })
+        .unwrap()
+        .retry(RetryPolicy {
+            attempts: 1,
+            delays_secs: vec![1],
+            on_exhausted: OnExhausted::Delete,
+        });
     let id = env.client.enqueue(job).await.unwrap();
     let job = env.drive_to(&poller, &id, State::Deleted, SHORT).await;
     assert_eq!(Runs::get(&runs.flaky), 2);
     assert!(job.expires_at.is_some());
-    assert_eq!(job.last_entry().unwrap().reason.as_deref(), Some("Retries exhausted (1 of 1)"));
+    assert_eq!(
+        job.last_entry().unwrap().reason.as_deref(),
+        Some("Retries exhausted (1 of 1)")
+    );
 }
 
 /// A job deleted while enqueued never runs; its message is dropped.
@@ -123,14 +154,26 @@ async fn delete_enqueued_job_before_it_runs() {
     let poller = env.poller(registry(&runs));
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
     env.client.delete(&id).await.unwrap();
-    assert_eq!(poller.poll_once().await.unwrap(), 1, "the message is consumed");
+    assert_eq!(
+        poller.poll_once().await.unwrap(),
+        1,
+        "the message is consumed"
+    );
     let job = env.job(&id).await;
     assert_eq!(states(&job), [State::Enqueued, State::Deleted]);
     assert_eq!(Runs::get(&runs.ok), 0);
-    assert_eq!(env.queue_depth("default").await, (0, 0, 0), "dropped, not put back");
+    assert_eq!(
+        env.queue_depth("default").await,
+        (0, 0, 0),
+        "dropped, not put back"
+    );
     // Deleting again is refused with the current state.
     match env.client.delete(&id).await {
-        Err(Error::InvalidTransition { from: State::Deleted, to: State::Deleted, .. }) => {}
+        Err(Error::InvalidTransition {
+            from: State::Deleted,
+            to: State::Deleted,
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -143,10 +186,16 @@ async fn reschedule_enqueued_job_to_later() {
     let runs = Runs::default();
     let poller = env.poller(registry(&runs));
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
-    env.client.reschedule(&id, Duration::from_secs(2)).await.unwrap();
+    env.client
+        .reschedule(&id, Duration::from_secs(2))
+        .await
+        .unwrap();
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Scheduled);
-    assert!(job.handed_off, "due within 15 minutes: handed to SQS with a delay");
+    assert!(
+        job.handed_off,
+        "due within 15 minutes: handed to SQS with a delay"
+    );
     let due = job.run_at.unwrap();
 
     // The v1 message is consumed and dropped; the job does not run early.
@@ -155,8 +204,16 @@ async fn reschedule_enqueued_job_to_later() {
     assert_eq!(env.job(&id).await.state, State::Scheduled);
 
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
-    let started = job.history.iter().find(|h| h.state == State::Processing).unwrap().at;
-    assert!(started >= due - chrono::Duration::seconds(1), "started {started}, due {due}");
+    let started = job
+        .history
+        .iter()
+        .find(|h| h.state == State::Processing)
+        .unwrap()
+        .at;
+    assert!(
+        started >= due - chrono::Duration::seconds(1),
+        "started {started}, due {due}"
+    );
     assert_eq!(Runs::get(&runs.ok), 1);
 }
 
@@ -175,14 +232,24 @@ async fn schedule_far_out_then_reschedule_soon() {
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Scheduled);
     assert!(!job.handed_off);
-    assert_eq!(env.queue_depth("default").await, (0, 0, 0), "nothing sent yet");
+    assert_eq!(
+        env.queue_depth("default").await,
+        (0, 0, 0),
+        "nothing sent yet"
+    );
 
     let at = chrono::Utc::now() + chrono::Duration::seconds(1);
     env.client.reschedule(&id, at).await.unwrap();
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(
         states(&job),
-        [State::Scheduled, State::Scheduled, State::Enqueued, State::Processing, State::Succeeded]
+        [
+            State::Scheduled,
+            State::Scheduled,
+            State::Enqueued,
+            State::Processing,
+            State::Succeeded
+        ]
     );
 }
 
@@ -210,18 +277,33 @@ async fn requeue_failed_job() {
     let id = env.client.enqueue(job).await.unwrap();
     let failed = env.drive_to(&poller, &id, State::Failed, SHORT).await;
     assert_eq!(failed.attempt, 1);
-    assert!(failed.last_entry().unwrap().reason.as_deref().unwrap().starts_with("Retries exhausted (0 of 0)"));
+    assert!(
+        failed
+            .last_entry()
+            .unwrap()
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("Retries exhausted (0 of 0)")
+    );
 
     env.client.requeue(&id).await.unwrap();
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Enqueued);
     assert_eq!(job.attempt, 0, "retry budget starts over");
-    assert_eq!(job.last_entry().unwrap().reason.as_deref(), Some("Requeued (was Failed)"));
+    assert_eq!(
+        job.last_entry().unwrap().reason.as_deref(),
+        Some("Requeued (was Failed)")
+    );
 
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(job.attempt, 1);
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
-    assert_eq!(job.last_error.as_deref(), Some("downstream unavailable"), "the last error stays visible");
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("downstream unavailable"),
+        "the last error stays visible"
+    );
 }
 
 /// Requeue moves a Succeeded job back to Enqueued and it runs again.
@@ -236,7 +318,9 @@ async fn requeue_succeeded_job_runs_again() {
     let job = env.job(&id).await;
     assert_eq!(job.expires_at, None, "no longer final: the TTL is removed");
     let job = env
-        .drive_until(&poller, &id, SHORT, |j| j.state == State::Succeeded && j.history.len() > 3)
+        .drive_until(&poller, &id, SHORT, |j| {
+            j.state == State::Succeeded && j.history.len() > 3
+        })
         .await;
     assert_eq!(Runs::get(&runs.ok), 2);
     assert!(job.expires_at.is_some());
@@ -248,31 +332,62 @@ async fn errors_callers_can_branch_on() {
     let env = TestEnv::new().await;
     let missing = JobId::generate();
     assert!(env.client.get(&missing).await.unwrap().is_none());
-    assert!(matches!(env.client.requeue(&missing).await, Err(Error::NotFound { .. })));
-    assert!(matches!(env.client.delete(&missing).await, Err(Error::NotFound { .. })));
     assert!(matches!(
-        env.client.reschedule(&missing, Duration::from_secs(1)).await,
+        env.client.requeue(&missing).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        env.client.delete(&missing).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        env.client
+            .reschedule(&missing, Duration::from_secs(1))
+            .await,
         Err(Error::NotFound { .. })
     ));
 
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
     let err = env.client.requeue(&id).await.unwrap_err();
     assert!(
-        matches!(err, Error::InvalidTransition { from: State::Enqueued, to: State::Enqueued, .. }),
+        matches!(
+            err,
+            Error::InvalidTransition {
+                from: State::Enqueued,
+                to: State::Enqueued,
+                ..
+            }
+        ),
         "{err}"
     );
 
     let big = NewJob::new("ok", serde_json::json!({ "blob": "x".repeat(200_000) }));
     env.calls.reset();
-    assert!(matches!(env.client.enqueue(big).await, Err(Error::PayloadTooLarge { .. })));
-    assert_eq!(env.calls.counts().len(), 0, "nothing written for a refused job");
+    assert!(matches!(
+        env.client.enqueue(big).await,
+        Err(Error::PayloadTooLarge { .. })
+    ));
+    assert_eq!(
+        env.calls.counts().len(),
+        0,
+        "nothing written for a refused job"
+    );
 
     let err = env
         .client
         .enqueue(NewJob::new("ok", serde_json::json!({})).queue("Nope!"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "queue name", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                what: "queue name",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let err = env
         .client
@@ -310,9 +425,21 @@ async fn running_job_refuses_requeue_and_reschedule() {
     assert!(env_job.lease_until.is_some());
     for err in [
         env.client.requeue(&id).await.unwrap_err(),
-        env.client.reschedule(&id, Duration::from_secs(5)).await.unwrap_err(),
+        env.client
+            .reschedule(&id, Duration::from_secs(5))
+            .await
+            .unwrap_err(),
     ] {
-        assert!(matches!(err, Error::InvalidTransition { from: State::Processing, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidTransition {
+                    from: State::Processing,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("while it is running"), "{err}");
     }
     env.client.delete(&id).await.unwrap();

@@ -85,7 +85,10 @@ pub fn registry(runs: &Runs) -> Registry {
             async move {
                 flaky.fetch_add(1, Ordering::SeqCst);
                 if ctx.attempt() <= args.fail_times {
-                    return Err(JobFailure::msg(format!("planned failure {}", ctx.attempt())));
+                    return Err(JobFailure::msg(format!(
+                        "planned failure {}",
+                        ctx.attempt()
+                    )));
                 }
                 Ok(())
             }

@@ -36,7 +36,10 @@ async fn duplicate_delivery_runs_once() {
         worker.handle(&d2, None).await
     });
     assert_eq!(a, Outcome::Ran(State::Succeeded));
-    assert!(matches!(b, Outcome::PutBack(d) if d > Duration::from_secs(250)), "{b:?}");
+    assert!(
+        matches!(b, Outcome::PutBack(d) if d > Duration::from_secs(250)),
+        "{b:?}"
+    );
     assert_eq!(Runs::get(&runs.slow), 1);
 
     // The original enqueue message and the put-back copy are both stale now.
@@ -44,9 +47,15 @@ async fn duplicate_delivery_runs_once() {
     poller.poll_once().await.unwrap();
     assert_eq!(Runs::get(&runs.slow), 1);
     let again = worker.handle(&delivery("m3", body), None).await;
-    assert!(matches!(&again, Outcome::Dropped(why) if why.starts_with("stale")), "{again:?}");
+    assert!(
+        matches!(&again, Outcome::Dropped(why) if why.starts_with("stale")),
+        "{again:?}"
+    );
     let job = env.job(&id).await;
-    assert_eq!(states(&job), [State::Enqueued, State::Processing, State::Succeeded]);
+    assert_eq!(
+        states(&job),
+        [State::Enqueued, State::Processing, State::Succeeded]
+    );
 }
 
 /// A run whose worker vanished keeps its lease until it expires; then the
@@ -75,7 +84,11 @@ async fn lease_expiry_and_reclaim() {
     }));
     let id = env
         .client
-        .enqueue(NewJob::of(&Ok1 { n: 1 }).unwrap().timeout(Duration::from_secs(60)))
+        .enqueue(
+            NewJob::of(&Ok1 { n: 1 })
+                .unwrap()
+                .timeout(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     let body = WakeUp::for_job(&env.job(&id).await).to_body();
@@ -92,12 +105,18 @@ async fn lease_expiry_and_reclaim() {
     assert_eq!(job.state, State::Processing);
     let lease = job.lease_until.unwrap();
     let expected = clock_now(&env) + chrono::Duration::seconds(70);
-    assert!((lease - expected).num_milliseconds().abs() < 1000, "lease {lease}, expected ~{expected}");
+    assert!(
+        (lease - expected).num_milliseconds().abs() < 1000,
+        "lease {lease}, expected ~{expected}"
+    );
 
     // The redelivery during the lease does not run the job.
     clock.advance(Duration::from_secs(30));
     let out = worker.handle(&delivery("m1", body.clone()), None).await;
-    assert!(matches!(out, Outcome::PutBack(d) if (39..=40).contains(&d.as_secs())), "{out:?}");
+    assert!(
+        matches!(out, Outcome::PutBack(d) if (39..=40).contains(&d.as_secs())),
+        "{out:?}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     // After the lease: reclaimed as attempt 2, runs, succeeds.
@@ -108,11 +127,22 @@ async fn lease_expiry_and_reclaim() {
     assert_eq!(job.attempt, 2);
     assert_eq!(
         states(&job),
-        [State::Enqueued, State::Processing, State::Processing, State::Succeeded],
+        [
+            State::Enqueued,
+            State::Processing,
+            State::Processing,
+            State::Succeeded
+        ],
         "{}",
         history(&job)
     );
-    assert!(job.history[2].reason.as_deref().unwrap().starts_with("Lease of run 1 expired"));
+    assert!(
+        job.history[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("Lease of run 1 expired")
+    );
 }
 
 /// A job whose runs keep losing their worker is not reclaimed forever: the
@@ -148,10 +178,16 @@ async fn lost_runs_count_against_retries() {
         clock.advance(Duration::from_secs(400));
     }
     let out = worker.handle(&delivery("m", body), None).await;
-    assert!(matches!(&out, Outcome::Dropped(why) if why.contains("no retries left")), "{out:?}");
+    assert!(
+        matches!(&out, Outcome::Dropped(why) if why.contains("no retries left")),
+        "{out:?}"
+    );
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Failed, "{}", history(&job));
-    assert_eq!(job.last_entry().unwrap().data["error_type"], "hangar::LeaseExpired");
+    assert_eq!(
+        job.last_entry().unwrap().data["error_type"],
+        "hangar::LeaseExpired"
+    );
     assert_eq!(started.load(Ordering::SeqCst), 2);
 }
 
@@ -167,12 +203,23 @@ async fn unknown_kind_fails_without_retry() {
         .await
         .unwrap();
     let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
-    assert_eq!(states(&job), [State::Enqueued, State::Processing, State::Failed]);
+    assert_eq!(
+        states(&job),
+        [State::Enqueued, State::Processing, State::Failed]
+    );
     let last = job.last_entry().unwrap();
     assert_eq!(last.data["error_type"], "hangar::UnknownKind");
     assert!(last.data["error_message"].contains("no handler for kind \"no_such_kind\""));
-    assert!(last.data["error_message"].contains("boom, flaky, ok, slow"), "{last:?}");
-    assert!(last.reason.as_deref().unwrap().starts_with("Failed without retry"));
+    assert!(
+        last.data["error_message"].contains("boom, flaky, ok, slow"),
+        "{last:?}"
+    );
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("Failed without retry")
+    );
 }
 
 /// Arguments that do not decode as the typed job fail at once, saying why.
@@ -183,7 +230,10 @@ async fn undecodable_args_fail_without_retry() {
     let poller = env.poller(registry(&runs));
     let id = env
         .client
-        .enqueue(NewJob::new("ok", serde_json::json!({ "n": "not a number" })))
+        .enqueue(NewJob::new(
+            "ok",
+            serde_json::json!({ "n": "not a number" }),
+        ))
         .await
         .unwrap();
     let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
@@ -207,7 +257,11 @@ async fn panics_are_caught_and_retried() {
     let id = env.client.enqueue(job).await.unwrap();
     let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
     assert_eq!(Runs::get(&runs.boom), 2);
-    let first = job.history.iter().find(|h| h.state == State::Scheduled).unwrap();
+    let first = job
+        .history
+        .iter()
+        .find(|h| h.state == State::Scheduled)
+        .unwrap();
     assert_eq!(first.data["error_type"], "panic");
     assert_eq!(first.data["error_message"], "handler panicked: kaboom");
 }
@@ -225,7 +279,11 @@ async fn timeouts_stop_the_run() {
     let id = env.client.enqueue(job).await.unwrap();
     let start = std::time::Instant::now();
     let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
-    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
     let last = job.last_entry().unwrap();
     assert_eq!(last.data["error_type"], "hangar::Timeout");
     assert_eq!(last.data["error_message"], "timed out after 1s");
@@ -254,7 +312,10 @@ async fn malformed_messages_become_failed_jobs() {
     assert_eq!(bad.state, State::Failed);
     assert_eq!(bad.kind, INVALID_MESSAGE_KIND);
     let entry = bad.last_entry().unwrap();
-    assert!(entry.reason.as_deref().unwrap().contains("not JSON"), "{entry:?}");
+    assert!(
+        entry.reason.as_deref().unwrap().contains("not JSON"),
+        "{entry:?}"
+    );
     assert_eq!(entry.data["raw_body"], "hello, not json");
     assert_eq!(bad.args["raw_body"], "hello, not json");
     let bad2 = env.job(&JobId::parse("msg-bad-2").unwrap()).await;
@@ -263,7 +324,13 @@ async fn malformed_messages_become_failed_jobs() {
     // Redelivery of the same messages: still one record each, acknowledged.
     let failed = worker.handle_batch(batch[..2].to_vec(), None).await;
     assert!(failed.is_empty());
-    let scan = env.ddb.scan().table_name(&env.config.table).send().await.unwrap();
+    let scan = env
+        .ddb
+        .scan()
+        .table_name(&env.config.table)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(scan.count(), 3);
 }
 
@@ -276,10 +343,16 @@ async fn malformed_message_from_sqs_is_acknowledged() {
     let poller = env.poller(registry(&runs));
     let message_id = env.send_raw("default", "<xml/>").await;
     assert_eq!(poller.poll_once().await.unwrap(), 1);
-    let job = env.job(&JobId::parse(format!("msg-{message_id}")).unwrap()).await;
+    let job = env
+        .job(&JobId::parse(format!("msg-{message_id}")).unwrap())
+        .await;
     assert_eq!(job.state, State::Failed);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(env.queue_depth("default").await, (0, 0, 0), "deleted, not left to reappear");
+    assert_eq!(
+        env.queue_depth("default").await,
+        (0, 0, 0),
+        "deleted, not left to reappear"
+    );
 }
 
 /// The Lambda entry point reports only the messages to retry. The event is
@@ -296,13 +369,25 @@ async fn lambda_handler_reports_partial_batch_failures() {
         .replace("{{WAKE_UP}}", &body.replace('"', "\\\""));
     let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&fixture).unwrap();
     let resp = worker
-        .handle_lambda(lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()))
+        .handle_lambda(lambda_runtime::LambdaEvent::new(
+            event,
+            lambda_runtime::Context::default(),
+        ))
         .await
         .unwrap();
-    assert!(resp.batch_item_failures.is_empty(), "{:?}", resp.batch_item_failures);
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "{:?}",
+        resp.batch_item_failures
+    );
     assert_eq!(env.job(&id).await.state, State::Succeeded);
-    let bad = env.job(&JobId::parse("msg-2e1424d4-f796-459a-8184-9c92662be6da").unwrap()).await;
-    assert_eq!(bad.options.queue, "default", "queue read from the source ARN");
+    let bad = env
+        .job(&JobId::parse("msg-2e1424d4-f796-459a-8184-9c92662be6da").unwrap())
+        .await;
+    assert_eq!(
+        bad.options.queue, "default",
+        "queue read from the source ARN"
+    );
 }
 
 /// A running handler sees that its job was deleted; its result is discarded.
@@ -324,7 +409,11 @@ async fn handler_sees_deletion() {
             Ok(())
         }
     }));
-    let id = env.client.enqueue(NewJob::new("watch", serde_json::json!({}))).await.unwrap();
+    let id = env
+        .client
+        .enqueue(NewJob::new("watch", serde_json::json!({})))
+        .await
+        .unwrap();
     let body = WakeUp::for_job(&env.job(&id).await).to_body();
     let w = worker.clone();
     let run = tokio::spawn(async move { w.handle(&delivery("m", body), None).await });
@@ -336,7 +425,10 @@ async fn handler_sees_deletion() {
     assert_eq!(out, Outcome::Ran(State::Deleted));
     assert_eq!(saw.load(Ordering::SeqCst), 1);
     let job = env.job(&id).await;
-    assert_eq!(states(&job), [State::Enqueued, State::Processing, State::Deleted]);
+    assert_eq!(
+        states(&job),
+        [State::Enqueued, State::Processing, State::Deleted]
+    );
 }
 
 /// Final jobs read as gone once past their expiry, before DynamoDB's TTL
@@ -358,7 +450,10 @@ async fn expired_final_jobs_read_as_gone() {
     assert!(env.client.get(&id).await.unwrap().is_some());
     clock.advance(Duration::from_secs(2));
     assert!(env.client.get(&id).await.unwrap().is_none());
-    assert!(matches!(env.client.requeue(&id).await, Err(hangar::Error::NotFound { .. })));
+    assert!(matches!(
+        env.client.requeue(&id).await,
+        Err(hangar::Error::NotFound { .. })
+    ));
 }
 
 fn clock_now(env: &TestEnv) -> chrono::DateTime<chrono::Utc> {
