@@ -68,3 +68,33 @@ pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+/// The system clock shifted by an adjustable offset: time keeps flowing (so
+/// real SQS delays line up with it) but can jump ahead, e.g. to two hours
+/// later for a job scheduled two hours out.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock(Arc<Mutex<chrono::Duration>>);
+
+impl OffsetClock {
+    /// A clock at the system time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Shifts the clock so that it reads `at` now.
+    pub fn jump_to(&self, at: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = at - Utc::now();
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut offset = self.0.lock().expect("clock lock");
+        *offset += chrono::Duration::from_std(by).expect("duration in range");
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().expect("clock lock")
+    }
+}

@@ -22,6 +22,12 @@ pub enum Error {
         /// The job asked for.
         id: JobId,
     },
+    /// No such recurring job.
+    #[error("recurring job {id} not found")]
+    RecurringNotFound {
+        /// The recurring job asked for.
+        id: String,
+    },
     /// The job exists but is in a state the operation cannot leave.
     #[error("job {id} is {from}; it cannot move to {to}{}", hint_for(*from, *to))]
     InvalidTransition {

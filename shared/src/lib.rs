@@ -15,6 +15,9 @@
 //! - [`message`]: the wake-up message format.
 //! - [`client`]: the API for creating and acting on jobs.
 //! - [`worker`]: the handler registry, batch processing, and the local poller.
+//! - [`cron`]: cron expressions in IANA time zones.
+//! - [`recurring`]: recurring jobs and the misfire policies.
+//! - [`timer`]: the timer tick: hand-offs, recurring firings, repair.
 //! - [`setup`]: idempotent creation of the table and queues.
 //! - [`config`], [`clock`], [`error`]: configuration, injected time, errors.
 //!
@@ -43,24 +46,30 @@ pub mod client;
 pub mod clock;
 pub mod config;
 mod core;
+pub mod cron;
 pub mod error;
 pub mod job;
 pub mod message;
 pub mod queue;
+pub mod recurring;
 pub mod retry;
+pub mod run;
 pub mod setup;
 pub mod state;
 pub mod store;
+pub mod timer;
 pub mod timing;
 pub mod worker;
 
 pub use client::{Client, When};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob};
+pub use recurring::{Misfire, RecurringJob, RecurringOptions};
 pub use retry::{OnExhausted, RetryPolicy};
 pub use state::State;
+pub use timer::{TickReport, Timer};
 pub use worker::{
     Delivery, HandlerResult, JobContext, JobFailure, Outcome, Poller, Registry, Worker,
 };

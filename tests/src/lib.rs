@@ -11,9 +11,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use hangar::clock::SharedClock;
 use hangar::setup::{self, QueueSettings};
-use hangar::{
-    Client, Config, JobId, JobRecord, ManualClock, Poller, Registry, State, SystemClock, Worker,
-};
+use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
 
 /// The emulator endpoint (`AWS_ENDPOINT_URL`, default `http://127.0.0.1:4566`).
 pub fn endpoint() -> String {
@@ -97,7 +95,7 @@ pub struct EnvOptions {
     /// Queues to create.
     pub queues: Vec<&'static str>,
     /// The clock (system clock by default).
-    pub clock: Option<ManualClock>,
+    pub clock: Option<SharedClock>,
     /// SQS visibility timeout.
     pub visibility: Duration,
     /// Retention of final jobs.
@@ -111,6 +109,16 @@ impl Default for EnvOptions {
             clock: None,
             visibility: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl EnvOptions {
+    /// Default options with this clock.
+    pub fn clock(clock: impl hangar::Clock + 'static) -> Self {
+        EnvOptions {
+            clock: Some(Arc::new(clock)),
+            ..Default::default()
         }
     }
 }
@@ -154,10 +162,7 @@ impl TestEnv {
                 )
             });
         config.queue_urls.extend(urls);
-        let clock: SharedClock = match opts.clock {
-            Some(c) => Arc::new(c),
-            None => Arc::new(SystemClock),
-        };
+        let clock: SharedClock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let client = Client::from_clients(ddb.clone(), sqs.clone(), config.clone(), clock.clone());
         calls.reset();
         TestEnv {

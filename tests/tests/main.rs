@@ -4,4 +4,5 @@
 mod continuations;
 mod lifecycle;
 mod support;
+mod timer;
 mod worker;

@@ -63,11 +63,7 @@ async fn duplicate_delivery_runs_once() {
 #[tokio::test]
 async fn lease_expiry_and_reclaim() {
     let clock = ManualClock::starting_now();
-    let env = TestEnv::with(EnvOptions {
-        clock: Some(clock.clone()),
-        ..Default::default()
-    })
-    .await;
+    let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
     let calls = Arc::new(AtomicU32::new(0));
     let hang = Arc::new(Notify::new());
     let (c, h) = (calls.clone(), hang.clone());
@@ -150,11 +146,7 @@ async fn lease_expiry_and_reclaim() {
 #[tokio::test]
 async fn lost_runs_count_against_retries() {
     let clock = ManualClock::starting_now();
-    let env = TestEnv::with(EnvOptions {
-        clock: Some(clock.clone()),
-        ..Default::default()
-    })
-    .await;
+    let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
     let started = Arc::new(AtomicU32::new(0));
     let s = started.clone();
     let worker = env.worker(Registry::new().raw("ok", move |_, _| {
@@ -437,9 +429,8 @@ async fn handler_sees_deletion() {
 async fn expired_final_jobs_read_as_gone() {
     let clock = ManualClock::starting_now();
     let env = TestEnv::with(EnvOptions {
-        clock: Some(clock.clone()),
         retention: Duration::from_secs(60),
-        ..Default::default()
+        ..EnvOptions::clock(clock.clone())
     })
     .await;
     let runs = Runs::default();
