@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The emulator's virtualenv also brings the Python tools some tests drive
+# (boto3 as a non-Hangar producer, cfn-lint and PyYAML for the templates).
+localstack/emulator.sh install
+export HANGAR_PYTHON="${HANGAR_PYTHON:-$PWD/localstack/.venv/bin/python}"
+
 if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   PORT="$(localstack/emulator.sh free-port)"
   trap 'localstack/emulator.sh stop "$PORT"' EXIT

@@ -289,3 +289,43 @@ fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// The Python interpreter of the emulator's virtualenv (`HANGAR_PYTHON`,
+/// set by `tests/run.sh`; default `localstack/.venv/bin/python`), which has
+/// boto3, PyYAML and cfn-lint.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("HANGAR_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| workspace_root().join("localstack/.venv/bin/python"))
+}
+
+/// The repository root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
+}
+
+/// Runs `python -c script args...`, panicking with its stderr on failure;
+/// returns its stdout.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); run the tests with tests/run.sh",
+                python().display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}

@@ -1,0 +1,283 @@
+//! The SAM template: valid, and in step with what the code expects (the
+//! table and its indexes, the timer schedule and its target, the worker's
+//! event source, least-privilege policies).
+
+use hangar_integration_tests::{TestEnv, run_python, workspace_root};
+use serde_json::{Value, json};
+
+/// Loads a CloudFormation YAML template as JSON, short-form intrinsics
+/// (`!Ref`, `!GetAtt`, `!Sub`) turned into their long forms.
+const LOAD_TEMPLATE: &str = r#"
+import json, sys, yaml
+class Loader(yaml.SafeLoader):
+    pass
+def intrinsic(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"Ref" if suffix == "Ref" else "Fn::" + suffix: value}
+Loader.add_multi_constructor("!", intrinsic)
+print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
+"#;
+
+fn template() -> Value {
+    let path = workspace_root().join("infra/template.yaml");
+    serde_json::from_str(&run_python(LOAD_TEMPLATE, &[path.to_str().unwrap()])).unwrap()
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(r.is_object(), "no resource {name}");
+    r
+}
+
+#[test]
+fn template_passes_cfn_lint() {
+    let path = workspace_root().join("infra/template.yaml");
+    let out = run_python(
+        "import sys; from cfnlint.runner import main; sys.argv = ['cfn-lint', sys.argv[1]]; main()",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(out.trim(), "", "cfn-lint findings");
+}
+
+#[test]
+fn timer_schedule_fires_the_scheduler_every_minute() {
+    let t = template();
+    let s = &resource(&t, "TimerSchedule")["Properties"];
+    assert_eq!(
+        resource(&t, "TimerSchedule")["Type"],
+        "AWS::Scheduler::Schedule"
+    );
+    assert_eq!(s["ScheduleExpression"], "rate(1 minute)");
+    assert_eq!(s["State"], "ENABLED");
+    assert_eq!(s["FlexibleTimeWindow"]["Mode"], "OFF");
+    assert_eq!(
+        s["Target"]["Arn"],
+        json!({"Fn::GetAtt": ["SchedulerFunction", "Arn"]})
+    );
+    assert_eq!(
+        s["Target"]["RoleArn"],
+        json!({"Fn::GetAtt": ["TimerScheduleRole", "Arn"]})
+    );
+    // The role may invoke the scheduler function and nothing else.
+    let role = &resource(&t, "TimerScheduleRole")["Properties"];
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "scheduler.amazonaws.com"
+    );
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Action"], "lambda:InvokeFunction");
+    assert_eq!(
+        statements[0]["Resource"],
+        json!({"Fn::GetAtt": ["SchedulerFunction", "Arn"]})
+    );
+    let f = &resource(&t, "SchedulerFunction")["Properties"];
+    assert_eq!(f["Timeout"], 60);
+    assert_eq!(
+        resource(&t, "SchedulerFunction")["Metadata"]["BuildProperties"]["Binary"],
+        "hangar-scheduler"
+    );
+}
+
+#[test]
+fn worker_reports_partial_batch_failures() {
+    let t = template();
+    let w = resource(&t, "WorkerFunction");
+    assert_eq!(w["Metadata"]["BuildProperties"]["Binary"], "hangar-worker");
+    let event = &w["Properties"]["Events"]["Default"];
+    assert_eq!(event["Type"], "SQS");
+    let p = &event["Properties"];
+    assert_eq!(p["Queue"], json!({"Fn::GetAtt": ["DefaultQueue", "Arn"]}));
+    assert_eq!(
+        p["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(p["BatchSize"], 10);
+    // A message is not redelivered while its invocation may still run.
+    let q = &resource(&t, "DefaultQueue")["Properties"];
+    assert_eq!(q["VisibilityTimeout"], json!({"Ref": "WorkerTimeout"}));
+    assert_eq!(
+        q["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({"Fn::GetAtt": ["DefaultDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        q["QueueName"],
+        json!({"Fn::Sub": "${AWS::StackName}-default"})
+    );
+}
+
+/// No statement grants `*` actions or resources, or an action outside the
+/// few each function needs.
+#[test]
+fn policies_are_least_privilege() {
+    let t = template();
+    let allowed: &[(&str, &[&str])] = &[
+        (
+            "WorkerFunction",
+            &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:ConditionCheckItem",
+                "sqs:SendMessage",
+                "sqs:GetQueueUrl",
+            ],
+        ),
+        (
+            "SchedulerFunction",
+            &[
+                "dynamodb:Query",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "sqs:SendMessage",
+                "sqs:GetQueueUrl",
+            ],
+        ),
+    ];
+    for (function, actions) in allowed {
+        let policies = resource(&t, function)["Properties"]["Policies"]
+            .as_array()
+            .unwrap();
+        for policy in policies {
+            for st in policy["Statement"].as_array().unwrap() {
+                let text = st.to_string();
+                assert!(!text.contains("\"*\""), "{function}: wildcard in {text}");
+                for a in st["Action"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_else(|| vec![st["Action"].clone()])
+                {
+                    let a = a.as_str().unwrap();
+                    assert!(actions.contains(&a), "{function} may not {a}");
+                }
+            }
+        }
+    }
+    // The scheduler queries only the due index, never the table or others.
+    let sched = resource(&t, "SchedulerFunction")["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == "dynamodb:Query")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        sched["Resource"],
+        json!({"Fn::Sub": "${JobsTable.Arn}/index/by-due"})
+    );
+}
+
+/// The template's table is the one `hangar::setup` creates (and the code
+/// queries): same keys, indexes, projections and TTL attribute.
+#[tokio::test]
+async fn template_table_matches_the_code() {
+    let t = template();
+    let table = &resource(&t, "JobsTable")["Properties"];
+    let env = TestEnv::new().await;
+    let desc = env
+        .ddb
+        .describe_table()
+        .table_name(&env.config.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+
+    let mut defs: Vec<(String, String)> = desc
+        .attribute_definitions()
+        .iter()
+        .map(|d| {
+            (
+                d.attribute_name().to_owned(),
+                d.attribute_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    defs.sort();
+    let mut tdefs: Vec<(String, String)> = table["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().unwrap().to_owned(),
+                d["AttributeType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    tdefs.sort();
+    assert_eq!(defs, tdefs);
+
+    for gsi in desc.global_secondary_indexes() {
+        let name = gsi.index_name().unwrap();
+        let tgsi = table["GlobalSecondaryIndexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["IndexName"] == name)
+            .unwrap_or_else(|| panic!("template lacks index {name}"));
+        let keys: Vec<(&str, &str)> = gsi
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type().as_str()))
+            .collect();
+        let tkeys: Vec<(&str, &str)> = tgsi["KeySchema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap(),
+                    k["KeyType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(keys, tkeys, "{name} keys");
+        let proj = gsi.projection().unwrap();
+        assert_eq!(
+            proj.projection_type().unwrap().as_str(),
+            tgsi["Projection"]["ProjectionType"]
+        );
+        let mut attrs: Vec<&str> = proj
+            .non_key_attributes()
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        attrs.sort();
+        let mut tattrs: Vec<&str> = tgsi["Projection"]["NonKeyAttributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        tattrs.sort();
+        assert_eq!(attrs, tattrs, "{name} projection");
+    }
+    assert_eq!(
+        desc.global_secondary_indexes().len(),
+        table["GlobalSecondaryIndexes"].as_array().unwrap().len()
+    );
+
+    let ttl = env
+        .ddb
+        .describe_time_to_live()
+        .table_name(&env.config.table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        table["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
+}
