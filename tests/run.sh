@@ -14,14 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 localstack/emulator.sh install
 export HANGAR_PYTHON="${HANGAR_PYTHON:-$PWD/localstack/.venv/bin/python}"
 
-if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
-  PORT="$(localstack/emulator.sh free-port)"
-  trap 'localstack/emulator.sh stop "$PORT"' EXIT
-  localstack/emulator.sh start "$PORT"
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
-fi
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+# shellcheck source=tests/emulator-env.sh
+source tests/emulator-env.sh
 
 cargo test --workspace --locked "$@"

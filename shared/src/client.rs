@@ -274,6 +274,28 @@ impl Client {
         Ok(records.into_iter().map(|r| r.id).collect())
     }
 
+    /// Jobs in `state` (optionally of one queue), newest first, up to `limit`.
+    pub async fn list(
+        &self,
+        state: State,
+        queue: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>> {
+        self.core
+            .store
+            .list(state, queue, limit, self.core.now())
+            .await
+    }
+
+    /// How many jobs are in each state, every state listed.
+    pub async fn counts(&self) -> Result<Vec<(State, u64)>> {
+        let mut out = Vec::new();
+        for state in State::ALL {
+            out.push((state, self.core.store.count_by_state(state).await?));
+        }
+        Ok(out)
+    }
+
     /// Reads a job; None if it does not exist or has expired.
     pub async fn get(&self, id: &JobId) -> Result<Option<JobRecord>> {
         self.core.store.get(id, self.core.now()).await

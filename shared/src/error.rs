@@ -111,7 +111,8 @@ fn hint_for(from: State, to: State) -> &'static str {
 }
 
 impl Error {
-    pub(crate) fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
+    /// An AWS call that failed, keeping the SDK error as the source.
+    pub fn aws<E>(service: &'static str, operation: &'static str, err: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {

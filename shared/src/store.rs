@@ -713,10 +713,52 @@ impl Store {
         }
     }
 
+    /// How many jobs are in a state (all shards; a `Select=COUNT` query per
+    /// shard, paginated). Expired final jobs TTL has not removed yet count.
+    pub async fn count_by_state(&self, state: State) -> Result<u64> {
+        let mut total = 0u64;
+        for shard in 0..self.shards {
+            let mut start = None;
+            loop {
+                let out = self
+                    .ddb
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX_BY_STATE)
+                    .key_condition_expression("#k = :k")
+                    .expression_attribute_names("#k", attr::STATE_KEY)
+                    .expression_attribute_values(":k", s(format!("{state}#{shard}")))
+                    .select(aws_sdk_dynamodb::types::Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+                total += out.count.max(0) as u64;
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+
     /// Jobs in a state, newest first, up to `limit`, across all shards.
     pub async fn list_by_state(
         &self,
         state: State,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<JobRecord>> {
+        self.list(state, None, limit, now).await
+    }
+
+    /// Jobs in a state, optionally only those of one queue, newest first, up
+    /// to `limit`, across all shards.
+    pub async fn list(
+        &self,
+        state: State,
+        queue: Option<&str>,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<Vec<JobRecord>> {
@@ -744,6 +786,9 @@ impl Store {
                         .and_then(|v| v.as_n().ok())
                         .and_then(|v| v.parse::<i64>().ok())
                         .unwrap_or(0);
+                    if queue.is_some_and(|q| get_s(item, attr::QUEUE) != Some(q)) {
+                        continue;
+                    }
                     if let Some(AttributeValue::S(pk)) = item.get(attr::PK) {
                         keys.push((at, pk.clone()));
                     }

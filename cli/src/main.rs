@@ -1,0 +1,620 @@
+//! `hangar`: inspect and act on Hangar jobs in a deployed stack or a local
+//! emulator, and run the whole system locally with `hangar dev`.
+
+mod dev;
+mod output;
+mod parse;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use hangar::{Client, ContinueOn, JobId, Misfire, NewJob, RecurringOptions, State, When};
+
+use crate::output::{Fail, Out};
+
+/// Hangfire-style background jobs on AWS: inspect and act on jobs.
+///
+/// Talks to the AWS endpoint in AWS_ENDPOINT_URL (or --endpoint) with the
+/// usual AWS credentials and region; resources are named after --stack.
+#[derive(Parser)]
+#[command(name = "hangar", version, propagate_version = true)]
+struct Cli {
+    /// Stack name: the table is <stack>-jobs, queues are <stack>-<queue>.
+    #[arg(long, env = "HANGAR_STACK", default_value = "hangar", global = true)]
+    stack: String,
+    /// AWS endpoint, e.g. http://127.0.0.1:4566 for an emulator.
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    endpoint: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a job; prints its id.
+    Enqueue(EnqueueArgs),
+    /// Show one job: state, history, error.
+    Job {
+        /// Job id.
+        id: String,
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// List jobs in a state, newest first.
+    Jobs {
+        /// State: enqueued, scheduled, awaiting, processing, succeeded, failed, deleted.
+        #[arg(long, default_value = "enqueued", value_parser = parse::state)]
+        state: State,
+        /// Only jobs of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// Run a job again (from Failed, Succeeded, Deleted or Scheduled).
+    Requeue {
+        /// Job id; or use --state to requeue every job in a state.
+        #[arg(required_unless_present = "state", conflicts_with = "state")]
+        id: Option<String>,
+        /// Requeue every job in this state (e.g. failed).
+        #[arg(long, value_parser = parse::state)]
+        state: Option<State>,
+        /// With --state: at most this many.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+    /// Delete a job (it moves to Deleted and expires with the retention).
+    Delete {
+        /// Job id.
+        id: String,
+    },
+    /// Move a job's run time.
+    Reschedule {
+        /// Job id.
+        id: String,
+        #[command(flatten)]
+        when: WhenArgs,
+    },
+    /// Jobs per state, and messages per queue.
+    Stats {
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// Recurring jobs.
+    #[command(subcommand)]
+    Recurring(RecurringCommand),
+    /// Cron expressions, evaluated exactly as the scheduler does.
+    #[command(subcommand)]
+    Cron(CronCommand),
+    /// Create the table and queues of a stack (idempotent).
+    Setup {
+        /// Queues to create.
+        #[arg(long, value_delimiter = ',', default_value = "default")]
+        queues: Vec<String>,
+    },
+    /// Run the whole system locally: emulator, resources, worker, timer, demo jobs.
+    Dev(dev::DevArgs),
+    /// Run the example worker (hello, sleep, flaky, fail) against the stack
+    /// until Ctrl-C or SIGTERM, polling SQS like the Lambda event source.
+    Worker {
+        /// Queues to poll.
+        #[arg(long, value_delimiter = ',', default_value = "default")]
+        queues: Vec<String>,
+        /// Concurrent pollers per queue.
+        #[arg(long, default_value_t = 4)]
+        pollers: usize,
+    },
+}
+
+#[derive(Args)]
+struct EnqueueArgs {
+    /// Job kind, as the worker registers it (e.g. hello).
+    kind: String,
+    /// Arguments as JSON.
+    #[arg(long, default_value = "{}", value_parser = parse::json)]
+    args: serde_json::Value,
+    /// Queue.
+    #[arg(long, default_value = "default")]
+    queue: String,
+    #[command(flatten)]
+    when: OptionalWhen,
+    /// Run after this job finishes (a continuation).
+    #[arg(long, conflicts_with_all = ["delay", "at"])]
+    after: Option<String>,
+    /// With --after: run whatever the parent's final state, not only on success.
+    #[arg(long, requires = "after")]
+    on_any_finished: bool,
+    /// Retries after the first failure (default: the job's policy, 10).
+    #[arg(long)]
+    retries: Option<u32>,
+    /// Create this many identical jobs (batch writes; prints every id).
+    #[arg(long, default_value_t = 1, conflicts_with = "after")]
+    count: usize,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct WhenArgs {
+    /// Delay from now: 30s, 10m, 2h, 1d, 1h30m.
+    #[arg(long, value_parser = parse::duration)]
+    delay: Option<Duration>,
+    /// Absolute time, RFC 3339 (2026-01-01T09:00:00Z).
+    #[arg(long, value_parser = parse::time)]
+    at: Option<DateTime<Utc>>,
+}
+
+#[derive(Args)]
+#[group(required = false, multiple = false)]
+struct OptionalWhen {
+    /// Delay from now: 30s, 10m, 2h, 1d, 1h30m.
+    #[arg(long, value_parser = parse::duration)]
+    delay: Option<Duration>,
+    /// Absolute time, RFC 3339 (2026-01-01T09:00:00Z).
+    #[arg(long, value_parser = parse::time)]
+    at: Option<DateTime<Utc>>,
+}
+
+impl OptionalWhen {
+    fn when(&self) -> Option<When> {
+        self.delay.map(When::In).or_else(|| self.at.map(When::At))
+    }
+}
+
+#[derive(Args, Clone, Copy)]
+struct Format {
+    /// Machine-readable JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum RecurringCommand {
+    /// Add a recurring job, or update the one with this id.
+    Add {
+        /// Recurring job id.
+        id: String,
+        /// Cron: 5 fields, 6 with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly.
+        #[arg(long)]
+        cron: String,
+        /// IANA time zone the expression is read in.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Job kind.
+        #[arg(long)]
+        kind: String,
+        /// Arguments as JSON.
+        #[arg(long, default_value = "{}", value_parser = parse::json)]
+        args: serde_json::Value,
+        /// Queue.
+        #[arg(long, default_value = "default")]
+        queue: String,
+        /// After missed occurrences: relaxed (run once), strict (run each), ignorable (skip).
+        #[arg(long, default_value = "relaxed", value_parser = parse::misfire)]
+        misfire: Misfire,
+    },
+    /// List recurring jobs.
+    List {
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// Run a recurring job now (its schedule is unchanged); prints the job id.
+    Trigger {
+        /// Recurring job id.
+        id: String,
+    },
+    /// Remove a recurring job.
+    Remove {
+        /// Recurring job id.
+        id: String,
+    },
+    /// Stop firing until enabled.
+    Disable {
+        /// Recurring job id.
+        id: String,
+    },
+    /// Fire again from the next occurrence.
+    Enable {
+        /// Recurring job id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CronCommand {
+    /// Print the next occurrences strictly after an instant, one RFC 3339
+    /// timestamp (with the zone's offset) per line.
+    Next {
+        /// Cron expression.
+        expr: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Start instant, RFC 3339 (default now).
+        #[arg(long, value_parser = parse::time)]
+        after: Option<DateTime<Utc>>,
+        /// How many occurrences.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        #[command(flatten)]
+        fmt: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            eprintln!("error: {fail}");
+            ExitCode::from(fail.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Fail> {
+    let ctx = Ctx {
+        stack: cli.stack,
+        endpoint: cli.endpoint,
+    };
+    match cli.command {
+        Command::Cron(CronCommand::Next {
+            expr,
+            tz,
+            after,
+            count,
+            fmt,
+        }) => {
+            let schedule = hangar::cron::Schedule::parse(&expr, &tz).map_err(Fail::usage)?;
+            let times = schedule.upcoming(after.unwrap_or_else(Utc::now), count);
+            let zone = schedule.tz();
+            let out: Vec<String> = times
+                .iter()
+                .map(|t| t.with_timezone(&zone).to_rfc3339())
+                .collect();
+            if fmt.json {
+                Out::json(&out);
+            } else {
+                for t in out {
+                    println!("{t}");
+                }
+            }
+            Ok(())
+        }
+        Command::Dev(args) => dev::run(&ctx, args).await,
+        command => {
+            let client = ctx.client().await?;
+            commands(&ctx, &client, command).await
+        }
+    }
+}
+
+/// Where the command talks to.
+pub(crate) struct Ctx {
+    pub(crate) stack: String,
+    pub(crate) endpoint: Option<String>,
+}
+
+impl Ctx {
+    pub(crate) async fn sdk(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(e) = &self.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        loader.load().await
+    }
+
+    pub(crate) fn config(&self) -> Result<hangar::Config, Fail> {
+        let mut config = hangar::Config::from_env().map_err(Fail::usage)?;
+        if config.stack != self.stack {
+            let table = std::env::var("HANGAR_TABLE").ok();
+            config = hangar::Config {
+                table: table.unwrap_or_else(|| format!("{}-jobs", self.stack)),
+                stack: self.stack.clone(),
+                ..config
+            };
+        }
+        Ok(config)
+    }
+
+    pub(crate) async fn client(&self) -> Result<Client, Fail> {
+        Ok(Client::new(&self.sdk().await, self.config()?))
+    }
+
+    pub(crate) fn endpoint_name(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| "AWS (no AWS_ENDPOINT_URL set)".to_owned())
+    }
+
+    /// Turns a library error into what to tell the user.
+    pub(crate) fn fail(&self, table: &str, e: hangar::Error) -> Fail {
+        let chain = hangar::error::error_chain(&e);
+        if chain.contains("ResourceNotFoundException") || chain.contains("non-existent table") {
+            Fail::new(format!(
+                "no table {table} at {} — run `hangar dev`, or `hangar setup`, or set AWS_ENDPOINT_URL / --stack to the right place",
+                self.endpoint_name()
+            ))
+        } else if chain.contains("QueueDoesNotExist") || chain.contains("NonExistentQueue") {
+            Fail::new(format!(
+                "{e}: the queue does not exist at {} — create it with `hangar setup --queues NAME`",
+                self.endpoint_name()
+            ))
+        } else if chain.contains("dispatch failure") || chain.contains("Connection refused") {
+            Fail::new(format!(
+                "cannot reach {} ({chain}) — start the emulator with `hangar dev` or check AWS_ENDPOINT_URL",
+                self.endpoint_name()
+            ))
+        } else if matches!(
+            e,
+            hangar::Error::NotFound { .. }
+                | hangar::Error::RecurringNotFound { .. }
+                | hangar::Error::Invalid { .. }
+                | hangar::Error::InvalidTransition { .. }
+                | hangar::Error::PayloadTooLarge { .. }
+                | hangar::Error::AlreadyExists { .. }
+        ) {
+            Fail::new(e.to_string())
+        } else {
+            Fail::new(chain)
+        }
+    }
+}
+
+fn job_id(s: &str) -> Result<JobId, Fail> {
+    JobId::parse(s).map_err(Fail::usage)
+}
+
+async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fail> {
+    let table = client.config().table.clone();
+    let fail = |e: hangar::Error| ctx.fail(&table, e);
+    match command {
+        Command::Enqueue(a) => {
+            let mut job = NewJob::new(&a.kind, a.args.clone()).queue(&a.queue);
+            if let Some(r) = a.retries {
+                job = job.retries(r);
+            }
+            if let Some(parent) = &a.after {
+                let on = if a.on_any_finished {
+                    ContinueOn::AnyFinished
+                } else {
+                    ContinueOn::Succeeded
+                };
+                let id = client
+                    .continue_with(&job_id(parent)?, job, on)
+                    .await
+                    .map_err(fail)?;
+                println!("{id}");
+            } else if a.count > 1 {
+                if let Some(when) = a.when.when() {
+                    let bar = output::progress(a.count as u64, "scheduling");
+                    for _ in 0..a.count {
+                        let id = client.schedule(job.clone(), when).await.map_err(fail)?;
+                        bar.suspend(|| println!("{id}"));
+                        bar.inc(1);
+                    }
+                    bar.finish_and_clear();
+                } else {
+                    let bar = output::progress(a.count as u64, "enqueuing");
+                    // enqueue_many writes in batches of 25 and sends in batches of 10.
+                    for chunk in (0..a.count).collect::<Vec<_>>().chunks(500) {
+                        let ids = client
+                            .enqueue_many(chunk.iter().map(|_| job.clone()))
+                            .await
+                            .map_err(fail)?;
+                        bar.suspend(|| {
+                            for id in &ids {
+                                println!("{id}");
+                            }
+                        });
+                        bar.inc(ids.len() as u64);
+                    }
+                    bar.finish_and_clear();
+                }
+            } else {
+                let id = match a.when.when() {
+                    Some(when) => client.schedule(job, when).await,
+                    None => client.enqueue(job).await,
+                }
+                .map_err(fail)?;
+                println!("{id}");
+            }
+        }
+        Command::Job { id, fmt } => {
+            let id = job_id(&id)?;
+            let job = client
+                .get(&id)
+                .await
+                .map_err(fail)?
+                .ok_or_else(|| Fail::new(format!("job {id} not found (or expired)")))?;
+            if fmt.json {
+                Out::json(&output::JobOut::from(&job));
+            } else {
+                output::print_job(&job);
+            }
+        }
+        Command::Jobs {
+            state,
+            queue,
+            limit,
+            fmt,
+        } => {
+            let jobs = client
+                .list(state, queue.as_deref(), limit)
+                .await
+                .map_err(fail)?;
+            if fmt.json {
+                let out: Vec<_> = jobs.iter().map(output::JobOut::from).collect();
+                Out::json(&out);
+            } else {
+                output::print_jobs(&jobs);
+            }
+        }
+        Command::Requeue { id, state, limit } => {
+            if let Some(id) = id {
+                let id = job_id(&id)?;
+                client.requeue(&id).await.map_err(fail)?;
+                println!("{id} requeued");
+            } else if let Some(state) = state {
+                let jobs = client.list(state, None, limit).await.map_err(fail)?;
+                let bar = output::progress(jobs.len() as u64, "requeuing");
+                let mut set = tokio::task::JoinSet::new();
+                let (mut done, mut failed) = (0usize, 0usize);
+                for job in jobs {
+                    let client = client.clone();
+                    set.spawn(async move { (job.id.clone(), client.requeue(&job.id).await) });
+                    if set.len() >= 16
+                        && let Some(res) = set.join_next().await
+                    {
+                        tally(res, &bar, &mut done, &mut failed);
+                    }
+                }
+                while let Some(res) = set.join_next().await {
+                    tally(res, &bar, &mut done, &mut failed);
+                }
+                bar.finish_and_clear();
+                println!("{done} requeued, {failed} failed");
+                if failed > 0 {
+                    return Err(Fail::new(format!("{failed} jobs could not be requeued")));
+                }
+            }
+        }
+        Command::Delete { id } => {
+            let id = job_id(&id)?;
+            client.delete(&id).await.map_err(fail)?;
+            println!("{id} deleted");
+        }
+        Command::Reschedule { id, when } => {
+            let id = job_id(&id)?;
+            let w = when
+                .delay
+                .map(When::In)
+                .or(when.at.map(When::At))
+                .expect("clap requires one");
+            client.reschedule(&id, w).await.map_err(fail)?;
+            let job = client.get(&id).await.map_err(fail)?;
+            let at = job
+                .and_then(|j| j.run_at)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            println!("{id} rescheduled to {at}");
+        }
+        Command::Stats { fmt } => {
+            let stats = output::Stats::collect(client).await.map_err(fail)?;
+            if fmt.json {
+                Out::json(&stats);
+            } else {
+                stats.print();
+            }
+        }
+        Command::Recurring(cmd) => recurring(client, cmd).await.map_err(fail)?,
+        Command::Setup { queues } => {
+            let sdk = ctx.sdk().await;
+            let names: Vec<&str> = queues.iter().map(String::as_str).collect();
+            let urls = hangar::setup::ensure(
+                &aws_sdk_dynamodb::Client::new(&sdk),
+                &aws_sdk_sqs::Client::new(&sdk),
+                client.config(),
+                &names,
+                &hangar::setup::QueueSettings::default(),
+            )
+            .await
+            .map_err(fail)?;
+            println!("table  {}", client.config().table);
+            for (name, url) in urls {
+                println!("queue  {name}  {url}");
+            }
+        }
+        Command::Worker { queues, pollers } => {
+            hangar::run::init_tracing();
+            let worker = hangar::Worker::new(client, hangar_worker::jobs::registry());
+            eprintln!(
+                "worker polling {} on stack {} (Ctrl-C stops)",
+                queues.join(","),
+                client.config().stack
+            );
+            hangar::run::poll(&worker, &queues, pollers.max(1), hangar::run::shutdown()).await;
+        }
+        Command::Cron(_) | Command::Dev(_) => unreachable!("handled without a client"),
+    }
+    Ok(())
+}
+
+fn tally(
+    res: Result<(JobId, hangar::Result<()>), tokio::task::JoinError>,
+    bar: &indicatif::ProgressBar,
+    done: &mut usize,
+    failed: &mut usize,
+) {
+    match res {
+        Ok((_, Ok(()))) => *done += 1,
+        Ok((id, Err(e))) => {
+            *failed += 1;
+            bar.suspend(|| eprintln!("{id}: {e}"));
+        }
+        Err(e) => {
+            *failed += 1;
+            bar.suspend(|| eprintln!("{e}"));
+        }
+    }
+    bar.inc(1);
+}
+
+async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()> {
+    let r = client.recurring();
+    match cmd {
+        RecurringCommand::Add {
+            id,
+            cron,
+            tz,
+            kind,
+            args,
+            queue,
+            misfire,
+        } => {
+            let rec = r
+                .add_or_update(
+                    &id,
+                    NewJob::new(kind, args).queue(queue),
+                    &cron,
+                    RecurringOptions::default().tz(tz).misfire(misfire),
+                )
+                .await?;
+            let next = rec.next_run.map(|t| t.to_rfc3339()).unwrap_or_default();
+            println!("{id} next run {next}");
+        }
+        RecurringCommand::List { fmt } => {
+            let list = r.list().await?;
+            if fmt.json {
+                let out: Vec<_> = list.iter().map(output::RecurringOut::from).collect();
+                Out::json(&out);
+            } else {
+                output::print_recurring(&list);
+            }
+        }
+        RecurringCommand::Trigger { id } => println!("{}", r.trigger(&id).await?),
+        RecurringCommand::Remove { id } => {
+            if !r.remove(&id).await? {
+                return Err(hangar::Error::RecurringNotFound { id });
+            }
+            println!("{id} removed");
+        }
+        RecurringCommand::Disable { id } => {
+            r.disable(&id).await?;
+            println!("{id} disabled");
+        }
+        RecurringCommand::Enable { id } => {
+            r.enable(&id).await?;
+            println!("{id} enabled");
+        }
+    }
+    Ok(())
+}

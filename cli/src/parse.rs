@@ -1,0 +1,107 @@
+//! Argument parsers: durations, times, states, JSON.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hangar::{Misfire, State};
+
+/// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration (use e.g. 30s, 10m, 2h, 1d, 1h30m)");
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// An RFC 3339 instant with offset.
+pub fn time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-01-01T09:00:00Z ({e})"))
+}
+
+/// A job state, any case.
+pub fn state(s: &str) -> Result<State, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    State::ALL
+        .into_iter()
+        .find(|st| st.as_str().to_ascii_lowercase() == lower)
+        .ok_or_else(|| {
+            let names: Vec<String> = State::ALL
+                .iter()
+                .map(|st| st.as_str().to_ascii_lowercase())
+                .collect();
+            format!("{s:?} is not a state; use one of {}", names.join(", "))
+        })
+}
+
+/// A misfire policy, any case.
+pub fn misfire(s: &str) -> Result<Misfire, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "relaxed" => Ok(Misfire::Relaxed),
+        "strict" => Ok(Misfire::Strict),
+        "ignorable" => Ok(Misfire::Ignorable),
+        _ => Err(format!("{s:?}: use relaxed, strict or ignorable")),
+    }
+}
+
+/// A JSON value.
+pub fn json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not valid JSON ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "h", "10x", "5m3", "-1s", "99999999999999999999d"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn states_and_policies() {
+        assert_eq!(state("failed"), Ok(State::Failed));
+        assert_eq!(state("Processing"), Ok(State::Processing));
+        assert!(state("done").unwrap_err().contains("enqueued"));
+        assert_eq!(misfire("STRICT"), Ok(Misfire::Strict));
+        assert!(misfire("sometimes").is_err());
+    }
+}

@@ -1,0 +1,561 @@
+//! The `hangar` binary against the emulator: output, `--json` parsing,
+//! exit codes and error messages. Run with `bash tests/run.sh`.
+
+use std::process::Output;
+use std::time::Duration;
+
+use hangar::{JobId, Poller, State};
+use hangar_integration_tests::{TestEnv, endpoint};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hangar");
+
+fn hangar(env: &TestEnv, args: &[&str]) -> Output {
+    hangar_on(&env.config.stack, &endpoint(), args)
+}
+
+fn hangar_on(stack: &str, endpoint: &str, args: &[&str]) -> Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env("HANGAR_STACK", stack)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("HANGAR_QUEUE_URLS")
+        .env_remove("HANGAR_TABLE")
+        .output()
+        .expect("run hangar")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Asserts a failure with this exit code; returns stderr.
+fn fails(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&ok(out)).expect("--json output parses")
+}
+
+fn id_of(out: &Output) -> JobId {
+    JobId::parse(ok(out).trim()).expect("a job id")
+}
+
+fn example_poller(env: &TestEnv) -> Poller {
+    env.poller(hangar_worker::jobs::registry())
+}
+
+#[tokio::test]
+async fn enqueue_then_inspect_a_job_through_its_life() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--args", r#"{"name":"cli"}"#],
+    ));
+    let j = json(&hangar(&env, &["job", id.as_str(), "--json"]));
+    assert_eq!(j["id"], id.as_str());
+    assert_eq!(j["kind"], "hello");
+    assert_eq!(j["queue"], "default");
+    assert_eq!(j["state"], "Enqueued");
+    assert_eq!(j["args"]["name"], "cli");
+    assert_eq!(j["history"][0]["state"], "Enqueued");
+
+    let poller = example_poller(&env);
+    env.drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15))
+        .await;
+    let j = json(&hangar(&env, &["job", id.as_str(), "--json"]));
+    assert_eq!(j["state"], "Succeeded");
+    let states: Vec<&str> = j["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["Enqueued", "Processing", "Succeeded"]);
+    assert!(j["expires_at"].is_string());
+
+    // The human view: fields and a history table.
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains(&format!("id       {id}")), "{text}");
+    assert!(text.contains("state    Succeeded"), "{text}");
+    assert!(text.contains("AT") && text.contains("REASON"), "{text}");
+}
+
+#[tokio::test]
+async fn failed_job_shows_its_error_and_requeues() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(
+        &env,
+        &[
+            "enqueue",
+            "fail",
+            "--args",
+            r#"{"message":"disk full"}"#,
+            "--retries",
+            "0",
+        ],
+    ));
+    let poller = example_poller(&env);
+    env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15))
+        .await;
+    let j = json(&hangar(&env, &["job", id.as_str(), "--json"]));
+    assert_eq!(j["state"], "Failed");
+    assert!(
+        j["last_error"].as_str().unwrap().contains("disk full"),
+        "{j}"
+    );
+    assert!(j["expires_at"].is_null(), "Failed never expires");
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains("disk full"), "{text}");
+
+    let text = ok(&hangar(&env, &["requeue", id.as_str()]));
+    assert_eq!(text.trim(), format!("{id} requeued"));
+    assert_eq!(env.job(&id).await.state, State::Enqueued);
+}
+
+#[tokio::test]
+async fn delayed_reschedule_delete_requeue() {
+    let env = TestEnv::new().await;
+    let before = chrono::Utc::now();
+    let id = id_of(&hangar(&env, &["enqueue", "hello", "--delay", "2h"]));
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Scheduled);
+    let offset = (job.run_at.unwrap() - before).num_seconds();
+    assert!((7199..=7201).contains(&offset), "{offset}");
+
+    let at = "2030-01-01T09:00:00Z";
+    let text = ok(&hangar(&env, &["reschedule", id.as_str(), "--at", at]));
+    assert!(text.contains("2030-01-01T09:00:00"), "{text}");
+    assert_eq!(
+        env.job(&id).await.run_at.unwrap().to_rfc3339(),
+        "2030-01-01T09:00:00+00:00"
+    );
+
+    ok(&hangar(&env, &["delete", id.as_str()]));
+    assert_eq!(env.job(&id).await.state, State::Deleted);
+    ok(&hangar(&env, &["requeue", id.as_str()]));
+    assert_eq!(env.job(&id).await.state, State::Enqueued);
+
+    let at_id = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--at", "2031-05-05T05:05:05+02:00"],
+    ));
+    assert_eq!(
+        env.job(&at_id).await.run_at.unwrap().to_rfc3339(),
+        "2031-05-05T03:05:05+00:00"
+    );
+}
+
+#[tokio::test]
+async fn continuation_waits_for_its_parent() {
+    let env = TestEnv::new().await;
+    let parent = id_of(&hangar(&env, &["enqueue", "hello"]));
+    let child = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--after", parent.as_str()],
+    ));
+    let any = id_of(&hangar(
+        &env,
+        &[
+            "enqueue",
+            "hello",
+            "--after",
+            parent.as_str(),
+            "--on-any-finished",
+        ],
+    ));
+    let j = json(&hangar(&env, &["job", child.as_str(), "--json"]));
+    assert_eq!(j["state"], "Awaiting");
+    assert_eq!(j["parent"], parent.as_str());
+    let p = json(&hangar(&env, &["job", parent.as_str(), "--json"]));
+    assert_eq!(p["continuations"].as_array().unwrap().len(), 2);
+
+    let poller = example_poller(&env);
+    env.drive_to(&poller, &child, State::Succeeded, Duration::from_secs(20))
+        .await;
+    env.drive_to(&poller, &any, State::Succeeded, Duration::from_secs(20))
+        .await;
+}
+
+#[tokio::test]
+async fn jobs_lists_by_state_and_queue() {
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
+        queues: vec!["default", "mail"],
+        ..Default::default()
+    })
+    .await;
+    let out = hangar(&env, &["enqueue", "hello", "--count", "30"]);
+    let ids: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert!(out.status.success());
+    assert_eq!(ids.len(), 30);
+    assert!(ids.iter().all(|i| JobId::parse(*i).is_ok()));
+    let mail = id_of(&hangar(&env, &["enqueue", "hello", "--queue", "mail"]));
+
+    let all = json(&hangar(
+        &env,
+        &["jobs", "--state", "enqueued", "--limit", "100", "--json"],
+    ));
+    assert_eq!(all.as_array().unwrap().len(), 31);
+    let limited = json(&hangar(
+        &env,
+        &["jobs", "--state", "enqueued", "--limit", "5", "--json"],
+    ));
+    assert_eq!(limited.as_array().unwrap().len(), 5);
+    let only_mail = json(&hangar(
+        &env,
+        &["jobs", "--state", "Enqueued", "--queue", "mail", "--json"],
+    ));
+    assert_eq!(only_mail.as_array().unwrap().len(), 1);
+    assert_eq!(only_mail[0]["id"], mail.as_str());
+    let none = json(&hangar(&env, &["jobs", "--state", "failed", "--json"]));
+    assert_eq!(none, serde_json::json!([]));
+
+    let table = ok(&hangar(&env, &["jobs", "--queue", "mail"]));
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("STATE"),
+        "{table}"
+    );
+    let row = lines.next().unwrap();
+    assert!(row.starts_with(mail.as_str()), "{table}");
+    // Columns line up: STATE starts at the same offset in both lines.
+    let col = header.find("STATE").unwrap();
+    assert_eq!(&row[col..col + "Enqueued".len()], "Enqueued", "{table}");
+}
+
+#[tokio::test]
+async fn stats_counts_states_and_queue_depth() {
+    let env = TestEnv::new().await;
+    ok(&hangar(&env, &["enqueue", "hello", "--count", "3"]));
+    ok(&hangar(&env, &["enqueue", "hello", "--delay", "1h"]));
+    let s = json(&hangar(&env, &["stats", "--json"]));
+    assert_eq!(s["states"]["enqueued"], 3);
+    assert_eq!(s["states"]["scheduled"], 1);
+    assert_eq!(s["states"]["failed"], 0);
+    let queues = s["queues"].as_array().unwrap();
+    let default = queues.iter().find(|q| q["name"] == "default").unwrap();
+    assert_eq!(default["visible"], 3);
+    assert!(queues.iter().any(|q| q["name"] == "default-dlq"), "{s}");
+    let text = ok(&hangar(&env, &["stats"]));
+    assert!(
+        text.contains("Enqueued") && text.contains("QUEUE"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn bulk_requeue_of_failed_jobs() {
+    let env = TestEnv::new().await;
+    let out = hangar(
+        &env,
+        &["enqueue", "fail", "--retries", "0", "--count", "12"],
+    );
+    let ids: Vec<JobId> = ok(&out).lines().map(|l| JobId::parse(l).unwrap()).collect();
+    let poller = example_poller(&env);
+    for id in &ids {
+        env.drive_to(&poller, id, State::Failed, Duration::from_secs(30))
+            .await;
+    }
+    let text = ok(&hangar(&env, &["requeue", "--state", "failed"]));
+    assert_eq!(text.trim(), "12 requeued, 0 failed");
+    for id in &ids {
+        assert_eq!(env.job(id).await.state, State::Enqueued);
+    }
+}
+
+#[tokio::test]
+async fn recurring_commands() {
+    let env = TestEnv::new().await;
+    let text = ok(&hangar(
+        &env,
+        &[
+            "recurring",
+            "add",
+            "nightly",
+            "--cron",
+            "0 3 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "--kind",
+            "hello",
+            "--args",
+            r#"{"name":"night"}"#,
+        ],
+    ));
+    assert!(text.starts_with("nightly next run "), "{text}");
+    let list = json(&hangar(&env, &["recurring", "list", "--json"]));
+    assert_eq!(list[0]["id"], "nightly");
+    assert_eq!(list[0]["cron"], "0 3 * * *");
+    assert_eq!(list[0]["tz"], "Europe/Berlin");
+    assert_eq!(list[0]["misfire"], "relaxed");
+    assert_eq!(list[0]["enabled"], true);
+
+    let job = id_of(&hangar(&env, &["recurring", "trigger", "nightly"]));
+    let j = env.job(&job).await;
+    assert_eq!(
+        (j.kind.as_str(), j.args["name"].as_str()),
+        ("hello", Some("night"))
+    );
+
+    ok(&hangar(&env, &["recurring", "disable", "nightly"]));
+    let list = json(&hangar(&env, &["recurring", "list", "--json"]));
+    assert_eq!(list[0]["enabled"], false);
+    ok(&hangar(&env, &["recurring", "enable", "nightly"]));
+    ok(&hangar(&env, &["recurring", "remove", "nightly"]));
+    assert_eq!(
+        json(&hangar(&env, &["recurring", "list", "--json"])),
+        serde_json::json!([])
+    );
+
+    let err = fails(&hangar(&env, &["recurring", "remove", "nightly"]), 1);
+    assert!(err.contains("recurring job nightly not found"), "{err}");
+    let err = fails(
+        &hangar(
+            &env,
+            &[
+                "recurring",
+                "add",
+                "x",
+                "--cron",
+                "61 * * * *",
+                "--kind",
+                "hello",
+            ],
+        ),
+        1,
+    );
+    assert!(err.contains("cron"), "{err}");
+    let err = fails(
+        &hangar(
+            &env,
+            &[
+                "recurring",
+                "add",
+                "x",
+                "--cron",
+                "@daily",
+                "--tz",
+                "Mars/Base",
+                "--kind",
+                "hello",
+            ],
+        ),
+        1,
+    );
+    assert!(err.contains("Mars/Base"), "{err}");
+}
+
+/// `cron next` prints exactly what the scheduler's own cron logic computes.
+#[test]
+fn cron_next_uses_the_scheduler_logic() {
+    let out = hangar_on(
+        "unused",
+        "http://127.0.0.1:9",
+        &[
+            "cron",
+            "next",
+            "30 2 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "--after",
+            "2026-03-28T00:00:00Z",
+            "--count",
+            "3",
+        ],
+    );
+    let text = ok(&out);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "2026-03-28T02:30:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-30T02:30:00+02:00"
+        ]
+    );
+    let schedule = hangar::cron::Schedule::parse("*/20 * * * * *", "UTC").unwrap();
+    let after = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let expected: Vec<String> = schedule
+        .upcoming(after, 4)
+        .iter()
+        .map(|t| t.to_rfc3339())
+        .collect();
+    let j = json(&hangar_on(
+        "unused",
+        "http://127.0.0.1:9",
+        &[
+            "cron",
+            "next",
+            "*/20 * * * * *",
+            "--after",
+            "2026-01-01T00:00:00Z",
+            "--count",
+            "4",
+            "--json",
+        ],
+    ));
+    assert_eq!(j, serde_json::json!(expected));
+    let err = fails(
+        &hangar_on("unused", "http://127.0.0.1:9", &["cron", "next", "* * *"]),
+        2,
+    );
+    assert!(err.contains("use 5") || err.contains("fields"), "{err}");
+}
+
+#[tokio::test]
+async fn errors_say_what_to_do() {
+    let env = TestEnv::new().await;
+    // A stack that does not exist.
+    let err = fails(&hangar_on("no-such-stack", &endpoint(), &["jobs"]), 1);
+    assert!(
+        err.contains("no table no-such-stack-jobs at") && err.contains("hangar dev"),
+        "{err}"
+    );
+    // Nothing listening.
+    let err = fails(
+        &hangar_on(&env.config.stack, "http://127.0.0.1:9", &["stats"]),
+        1,
+    );
+    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
+    // Missing and malformed ids.
+    let missing = JobId::generate();
+    let err = fails(&hangar(&env, &["job", missing.as_str()]), 1);
+    assert!(err.contains("not found"), "{err}");
+    let err = fails(&hangar(&env, &["job", "not an id!"]), 2);
+    assert!(err.contains("job id"), "{err}");
+    // Bad arguments are usage errors (exit 2) and touch nothing.
+    for args in [
+        &["enqueue", "hello", "--args", "{not json"][..],
+        &["enqueue", "hello", "--delay", "10x"],
+        &[
+            "enqueue",
+            "hello",
+            "--delay",
+            "10s",
+            "--at",
+            "2030-01-01T00:00:00Z",
+        ],
+        &["enqueue", "hello", "--at", "tomorrow"],
+        &["jobs", "--state", "done"],
+        &["reschedule", "x"],
+        &["enqueue", "hello", "--on-any-finished"],
+    ] {
+        let err = fails(&hangar(&env, args), 2);
+        assert!(err.contains("error"), "{args:?}: {err}");
+    }
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--queue", "Bad Queue"]),
+        1,
+    );
+    assert!(err.contains("queue"), "{err}");
+    // A transition that is not allowed: an awaiting continuation cannot
+    // be rescheduled.
+    let parent = id_of(&hangar(&env, &["enqueue", "hello", "--delay", "1h"]));
+    let child = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--after", parent.as_str()],
+    ));
+    let err = fails(
+        &hangar(&env, &["reschedule", child.as_str(), "--delay", "1m"]),
+        1,
+    );
+    assert!(err.contains("Awaiting"), "{err}");
+    // Nothing above enqueued anything.
+    assert_eq!(
+        json(&hangar(&env, &["jobs", "--state", "enqueued", "--json"])),
+        serde_json::json!([])
+    );
+}
+
+/// `hangar dev` against the running emulator: creates the stack, runs the
+/// demo set with its own worker command (`hangar worker`), and stops.
+#[tokio::test]
+async fn dev_runs_the_demo_and_stops() {
+    let stack = format!("dev-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let worker_cmd = format!("{BIN} worker");
+    let out = tokio::task::spawn_blocking({
+        let stack = stack.clone();
+        move || {
+            hangar_on(
+                &stack,
+                &endpoint(),
+                &[
+                    "dev",
+                    "--for",
+                    "25s",
+                    "--tick",
+                    "1s",
+                    "--worker-cmd",
+                    &worker_cmd,
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("Hangar dev is running."), "{text}");
+    assert!(text.contains(&format!("table     {stack}-jobs")), "{text}");
+    assert!(text.contains("demo-heartbeat"), "{text}");
+
+    // What the demo did, read back through the CLI.
+    let s = json(&hangar_on(&stack, &endpoint(), &["stats", "--json"]));
+    let states = &s["states"];
+    assert!(states["succeeded"].as_u64().unwrap() >= 5, "{s}");
+    assert_eq!(states["failed"], 1, "{s}");
+    assert_eq!(states["processing"], 0, "{s}");
+    let failed = json(&hangar_on(
+        &stack,
+        &endpoint(),
+        &["jobs", "--state", "failed", "--json"],
+    ));
+    assert_eq!(failed[0]["kind"], "fail");
+    let succeeded = json(&hangar_on(
+        &stack,
+        &endpoint(),
+        &["jobs", "--state", "succeeded", "--limit", "100", "--json"],
+    ));
+    let kinds: Vec<&str> = succeeded
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["hello", "sleep", "flaky"] {
+        assert!(kinds.contains(&kind), "{kind} did not succeed: {kinds:?}");
+    }
+    let flaky = succeeded
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "flaky")
+        .unwrap();
+    assert_eq!(flaky["attempt"], 3, "fails twice, then succeeds");
+    // The recurring job fired (every 30 s) at least once.
+    let rec = json(&hangar_on(
+        &stack,
+        &endpoint(),
+        &["recurring", "list", "--json"],
+    ));
+    assert!(rec[0]["last_job_id"].is_string(), "{rec}");
+}
