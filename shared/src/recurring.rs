@@ -2,7 +2,7 @@
 //! occurrence.
 //!
 //! A recurring job is one item, `pk = "recurring#<id>"`, on the same `by-due`
-//! index as jobs, with `due_at = next_run − LOOKAHEAD`: the timer fires an
+//! index as jobs, with `due_at = next_run − RECURRING_LOOKAHEAD`: the timer fires an
 //! occurrence ahead of time as a handed-off Scheduled job, so it starts on
 //! the second, like any delayed job. Each firing is one transaction that
 //! creates the job, whose id is derived from the recurring id and the
@@ -30,7 +30,7 @@ use crate::job::{HistoryEntry, IntoNewJob, JobId, JobOptions, JobRecord, validat
 use crate::retry::RetryPolicy;
 use crate::state::State;
 use crate::store::{attr, n, s, shard_of};
-use crate::timing::{LOOKAHEAD, chrono_dur};
+use crate::timing::{RECURRING_LOOKAHEAD, chrono_dur};
 
 /// How far past an occurrence the timer may be and still run it as on time;
 /// older occurrences are "missed" and handled by the [`Misfire`] policy.
@@ -193,14 +193,14 @@ pub struct FirePlan {
 }
 
 /// Plans the firings of a recurring job whose next occurrence is `next_run`,
-/// at `now`: every occurrence up to `now + LOOKAHEAD`, missed ones by policy.
+/// at `now`: every occurrence up to `now + RECURRING_LOOKAHEAD`, missed ones by policy.
 pub fn plan_firings(
     schedule: &Schedule,
     next_run: DateTime<Utc>,
     now: DateTime<Utc>,
     misfire: Misfire,
 ) -> FirePlan {
-    let horizon = now + chrono_dur(LOOKAHEAD);
+    let horizon = now + chrono_dur(RECURRING_LOOKAHEAD);
     let missed_before = now - chrono_dur(MISFIRE_TOLERANCE);
     let lookback = now - chrono_dur(MAX_LOOKBACK);
     let mut skipped = 0;
@@ -505,7 +505,7 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> HashMap<String, A
             item.insert(attr::DUE_KEY.to_owned(), s(format!("due#{shard}")));
             item.insert(
                 attr::DUE_AT.to_owned(),
-                n(to_millis(t - chrono_dur(LOOKAHEAD))),
+                n(to_millis(t - chrono_dur(RECURRING_LOOKAHEAD))),
             );
         }
     }
@@ -659,7 +659,7 @@ mod tests {
         let plan = plan_firings(
             &hourly(),
             utc("2026-01-01T10:00:00Z"),
-            utc("2026-01-01T09:50:00Z"),
+            utc("2026-01-01T09:58:30Z"),
             Misfire::Relaxed,
         );
         assert_eq!(
@@ -675,19 +675,19 @@ mod tests {
         let plan = plan_firings(
             &hourly(),
             utc("2026-01-01T10:00:00Z"),
-            utc("2026-01-01T09:45:00Z"),
+            utc("2026-01-01T09:57:00Z"),
             Misfire::Strict,
         );
         assert!(plan.fire.is_empty());
         assert_eq!(plan.next_run, Some(utc("2026-01-01T10:00:00Z")));
     }
 
-    /// After a 3-hour gap: 10:00, 11:00, 12:00 were missed at 12:59:30... and
+    /// After a 3-hour gap: 10:00, 11:00, 12:00 were missed at 12:59, and
     /// 13:00 is on time within the lookahead.
     #[test]
     fn misfire_policies_after_a_three_hour_gap() {
         let next = utc("2026-01-01T10:00:00Z");
-        let now = utc("2026-01-01T12:50:00Z");
+        let now = utc("2026-01-01T12:59:00Z");
         let relaxed = plan_firings(&hourly(), next, now, Misfire::Relaxed);
         assert_eq!(
             relaxed.fire,

@@ -1,7 +1,7 @@
 //! The timer tick, run every minute by the scheduler Lambda (or every few
 //! seconds by `hangar dev`). One pass over the sparse `by-due` index:
 //!
-//! - a Scheduled job coming due within [`LOOKAHEAD`] is handed to SQS with
+//! - a Scheduled job coming due within [`crate::timing::LOOKAHEAD`] is handed to SQS with
 //!   the remaining seconds as `DelaySeconds` and marked handed off;
 //! - an Enqueued or handed-off job that has not started within the grace
 //!   period gets its wake-up sent again (a lost send);
@@ -36,7 +36,7 @@ use crate::recurring::{
 };
 use crate::state::State;
 use crate::store::{INDEX_BY_DUE, attr, job_key, n, s};
-use crate::timing::{LOOKAHEAD, chrono_dur};
+use crate::timing::{RECURRING_LOOKAHEAD, chrono_dur};
 
 /// Items read from the index per query page.
 const PAGE: i32 = 100;
@@ -380,7 +380,7 @@ impl Timer {
         let Some(next_run) = rec.next_run.filter(|_| rec.enabled) else {
             return Ok(Action::Stale);
         };
-        if next_run - chrono_dur(LOOKAHEAD) > now {
+        if next_run - chrono_dur(RECURRING_LOOKAHEAD) > now {
             return Ok(Action::Stale);
         }
         let schedule = match Schedule::parse(&rec.cron, &rec.tz) {
@@ -482,7 +482,10 @@ impl Timer {
                 b = b
                     .expression_attribute_names("#due_at", attr::DUE_AT)
                     .expression_attribute_values(":next", n(to_millis(t)))
-                    .expression_attribute_values(":due", n(to_millis(t - chrono_dur(LOOKAHEAD))));
+                    .expression_attribute_values(
+                        ":due",
+                        n(to_millis(t - chrono_dur(RECURRING_LOOKAHEAD))),
+                    );
             }
             None => {
                 removes.push("#next_run");

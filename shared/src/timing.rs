@@ -13,6 +13,14 @@ use crate::queue::MAX_SQS_DELAY;
 /// always under SQS's 900 s limit.
 pub const LOOKAHEAD: Duration = Duration::from_secs(14 * 60);
 
+/// How far ahead of an occurrence the timer fires a recurring job (creates
+/// the occurrence's job, handed off with the remaining seconds as delay).
+/// Longer than the tick interval, so every occurrence is created before its
+/// time and starts on the second; short, so that disabling or removing a
+/// recurring job stops its occurrences within two minutes and a
+/// every-few-seconds schedule does not create a backlog of future jobs.
+pub const RECURRING_LOOKAHEAD: Duration = Duration::from_secs(2 * 60);
+
 /// How a job due at some instant is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {

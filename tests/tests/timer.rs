@@ -315,10 +315,12 @@ async fn recurring_job_fires_once_per_occurrence() {
         .unwrap();
     assert_eq!(rec.next_run, Some(utc("2026-06-01T10:00:00Z")));
 
-    clock.set(utc("2026-06-01T09:45:00Z"));
+    // Fired two minutes ahead (RECURRING_LOOKAHEAD), handed off to start on
+    // the second.
+    clock.set(utc("2026-06-01T09:57:00Z"));
     assert!(timer.tick(BUDGET).await.unwrap().fired.is_empty());
 
-    clock.set(utc("2026-06-01T09:46:00Z"));
+    clock.set(utc("2026-06-01T09:58:00Z"));
     let (a, b) = tokio::join!(timer.tick(BUDGET), timer.tick(BUDGET));
     let fired: Vec<_> = a
         .unwrap()
@@ -548,7 +550,7 @@ async fn trigger_disable_enable_remove() {
         recurring.get("hourly").await.unwrap().unwrap().next_run,
         Some(utc("2026-06-01T13:00:00Z"))
     );
-    clock.set(utc("2026-06-01T12:50:00Z"));
+    clock.set(utc("2026-06-01T12:58:30Z"));
     let r = timer.tick(BUDGET).await.unwrap();
     assert_eq!(r.fired.len(), 1);
     assert_eq!(r.skipped, 0, "occurrences while disabled are not misfires");
@@ -560,7 +562,7 @@ async fn trigger_disable_enable_remove() {
         recurring.trigger("hourly").await,
         Err(hangar::Error::RecurringNotFound { .. })
     ));
-    clock.set(utc("2026-06-01T13:50:00Z"));
+    clock.set(utc("2026-06-01T13:59:00Z"));
     assert!(timer.tick(BUDGET).await.unwrap().fired.is_empty());
 }
 
