@@ -132,6 +132,10 @@ struct EnqueueArgs {
     /// Retries after the first failure (default: the job's policy, 10).
     #[arg(long)]
     retries: Option<u32>,
+    /// Keep the job this long once Succeeded or Deleted (default: the
+    /// stack's retention).
+    #[arg(long, value_parser = parse::duration)]
+    retention: Option<Duration>,
     /// Create this many identical jobs (batch writes; prints every id).
     #[arg(long, default_value_t = 1, conflicts_with = "after")]
     count: usize,
@@ -381,6 +385,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             let mut job = NewJob::new(&a.kind, a.args.clone()).queue(&a.queue);
             if let Some(r) = a.retries {
                 job = job.retries(r);
+            }
+            if let Some(keep) = a.retention {
+                job = job.retention(keep);
             }
             if let Some(parent) = &a.after {
                 let on = if a.on_any_finished {

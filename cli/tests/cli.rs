@@ -68,7 +68,14 @@ async fn enqueue_then_inspect_a_job_through_its_life() {
     let env = TestEnv::new().await;
     let id = id_of(&hangar(
         &env,
-        &["enqueue", "hello", "--args", r#"{"name":"cli"}"#],
+        &[
+            "enqueue",
+            "hello",
+            "--args",
+            r#"{"name":"cli"}"#,
+            "--retention",
+            "2h",
+        ],
     ));
     let j = json(&hangar(&env, &["job", id.as_str(), "--json"]));
     assert_eq!(j["id"], id.as_str());
@@ -90,7 +97,9 @@ async fn enqueue_then_inspect_a_job_through_its_life() {
         .map(|h| h["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["Enqueued", "Processing", "Succeeded"]);
-    assert!(j["expires_at"].is_string());
+    let expires = chrono::DateTime::parse_from_rfc3339(j["expires_at"].as_str().unwrap()).unwrap();
+    let updated = chrono::DateTime::parse_from_rfc3339(j["updated_at"].as_str().unwrap()).unwrap();
+    assert!(((expires - updated).num_seconds() - 7200).abs() <= 1, "{j}");
 
     // The human view: fields and a history table.
     let text = ok(&hangar(&env, &["job", id.as_str()]));

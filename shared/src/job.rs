@@ -156,6 +156,11 @@ pub struct JobOptions {
     pub retry: RetryPolicy,
     /// How long one run may take.
     pub timeout: Duration,
+    /// How long the job is kept once Succeeded or Deleted; `None` uses the
+    /// global retention (`HANGAR_RETENTION_SECONDS`). Failed jobs are kept
+    /// until deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
 }
 
 impl Default for JobOptions {
@@ -164,6 +169,7 @@ impl Default for JobOptions {
             queue: DEFAULT_QUEUE.to_owned(),
             retry: RetryPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
+            retention: None,
         }
     }
 }
@@ -219,6 +225,13 @@ impl NewJob {
     /// Sets the retry policy.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.options.retry = retry;
+        self
+    }
+
+    /// Keeps the job this long once it Succeeded or was Deleted, instead of
+    /// the global retention.
+    pub fn retention(mut self, keep: Duration) -> Self {
+        self.options.retention = Some(keep);
         self
     }
 

@@ -512,6 +512,9 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> HashMap<String, A
     if let Some(t) = r.last_run {
         item.insert(LAST_RUN.to_owned(), n(to_millis(t)));
     }
+    if let Some(keep) = r.options.retention {
+        item.insert(attr::KEEP.to_owned(), n(keep.as_secs()));
+    }
     if let Some(j) = &r.last_job_id {
         item.insert(LAST_JOB.to_owned(), s(j.as_str()));
     }
@@ -562,6 +565,11 @@ pub(crate) fn parse_recurring(item: &HashMap<String, AttributeValue>) -> Result<
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(crate::job::DEFAULT_TIMEOUT.as_secs()),
             ),
+            retention: item
+                .get(attr::KEEP)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_secs),
         },
         cron: req_s(CRON)?,
         tz: req_s(TZ)?,

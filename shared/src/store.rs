@@ -62,6 +62,8 @@ pub mod attr {
     pub const LAST_ERROR: &str = "last_error";
     /// DynamoDB TTL, epoch seconds (final states only).
     pub const TTL: &str = "ttl";
+    /// Per-job retention in seconds (absent: the global retention).
+    pub const KEEP: &str = "keep";
     /// History entries.
     pub const HISTORY: &str = "history";
     /// Retry policy (map).
@@ -313,10 +315,16 @@ impl Store {
         self.shards
     }
 
-    fn ttl_for(&self, state: State, now: DateTime<Utc>) -> Option<AttributeValue> {
+    fn ttl_for(
+        &self,
+        state: State,
+        keep: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Option<AttributeValue> {
+        let keep = keep.unwrap_or(self.retention);
         state
             .expires()
-            .then(|| n(now.timestamp() + self.retention.as_secs() as i64))
+            .then(|| n(now.timestamp() + keep.as_secs() as i64))
     }
 
     /// The full item of a new job.
@@ -358,7 +366,10 @@ impl Store {
         if let Some(e) = &job.last_error {
             item.insert(attr::LAST_ERROR.to_owned(), s(e));
         }
-        if let Some(ttl) = self.ttl_for(job.state, job.updated_at) {
+        if let Some(keep) = job.options.retention {
+            item.insert(attr::KEEP.to_owned(), n(keep.as_secs()));
+        }
+        if let Some(ttl) = self.ttl_for(job.state, job.options.retention, job.updated_at) {
             item.insert(attr::TTL.to_owned(), ttl);
         }
         if let Some(due) = due_at {
@@ -562,7 +573,17 @@ impl Store {
             }
         }
 
-        e.set_or_remove(attr::TTL, self.ttl_for(change.to, now));
+        if change.to.expires() {
+            // The job's own retention if it has one, read in the write
+            // itself: `ttl = if_not_exists(keep, <global>) + now`.
+            let (ttl, keep) = (e.n(attr::TTL), e.n(attr::KEEP));
+            let global = e.v("retention", n(self.retention.as_secs()));
+            let now_s = e.v("ttl_now", n(now.timestamp()));
+            e.sets
+                .push(format!("{ttl} = if_not_exists({keep}, {global}) + {now_s}"));
+        } else {
+            e.set_or_remove(attr::TTL, None);
+        }
         e.set_or_remove(attr::RUN_AT, change.run_at.map(|(at, _)| ms(at)));
         e.set_or_remove(
             attr::HANDED_OFF,
@@ -899,6 +920,7 @@ pub(crate) fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<JobRe
             timeout: Duration::from_secs(
                 get_n(item, attr::TIMEOUT).unwrap_or(crate::job::DEFAULT_TIMEOUT.as_secs()),
             ),
+            retention: get_n(item, attr::KEEP).map(Duration::from_secs),
         },
         state,
         version: get_n(item, attr::VERSION).ok_or_else(|| corrupt("missing v".into()))?,

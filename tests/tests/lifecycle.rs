@@ -488,3 +488,43 @@ async fn setup_is_idempotent() {
     assert_eq!(again[0].1, env.config.queue_urls["default"]);
     assert!(again[1].1.ends_with("-critical"), "{again:?}");
 }
+
+/// A job's own retention overrides the global one, in the worker's result
+/// write (no extra read) and on delete; requeue clears the expiry again.
+#[tokio::test]
+async fn per_job_retention() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let short = env
+        .client
+        .enqueue(
+            NewJob::of(&Ok1 { n: 1 })
+                .unwrap()
+                .retention(Duration::from_secs(120)),
+        )
+        .await
+        .unwrap();
+    let job = env.drive_to(&poller, &short, State::Succeeded, SHORT).await;
+    let keep = job.expires_at.expect("ttl") - job.updated_at;
+    assert!((keep.num_seconds() - 120).abs() <= 1, "{keep}");
+    assert_eq!(job.options.retention, Some(Duration::from_secs(120)));
+
+    env.client.requeue(&short).await.unwrap();
+    assert_eq!(
+        env.job(&short).await.expires_at,
+        None,
+        "requeued: no expiry"
+    );
+    env.client.delete(&short).await.unwrap();
+    let job = env.job(&short).await;
+    let keep = job.expires_at.expect("ttl") - job.updated_at;
+    assert!((keep.num_seconds() - 120).abs() <= 1, "{keep}");
+
+    // Without one, the global retention (1 day here).
+    let default = env.client.enqueue(&Ok1 { n: 2 }).await.unwrap();
+    env.client.delete(&default).await.unwrap();
+    let job = env.job(&default).await;
+    let keep = job.expires_at.expect("ttl") - job.updated_at;
+    assert!((keep.num_seconds() - 86_400).abs() <= 1, "{keep}");
+}
