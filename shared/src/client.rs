@@ -431,6 +431,10 @@ impl Client {
         entry: HistoryEntry,
     ) -> Result<JobRecord> {
         job.validate()?;
+        let entry = match &job.origin {
+            Some(origin) => entry.with("origin", origin.as_str()),
+            None => entry,
+        };
         Ok(JobRecord {
             id: job.id.unwrap_or_else(JobId::generate),
             kind: job.kind,

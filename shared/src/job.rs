@@ -179,6 +179,7 @@ impl Default for JobOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub(crate) id: Option<JobId>,
+    pub(crate) origin: Option<String>,
     pub(crate) kind: String,
     pub(crate) args: serde_json::Value,
     pub(crate) options: JobOptions,
@@ -189,6 +190,7 @@ impl NewJob {
     pub fn new(kind: impl Into<String>, args: serde_json::Value) -> Self {
         NewJob {
             id: None,
+            origin: None,
             kind: kind.into(),
             args,
             options: JobOptions::default(),
@@ -203,6 +205,7 @@ impl NewJob {
         })?;
         Ok(NewJob {
             id: None,
+            origin: None,
             kind: J::KIND.to_owned(),
             args,
             options: J::options(),
@@ -213,6 +216,12 @@ impl NewJob {
     /// same id fails with [`Error::AlreadyExists`].
     pub fn id(mut self, id: JobId) -> Self {
         self.id = Some(id);
+        self
+    }
+
+    /// Notes where the job came from in its first history entry (`origin`).
+    pub fn created_from(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
         self
     }
 

@@ -48,6 +48,7 @@ pub mod config;
 mod core;
 pub mod cron;
 pub mod error;
+pub mod intake;
 pub mod job;
 pub mod message;
 pub mod queue;

@@ -7,7 +7,7 @@
 //! that sets a lease, runs the handler, and records the result with one more
 //! conditional write on the version it claimed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,8 +19,9 @@ use chrono::{DateTime, Utc};
 use crate::client::{Client, fmt_time};
 use crate::core::Core;
 use crate::error::{Error, Result, error_chain};
-use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, truncate};
-use crate::message::{Body, WakeUp, parse_body};
+use crate::intake::{Envelope, Intake, KIND_ATTRIBUTE, Message, parse_message};
+use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, truncate};
+use crate::message::WakeUp;
 use crate::queue::MAX_SQS_DELAY;
 use crate::retry::{OnExhausted, RetryPolicy};
 use crate::state::State;
@@ -239,6 +240,8 @@ pub struct Delivery {
     pub body: String,
     /// The Hangar queue it arrived on.
     pub queue: String,
+    /// String message attributes (e.g. `hangar-kind`).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Delivery {
@@ -257,6 +260,11 @@ impl Delivery {
             message_id: msg.message_id.clone().unwrap_or_default(),
             body: msg.body.clone().unwrap_or_default(),
             queue,
+            attributes: msg
+                .message_attributes
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.string_value.clone()?)))
+                .collect(),
         }
     }
 }
@@ -271,6 +279,8 @@ pub enum Outcome {
     PutBack(Duration),
     /// The message was stale or its job gone; acknowledged, nothing to do.
     Dropped(String),
+    /// A job request; the job was created (and its wake-up sent).
+    Created(JobId),
     /// The body was not a Hangar message; recorded as a Failed job.
     RecordedInvalid(JobId),
     /// Could not be handled now (an AWS error); SQS will deliver it again.
@@ -376,9 +386,11 @@ impl Worker {
 
     /// Handles one message.
     pub async fn handle(&self, d: &Delivery, deadline: Option<DateTime<Utc>>) -> Outcome {
-        let outcome = match parse_body(&d.body) {
-            Body::WakeUp(w) => self.wake_up(&w, deadline).await,
-            Body::Invalid(reason) => self.record_invalid(d, &reason).await,
+        let kind = d.attributes.get(KIND_ATTRIBUTE).map(String::as_str);
+        let outcome = match parse_message(&d.body, kind) {
+            Message::WakeUp(w) => self.wake_up(&w, deadline).await,
+            Message::Intake(intake, envelope) => self.intake(d, &intake, envelope).await,
+            Message::Invalid(reason) => self.record_invalid(d, &reason).await,
         };
         match &outcome {
             Outcome::Retry(why) => {
@@ -850,6 +862,47 @@ impl Worker {
         state
     }
 
+    /// A job request from outside Rust: creates the job (once per message,
+    /// or once per idempotency key) and sends its wake-up like any client;
+    /// the job then runs from that wake-up. A request that cannot become a
+    /// job (arguments too large, say) is recorded as a Failed job instead.
+    async fn intake(&self, d: &Delivery, intake: &Intake, envelope: Envelope) -> Outcome {
+        let id = intake.job_id(&d.message_id);
+        let queue = intake.queue.clone().unwrap_or_else(|| d.queue.clone());
+        let mut job = NewJob::new(&intake.kind, intake.args.clone())
+            .id(id.clone())
+            .queue(queue)
+            .created_from(format!(
+                "Created from SQS message {} ({})",
+                d.message_id,
+                envelope.as_str()
+            ));
+        if let Some(r) = intake.retries {
+            job = job.retries(r);
+        }
+        let client = Client {
+            core: self.core.clone(),
+        };
+        let res = match (intake.delay_seconds, intake.run_at) {
+            (Some(s), _) => client.schedule(job, Duration::from_secs(s)).await,
+            (None, Some(at)) => client.schedule(job, at).await,
+            (None, None) => client.enqueue(job).await,
+        };
+        match res {
+            Ok(id) => {
+                tracing::info!(job = %id, kind = %intake.kind, envelope = envelope.as_str(), "job created from a request");
+                Outcome::Created(id)
+            }
+            Err(Error::AlreadyExists { id }) => {
+                Outcome::Dropped(format!("job {id} already exists for this request"))
+            }
+            Err(
+                e @ (Error::Invalid { .. } | Error::PayloadTooLarge { .. } | Error::Args { .. }),
+            ) => self.record_invalid(d, &format!("job request: {e}")).await,
+            Err(e) => Outcome::Retry(error_chain(&e)),
+        }
+    }
+
     /// A body that is not a Hangar message becomes a Failed job, so it is
     /// neither lost nor retried; its id comes from the SQS message id, so a
     /// redelivery finds the same record.
@@ -952,6 +1005,7 @@ impl Poller {
             .receive_message()
             .queue_url(&url)
             .max_number_of_messages(10)
+            .message_attribute_names("All")
             .wait_time_seconds(self.wait.as_secs() as i32)
             .send()
             .await
@@ -971,6 +1025,12 @@ impl Poller {
                     message_id: id,
                     body: m.body.unwrap_or_default(),
                     queue: self.queue.clone(),
+                    attributes: m
+                        .message_attributes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k, v.string_value?)))
+                        .collect(),
                 }
             })
             .collect();

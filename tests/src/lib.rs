@@ -310,17 +310,32 @@ pub fn workspace_root() -> std::path::PathBuf {
 /// Runs `python -c script args...`, panicking with its stderr on failure;
 /// returns its stdout.
 pub fn run_python(script: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(python())
+    run_python_with_input(script, args, "")
+}
+
+/// [`run_python`] with `input` on the script's standard input (for data
+/// larger than a command-line argument may be).
+pub fn run_python_with_input(script: &str, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(python())
         .arg("-c")
         .arg(script)
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}); run the tests with tests/run.sh",
                 python().display()
             )
         });
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("python runs");
+    writer.join().expect("writer").expect("write to python");
     assert!(
         out.status.success(),
         "python failed: {}\n{}",

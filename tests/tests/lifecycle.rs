@@ -413,6 +413,7 @@ async fn running_job_refuses_requeue_and_reschedule() {
         message_id: "m1".into(),
         body: WakeUp::for_job(&job).to_body(),
         queue: "default".into(),
+        attributes: Default::default(),
     };
     let task = tokio::spawn(async move { worker.handle(&delivery, None).await });
     let env_job = loop {

@@ -3,6 +3,7 @@
 
 mod continuations;
 mod infra;
+mod intake;
 mod lifecycle;
 mod support;
 mod timer;

@@ -17,6 +17,7 @@ fn delivery(id: &str, body: String) -> Delivery {
         message_id: id.to_owned(),
         body,
         queue: "default".to_owned(),
+        attributes: Default::default(),
     }
 }
 
@@ -311,7 +312,11 @@ async fn malformed_messages_become_failed_jobs() {
     assert_eq!(entry.data["raw_body"], "hello, not json");
     assert_eq!(bad.args["raw_body"], "hello, not json");
     let bad2 = env.job(&JobId::parse("msg-bad-2").unwrap()).await;
-    assert!(bad2.last_error.unwrap().contains("no \"hangar\" field"));
+    assert!(
+        bad2.last_error
+            .unwrap()
+            .contains("neither \"hangar\" (a wake-up) nor \"hangar_intake\"")
+    );
 
     // Redelivery of the same messages: still one record each, acknowledged.
     let failed = worker.handle_batch(batch[..2].to_vec(), None).await;

@@ -1,0 +1,420 @@
+//! Job requests from outside Rust: the intake format, and the envelopes AWS
+//! services wrap it in.
+//!
+//! Any Hangar queue accepts, besides the worker's own wake-up messages
+//! ([`crate::message`]), a request to create a job (format version 1,
+//! schema in `docs/intake.schema.json`):
+//!
+//! ```json
+//! {"hangar_intake": 1, "kind": "send_email", "args": {"to": "a@example.com"},
+//!  "queue": "default", "delay_seconds": 30, "idempotency_key": "order-42-mail",
+//!  "retries": 3}
+//! ```
+//!
+//! It may arrive as the body itself, as the `detail` of an EventBridge event
+//! a rule delivered to the queue, inside an SNS notification (raw delivery
+//! or not), or as any body with the job kind in the `hangar-kind` message
+//! attribute (the body, parsed as JSON if it is JSON, becomes the args).
+//! Envelopes are read leniently (only the fields Hangar needs must be
+//! there); Hangar's own fields strictly (unknown fields, a missing kind, an
+//! unknown version are errors).
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::job::{JobId, validate_kind, validate_queue};
+use crate::message::{Body, WakeUp, parse_body};
+
+/// The intake format version this worker reads.
+pub const INTAKE_FORMAT: u32 = 1;
+/// The SQS message attribute naming the kind of a raw body.
+pub const KIND_ATTRIBUTE: &str = "hangar-kind";
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// A request to create a job.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intake {
+    /// Format version; must be [`INTAKE_FORMAT`].
+    pub hangar_intake: u32,
+    /// The job kind.
+    pub kind: String,
+    /// The job's arguments (default `{}`).
+    #[serde(default = "empty_object")]
+    pub args: Value,
+    /// The queue the job runs on (default: the queue the request came in on).
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Run this many seconds after the request is read.
+    #[serde(default)]
+    pub delay_seconds: Option<u64>,
+    /// Run at this instant (RFC 3339).
+    #[serde(default)]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Requests with the same key make one job (see [`Intake::job_id`]).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Retries after the first failure (default 10).
+    #[serde(default)]
+    pub retries: Option<u32>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// Where an intake request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    /// The body was the request.
+    Body,
+    /// The `detail` of an EventBridge event.
+    EventBridge,
+    /// An SNS notification's `Message` (not raw delivery).
+    Sns,
+    /// A raw body with the kind in the `hangar-kind` attribute.
+    KindAttribute,
+}
+
+impl Envelope {
+    /// Name used in history entries and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Envelope::Body => "sqs",
+            Envelope::EventBridge => "eventbridge",
+            Envelope::Sns => "sns",
+            Envelope::KindAttribute => "hangar-kind attribute",
+        }
+    }
+}
+
+/// What a message is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A wake-up call for an existing job.
+    WakeUp(WakeUp),
+    /// A request to create a job.
+    Intake(Box<Intake>, Envelope),
+    /// Neither; the reason says exactly what is wrong.
+    Invalid(String),
+}
+
+/// Reads a message body (and its `hangar-kind` attribute, if any).
+pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
+    if let Some(kind) = kind_attribute {
+        let args = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+        let intake = Intake {
+            hangar_intake: INTAKE_FORMAT,
+            kind: kind.to_owned(),
+            args,
+            queue: None,
+            delay_seconds: None,
+            run_at: None,
+            idempotency_key: None,
+            retries: None,
+        };
+        return match intake.validate() {
+            Ok(()) => Message::Intake(Box::new(intake), Envelope::KindAttribute),
+            Err(e) => Message::Invalid(format!("{KIND_ATTRIBUTE} attribute: {e}")),
+        };
+    }
+    let value: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => return Message::Invalid(format!("message body is not JSON: {e}")),
+    };
+    from_value(value, Envelope::Body, 0)
+}
+
+fn from_value(value: Value, envelope: Envelope, depth: u8) -> Message {
+    let Some(obj) = value.as_object() else {
+        return Message::Invalid(format!("{} is JSON but not an object", what(envelope)));
+    };
+    if obj.contains_key("hangar") && envelope == Envelope::Body {
+        return match parse_body(&value.to_string()) {
+            Body::WakeUp(w) => Message::WakeUp(w),
+            Body::Invalid(reason) => Message::Invalid(reason),
+        };
+    }
+    if obj.contains_key("hangar_intake") {
+        return intake(value, envelope);
+    }
+    // SNS notification (not raw delivery): the payload is the `Message`
+    // string. Only `Type` and `Message` are required.
+    if depth == 0 && obj.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let Some(message) = obj.get("Message").and_then(Value::as_str) else {
+            return Message::Invalid(
+                "SNS notification without a string \"Message\" field".to_owned(),
+            );
+        };
+        return match serde_json::from_str(message) {
+            Ok(inner) => from_value(inner, Envelope::Sns, depth + 1),
+            Err(e) => Message::Invalid(format!("SNS notification's Message is not JSON: {e}")),
+        };
+    }
+    // EventBridge event: `detail` plus `detail-type` or `source`; `account`,
+    // `region`, `time`, `id` may be missing.
+    if obj.contains_key("detail") && (obj.contains_key("detail-type") || obj.contains_key("source"))
+    {
+        let detail = obj["detail"].clone();
+        if !detail.is_object() {
+            return Message::Invalid("EventBridge event's detail is not an object".to_owned());
+        }
+        if detail.get("hangar_intake").is_none() {
+            return Message::Invalid(
+                "EventBridge event's detail has no \"hangar_intake\" field; shape it with an input transformer (see docs/intake.md)"
+                    .to_owned(),
+            );
+        }
+        return intake(detail, Envelope::EventBridge);
+    }
+    Message::Invalid(format!(
+        "{} has neither \"hangar\" (a wake-up) nor \"hangar_intake\" (a job request, see docs/intake.md)",
+        what(envelope)
+    ))
+}
+
+fn what(envelope: Envelope) -> &'static str {
+    match envelope {
+        Envelope::Sns => "SNS notification's Message",
+        Envelope::EventBridge => "EventBridge event's detail",
+        _ => "message body",
+    }
+}
+
+fn intake(value: Value, envelope: Envelope) -> Message {
+    match value.get("hangar_intake") {
+        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(INTAKE_FORMAT)) => {}
+        Some(other) => {
+            return Message::Invalid(format!(
+                "unknown intake format version {other} (this worker reads version {INTAKE_FORMAT})"
+            ));
+        }
+        None => unreachable!("checked by the caller"),
+    }
+    if let Some(reason) = field_type_error(&value) {
+        return Message::Invalid(format!("job request: {reason}"));
+    }
+    let intake: Intake = match serde_json::from_value(value) {
+        Ok(i) => i,
+        Err(e) => return Message::Invalid(format!("job request: {e}")),
+    };
+    match intake.validate() {
+        Ok(()) => Message::Intake(Box::new(intake), envelope),
+        Err(e) => Message::Invalid(format!("job request: {e}")),
+    }
+}
+
+/// Names the field whose JSON type is wrong (serde's message does not).
+fn field_type_error(value: &Value) -> Option<String> {
+    let obj = value.as_object()?;
+    for (field, v) in obj {
+        let problem = match field.as_str() {
+            "kind" | "queue" | "idempotency_key" if !v.is_string() && !v.is_null() => {
+                "must be a string"
+            }
+            "delay_seconds" if !v.is_u64() && !v.is_null() => {
+                "must be a whole number of seconds, 0 or more"
+            }
+            "retries" if v.as_u64().is_none_or(|n| n > u64::from(u32::MAX)) && !v.is_null() => {
+                "must be a whole number, 0 or more"
+            }
+            "run_at"
+                if !v.is_null()
+                    && v.as_str()
+                        .is_none_or(|t| DateTime::parse_from_rfc3339(t).is_err()) =>
+            {
+                "must be an RFC 3339 time such as 2026-01-01T09:00:00Z"
+            }
+            _ => continue,
+        };
+        return Some(format!("{field} {problem}, not {v}"));
+    }
+    None
+}
+
+impl Intake {
+    /// Checks the fields serde cannot: names, key syntax, one of delay and
+    /// run_at.
+    pub fn validate(&self) -> Result<()> {
+        validate_kind(&self.kind)?;
+        if let Some(q) = &self.queue {
+            validate_queue(q)?;
+        }
+        if self.delay_seconds.is_some() && self.run_at.is_some() {
+            return Err(crate::Error::invalid(
+                "job request",
+                "give delay_seconds or run_at, not both",
+            ));
+        }
+        if let Some(key) = &self.idempotency_key {
+            let ok = !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+            if !ok {
+                return Err(crate::Error::invalid(
+                    "idempotency_key",
+                    format!(
+                        "{key:?} (use 1 to {MAX_IDEMPOTENCY_KEY} characters of A-Z a-z 0-9 . _ : -)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The job's id: `idem-<key>` with an idempotency key, else
+    /// `msg-<SQS message id>`, so a redelivered message is the same job.
+    pub fn job_id(&self, sqs_message_id: &str) -> JobId {
+        let id = match &self.idempotency_key {
+            Some(key) => format!("idem-{key}"),
+            None => format!("msg-{sqs_message_id}"),
+        };
+        JobId::parse(id).unwrap_or_else(|_| JobId::generate())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intake_of(body: &str) -> (Intake, Envelope) {
+        match parse_message(body, None) {
+            Message::Intake(i, e) => (*i, e),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    fn invalid(body: &str) -> String {
+        match parse_message(body, None) {
+            Message::Invalid(r) => r,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    const REQUEST: &str = r#"{"hangar_intake":1,"kind":"hello","args":{"name":"x"}}"#;
+
+    #[test]
+    fn plain_request() {
+        let (i, e) = intake_of(REQUEST);
+        assert_eq!(e, Envelope::Body);
+        assert_eq!(i.kind, "hello");
+        assert_eq!(i.args["name"], "x");
+        let (i, _) = intake_of(r#"{"hangar_intake":1,"kind":"hello"}"#);
+        assert_eq!(i.args, serde_json::json!({}));
+    }
+
+    #[test]
+    fn eventbridge_event_full_and_sparse() {
+        let full = format!(
+            r#"{{"version":"0","id":"e1","detail-type":"Order placed","source":"shop","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"eu-west-1","resources":[],"detail":{REQUEST}}}"#
+        );
+        assert_eq!(intake_of(&full).1, Envelope::EventBridge);
+        let sparse = format!(r#"{{"detail-type":"x","detail":{REQUEST}}}"#);
+        assert_eq!(intake_of(&sparse).1, Envelope::EventBridge);
+        assert!(
+            invalid(r#"{"source":"shop","detail":{"orderId":1}}"#).contains("input transformer")
+        );
+    }
+
+    #[test]
+    fn sns_notification_wrapping_a_request_or_an_event() {
+        let sns = serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "m",
+            "TopicArn": "arn:aws:sns:us-east-1:1:t",
+            "Message": REQUEST,
+        })
+        .to_string();
+        assert_eq!(intake_of(&sns).1, Envelope::Sns);
+        let minimal = serde_json::json!({"Type": "Notification", "Message": REQUEST}).to_string();
+        assert_eq!(intake_of(&minimal).0.kind, "hello");
+        let bad = serde_json::json!({"Type": "Notification", "Message": "plain text"}).to_string();
+        assert!(invalid(&bad).contains("not JSON"));
+    }
+
+    #[test]
+    fn kind_attribute_takes_any_body() {
+        match parse_message(r#"{"Records":[{"s3":{}}]}"#, Some("thumbnail")) {
+            Message::Intake(i, Envelope::KindAttribute) => {
+                assert_eq!(i.kind, "thumbnail");
+                assert!(i.args["Records"].is_array());
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_message("plain text", Some("log")) {
+            Message::Intake(i, _) => assert_eq!(i.args, Value::String("plain text".into())),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_message("{}", Some("bad kind!")),
+            Message::Invalid(r) if r.contains("hangar-kind")
+        ));
+    }
+
+    #[test]
+    fn hangar_fields_are_strict() {
+        for (body, want) in [
+            ("nope", "not JSON"),
+            ("[]", "not an object"),
+            (r#"{"kind":"hello"}"#, "neither"),
+            (
+                r#"{"hangar_intake":2,"kind":"hello"}"#,
+                "unknown intake format version 2",
+            ),
+            (
+                r#"{"hangar_intake":"1","kind":"hello"}"#,
+                "unknown intake format version \"1\"",
+            ),
+            (r#"{"hangar_intake":1}"#, "missing field `kind`"),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","delay":5}"#,
+                "unknown field `delay`",
+            ),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","args":{},"delay_seconds":-1}"#,
+                "delay_seconds",
+            ),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","delay_seconds":1,"run_at":"2030-01-01T00:00:00Z"}"#,
+                "not both",
+            ),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","run_at":"tomorrow"}"#,
+                "run_at",
+            ),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","queue":"Bad Q"}"#,
+                "queue",
+            ),
+            (
+                r#"{"hangar_intake":1,"kind":"hello","idempotency_key":"a b"}"#,
+                "idempotency_key",
+            ),
+            (r#"{"hangar_intake":1,"kind":""}"#, "kind"),
+        ] {
+            let reason = invalid(body);
+            assert!(reason.contains(want), "{body}: {reason}");
+        }
+    }
+
+    #[test]
+    fn ids_come_from_the_key_or_the_message() {
+        let (i, _) =
+            intake_of(r#"{"hangar_intake":1,"kind":"hello","idempotency_key":"order-42"}"#);
+        assert_eq!(i.job_id("m1").as_str(), "idem-order-42");
+        assert_eq!(i.job_id("m2").as_str(), "idem-order-42");
+        let (i, _) = intake_of(REQUEST);
+        assert_eq!(i.job_id("m1").as_str(), "msg-m1");
+    }
+
+    #[test]
+    fn wake_ups_still_parse() {
+        let w = WakeUp::new(JobId::generate(), 3, crate::State::Enqueued);
+        assert_eq!(parse_message(&w.to_body(), None), Message::WakeUp(w));
+    }
+}
