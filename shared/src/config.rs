@@ -28,6 +28,10 @@ pub struct Config {
     /// again (the safety net for a lost send), and how long past its lease a
     /// Processing job is left before it is re-sent.
     pub grace: Duration,
+    /// Queue name → job kind for bodies that are not Hangar messages: on
+    /// such a queue any other body (an S3 notification, say) becomes a job
+    /// of that kind with the body as its arguments.
+    pub queue_kinds: BTreeMap<String, String>,
 }
 
 /// Default number of index shards.
@@ -48,11 +52,13 @@ impl Config {
             retention: DEFAULT_RETENTION,
             shards: DEFAULT_SHARDS,
             grace: DEFAULT_GRACE,
+            queue_kinds: BTreeMap::new(),
         }
     }
 
     /// Reads `HANGAR_STACK`, `HANGAR_TABLE`, `HANGAR_QUEUE_URLS`
-    /// (`name=url,name=url`), `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS` and
+    /// (`name=url,name=url`), `HANGAR_QUEUE_KINDS` (`queue=kind,...`),
+    /// `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS` and
     /// `HANGAR_GRACE_SECONDS`; unset ones keep their defaults.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -65,15 +71,26 @@ impl Config {
         if let Some(t) = get("HANGAR_TABLE") {
             cfg.table = t;
         }
-        if let Some(list) = get("HANGAR_QUEUE_URLS") {
-            for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (name, url) = pair.split_once('=').ok_or_else(|| {
-                    Error::invalid("HANGAR_QUEUE_URLS", format!("{pair:?} is not name=url"))
-                })?;
+        let pairs = |var: &'static str, what: &str| -> Result<Vec<(String, String)>> {
+            let mut out = Vec::new();
+            for pair in get(var)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| Error::invalid(var, format!("{pair:?} is not name={what}")))?;
                 validate_queue(name.trim())?;
-                cfg.queue_urls
-                    .insert(name.trim().to_owned(), url.trim().to_owned());
+                out.push((name.trim().to_owned(), value.trim().to_owned()));
             }
+            Ok(out)
+        };
+        cfg.queue_urls.extend(pairs("HANGAR_QUEUE_URLS", "url")?);
+        for (queue, kind) in pairs("HANGAR_QUEUE_KINDS", "kind")? {
+            crate::job::validate_kind(&kind)?;
+            cfg.queue_kinds.insert(queue, kind);
         }
         let secs = |name: &'static str| -> Result<Option<Duration>> {
             get(name)
@@ -148,8 +165,10 @@ mod tests {
             ("HANGAR_RETENTION_SECONDS", "60"),
             ("HANGAR_SHARDS", "4"),
             ("HANGAR_GRACE_SECONDS", "30"),
+            ("HANGAR_QUEUE_KINDS", "uploads=thumbnail"),
         ]))
         .unwrap();
+        assert_eq!(cfg.queue_kinds["uploads"], "thumbnail");
         assert_eq!(cfg.table, "jobs-table");
         assert_eq!(cfg.queue_urls["critical"], "http://q/2");
         assert_eq!(cfg.retention, Duration::from_secs(60));
@@ -164,6 +183,7 @@ mod tests {
             ("HANGAR_RETENTION_SECONDS", "1d"),
             ("HANGAR_QUEUE_URLS", "default"),
             ("HANGAR_QUEUE_URLS", "Bad=http://x"),
+            ("HANGAR_QUEUE_KINDS", "uploads"),
         ] {
             let err = Config::from_lookup(lookup(&[(k, v)])).unwrap_err();
             let text = err.to_string();

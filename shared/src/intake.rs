@@ -75,7 +75,8 @@ pub enum Envelope {
     EventBridge,
     /// An SNS notification's `Message` (not raw delivery).
     Sns,
-    /// A raw body with the kind in the `hangar-kind` attribute.
+    /// A raw body, the kind from the `hangar-kind` attribute or the
+    /// queue's kind (`HANGAR_QUEUE_KINDS`).
     KindAttribute,
 }
 
@@ -86,7 +87,7 @@ impl Envelope {
             Envelope::Body => "sqs",
             Envelope::EventBridge => "eventbridge",
             Envelope::Sns => "sns",
-            Envelope::KindAttribute => "hangar-kind attribute",
+            Envelope::KindAttribute => "raw body",
         }
     }
 }

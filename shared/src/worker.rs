@@ -387,7 +387,15 @@ impl Worker {
     /// Handles one message.
     pub async fn handle(&self, d: &Delivery, deadline: Option<DateTime<Utc>>) -> Outcome {
         let kind = d.attributes.get(KIND_ATTRIBUTE).map(String::as_str);
-        let outcome = match parse_message(&d.body, kind) {
+        let mut message = parse_message(&d.body, kind);
+        // On a queue routed to a kind, any body that is not a Hangar message
+        // is a request for that kind.
+        if let (Message::Invalid(_), None, Some(kind)) =
+            (&message, kind, self.core.config.queue_kinds.get(&d.queue))
+        {
+            message = parse_message(&d.body, Some(kind));
+        }
+        let outcome = match message {
             Message::WakeUp(w) => self.wake_up(&w, deadline).await,
             Message::Intake(intake, envelope) => self.intake(d, &intake, envelope).await,
             Message::Invalid(reason) => self.record_invalid(d, &reason).await,

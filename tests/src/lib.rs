@@ -100,6 +100,8 @@ pub struct EnvOptions {
     pub visibility: Duration,
     /// Retention of final jobs.
     pub retention: Duration,
+    /// Queues routed to a kind (`HANGAR_QUEUE_KINDS`).
+    pub queue_kinds: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for EnvOptions {
@@ -109,6 +111,7 @@ impl Default for EnvOptions {
             clock: None,
             visibility: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
+            queue_kinds: Vec::new(),
         }
     }
 }
@@ -148,6 +151,9 @@ impl TestEnv {
         let stack = format!("t{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
         let mut config = Config::new(stack);
         config.retention = opts.retention;
+        for (queue, kind) in &opts.queue_kinds {
+            config.queue_kinds.insert((*queue).into(), (*kind).into());
+        }
         let settings = QueueSettings {
             visibility_timeout: opts.visibility,
             max_receive_count: 3,

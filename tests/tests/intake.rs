@@ -6,7 +6,7 @@ use std::time::Duration;
 use hangar::worker::INVALID_MESSAGE_KIND;
 use hangar::{JobId, JobRecord, Poller, State};
 use hangar_integration_tests::{
-    TestEnv, endpoint, run_python, run_python_with_input, workspace_root,
+    EnvOptions, TestEnv, endpoint, run_python, run_python_with_input, workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -129,7 +129,7 @@ async fn each_envelope_creates_and_runs_one_job() {
         "(eventbridge)",
         "(sns)",
         "(sqs)",
-        "(hangar-kind attribute)",
+        "(raw body)",
     ]) {
         assert_eq!(job.state, State::Succeeded, "{job:?}");
         assert_eq!(job.kind, "hello");
@@ -360,4 +360,38 @@ print(json.dumps([checker.is_valid(b) for b in json.loads(sys.argv[2])]))
         );
         assert_eq!(schema_ok, parser_ok, "{b}");
     }
+}
+
+/// On a queue routed to a kind (`HANGAR_QUEUE_KINDS`), a body that is not a
+/// Hangar message (an S3 notification sent straight to the queue) becomes a
+/// job of that kind; Hangar's own messages on it work as anywhere.
+#[tokio::test]
+async fn queue_routed_to_a_kind() {
+    let env = TestEnv::with(EnvOptions {
+        queues: vec!["default", "uploads"],
+        queue_kinds: vec![("uploads", "hello")],
+        ..Default::default()
+    })
+    .await;
+    let s3_event =
+        json!({"Records": [{"eventSource": "aws:s3", "s3": {"object": {"key": "a.png"}}}]});
+    let url = env.config.queue_urls["uploads"].clone();
+    let out = run_python_with_input(
+        SEND,
+        &[&endpoint(), &url, "one"],
+        &json!([{"body": s3_event.to_string()}]).to_string(),
+    );
+    let sqs_ids: Vec<String> = serde_json::from_str(out.trim()).unwrap();
+    let own = env
+        .client
+        .enqueue(hangar::NewJob::new("hello", json!({})).queue("uploads"))
+        .await
+        .unwrap();
+    let p = Poller::new(env.worker(hangar_worker::jobs::registry()), "uploads");
+    let routed = JobId::parse(format!("msg-{}", sqs_ids[0])).unwrap();
+    let jobs = run_until(&env, &p, &[routed, own], final_state).await;
+    assert!(jobs.iter().all(|j| j.state == State::Succeeded), "{jobs:?}");
+    assert_eq!(jobs[0].kind, "hello");
+    assert_eq!(jobs[0].args, s3_event);
+    assert_eq!(jobs[0].options.queue, "uploads");
 }
