@@ -473,21 +473,18 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             } else if let Some(state) = state {
                 let jobs = client.list(state, None, limit).await.map_err(fail)?;
                 let bar = output::progress(jobs.len() as u64, "requeuing");
-                let mut set = tokio::task::JoinSet::new();
-                let (mut done, mut failed) = (0usize, 0usize);
-                for job in jobs {
-                    let client = client.clone();
-                    set.spawn(async move { (job.id.clone(), client.requeue(&job.id).await) });
-                    if set.len() >= 16
-                        && let Some(res) = set.join_next().await
-                    {
-                        tally(res, &bar, &mut done, &mut failed);
-                    }
-                }
-                while let Some(res) = set.join_next().await {
-                    tally(res, &bar, &mut done, &mut failed);
-                }
+                let ids: Vec<JobId> = jobs.into_iter().map(|j| j.id).collect();
+                let results = client
+                    .requeue_many(&ids, 16, |id, res| {
+                        if let Err(e) = res {
+                            bar.suspend(|| eprintln!("{id}: {e}"));
+                        }
+                        bar.inc(1);
+                    })
+                    .await;
                 bar.finish_and_clear();
+                let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+                let done = results.len() - failed;
                 println!("{done} requeued, {failed} failed");
                 if failed > 0 {
                     return Err(Fail::new(format!("{failed} jobs could not be requeued")));
@@ -553,26 +550,6 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         Command::Cron(_) | Command::Dev(_) => unreachable!("handled without a client"),
     }
     Ok(())
-}
-
-fn tally(
-    res: Result<(JobId, hangar::Result<()>), tokio::task::JoinError>,
-    bar: &indicatif::ProgressBar,
-    done: &mut usize,
-    failed: &mut usize,
-) {
-    match res {
-        Ok((_, Ok(()))) => *done += 1,
-        Ok((id, Err(e))) => {
-            *failed += 1;
-            bar.suspend(|| eprintln!("{id}: {e}"));
-        }
-        Err(e) => {
-            *failed += 1;
-            bar.suspend(|| eprintln!("{e}"));
-        }
-    }
-    bar.inc(1);
 }
 
 async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()> {

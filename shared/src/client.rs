@@ -305,23 +305,80 @@ impl Client {
     /// Scheduled job, or a continuation that should not wait any longer. Its
     /// retry count starts over.
     pub async fn requeue(&self, id: &JobId) -> Result<()> {
-        let job = self
-            .change(id, State::Enqueued, |core, job, now| {
-                let mut ch = Change::new(
-                    State::Enqueued,
-                    HistoryEntry::new(
-                        State::Enqueued,
-                        now,
-                        Some(format!("Requeued (was {})", job.state)),
-                    ),
-                );
-                ch.attempt = AttemptChange::Reset;
-                ch.due_at = Some(core.enqueued_due());
-                ch
-            })
-            .await?;
+        let job = self.requeue_write(id).await?;
         self.core.wake(&job, Duration::ZERO).await;
         Ok(())
+    }
+
+    /// Requeues many jobs: the conditional writes run `concurrency` at a
+    /// time, the wake-ups go out with `SendMessageBatch`. Calls `progress`
+    /// after each job; returns each job's result, in order.
+    pub async fn requeue_many(
+        &self,
+        ids: &[JobId],
+        concurrency: usize,
+        progress: impl Fn(&JobId, &Result<()>),
+    ) -> Vec<(JobId, Result<()>)> {
+        let mut results: Vec<Option<Result<()>>> = ids.iter().map(|_| None).collect();
+        let mut sends: std::collections::BTreeMap<String, Vec<(WakeUp, Duration)>> =
+            Default::default();
+        let mut set = tokio::task::JoinSet::new();
+        let mut next = ids.iter().cloned().enumerate();
+        loop {
+            while set.len() < concurrency.max(1) {
+                let Some((i, id)) = next.next() else { break };
+                let client = self.clone();
+                set.spawn(async move { (i, client.requeue_write(&id).await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (i, res) = joined.expect("requeue does not panic");
+            let res = res.map(|job| {
+                sends
+                    .entry(job.options.queue.clone())
+                    .or_default()
+                    .push((WakeUp::for_job(&job), Duration::ZERO));
+            });
+            progress(&ids[i], &res);
+            results[i] = Some(res);
+        }
+        for (queue, msgs) in sends {
+            // A failed send leaves the job Enqueued with its repair due: the
+            // timer re-sends it after the grace period.
+            match self.core.queues.send_batch(&queue, &msgs).await {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => tracing::warn!(
+                    queue,
+                    failed = failed.len(),
+                    "wake-ups not sent; the timer will re-send them"
+                ),
+                Err(e) => {
+                    tracing::warn!(queue, error = %crate::error::error_chain(&e), "wake-ups not sent; the timer will re-send them")
+                }
+            }
+        }
+        ids.iter()
+            .cloned()
+            .zip(results.into_iter().map(|r| r.expect("every job answered")))
+            .collect()
+    }
+
+    async fn requeue_write(&self, id: &JobId) -> Result<JobRecord> {
+        self.change(id, State::Enqueued, |core, job, now| {
+            let mut ch = Change::new(
+                State::Enqueued,
+                HistoryEntry::new(
+                    State::Enqueued,
+                    now,
+                    Some(format!("Requeued (was {})", job.state)),
+                ),
+            );
+            ch.attempt = AttemptChange::Reset;
+            ch.due_at = Some(core.enqueued_due());
+            ch
+        })
+        .await
     }
 
     /// Moves a job to run after a delay or at an instant (from Enqueued,

@@ -529,3 +529,44 @@ async fn per_job_retention() {
     let keep = job.expires_at.expect("ttl") - job.updated_at;
     assert!((keep.num_seconds() - 86_400).abs() <= 1, "{keep}");
 }
+
+/// Bulk requeue: one conditional write per job, wake-ups in batches of 10,
+/// a refused job reported without stopping the rest.
+#[tokio::test]
+async fn requeue_many_batches_the_sends() {
+    let env = TestEnv::new().await;
+    let mut ids = Vec::new();
+    for n in 0..25 {
+        let id = env.client.enqueue(&Ok1 { n }).await.unwrap();
+        env.client.delete(&id).await.unwrap();
+        ids.push(id);
+    }
+    let awaiting = env
+        .client
+        .continue_with(&ids[0], &Ok1 { n: 99 }, hangar::ContinueOn::AnyFinished)
+        .await
+        .unwrap();
+    // Settled at once (the parent is Deleted): an Enqueued job cannot be requeued.
+    ids.push(awaiting);
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    env.calls.reset();
+    let results = env
+        .client
+        .requeue_many(&ids, 8, |_, _| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .await;
+    assert_eq!(seen.into_inner(), 26);
+    assert!(results[..25].iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    assert!(matches!(
+        results[25].1,
+        Err(Error::InvalidTransition { .. })
+    ));
+    let calls = env.calls.counts();
+    assert_eq!(calls.get("SendMessageBatch"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("SendMessage"), None, "{calls:?}");
+    for id in &ids[..25] {
+        assert_eq!(env.job(id).await.state, State::Enqueued);
+    }
+    assert_eq!(env.queue_depth("default").await.0, 25 + 25 + 1);
+}
