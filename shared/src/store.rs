@@ -734,6 +734,21 @@ impl Store {
         }
     }
 
+    /// A query of one shard of the `by-state` index for one state.
+    fn state_query(
+        &self,
+        state: State,
+        shard: u32,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_BY_STATE)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", attr::STATE_KEY)
+            .expression_attribute_values(":k", s(format!("{state}#{shard}")))
+    }
+
     /// How many jobs are in a state (all shards; a `Select=COUNT` query per
     /// shard, paginated). Expired final jobs TTL has not removed yet count.
     pub async fn count_by_state(&self, state: State) -> Result<u64> {
@@ -742,13 +757,7 @@ impl Store {
             let mut start = None;
             loop {
                 let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX_BY_STATE)
-                    .key_condition_expression("#k = :k")
-                    .expression_attribute_names("#k", attr::STATE_KEY)
-                    .expression_attribute_values(":k", s(format!("{state}#{shard}")))
+                    .state_query(state, shard)
                     .select(aws_sdk_dynamodb::types::Select::Count)
                     .set_exclusive_start_key(start)
                     .send()
@@ -788,13 +797,7 @@ impl Store {
             let mut start = None;
             loop {
                 let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX_BY_STATE)
-                    .key_condition_expression("#k = :k")
-                    .expression_attribute_names("#k", attr::STATE_KEY)
-                    .expression_attribute_values(":k", s(format!("{state}#{shard}")))
+                    .state_query(state, shard)
                     .scan_index_forward(false)
                     .limit(limit.min(1000) as i32)
                     .set_exclusive_start_key(start)

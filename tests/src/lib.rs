@@ -181,6 +181,28 @@ impl TestEnv {
         }
     }
 
+    /// How many items the stack's table holds (a scan; fine for a test's
+    /// few hundred items).
+    pub async fn item_count(&self) -> i32 {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .scan()
+                .table_name(&self.config.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            count += out.count();
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return count;
+            }
+        }
+    }
+
     /// A worker on this stack.
     pub fn worker(&self, registry: Registry) -> Worker {
         Worker::new(&self.client, registry)

@@ -176,12 +176,5 @@ async fn continuation_of_missing_parent() {
         matches!(&err, Error::NotFound { id } if *id == missing),
         "{err}"
     );
-    let scan = env
-        .ddb
-        .scan()
-        .table_name(&env.config.table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scan.count(), 0);
+    assert_eq!(env.item_count().await, 0);
 }

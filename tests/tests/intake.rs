@@ -141,14 +141,7 @@ async fn each_envelope_creates_and_runs_one_job() {
     }
     assert_eq!(jobs[1].args["name"], "eventbridge");
     assert_eq!(jobs[5].args, s3_event, "the raw body is the args");
-    let scan = env
-        .ddb
-        .scan()
-        .table_name(&env.config.table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scan.count(), 6, "one job per message");
+    assert_eq!(env.item_count().await, 6, "one job per message");
 }
 
 /// A redelivered intake message is the same job; two messages with one
@@ -212,14 +205,7 @@ async fn duplicates_make_one_job() {
         jobs[1].args["name"], "a",
         "the first request with the key wins"
     );
-    let scan = env
-        .ddb
-        .scan()
-        .table_name(&env.config.table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scan.count(), 2);
+    assert_eq!(env.item_count().await, 2);
 }
 
 /// Each bad request becomes one Failed job saying what was wrong, with the

@@ -321,14 +321,7 @@ async fn malformed_messages_become_failed_jobs() {
     // Redelivery of the same messages: still one record each, acknowledged.
     let failed = worker.handle_batch(batch[..2].to_vec(), None).await;
     assert!(failed.is_empty());
-    let scan = env
-        .ddb
-        .scan()
-        .table_name(&env.config.table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scan.count(), 3);
+    assert_eq!(env.item_count().await, 3);
 }
 
 /// Through SQS end to end: a raw body sent by another producer is recorded
