@@ -378,6 +378,15 @@ async fn lambda_handler_reports_partial_batch_failures() {
         bad.options.queue, "default",
         "queue read from the source ARN"
     );
+    // A raw body with the kind in a message attribute became a job.
+    let created = env
+        .job(&JobId::parse("msg-7c1f3d8e-5b2a-4c6d-9e0f-1a2b3c4d5e6f").unwrap())
+        .await;
+    assert_eq!(
+        (created.kind.as_str(), created.args["n"].as_u64()),
+        ("ok", Some(7))
+    );
+    assert_eq!(created.state, State::Enqueued);
 }
 
 /// A running handler sees that its job was deleted; its result is discarded.
