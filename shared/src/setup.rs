@@ -123,6 +123,7 @@ pub async fn ensure_table(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result
                 attr::LEASE,
                 attr::CLAIMED_V,
                 attr::TIMEOUT,
+                attr::RESENDS,
             ],
         ))
         .send()

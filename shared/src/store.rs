@@ -62,6 +62,9 @@ pub mod attr {
     pub const LAST_ERROR: &str = "last_error";
     /// DynamoDB TTL, epoch seconds (final states only).
     pub const TTL: &str = "ttl";
+    /// Wake-ups the timer re-sent since the job's last state change (for the
+    /// repair back-off).
+    pub const RESENDS: &str = "resends";
     /// Per-job retention in seconds (absent: the global retention).
     pub const KEEP: &str = "keep";
     /// History entries.
@@ -584,6 +587,7 @@ impl Store {
         } else {
             e.set_or_remove(attr::TTL, None);
         }
+        e.set_or_remove(attr::RESENDS, None);
         e.set_or_remove(attr::RUN_AT, change.run_at.map(|(at, _)| ms(at)));
         e.set_or_remove(
             attr::HANDED_OFF,

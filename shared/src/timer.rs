@@ -43,6 +43,18 @@ const PAGE: i32 = 100;
 /// Actions run at once within a page.
 const CONCURRENCY: usize = 16;
 
+/// Longest wait between two repair re-sends of the same job.
+pub const MAX_RESEND_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// What a `mark` records besides the new due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// The wake-up is being handed to SQS for the first time.
+    HandOff,
+    /// The wake-up is being sent again (repair).
+    Resend,
+}
+
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TickReport {
@@ -265,7 +277,14 @@ impl Timer {
             .unwrap_or_else(|| crate::job::DEFAULT_QUEUE.to_owned());
         let timeout_s = get_n(attr::TIMEOUT).map(|t| t as u64);
         let handed_off = matches!(item.get(attr::HANDED_OFF), Some(AttributeValue::Bool(true)));
-        let grace_due = now + chrono_dur(self.core.config.grace);
+        // Repair backs off: a job is first re-sent a grace period after it
+        // should have started, and each further re-send without the job
+        // moving on waits twice as long as the one before (2×, 4×, … at
+        // most MAX_RESEND_INTERVAL), so a job behind a deep backlog is not
+        // sent again every grace period.
+        let resends = get_n(attr::RESENDS).unwrap_or(0).clamp(0, 15) as u32 + 1;
+        let interval = (self.core.config.grace * 2u32.pow(resends)).min(MAX_RESEND_INTERVAL);
+        let grace_due = now + chrono_dur(interval);
         let wake = |v: u64, st: State| WakeUp {
             timeout_s,
             ..WakeUp::new(id.clone(), v, st)
@@ -277,7 +296,10 @@ impl Timer {
                 // An overdue job (after an outage) is sent now; either way it
                 // becomes due for repair a grace period after it should start.
                 let due = run_at.max(now) + chrono_dur(self.core.config.grace);
-                if !self.mark(&id, version, state, due, true, now).await? {
+                if !self
+                    .mark(&id, version, state, due, Mark::HandOff, now)
+                    .await?
+                {
                     return Ok((Action::Stale, None));
                 }
                 Ok((
@@ -287,7 +309,7 @@ impl Timer {
             }
             State::Scheduled | State::Enqueued => {
                 if !self
-                    .mark(&id, version, state, grace_due, false, now)
+                    .mark(&id, version, state, grace_due, Mark::Resend, now)
                     .await?
                 {
                     return Ok((Action::Stale, None));
@@ -303,7 +325,7 @@ impl Timer {
                     return Ok((Action::Stale, None));
                 };
                 if !self
-                    .mark(&id, version, state, grace_due, false, now)
+                    .mark(&id, version, state, grace_due, Mark::Resend, now)
                     .await?
                 {
                     return Ok((Action::Stale, None));
@@ -330,14 +352,17 @@ impl Timer {
         v: u64,
         state: State,
         due: DateTime<Utc>,
-        hand_off: bool,
+        how: Mark,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut update = "SET #due_at = :due".to_owned();
         let mut cond = "#v = :v AND #state = :state AND #due_at <= :now".to_owned();
+        let hand_off = how == Mark::HandOff;
         if hand_off {
             update.push_str(", #handed_off = :true");
             cond.push_str(" AND attribute_not_exists(#handed_off)");
+        } else {
+            update.push_str(", #resends = if_not_exists(#resends, :zero) + :one");
         }
         let mut req = self
             .core
@@ -359,6 +384,11 @@ impl Timer {
             req = req
                 .expression_attribute_names("#handed_off", attr::HANDED_OFF)
                 .expression_attribute_values(":true", AttributeValue::Bool(true));
+        } else {
+            req = req
+                .expression_attribute_names("#resends", attr::RESENDS)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1));
         }
         match req.send().await {
             Ok(_) => Ok(true),

@@ -238,6 +238,36 @@ async fn repair_resends_a_lost_enqueue() {
     clock.advance(Duration::from_secs(61));
     let r = timer.tick(BUDGET).await.unwrap();
     assert_eq!(r.resent, vec![id.clone()]);
+
+    // Lost again (or stuck behind a backlog): the next re-send waits twice
+    // as long, 20 minutes, not another 10.
+    let url = env.config.queue_urls["default"].clone();
+    let lost = env
+        .sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(lost.len(), 1, "the re-sent wake-up");
+    env.sqs
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(lost[0].receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(11 * 60));
+    assert!(
+        timer.tick(BUDGET).await.unwrap().resent.is_empty(),
+        "backed off"
+    );
+    clock.advance(Duration::from_secs(10 * 60));
+    assert_eq!(timer.tick(BUDGET).await.unwrap().resent, vec![id.clone()]);
+
     env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(Runs::get(&runs.ok), 1);
 }
