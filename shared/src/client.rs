@@ -117,12 +117,7 @@ impl Client {
     pub async fn enqueue(&self, job: impl IntoNewJob) -> Result<JobId> {
         let job = job.into_new_job()?;
         let now = self.core.now();
-        let record = self.record(
-            job,
-            State::Enqueued,
-            now,
-            HistoryEntry::new(State::Enqueued, now, None),
-        )?;
+        let record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
         self.core
@@ -146,7 +141,7 @@ impl Client {
             now,
             Some(format!("Due {}", fmt_time(run_at))),
         );
-        let mut record = self.record(job, State::Scheduled, now, entry)?;
+        let mut record = self.record(job, entry)?;
         record.run_at = Some(run_at);
         record.handed_off = plan.send_delay.is_some();
         self.core.queues.url(&record.options.queue).await?;
@@ -180,7 +175,7 @@ impl Client {
             )),
         )
         .with("parent", parent.as_str());
-        let mut record = self.record(job, State::Awaiting, now, entry)?;
+        let mut record = self.record(job, entry)?;
         record.parent = Some(Parent {
             id: parent.clone(),
             on,
@@ -233,12 +228,7 @@ impl Client {
         for job in jobs {
             let mut job = job.into_new_job()?;
             job.id = None;
-            records.push(self.record(
-                job,
-                State::Enqueued,
-                now,
-                HistoryEntry::new(State::Enqueued, now, None),
-            )?);
+            records.push(self.record(job, HistoryEntry::new(State::Enqueued, now, None))?);
         }
         let mut queues: Vec<&str> = records.iter().map(|r| r.options.queue.as_str()).collect();
         queues.sort_unstable();
@@ -480,38 +470,19 @@ impl Client {
         Err(Error::Conflict { id: id.clone() })
     }
 
-    fn record(
-        &self,
-        job: NewJob,
-        state: State,
-        now: DateTime<Utc>,
-        entry: HistoryEntry,
-    ) -> Result<JobRecord> {
+    fn record(&self, job: NewJob, entry: HistoryEntry) -> Result<JobRecord> {
         job.validate()?;
         let entry = match &job.origin {
             Some(origin) => entry.with("origin", origin.as_str()),
             None => entry,
         };
-        Ok(JobRecord {
-            id: job.id.unwrap_or_else(JobId::generate),
-            kind: job.kind,
-            args: job.args,
-            options: job.options,
-            state,
-            version: 1,
-            attempt: 0,
-            created_at: now,
-            updated_at: now,
-            run_at: None,
-            handed_off: false,
-            lease_until: None,
-            claimed_version: None,
-            parent: None,
-            continuations: Vec::new(),
-            last_error: None,
-            expires_at: None,
-            history: vec![entry],
-        })
+        Ok(JobRecord::new(
+            job.id.unwrap_or_else(JobId::generate),
+            job.kind,
+            job.args,
+            job.options,
+            entry,
+        ))
     }
 }
 

@@ -429,6 +429,39 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// A new job's record: version 1, not yet run, in the state of its one
+    /// history entry, created at that entry's time.
+    pub(crate) fn new(
+        id: JobId,
+        kind: String,
+        args: serde_json::Value,
+        options: JobOptions,
+        entry: HistoryEntry,
+    ) -> Self {
+        JobRecord {
+            id,
+            kind,
+            args,
+            options,
+            state: entry.state,
+            version: 1,
+            attempt: 0,
+            created_at: entry.at,
+            updated_at: entry.at,
+            run_at: None,
+            handed_off: false,
+            lease_until: None,
+            claimed_version: None,
+            parent: None,
+            continuations: Vec::new(),
+            last_error: None,
+            expires_at: None,
+            history: vec![entry],
+        }
+    }
+}
+
+impl JobRecord {
     /// Deserializes the arguments into a typed job.
     pub fn args_as<J: Job>(&self) -> Result<J> {
         serde_json::from_value(self.args.clone()).map_err(|source| Error::Args {

@@ -26,7 +26,7 @@ use crate::client::Client;
 use crate::clock::{from_millis, to_millis};
 use crate::cron::Schedule;
 use crate::error::{Error, Result};
-use crate::job::{HistoryEntry, IntoNewJob, JobId, JobOptions, JobRecord, validate_kind};
+use crate::job::{HistoryEntry, IntoNewJob, JobId, JobOptions, JobRecord};
 use crate::retry::RetryPolicy;
 use crate::state::State;
 use crate::store::{attr, n, s, shard_of};
@@ -611,29 +611,16 @@ pub(crate) fn occurrence_job(
     if missed {
         reason.push_str(&format!(" (missed; misfire policy {})", rec.misfire));
     }
-    let _ = validate_kind(&rec.kind);
-    JobRecord {
-        id: occurrence_job_id(&rec.id, occurrence),
-        kind: rec.kind.clone(),
-        args: rec.args.clone(),
-        options: rec.options.clone(),
-        state,
-        version: 1,
-        attempt: 0,
-        created_at: now,
-        updated_at: now,
-        run_at: (!due_now).then_some(run_at),
-        handed_off: !due_now,
-        lease_until: None,
-        claimed_version: None,
-        parent: None,
-        continuations: Vec::new(),
-        last_error: None,
-        expires_at: None,
-        history: vec![
-            HistoryEntry::new(state, now, Some(reason)).with("recurring", rec.id.as_str()),
-        ],
-    }
+    let mut job = JobRecord::new(
+        occurrence_job_id(&rec.id, occurrence),
+        rec.kind.clone(),
+        rec.args.clone(),
+        rec.options.clone(),
+        HistoryEntry::new(state, now, Some(reason)).with("recurring", rec.id.as_str()),
+    );
+    job.run_at = (!due_now).then_some(run_at);
+    job.handed_off = !due_now;
+    job
 }
 
 /// A failed conditional put of a recurring record is a concurrent change

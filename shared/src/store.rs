@@ -829,18 +829,73 @@ impl Store {
         }
         keys.sort_by(|a, b| b.cmp(a));
         keys.truncate(limit);
-        let mut jobs = Vec::with_capacity(keys.len());
-        for (_, pk) in keys {
-            let Some(id) = pk.strip_prefix("job#") else {
-                continue;
-            };
-            if let Some(job) = self.get(&JobId::parse(id)?, now).await?
-                && job.state == state
-            {
-                jobs.push(job);
+        let pks: Vec<String> = keys.into_iter().map(|(_, pk)| pk).collect();
+        // The index is eventually consistent: keep only jobs still in the
+        // state asked for.
+        Ok(self
+            .get_many(&pks, now)
+            .await?
+            .into_iter()
+            .filter(|j| j.state == state)
+            .collect())
+    }
+
+    /// Reads items by key with `BatchGetItem` (100 keys a call, unprocessed
+    /// keys retried), in the order given; missing and expired jobs are left
+    /// out.
+    async fn get_many(&self, pks: &[String], now: DateTime<Utc>) -> Result<Vec<JobRecord>> {
+        let mut found: HashMap<String, JobRecord> = HashMap::with_capacity(pks.len());
+        for chunk in pks.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|pk| HashMap::from([(attr::PK.to_owned(), s(pk))]))
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(|e| Error::aws(SERVICE, "BatchGetItem", e))?,
+            );
+            let mut rounds = 0;
+            while let Some(req) = request.take() {
+                rounds += 1;
+                let out = self
+                    .ddb
+                    .batch_get_item()
+                    .request_items(&self.table, req)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(SERVICE, "BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let job = parse_item(&item)?;
+                    if !is_expired(&job, now) {
+                        found.insert(job_key(&job.id), job);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if request.is_some() {
+                    if rounds >= 8 {
+                        return Err(Error::aws(
+                            SERVICE,
+                            "BatchGetItem",
+                            std::io::Error::other(
+                                "keys still unprocessed after 8 rounds (throttled)",
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << rounds)).await;
+                }
             }
         }
-        Ok(jobs)
+        Ok(pks.iter().filter_map(|pk| found.remove(pk)).collect())
     }
 }
 

@@ -79,8 +79,8 @@ pub struct TickReport {
 }
 
 impl TickReport {
-    /// Logs a one-line summary: `info` when the tick acted or was clean,
-    /// `warn` when actions failed or the budget ran out.
+    /// Logs what the tick did (`debug` when nothing was due), and a `warn`
+    /// when actions failed or the budget ran out.
     pub fn log(&self) {
         let (h, r, l, f) = (
             self.handed_off.len(),
@@ -88,28 +88,24 @@ impl TickReport {
             self.lease_expired.len(),
             self.fired.len(),
         );
+        if h + r + l + f + self.skipped + self.errors == 0 && self.complete {
+            tracing::debug!(queries = self.queries, "tick: nothing due");
+            return;
+        }
+        tracing::info!(
+            handed_off = h,
+            resent = r,
+            lease_expired = l,
+            fired = f,
+            skipped = self.skipped,
+            "tick"
+        );
         if self.errors > 0 || !self.complete {
             tracing::warn!(
-                handed_off = h,
-                resent = r,
-                lease_expired = l,
-                fired = f,
-                skipped = self.skipped,
                 errors = self.errors,
                 complete = self.complete,
-                "tick"
+                "tick left work for the next tick"
             );
-        } else if h + r + l + f + self.skipped > 0 {
-            tracing::info!(
-                handed_off = h,
-                resent = r,
-                lease_expired = l,
-                fired = f,
-                skipped = self.skipped,
-                "tick"
-            );
-        } else {
-            tracing::debug!(queries = self.queries, "tick: nothing due");
         }
     }
 }

@@ -931,30 +931,18 @@ impl Worker {
         } else {
             crate::job::DEFAULT_QUEUE.to_owned()
         };
-        let record = JobRecord {
-            id: id.clone(),
-            kind: INVALID_MESSAGE_KIND.to_owned(),
-            args: serde_json::json!({ "raw_body": truncate(&d.body, MAX_RAW_BODY_BYTES) }),
-            options: JobOptions {
+        let mut record = JobRecord::new(
+            id.clone(),
+            INVALID_MESSAGE_KIND.to_owned(),
+            serde_json::json!({ "raw_body": truncate(&d.body, MAX_RAW_BODY_BYTES) }),
+            JobOptions {
                 queue,
                 retry: RetryPolicy::none(),
                 ..JobOptions::default()
             },
-            state: State::Failed,
-            version: 1,
-            attempt: 0,
-            created_at: now,
-            updated_at: now,
-            run_at: None,
-            handed_off: false,
-            lease_until: None,
-            claimed_version: None,
-            parent: None,
-            continuations: Vec::new(),
-            last_error: Some(truncate(reason, crate::job::MAX_DATA_VALUE_BYTES)),
-            expires_at: None,
-            history: vec![entry],
-        };
+            entry,
+        );
+        record.last_error = Some(truncate(reason, crate::job::MAX_DATA_VALUE_BYTES));
         match self.core.store.insert(&record, None).await {
             Ok(()) | Err(Error::AlreadyExists { .. }) => Outcome::RecordedInvalid(id),
             // Not recorded: SQS delivers it again and, after the queue's

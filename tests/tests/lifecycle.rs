@@ -570,3 +570,58 @@ async fn requeue_many_batches_the_sends() {
     }
     assert_eq!(env.queue_depth("default").await.0, 25 + 25 + 1);
 }
+
+/// Listing and counting by state through the sharded index: newest first,
+/// a queue filter, a limit, and one `BatchGetItem` per 100 jobs listed
+/// (no read per job).
+#[tokio::test]
+async fn list_and_count_by_state() {
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
+        queues: vec!["default", "mail"],
+        ..Default::default()
+    })
+    .await;
+    let jobs: Vec<NewJob> = (0..120).map(|n| NewJob::of(&Ok1 { n }).unwrap()).collect();
+    let ids = env.client.enqueue_many(jobs).await.unwrap();
+    let mail = env
+        .client
+        .enqueue(NewJob::of(&Ok1 { n: 999 }).unwrap().queue("mail"))
+        .await
+        .unwrap();
+    env.client.delete(&ids[0]).await.unwrap();
+
+    env.calls.reset();
+    let listed = env.client.list(State::Enqueued, None, 200).await.unwrap();
+    let calls = env.calls.counts();
+    assert_eq!(listed.len(), 120, "119 left of the batch and the mail job");
+    assert!(listed.iter().all(|j| j.state == State::Enqueued));
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].updated_at >= w[1].updated_at),
+        "newest first"
+    );
+    assert_eq!(calls.get("BatchGetItem"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("GetItem"), None, "{calls:?}");
+
+    let only_mail = env
+        .client
+        .list(State::Enqueued, Some("mail"), 10)
+        .await
+        .unwrap();
+    assert_eq!(only_mail.iter().map(|j| &j.id).collect::<Vec<_>>(), [&mail]);
+    assert_eq!(
+        env.client
+            .list(State::Enqueued, None, 5)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    let counts: std::collections::HashMap<State, u64> =
+        env.client.counts().await.unwrap().into_iter().collect();
+    assert_eq!(counts[&State::Enqueued], 120);
+    assert_eq!(counts[&State::Deleted], 1);
+    assert_eq!(counts[&State::Failed], 0);
+}
