@@ -503,12 +503,7 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                 .map(When::In)
                 .or(when.at.map(When::At))
                 .expect("clap requires one");
-            client.reschedule(&id, w).await.map_err(fail)?;
-            let job = client.get(&id).await.map_err(fail)?;
-            let at = job
-                .and_then(|j| j.run_at)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default();
+            let at = client.reschedule(&id, w).await.map_err(fail)?.to_rfc3339();
             println!("{id} rescheduled to {at}");
         }
         Command::Stats { fmt } => {

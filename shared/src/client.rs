@@ -373,8 +373,9 @@ impl Client {
 
     /// Moves a job to run after a delay or at an instant (from Enqueued,
     /// Scheduled, Failed, Succeeded or Deleted). A message already in SQS for
-    /// its old time is dropped by the worker as stale.
-    pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<()> {
+    /// its old time is dropped by the worker as stale. Returns the new due
+    /// time.
+    pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<DateTime<Utc>> {
         let when = when.into();
         let mut plan_out = None;
         let job = self
@@ -405,7 +406,7 @@ impl Client {
         if let Some(delay) = plan_out.and_then(|p| p.send_delay) {
             self.core.wake(&job, delay).await;
         }
-        Ok(())
+        Ok(job.run_at.expect("a Scheduled job has a due time"))
     }
 
     /// Deletes a job. A running job is not stopped, but its result is

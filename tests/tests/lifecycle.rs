@@ -239,7 +239,12 @@ async fn schedule_far_out_then_reschedule_soon() {
     );
 
     let at = chrono::Utc::now() + chrono::Duration::seconds(1);
-    env.client.reschedule(&id, at).await.unwrap();
+    let due = env.client.reschedule(&id, at).await.unwrap();
+    assert_eq!(
+        due.timestamp_millis(),
+        at.timestamp_millis(),
+        "stored to the ms"
+    );
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(
         states(&job),
