@@ -13,6 +13,19 @@ use crate::support::{Ok1, Runs, SHORT, registry};
 
 const BUDGET: Duration = Duration::from_secs(50);
 
+/// Schedules an `Ok1 { n }` job `secs` from now.
+async fn schedule_in(env: &TestEnv, n: u32, secs: u64) -> hangar::JobId {
+    env.client
+        .schedule(&Ok1 { n }, Duration::from_secs(secs))
+        .await
+        .unwrap()
+}
+
+/// One tick with the default budget.
+async fn tick(timer: &Timer) -> hangar::TickReport {
+    timer.tick(BUDGET).await.unwrap()
+}
+
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
@@ -31,14 +44,10 @@ async fn far_job_is_handed_off_on_the_right_tick() {
     let t0 = utc("2026-06-01T08:00:00Z");
     let (env, clock) = manual_env(t0).await;
     let timer = Timer::new(&env.client);
-    let id = env
-        .client
-        .schedule(&Ok1 { n: 1 }, Duration::from_secs(7200))
-        .await
-        .unwrap();
+    let id = schedule_in(&env, 1, 7200).await;
 
     env.calls.reset();
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert!(r.handed_off.is_empty() && r.complete);
     let calls = env.calls.counts();
     assert_eq!(calls.get("Query"), Some(&8), "{calls:?}");
@@ -47,12 +56,12 @@ async fn far_job_is_handed_off_on_the_right_tick() {
 
     // 15 minutes before: still nothing.
     clock.set(t0 + chrono::Duration::minutes(105));
-    assert!(timer.tick(BUDGET).await.unwrap().handed_off.is_empty());
+    assert!(tick(&timer).await.handed_off.is_empty());
     assert_eq!(env.queue_depth("default").await, (0, 0, 0));
 
     // 14 minutes before: handed off with an 840 s delay.
     clock.set(t0 + chrono::Duration::minutes(106));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.handed_off, vec![(id.clone(), Duration::from_secs(840))]);
     assert_eq!(env.queue_depth("default").await.2, 1, "one delayed message");
     let job = env.job(&id).await;
@@ -61,7 +70,7 @@ async fn far_job_is_handed_off_on_the_right_tick() {
 
     // The next tick does not send it again.
     clock.set(t0 + chrono::Duration::minutes(107));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert!(r.handed_off.is_empty() && r.resent.is_empty(), "{r:?}");
 }
 
@@ -74,21 +83,13 @@ async fn handed_off_job_rescheduled_or_deleted_does_not_run() {
     let timer = Timer::new(&env.client);
     let runs = Runs::default();
     let poller = env.poller(registry(&runs));
-    let moved = env
-        .client
-        .schedule(&Ok1 { n: 1 }, Duration::from_secs(3600))
-        .await
-        .unwrap();
-    let deleted = env
-        .client
-        .schedule(&Ok1 { n: 2 }, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let moved = schedule_in(&env, 1, 3600).await;
+    let deleted = schedule_in(&env, 2, 3600).await;
     let run_at = env.job(&moved).await.run_at.unwrap();
 
     // Jump to 2 s before they are due: the tick hands both off with ~2 s delays.
     clock.jump_to(run_at - chrono::Duration::seconds(2));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.handed_off.len(), 2, "{r:?}");
     env.client
         .reschedule(&moved, Duration::from_secs(7200))
@@ -128,16 +129,12 @@ async fn two_hour_job_starts_on_time() {
         })),
         "default",
     );
-    let id = env
-        .client
-        .schedule(&Ok1 { n: 1 }, Duration::from_secs(7200))
-        .await
-        .unwrap();
+    let id = schedule_in(&env, 1, 7200).await;
     let due = env.job(&id).await.run_at.unwrap();
     // A tick every "minute" of the jumped clock: the first one inside the
     // lookahead hands it off with 3 s left.
     clock.jump_to(due - chrono::Duration::seconds(3));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.handed_off.len(), 1);
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     let start = started.lock().unwrap().expect("handler ran");
@@ -232,11 +229,11 @@ async fn repair_resends_a_lost_enqueue() {
         .unwrap();
     clock.advance(Duration::from_secs(9 * 60));
     assert!(
-        timer.tick(BUDGET).await.unwrap().resent.is_empty(),
+        tick(&timer).await.resent.is_empty(),
         "not before the grace period"
     );
     clock.advance(Duration::from_secs(61));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.resent, vec![id.clone()]);
 
     // Lost again (or stuck behind a backlog): the next re-send waits twice
@@ -261,12 +258,9 @@ async fn repair_resends_a_lost_enqueue() {
         .await
         .unwrap();
     clock.advance(Duration::from_secs(11 * 60));
-    assert!(
-        timer.tick(BUDGET).await.unwrap().resent.is_empty(),
-        "backed off"
-    );
+    assert!(tick(&timer).await.resent.is_empty(), "backed off");
     clock.advance(Duration::from_secs(10 * 60));
-    assert_eq!(timer.tick(BUDGET).await.unwrap().resent, vec![id.clone()]);
+    assert_eq!(tick(&timer).await.resent, vec![id.clone()]);
 
     env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(Runs::get(&runs.ok), 1);
@@ -308,9 +302,9 @@ async fn repair_reclaims_an_expired_lease() {
         .unwrap();
     let lease = env.job(&id).await.lease_until.unwrap();
     clock.set(lease + chrono::Duration::minutes(9));
-    assert!(timer.tick(BUDGET).await.unwrap().lease_expired.is_empty());
+    assert!(tick(&timer).await.lease_expired.is_empty());
     clock.set(lease + chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.lease_expired, vec![id.clone()]);
     let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
     assert_eq!(job.attempt, 2);
@@ -348,7 +342,7 @@ async fn recurring_job_fires_once_per_occurrence() {
     // Fired two minutes ahead (RECURRING_LOOKAHEAD), handed off to start on
     // the second.
     clock.set(utc("2026-06-01T09:57:00Z"));
-    assert!(timer.tick(BUDGET).await.unwrap().fired.is_empty());
+    assert!(tick(&timer).await.fired.is_empty());
 
     clock.set(utc("2026-06-01T09:58:00Z"));
     let (a, b) = tokio::join!(timer.tick(BUDGET), timer.tick(BUDGET));
@@ -378,7 +372,7 @@ async fn recurring_job_fires_once_per_occurrence() {
     assert_eq!(rec.next_run, Some(utc("2026-06-02T10:00:00Z")));
 
     clock.set(utc("2026-06-01T10:30:00Z"));
-    assert!(timer.tick(BUDGET).await.unwrap().fired.is_empty());
+    assert!(tick(&timer).await.fired.is_empty());
 }
 
 /// Misfire policies after a 3-hour gap in ticks: Relaxed runs once, Strict
@@ -406,7 +400,7 @@ async fn misfire_policies_after_a_three_hour_gap() {
     // Next runs are 11:00; the timer is down until 14:05 (11, 12, 13 and 14
     // o'clock missed).
     clock.set(utc("2026-06-01T14:05:00Z"));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     let count = |prefix: &str| {
         r.fired
             .iter()
@@ -492,7 +486,7 @@ async fn recurring_across_dst_in_berlin_and_new_york() {
         }
         while t < end {
             clock.set(t);
-            fired.extend(timer.tick(BUDGET).await.unwrap().fired);
+            fired.extend(tick(&timer).await.fired);
             t += chrono::Duration::minutes(30);
         }
     }
@@ -568,10 +562,7 @@ async fn trigger_disable_enable_remove() {
 
     recurring.disable("hourly").await.unwrap();
     clock.set(utc("2026-06-01T09:59:00Z"));
-    assert!(
-        timer.tick(BUDGET).await.unwrap().fired.is_empty(),
-        "disabled"
-    );
+    assert!(tick(&timer).await.fired.is_empty(), "disabled");
     assert!(!recurring.list().await.unwrap()[0].enabled);
 
     clock.set(utc("2026-06-01T12:10:00Z"));
@@ -581,7 +572,7 @@ async fn trigger_disable_enable_remove() {
         Some(utc("2026-06-01T13:00:00Z"))
     );
     clock.set(utc("2026-06-01T12:58:30Z"));
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.fired.len(), 1);
     assert_eq!(r.skipped, 0, "occurrences while disabled are not misfires");
 
@@ -593,7 +584,7 @@ async fn trigger_disable_enable_remove() {
         Err(hangar::Error::RecurringNotFound { .. })
     ));
     clock.set(utc("2026-06-01T13:59:00Z"));
-    assert!(timer.tick(BUDGET).await.unwrap().fired.is_empty());
+    assert!(tick(&timer).await.fired.is_empty());
 }
 
 /// Bad recurring definitions are refused at add_or_update, saying why.
@@ -637,14 +628,11 @@ async fn calls_per_tick_with_due_jobs() {
     let (env, clock) = manual_env(t0).await;
     let timer = Timer::new(&env.client);
     for n in 0..25 {
-        env.client
-            .schedule(&Ok1 { n }, Duration::from_secs(3600))
-            .await
-            .unwrap();
+        schedule_in(&env, n, 3600).await;
     }
     clock.set(t0 + chrono::Duration::minutes(50));
     env.calls.reset();
-    let r = timer.tick(BUDGET).await.unwrap();
+    let r = tick(&timer).await;
     assert_eq!(r.handed_off.len(), 25);
     let calls = env.calls.counts();
     println!("figure: calls per tick with 25 due jobs: {calls:?}");
@@ -659,10 +647,7 @@ async fn calls_per_tick_with_due_jobs() {
 async fn scheduler_lambda_handles_the_schedule_event() {
     let env = TestEnv::new().await;
     let timer = Timer::new(&env.client);
-    env.client
-        .schedule(&Ok1 { n: 1 }, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    schedule_in(&env, 1, 3600).await;
     let mut ctx = lambda_runtime::Context::default();
     ctx.deadline = (Utc::now() + chrono::Duration::seconds(30)).timestamp_millis() as u64;
     let event = lambda_runtime::LambdaEvent::new(serde_json::json!({}), ctx);
