@@ -195,6 +195,14 @@ async fn duplicates_make_one_job() {
             .is_empty()
     );
     assert!(worker.handle_batch(vec![first], None).await.is_empty());
+    // The request for "a" arrives before the one for "b"; a batch's messages
+    // are handled concurrently, so the order is made here, not by SQS.
+    let a = deliveries
+        .iter()
+        .find(|d| d.message_id == sqs_ids[1])
+        .unwrap()
+        .clone();
+    assert!(worker.handle_batch(vec![a], None).await.is_empty());
     assert!(worker.handle_batch(deliveries, None).await.is_empty());
 
     let msg_job = JobId::parse(format!("msg-{}", sqs_ids[0])).unwrap();
