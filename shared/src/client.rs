@@ -84,7 +84,8 @@ impl Client {
         let config = Arc::new(config);
         Client {
             core: Arc::new(Core {
-                store: Store::new(ddb, &config.table, config.shards, config.retention),
+                store: Store::new(ddb, &config.table, config.shards, config.retention)
+                    .with_grace(config.grace),
                 queues: Queues::new(sqs, config.clone()),
                 clock,
                 config,
@@ -426,11 +427,7 @@ impl Client {
                 )
             })
             .await?;
-        if !job.continuations.is_empty() {
-            self.core
-                .release(&job.id, job.state, job.continuations.clone())
-                .await;
-        }
+        self.core.release(&job).await;
         Ok(())
     }
 

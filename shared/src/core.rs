@@ -13,6 +13,7 @@ use crate::queue::Queues;
 use crate::state::State;
 use crate::store::{Change, Expect, Extra, Store, WriteError};
 use crate::timing::chrono_dur;
+use chrono::{DateTime, Utc};
 
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -46,65 +47,92 @@ impl Core {
         }
     }
 
-    /// Releases the continuations of a parent that reached a final state:
+    /// Releases the continuations of a job just written in a final state:
     /// each goes Awaiting → Enqueued when its condition is met, else Awaiting
-    /// → Deleted, which in turn settles its own continuations.
-    pub async fn release(&self, parent: &JobId, parent_state: State, conts: Vec<Continuation>) {
-        let mut work: Vec<(JobId, State, Vec<Continuation>)> =
-            vec![(parent.clone(), parent_state, conts)];
-        while let Some((parent, state, conts)) = work.pop() {
-            for c in conts {
+    /// → Deleted, which in turn settles its own continuations. A job that is
+    /// not final, or has none, is left alone.
+    ///
+    /// The final write kept the parent on the `by-due` index (see
+    /// [`Store::apply`](crate::store::Store::apply)); once every continuation
+    /// is settled the entry is cleared. If this is cut short (a crash, an AWS
+    /// error) the entry stays, and the timer calls this again after the
+    /// grace period. Every step is conditional, so running it twice is
+    /// harmless. Returns whether every continuation is settled.
+    pub async fn release(&self, parent: &JobRecord) -> bool {
+        if !parent.state.is_final() || parent.continuations.is_empty() {
+            return true;
+        }
+        let mut all_settled = true;
+        let mut work: Vec<JobRecord> = vec![parent.clone()];
+        while let Some(p) = work.pop() {
+            let mut settled = true;
+            for c in &p.continuations {
                 let now = self.now();
                 let expect = Expect {
                     version: None,
                     states: vec![State::Awaiting],
                     extra: Extra::None,
                     history: None,
+                    conts: None,
                 };
-                let change = if c.on.is_met_by(state) {
-                    let mut ch = Change::new(
-                        State::Enqueued,
-                        HistoryEntry::new(
-                            State::Enqueued,
-                            now,
-                            Some(format!("Parent {parent} {state}")),
-                        )
-                        .with("parent", parent.as_str()),
-                    );
-                    ch.due_at = Some(self.enqueued_due());
-                    ch
-                } else {
-                    Change::new(
-                        State::Deleted,
-                        HistoryEntry::new(
-                            State::Deleted,
-                            now,
-                            Some(format!(
-                                "Parent {parent} ended {state}; this continuation runs only when its parent Succeeded"
-                            )),
-                        )
-                        .with("parent", parent.as_str()),
-                    )
-                };
-                match self.store.apply(&c.id, &expect, change, now).await {
+                match self
+                    .store
+                    .apply(&c.id, &expect, self.settle(&p, c, now), now)
+                    .await
+                {
                     Ok(job) if job.state == State::Enqueued => {
                         self.wake(&job, Duration::ZERO).await
                     }
                     Ok(job) => {
                         if !job.continuations.is_empty() {
-                            work.push((job.id.clone(), job.state, job.continuations.clone()));
+                            work.push(job);
                         }
                     }
                     // Already released, requeued or deleted by someone else.
                     Err(WriteError::Condition(_)) => {}
-                    Err(WriteError::Other(e)) => tracing::error!(
-                        parent = %parent,
-                        continuation = %c.id,
-                        error = %crate::error::error_chain(&e),
-                        "continuation not released; the timer's repair will retry"
-                    ),
+                    Err(WriteError::Other(e)) => {
+                        settled = false;
+                        tracing::error!(
+                            parent = %p.id,
+                            continuation = %c.id,
+                            error = %crate::error::error_chain(&e),
+                            "continuation not released; the timer retries after the grace period"
+                        );
+                    }
                 }
             }
+            if settled && let Err(e) = self.store.clear_due(&p.id, p.version).await {
+                // Harmless: the timer finds nothing left to release.
+                tracing::warn!(job = %p.id, error = %crate::error::error_chain(&e), "released continuations, but the job stays due");
+            }
+            all_settled &= settled;
+        }
+        all_settled
+    }
+
+    /// The change that settles continuation `c` of `parent`.
+    fn settle(&self, parent: &JobRecord, c: &Continuation, now: DateTime<Utc>) -> Change {
+        let (id, state) = (&parent.id, parent.state);
+        if c.on.is_met_by(state) {
+            let mut ch = Change::new(
+                State::Enqueued,
+                HistoryEntry::new(State::Enqueued, now, Some(format!("Parent {id} {state}")))
+                    .with("parent", id.as_str()),
+            );
+            ch.due_at = Some(self.enqueued_due());
+            ch
+        } else {
+            Change::new(
+                State::Deleted,
+                HistoryEntry::new(
+                    State::Deleted,
+                    now,
+                    Some(format!(
+                        "Parent {id} ended {state}; this continuation runs only when its parent Succeeded"
+                    )),
+                )
+                .with("parent", id.as_str()),
+            )
         }
     }
 

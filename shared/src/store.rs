@@ -91,6 +91,10 @@ pub const INDEX_BY_DUE: &str = "by-due";
 
 const SERVICE: &str = "DynamoDB";
 
+/// How often [`Store::apply`] writes again when continuations are being added
+/// to a job while it is being finished.
+const CONFLICT_ROUNDS: usize = 4;
+
 /// The job table.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -98,6 +102,9 @@ pub struct Store {
     table: String,
     shards: u32,
     retention: Duration,
+    /// How long after a job with continuations reached a final state the
+    /// timer checks that they were released.
+    grace: Duration,
 }
 
 /// What a state change writes besides the state itself.
@@ -148,6 +155,10 @@ pub(crate) struct Expect {
     /// The history length the writer saw, if it read the item; lets the write
     /// compact the history instead of appending past [`MAX_HISTORY`].
     pub history: Option<Vec<HistoryEntry>>,
+    /// How many continuations the writer saw on the job, if it read the item.
+    /// A write to a final state is conditional on this count (see
+    /// [`Store::apply`]).
+    pub conts: Option<usize>,
 }
 
 impl Expect {
@@ -157,6 +168,7 @@ impl Expect {
             states: vec![job.state],
             extra: Extra::None,
             history: Some(job.history.clone()),
+            conts: Some(job.continuations.len()),
         }
     }
 }
@@ -300,7 +312,16 @@ impl Store {
             table: table.into(),
             shards: shards.max(1),
             retention,
+            grace: crate::config::DEFAULT_GRACE,
         }
+    }
+
+    /// Sets the repair grace period: how long after a job with
+    /// continuations reached a final state the timer makes sure they were
+    /// released (default [`crate::config::DEFAULT_GRACE`]).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// The table name.
@@ -462,6 +483,15 @@ impl Store {
     /// Reads a job (strongly consistent). An item past its expiry counts as
     /// gone even before DynamoDB's TTL sweep removes it.
     pub async fn get(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>> {
+        Ok(self
+            .get_including_expired(id)
+            .await?
+            .filter(|job| !is_expired(job, now)))
+    }
+
+    /// Reads a job whether or not it has expired (the timer releasing the
+    /// continuations of a parent that expired first).
+    pub(crate) async fn get_including_expired(&self, id: &JobId) -> Result<Option<JobRecord>> {
         let out = self
             .ddb
             .get_item()
@@ -471,23 +501,81 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "GetItem", e))?;
-        match out.item {
-            Some(item) => {
-                let job = parse_item(&item)?;
-                Ok((!is_expired(&job, now)).then_some(job))
+        out.item.as_ref().map(parse_item).transpose()
+    }
+
+    /// Takes a job off the `by-due` index if it is still at `version`: its
+    /// continuations are released. Returns false if it has changed.
+    pub(crate) async fn clear_due(&self, id: &JobId, version: u64) -> Result<bool> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(job_key(id)))
+            .update_expression("REMOVE #due_key, #due_at, #resends")
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#due_key", attr::DUE_KEY)
+            .expression_attribute_names("#due_at", attr::DUE_AT)
+            .expression_attribute_names("#resends", attr::RESENDS)
+            .expression_attribute_names("#v", attr::VERSION)
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
             }
-            None => Ok(None),
+            Err(e) => Err(Error::aws(SERVICE, "UpdateItem", e)),
         }
     }
 
     /// Applies a state change with one conditional `UpdateItem`, returning the
     /// job as written. The transition is checked against
     /// [`can_transition`] for every expected state first.
+    ///
+    /// A write to a final state also decides, in the same write, whether the
+    /// timer must later make sure the job's continuations were released: it
+    /// is conditional on the number of continuations the writer knows of
+    /// and, when there are any, keeps the job on the `by-due` index a grace
+    /// period ahead. The releaser clears that entry when it is done; if it
+    /// crashed first, the timer releases them (design invariant 4). A
+    /// continuation added since the writer read the job fails the condition
+    /// without a version change, and the write is made again with the count
+    /// the failed write returned (no read).
     pub(crate) async fn apply(
         &self,
         id: &JobId,
         expect: &Expect,
         change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<JobRecord, WriteError> {
+        let mut conts = expect.conts.unwrap_or(0);
+        for _ in 0..CONFLICT_ROUNDS {
+            match self
+                .apply_once(id, expect, change.clone(), conts, now)
+                .await
+            {
+                Err(WriteError::Condition(Some(old)))
+                    if change.to.is_final()
+                        && old.continuations.len() != conts
+                        && expect.version.is_none_or(|v| v == old.version)
+                        && expect.states.contains(&old.state) =>
+                {
+                    conts = old.continuations.len();
+                }
+                other => return other,
+            }
+        }
+        Err(WriteError::Other(Error::Conflict { id: id.clone() }))
+    }
+
+    async fn apply_once(
+        &self,
+        id: &JobId,
+        expect: &Expect,
+        change: Change,
+        conts: usize,
         now: DateTime<Utc>,
     ) -> Result<JobRecord, WriteError> {
         // Each expected state must reach the target through the entries
@@ -543,6 +631,15 @@ impl Store {
         let ttl = e.n(attr::TTL);
         let now_s = e.v("now_s", n(now.timestamp()));
         e.cond(format!("(attribute_not_exists({ttl}) OR {ttl} > {now_s})"));
+        // A final job with continuations stays due for their release.
+        let due_at = if change.to.is_final() {
+            let c = e.n(attr::CONTS);
+            let k = e.v("conts_n", n(conts));
+            e.cond(format!("(attribute_not_exists({c}) OR size({c}) = {k})"));
+            (conts > 0).then(|| now + crate::timing::chrono_dur(self.grace))
+        } else {
+            change.due_at
+        };
 
         // State and derived index keys.
         e.set(attr::STATE, s(change.to.as_str()));
@@ -598,11 +695,8 @@ impl Store {
         );
         e.set_or_remove(attr::LEASE, change.lease.map(|(until, _)| ms(until)));
         e.set_or_remove(attr::CLAIMED_V, change.lease.map(|(_, v)| n(v)));
-        e.set_or_remove(
-            attr::DUE_KEY,
-            change.due_at.map(|_| s(format!("due#{shard}"))),
-        );
-        e.set_or_remove(attr::DUE_AT, change.due_at.map(ms));
+        e.set_or_remove(attr::DUE_KEY, due_at.map(|_| s(format!("due#{shard}"))));
+        e.set_or_remove(attr::DUE_AT, due_at.map(ms));
         if let Some(err) = &change.last_error {
             e.set(attr::LAST_ERROR, s(err));
         }

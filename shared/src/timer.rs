@@ -8,6 +8,8 @@
 //! - a Processing job whose lease expired a grace period ago gets a wake-up
 //!   for the claiming version, which the worker treats as a redelivery and
 //!   reclaims (a crashed worker whose message is gone);
+//! - a Succeeded or Deleted job whose continuations were not all released
+//!   (its worker or client stopped in between) has them released;
 //! - a recurring job fires the occurrences coming due.
 //!
 //! Each action is a conditional write on the version the index showed, then
@@ -64,6 +66,8 @@ pub struct TickReport {
     pub resent: Vec<JobId>,
     /// Processing jobs with an expired lease, sent for reclaim.
     pub lease_expired: Vec<JobId>,
+    /// Finished jobs whose continuations the timer released.
+    pub released: Vec<JobId>,
     /// Jobs created by recurring jobs.
     pub fired: Vec<JobId>,
     /// Missed recurring occurrences skipped by their misfire policy.
@@ -82,13 +86,14 @@ impl TickReport {
     /// Logs what the tick did (`debug` when nothing was due), and a `warn`
     /// when actions failed or the budget ran out.
     pub fn log(&self) {
-        let (h, r, l, f) = (
+        let (h, r, l, c, f) = (
             self.handed_off.len(),
             self.resent.len(),
             self.lease_expired.len(),
+            self.released.len(),
             self.fired.len(),
         );
-        if h + r + l + f + self.skipped + self.errors == 0 && self.complete {
+        if h + r + l + c + f + self.skipped + self.errors == 0 && self.complete {
             tracing::debug!(queries = self.queries, "tick: nothing due");
             return;
         }
@@ -96,6 +101,7 @@ impl TickReport {
             handed_off = h,
             resent = r,
             lease_expired = l,
+            released = c,
             fired = f,
             skipped = self.skipped,
             "tick"
@@ -121,6 +127,9 @@ enum Action {
     HandOff(JobId, Duration),
     Resent(JobId),
     LeaseExpired(JobId),
+    /// Continuations released; false if some failed (logged by the release;
+    /// the job stays due and the next look retries).
+    Released(JobId, bool),
     Fired(Vec<JobId>, usize),
     Stale,
 }
@@ -197,6 +206,8 @@ impl Timer {
                                     Action::HandOff(id, d) => report.handed_off.push((id, d)),
                                     Action::Resent(id) => report.resent.push(id),
                                     Action::LeaseExpired(id) => report.lease_expired.push(id),
+                                    Action::Released(id, true) => report.released.push(id),
+                                    Action::Released(_, false) => report.errors += 1,
                                     Action::Fired(ids, skipped) => {
                                         report.fired.extend(ids);
                                         report.skipped += skipped;
@@ -331,6 +342,26 @@ impl Timer {
                     Action::LeaseExpired(id.clone()),
                     Some((queue, wake(claimed as u64, State::Enqueued), Duration::ZERO)),
                 ))
+            }
+            State::Succeeded | State::Deleted => {
+                // Its final write kept it due because it has continuations,
+                // and whoever wrote it did not finish releasing them. The
+                // mark moves the next look out (with the same back-off) in
+                // case this release fails too.
+                if !self
+                    .mark(&id, version, state, grace_due, Mark::Resend, now)
+                    .await?
+                {
+                    return Ok((Action::Stale, None));
+                }
+                match self.core.store.get_including_expired(&id).await? {
+                    Some(job) if job.version == version => {
+                        tracing::warn!(job = %id, %state, "continuations of a finished job were not all released; releasing them");
+                        let done = self.core.release(&job).await;
+                        Ok((Action::Released(id.clone(), done), None))
+                    }
+                    _ => Ok((Action::Stale, None)),
+                }
             }
             // Not due for anything: an index entry a later write has not
             // removed yet (the index is eventually consistent).

@@ -470,6 +470,7 @@ impl Worker {
                         states: vec![State::Scheduled],
                         extra: Extra::DueBy(now + chrono_dur(EARLY_TOLERANCE)),
                         history: None,
+                        conts: None,
                     },
                     vec![
                         HistoryEntry::new(State::Enqueued, now, Some("Due".to_owned())),
@@ -483,6 +484,7 @@ impl Worker {
                         states: vec![State::Enqueued],
                         extra: Extra::None,
                         history: None,
+                        conts: None,
                     },
                     vec![self.processing_entry(now, None)],
                 )
@@ -648,6 +650,7 @@ impl Worker {
                 now,
             },
             history: Some(old.history.clone()),
+            conts: Some(old.continuations.len()),
         };
         // A job whose runs keep vanishing (a worker crash, an out-of-memory
         // kill) must not be reclaimed forever: the lost runs count against
@@ -763,11 +766,7 @@ impl Worker {
             .await
         {
             Ok(done) => {
-                if !done.continuations.is_empty() {
-                    self.core
-                        .release(&done.id, done.state, done.continuations.clone())
-                        .await;
-                }
+                self.core.release(&done).await;
                 Ok(State::Succeeded)
             }
             Err(WriteError::Condition(now_is)) => {
@@ -844,11 +843,7 @@ impl Worker {
                 if let Some(delay) = send_delay {
                     self.core.wake(&written, delay).await;
                 }
-                if written.state.is_final() && !written.continuations.is_empty() {
-                    self.core
-                        .release(&written.id, written.state, written.continuations.clone())
-                        .await;
-                }
+                self.core.release(&written).await;
                 tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, state = %written.state, error = %failure.message, "job failed");
                 Ok(written.state)
             }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use hangar::clock::SharedClock;
@@ -74,6 +76,57 @@ impl Intercept for Calls {
     }
 }
 
+/// Makes chosen AWS calls fail before they are sent, as a network error or
+/// a crashed process would: a call fails while a rule names its operation
+/// and its request body contains the rule's text.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Faults {
+    /// Fails every `operation` call whose request body contains `text`.
+    pub fn fail(&self, operation: &str, text: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((operation.to_owned(), text.to_owned()));
+    }
+    /// Lets every call through again.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for Faults {
+    fn name(&self) -> &'static str {
+        "FaultInjector"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let rules = self.0.lock().unwrap();
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
+        let body = ctx
+            .request()
+            .body()
+            .bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        match rules
+            .iter()
+            .find(|(o, text)| o == op && body.contains(text.as_str()))
+        {
+            Some((o, text)) => Err(format!("injected fault: {o} with {text:?}").into()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One test's stack.
 pub struct TestEnv {
     /// The configuration (unique stack name, queue URLs filled in).
@@ -86,6 +139,8 @@ pub struct TestEnv {
     pub sqs: aws_sdk_sqs::Client,
     /// Every AWS call made through `ddb` and `sqs`.
     pub calls: Calls,
+    /// Faults injected into calls through `ddb` and `sqs`.
+    pub faults: Faults,
     /// The clock everything on this stack uses.
     pub clock: SharedClock,
 }
@@ -137,14 +192,17 @@ impl TestEnv {
         init_tracing();
         let sdk = sdk_config().await;
         let calls = Calls::default();
+        let faults = Faults::default();
         let ddb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(calls.clone())
+                .interceptor(faults.clone())
                 .build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .interceptor(calls.clone())
+                .interceptor(faults.clone())
                 .build(),
         );
         // The tail of a v7 uuid is random; its head is the time.
@@ -177,6 +235,7 @@ impl TestEnv {
             ddb,
             sqs,
             calls,
+            faults,
             clock,
         }
     }
