@@ -274,6 +274,15 @@ impl NewJob {
         if self.options.timeout.is_zero() {
             return Err(Error::invalid("timeout", "must be more than zero"));
         }
+        if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {
+            return Err(Error::invalid(
+                "retry policy",
+                format!(
+                    "{} fixed delays; at most {MAX_RETRY_DELAYS} (the last one repeats)",
+                    self.options.retry.delays_secs.len()
+                ),
+            ));
+        }
         let args = serde_json::to_string(&self.args).map_err(|source| Error::Args {
             kind: self.kind.clone(),
             source,
@@ -334,12 +343,15 @@ impl HistoryEntry {
         }
     }
 
-    /// Adds a data field, truncated to the limit for its name.
+    /// Adds a data field, truncated to the limit for its name: error
+    /// details and raw bodies [`MAX_DETAIL_BYTES`], error messages
+    /// [`MAX_DATA_VALUE_BYTES`], anything else (a type name, a worker, an
+    /// origin) [`MAX_SHORT_VALUE_BYTES`].
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
-        let limit = if key == "error_detail" || key == "raw_body" {
-            MAX_DETAIL_BYTES
-        } else {
-            MAX_DATA_VALUE_BYTES
+        let limit = match key {
+            "error_detail" | "raw_body" => MAX_DETAIL_BYTES,
+            "error_message" => MAX_DATA_VALUE_BYTES,
+            _ => MAX_SHORT_VALUE_BYTES,
         };
         self.data
             .insert(key.to_owned(), truncate(&value.into(), limit));
@@ -349,12 +361,20 @@ impl HistoryEntry {
 
 /// Longest history reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 512;
-/// Longest history data value other than a detail, in bytes.
+/// Longest error message, in history and as a job's last error, in bytes.
 pub const MAX_DATA_VALUE_BYTES: usize = 1024;
+/// Longest other history data value (error type, worker, origin), in bytes.
+pub const MAX_SHORT_VALUE_BYTES: usize = 256;
 /// Longest error detail (or raw message body) kept in history, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 2048;
 /// Most history entries kept on a job; older ones (but the first) are dropped.
 pub const MAX_HISTORY: usize = 40;
+/// Most continuations waiting on one job. With the other bounds this keeps
+/// a job item under DynamoDB's 400 KB item limit (a unit test in `store`
+/// computes the worst case).
+pub const MAX_CONTINUATIONS: usize = 250;
+/// Most fixed retry delays in a [`RetryPolicy`] (the last one repeats).
+pub const MAX_RETRY_DELAYS: usize = 50;
 
 /// Truncates to at most `limit` bytes on a character boundary, marking the cut.
 pub fn truncate(s: &str, limit: usize) -> String {
@@ -525,6 +545,30 @@ mod tests {
     }
 
     #[test]
+    fn retry_delays_are_bounded() {
+        let with = |n: usize| {
+            NewJob::new("k", serde_json::json!({}))
+                .retry(RetryPolicy {
+                    delays_secs: vec![1; n],
+                    ..RetryPolicy::default()
+                })
+                .validate()
+        };
+        assert!(with(MAX_RETRY_DELAYS).is_ok());
+        let err = with(MAX_RETRY_DELAYS + 1).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Invalid {
+                    what: "retry policy",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn truncate_keeps_char_boundaries_and_marks_the_cut() {
         assert_eq!(truncate("short", 10), "short");
         let s = "é".repeat(100); // 200 bytes
@@ -539,9 +583,11 @@ mod tests {
         let e = HistoryEntry::new(State::Failed, Utc::now(), Some("r".repeat(5000)))
             .with("error_detail", "d".repeat(100_000))
             .with("error_message", "m".repeat(100_000));
-        assert!(e.reason.unwrap().len() <= MAX_REASON_BYTES);
+        assert!(e.reason.as_ref().unwrap().len() <= MAX_REASON_BYTES);
         assert!(e.data["error_detail"].len() <= MAX_DETAIL_BYTES);
         assert!(e.data["error_message"].len() <= MAX_DATA_VALUE_BYTES);
+        let e = e.with("error_type", "t".repeat(10_000));
+        assert!(e.data["error_type"].len() <= MAX_SHORT_VALUE_BYTES);
     }
 
     #[test]

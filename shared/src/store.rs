@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::job::{
-    Continuation, ContinueOn, HistoryEntry, JobId, JobOptions, JobRecord, MAX_HISTORY, Parent,
+    Continuation, ContinueOn, HistoryEntry, JobId, JobOptions, JobRecord, MAX_CONTINUATIONS,
+    MAX_HISTORY, Parent,
 };
 use crate::retry::RetryPolicy;
 use crate::state::{State, can_transition};
@@ -743,8 +744,10 @@ impl Store {
     }
 
     /// Creates a continuation in Awaiting and records it on its parent, in one
-    /// transaction; the parent must exist and not be final. Returns the parent
-    /// as it was when the condition failed (None: it does not exist).
+    /// transaction; the parent must exist, not be final, and have fewer than
+    /// [`MAX_CONTINUATIONS`]. Returns the parent as it was when the condition
+    /// failed (None: it does not exist), or [`Error::Invalid`] when it has
+    /// as many continuations as a job can hold.
     pub(crate) async fn insert_continuation(
         &self,
         child: &JobRecord,
@@ -768,7 +771,8 @@ impl Store {
             .update_expression("SET #conts = list_append(if_not_exists(#conts, :empty), :c)")
             .condition_expression(
                 "attribute_exists(#pk) AND NOT (#state IN (:succeeded, :deleted)) \
-                 AND (attribute_not_exists(#ttl) OR #ttl > :now_s)",
+                 AND (attribute_not_exists(#ttl) OR #ttl > :now_s) \
+                 AND (attribute_not_exists(#conts) OR size(#conts) < :max_conts)",
             )
             .expression_attribute_names("#conts", attr::CONTS)
             .expression_attribute_names("#pk", attr::PK)
@@ -779,6 +783,7 @@ impl Store {
             .expression_attribute_values(":succeeded", s(State::Succeeded.as_str()))
             .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
             .expression_attribute_values(":now_s", n(now.timestamp()))
+            .expression_attribute_values(":max_conts", n(MAX_CONTINUATIONS))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))?;
@@ -815,6 +820,19 @@ impl Store {
                             }
                             None => None,
                         };
+                        if let Some(p) = old.as_ref().filter(|p| {
+                            !p.state.is_final() && p.continuations.len() >= MAX_CONTINUATIONS
+                        }) {
+                            return Err(WriteError::Other(Error::invalid(
+                                "continuation",
+                                format!(
+                                    "job {} already has {} continuations, the most a job can have; \
+                                     chain them (a continuation of a continuation) or fan out from one job",
+                                    p.id,
+                                    p.continuations.len()
+                                ),
+                            )));
+                        }
                         return Err(WriteError::Condition(old));
                     }
                 }
@@ -1110,6 +1128,110 @@ mod tests {
             assert!((700..1300).contains(&c), "{counts:?}");
         }
         assert_eq!(shard_of("anything", 1), 0);
+    }
+
+    /// An item's size by DynamoDB's rules: names and values in UTF-8 bytes,
+    /// numbers at their 21-byte maximum, 1 byte per boolean, and 3 bytes plus
+    /// 1 per element for lists and maps.
+    fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(_) => 21,
+                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
+                }
+                other => panic!("unexpected attribute {other:?}"),
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    /// The largest job item the bounds allow (longest id, kind, queue and
+    /// arguments, a full history of failures at every length limit, the
+    /// most continuations with the longest ids, every optional attribute)
+    /// fits in DynamoDB's 400 KB with room to spare. Writes that did not
+    /// read the item (a claim: Enqueued and Processing) append without
+    /// compacting, so the history can hold two entries beyond
+    /// [`MAX_HISTORY`] until the next write that read it compacts it.
+    #[test]
+    fn worst_case_item_fits_in_400_kb() {
+        use crate::job::{MAX_ARGS_BYTES, MAX_KIND_LEN, MAX_RETRY_DELAYS};
+        let long = |c: char| c.to_string().repeat(100_000);
+        let id = |c: char| JobId::parse(c.to_string().repeat(200)).unwrap();
+        let now = Utc::now();
+        let failure = |i: usize| {
+            HistoryEntry::new(State::Scheduled, now, Some(long('r')))
+                .with("error_type", long('t'))
+                .with("error_message", long('m'))
+                .with("error_detail", long('d'))
+                .with("duration_ms", long('9'))
+                .with("worker", format!("{i}{}", long('w')))
+        };
+        let mut history = vec![
+            failure(0)
+                .with("origin", long('o'))
+                .with("parent", long('p'))
+                .with("history_truncated", long('h')),
+        ];
+        history.extend((1..MAX_HISTORY + 2).map(failure));
+        let args = serde_json::Value::String("a".repeat(MAX_ARGS_BYTES - 2));
+        assert_eq!(args.to_string().len(), MAX_ARGS_BYTES);
+        let mut job = JobRecord::new(
+            id('j'),
+            "k".repeat(MAX_KIND_LEN),
+            args,
+            JobOptions {
+                queue: "q".repeat(64),
+                retry: RetryPolicy {
+                    attempts: u32::MAX,
+                    delays_secs: vec![u32::MAX; MAX_RETRY_DELAYS],
+                    on_exhausted: crate::retry::OnExhausted::Delete,
+                },
+                timeout: Duration::from_secs(u64::MAX / 2),
+                retention: Some(Duration::from_secs(u64::MAX / 2)),
+            },
+            history.remove(0),
+        );
+        job.history.extend(history);
+        job.run_at = Some(now);
+        job.handed_off = true;
+        job.parent = Some(Parent {
+            id: id('p'),
+            on: ContinueOn::AnyFinished,
+        });
+        job.last_error = Some(crate::job::truncate(
+            &long('e'),
+            crate::job::MAX_DATA_VALUE_BYTES,
+        ));
+        let conts: Vec<Continuation> = (0..MAX_CONTINUATIONS)
+            .map(|_| Continuation {
+                id: id('c'),
+                on: ContinueOn::AnyFinished,
+            })
+            .collect();
+        let ddb = DynamoClient::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let store = Store::new(ddb, "t", 8, Duration::from_secs(1));
+        let mut item = store.new_item(&job, Some(now));
+        for a in [attr::LEASE, attr::CLAIMED_V, attr::RESENDS, attr::TTL] {
+            item.insert(a.to_owned(), n(u64::MAX));
+        }
+        item.insert(attr::CONTS.to_owned(), to_av(&conts));
+        assert_eq!(job.history.len(), MAX_HISTORY + 2);
+
+        let size = item_size(&item);
+        let history = item_size(&HashMap::from([(
+            attr::HISTORY.to_owned(),
+            item[attr::HISTORY].clone(),
+        )]));
+        println!("worst-case item: {size} bytes, history {history} bytes");
+        assert!(size < 380 * 1024, "{size} bytes");
     }
 
     #[test]

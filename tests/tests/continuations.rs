@@ -315,3 +315,43 @@ async fn released_parent_leaves_nothing_for_the_timer() {
     env.drive_to(&poller, &child, State::Succeeded, SHORT).await;
     assert!(!is_due(&env, &child).await);
 }
+
+/// A job holds at most `MAX_CONTINUATIONS`; one more is refused with a clear
+/// error and nothing is written, and the full set is still settled when the
+/// parent finishes.
+#[tokio::test]
+async fn continuations_per_job_are_bounded() {
+    let env = TestEnv::new().await;
+    let parent = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    let mut children = Vec::new();
+    for n in 0..hangar::job::MAX_CONTINUATIONS as u32 {
+        let id = env
+            .client
+            .continue_with(&parent, &Ok1 { n }, ContinueOn::Succeeded)
+            .await
+            .unwrap();
+        children.push(id);
+    }
+    let err = env
+        .client
+        .continue_with(&parent, &Ok1 { n: 999 }, ContinueOn::Succeeded)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Invalid {
+                what: "continuation",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("250 continuations"), "{err}");
+    assert_eq!(env.item_count().await as usize, 1 + children.len());
+
+    env.client.delete(&parent).await.unwrap();
+    for id in &children {
+        assert_eq!(env.job(id).await.state, State::Deleted);
+    }
+}
