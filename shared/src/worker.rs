@@ -296,7 +296,12 @@ impl Outcome {
 
 enum Claim {
     Claimed(Box<JobRecord>),
-    PutBack(Duration, String),
+    /// Send a copy to this queue after this long, for this reason.
+    PutBack {
+        after: Duration,
+        queue: String,
+        why: String,
+    },
     Dropped(String),
 }
 
@@ -423,13 +428,8 @@ impl Worker {
                 Ok(state) => Outcome::Ran(state),
                 Err(e) => Outcome::Retry(error_chain(&e)),
             },
-            Claim::PutBack(after, why) => {
+            Claim::PutBack { after, queue, why } => {
                 tracing::info!(job = %w.job, why, after_s = after.as_secs(), "putting message back");
-                let queue = match self.core.store.get(&w.job, now).await {
-                    Ok(Some(job)) => job.options.queue,
-                    Ok(None) => return Outcome::Dropped("job disappeared".to_owned()),
-                    Err(e) => return Outcome::Retry(error_chain(&e)),
-                };
                 match self.core.queues.send(&queue, w, after).await {
                     Ok(()) => Outcome::PutBack(after),
                     Err(e) => Outcome::Retry(error_chain(&e)),
@@ -521,22 +521,24 @@ impl Worker {
                                     wait.as_secs()
                                 )));
                             }
-                            return Ok(Claim::PutBack(
-                                wait,
-                                "message arrived before the job is due".into(),
-                            ));
+                            return Ok(Claim::PutBack {
+                                after: wait,
+                                queue: old.options.queue,
+                                why: "message arrived before the job is due".into(),
+                            });
                         }
                         State::Processing if old.claimed_version == Some(w.v) => {
                             let until = old.lease_until.unwrap_or(now);
                             if until > now {
                                 let wait = (until - now).to_std().unwrap_or(Duration::ZERO);
-                                return Ok(Claim::PutBack(
-                                    wait.min(MAX_SQS_DELAY),
-                                    format!(
+                                return Ok(Claim::PutBack {
+                                    after: wait.min(MAX_SQS_DELAY),
+                                    queue: old.options.queue,
+                                    why: format!(
                                         "another run holds the lease until {}",
                                         fmt_time(until)
                                     ),
-                                ));
+                                });
                             }
                             return self.reclaim(&old, w, now, deadline).await;
                         }

@@ -33,10 +33,15 @@ async fn enqueue_runs_to_succeeded_with_minimal_calls() {
 
     env.calls.reset();
     while poller.poll_once().await.unwrap() == 0 {}
-    let worker_calls = env.calls.counts();
-    assert_eq!(worker_calls.get("UpdateItem"), Some(&2), "{worker_calls:?}");
-    assert_eq!(worker_calls.get("GetItem"), None, "{worker_calls:?}");
-    assert_eq!(worker_calls.get("Query"), None, "{worker_calls:?}");
+    // Besides the receive and delete that the Lambda event source mapping
+    // does in production (the poller does them here), exactly two writes.
+    let mut worker_calls = env.calls.counts();
+    worker_calls.retain(|op, _| op != "ReceiveMessage" && op != "DeleteMessageBatch");
+    assert_eq!(
+        worker_calls,
+        [("UpdateItem".to_owned(), 2)].into(),
+        "the worker made other calls"
+    );
 
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Succeeded, "{}", history(&job));

@@ -32,14 +32,21 @@ async fn duplicate_delivery_runs_once() {
     let body = WakeUp::for_job(&env.job(&id).await).to_body();
 
     let (d1, d2) = (delivery("m1", body.clone()), delivery("m2", body.clone()));
-    let (a, b) = tokio::join!(worker.handle(&d1, None), async {
+    let (a, (b, put_back_calls)) = tokio::join!(worker.handle(&d1, None), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        worker.handle(&d2, None).await
+        env.calls.reset();
+        let outcome = worker.handle(&d2, None).await;
+        (outcome, env.calls.counts())
     });
     assert_eq!(a, Outcome::Ran(State::Succeeded));
     assert!(
         matches!(b, Outcome::PutBack(d) if d > Duration::from_secs(250)),
         "{b:?}"
+    );
+    // The refused claim returns the job, so putting back costs no read.
+    assert_eq!(
+        put_back_calls,
+        [("SendMessage".to_owned(), 1), ("UpdateItem".to_owned(), 1)].into()
     );
     assert_eq!(Runs::get(&runs.slow), 1);
 
