@@ -991,6 +991,12 @@ impl Poller {
     /// Receives one batch, handles it and deletes what succeeded. Returns the
     /// number of messages received.
     pub async fn poll_once(&self) -> Result<usize> {
+        let messages = self.receive().await?;
+        self.process(messages).await
+    }
+
+    /// One receive: up to 10 messages, waiting up to the long-poll time.
+    async fn receive(&self) -> Result<Vec<aws_sdk_sqs::types::Message>> {
         let queues = &self.worker.core.queues;
         let url = queues.url(&self.queue).await?;
         let out = queues
@@ -1003,10 +1009,16 @@ impl Poller {
             .send()
             .await
             .map_err(|e| Error::aws("SQS", "ReceiveMessage", e))?;
-        let messages = out.messages.unwrap_or_default();
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Handles received messages and deletes those that need no redelivery.
+    async fn process(&self, messages: Vec<aws_sdk_sqs::types::Message>) -> Result<usize> {
         if messages.is_empty() {
             return Ok(0);
         }
+        let queues = &self.worker.core.queues;
+        let url = queues.url(&self.queue).await?;
         let count = messages.len();
         let mut handles = HashMap::new();
         let batch = messages
@@ -1056,18 +1068,23 @@ impl Poller {
         Ok(count)
     }
 
-    /// Polls until `stop` resolves.
+    /// Polls until `stop` resolves. Only a receive is cut short: a batch
+    /// already received is run to the end and its results recorded, so
+    /// stopping a worker (Ctrl-C, SIGTERM) does not abandon running jobs.
     pub async fn run_until(&self, stop: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(stop);
         loop {
-            tokio::select! {
+            let received = tokio::select! {
                 _ = &mut stop => return Ok(()),
-                res = self.poll_once() => {
-                    if let Err(e) = res {
-                        tracing::error!(queue = %self.queue, error = %error_chain(&e), "poll failed; retrying in 1s");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+                res = self.receive() => res,
+            };
+            let res = match received {
+                Ok(messages) => self.process(messages).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = res {
+                tracing::error!(queue = %self.queue, error = %error_chain(&e), "poll failed; retrying in 1s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

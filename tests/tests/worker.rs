@@ -464,3 +464,34 @@ async fn expired_final_jobs_read_as_gone() {
 fn clock_now(env: &TestEnv) -> chrono::DateTime<chrono::Utc> {
     env.clock.now()
 }
+
+/// Stopping a local worker (Ctrl-C, SIGTERM) while a job runs lets the job
+/// finish and records its result; only waiting for new messages is cut
+/// short.
+#[tokio::test]
+async fn stopping_a_worker_finishes_the_running_job() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Slow { ms: 1500 }).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        poller
+            .run_until(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    while Runs::get(&runs.slow) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Succeeded, "{}", history(&job));
+    assert_eq!(
+        env.queue_depth("default").await,
+        (0, 0, 0),
+        "message deleted"
+    );
+}
