@@ -365,12 +365,15 @@ impl Worker {
         deadline: Option<DateTime<Utc>>,
     ) -> Vec<String> {
         let mut set = tokio::task::JoinSet::new();
+        let mut ids = HashMap::new();
         for d in batch {
             let worker = self.clone();
-            set.spawn(async move {
+            let message_id = d.message_id.clone();
+            let task = set.spawn(async move {
                 let outcome = worker.handle(&d, deadline).await;
                 (d.message_id, outcome)
             });
+            ids.insert(task.id(), message_id);
         }
         let mut failed = Vec::new();
         while let Some(res) = set.join_next().await {
@@ -378,11 +381,10 @@ impl Worker {
                 Ok((id, outcome)) if outcome.is_retry() => failed.push(id),
                 Ok(_) => {}
                 // handle() does not panic (handlers run in their own task),
-                // but if it did, the message id is lost with it: fail the
-                // whole batch rather than acknowledge an unknown message.
+                // but if it did, its message is delivered again.
                 Err(e) => {
-                    tracing::error!(error = %e, "message task failed; batch will be redelivered");
-                    return Vec::from(["*".to_owned()]);
+                    tracing::error!(error = %e, "message task failed; it will be delivered again");
+                    failed.extend(ids.remove(&e.id()));
                 }
             }
         }
@@ -1040,9 +1042,6 @@ impl Poller {
             })
             .collect();
         let failed = self.worker.handle_batch(batch, None).await;
-        if failed.iter().any(|f| f == "*") {
-            return Ok(count);
-        }
         let done: Vec<_> = handles
             .into_iter()
             .filter(|(id, _)| !failed.contains(id))
