@@ -339,6 +339,17 @@ impl TestEnv {
         )
     }
 
+    /// Deletes every message in a queue, as a lost send or a crashed
+    /// consumer would leave it (`PurgeQueue`).
+    pub async fn lose_messages(&self, queue: &str) {
+        self.sqs
+            .purge_queue()
+            .queue_url(&self.config.queue_urls[queue])
+            .send()
+            .await
+            .expect("purge");
+    }
+
     /// Sends a raw message body to a queue, as any other producer would.
     pub async fn send_raw(&self, queue: &str, body: &str) -> String {
         self.sqs

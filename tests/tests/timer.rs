@@ -221,12 +221,7 @@ async fn repair_resends_a_lost_enqueue() {
     let poller = env.poller(registry(&runs));
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
     // Lose the message.
-    env.sqs
-        .purge_queue()
-        .queue_url(&env.config.queue_urls["default"])
-        .send()
-        .await
-        .unwrap();
+    env.lose_messages("default").await;
     clock.advance(Duration::from_secs(9 * 60));
     assert!(
         tick(&timer).await.resent.is_empty(),
@@ -294,12 +289,7 @@ async fn repair_reclaims_an_expired_lease() {
     }
     crashed.abort();
     // Its message is gone too (deleted by a last gasp, or dead-lettered).
-    env.sqs
-        .purge_queue()
-        .queue_url(&env.config.queue_urls["default"])
-        .send()
-        .await
-        .unwrap();
+    env.lose_messages("default").await;
     let lease = env.job(&id).await.lease_until.unwrap();
     clock.set(lease + chrono::Duration::minutes(9));
     assert!(tick(&timer).await.lease_expired.is_empty());
