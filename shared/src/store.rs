@@ -96,6 +96,21 @@ const SERVICE: &str = "DynamoDB";
 /// to a job while it is being finished.
 const CONFLICT_ROUNDS: usize = 4;
 
+/// How often a write DynamoDB rejected because a transaction on the same
+/// item was in progress (`TransactionConflict`) is made again. The SDK does
+/// not retry these; a transaction takes milliseconds, so a short pause
+/// suffices.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// The pause before retry `round` (1-based) of a conflicting write: 10, 20,
+/// 40, 80, 160 ms, each with up to half again at random so that two
+/// conflicting writers do not collide again.
+async fn conflict_pause(round: u32) {
+    let base = 10u64 << (round - 1).min(6);
+    let jitter = rand::random_range(0..=base / 2);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
 /// The job table.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -702,7 +717,7 @@ impl Store {
             e.set(attr::LAST_ERROR, s(err));
         }
 
-        let res = self
+        let request = self
             .ddb
             .update_item()
             .table_name(&self.table)
@@ -712,9 +727,17 @@ impl Store {
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut round = 0;
+        let res = loop {
+            let res = request.clone().send().await;
+            let conflict = matches!(&res, Err(SdkError::ServiceError(e)) if e.err().is_transaction_conflict_exception());
+            if !conflict || round == CONFLICT_RETRIES {
+                break res;
+            }
+            round += 1;
+            conflict_pause(round).await;
+        };
         match res {
             Ok(out) => {
                 let item = out.attributes.ok_or_else(|| Error::Corrupt {
@@ -787,13 +810,20 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))?;
-        let res = self
+        let request = self
             .ddb
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        let mut round = 0;
+        let res = loop {
+            let res = request.clone().send().await;
+            if !is_transaction_conflict(&res) || round == CONFLICT_RETRIES {
+                break res;
+            }
+            round += 1;
+            conflict_pause(round).await;
+        };
         match res {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(err)) => {
@@ -1008,6 +1038,31 @@ impl Store {
             }
         }
         Ok(pks.iter().filter_map(|pk| found.remove(pk)).collect())
+    }
+}
+
+/// Whether a transaction was cancelled only because another transaction or
+/// write on one of its items was in progress (no condition failed).
+pub(crate) fn is_transaction_conflict<O, R>(
+    res: &std::result::Result<
+        O,
+        SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    let Err(SdkError::ServiceError(e)) = res else {
+        return false;
+    };
+    match e.err() {
+        E::TransactionCanceledException(tc) => {
+            let codes: Vec<&str> = tc
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        _ => false,
     }
 }
 

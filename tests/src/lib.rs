@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -76,54 +77,179 @@ impl Intercept for Calls {
     }
 }
 
-/// Makes chosen AWS calls fail before they are sent, as a network error or
-/// a crashed process would: a call fails while a rule names its operation
-/// and its request body contains the rule's text.
+/// Makes chosen AWS calls fail, as a network error, a crashed process or a
+/// busy DynamoDB item would. A rule names an operation and a text its
+/// request body must contain.
 #[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<Mutex<Vec<(String, String)>>>);
+pub struct Faults(Arc<Mutex<Vec<Rule>>>);
+
+#[derive(Debug)]
+struct Rule {
+    operation: String,
+    text: String,
+    /// None: fail before sending, every time. Some(n): the next n matching
+    /// DynamoDB writes are answered as if a transaction held the item.
+    conflicts: Option<u32>,
+}
+
+/// Marks a request the injector turned into a transaction conflict.
+#[derive(Debug, Clone)]
+struct Conflicted;
+
+impl aws_smithy_types::config_bag::Storable for Conflicted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 
 impl Faults {
-    /// Fails every `operation` call whose request body contains `text`.
+    /// Fails every `operation` call whose request body contains `text`
+    /// before it is sent.
     pub fn fail(&self, operation: &str, text: &str) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((operation.to_owned(), text.to_owned()));
+        self.0.lock().unwrap().push(Rule {
+            operation: operation.to_owned(),
+            text: text.to_owned(),
+            conflicts: None,
+        });
     }
+
+    /// Answers the next `times` DynamoDB `operation` calls (`UpdateItem`,
+    /// `PutItem` or `TransactWriteItems`) whose body contains `text` as
+    /// DynamoDB does while a transaction holds the item: the write is not
+    /// made (the request is sent to a table that does not exist) and the
+    /// answer is `TransactionConflictException`, or for a transaction
+    /// `TransactionCanceledException` with reason `TransactionConflict`.
+    pub fn conflict(&self, operation: &str, text: &str, times: u32) {
+        self.0.lock().unwrap().push(Rule {
+            operation: operation.to_owned(),
+            text: text.to_owned(),
+            conflicts: Some(times),
+        });
+    }
+
     /// Lets every call through again.
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
     }
+
+    fn matching(&self, op: &str, body: &str, conflicts: bool) -> bool {
+        let mut rules = self.0.lock().unwrap();
+        let rule = rules.iter_mut().find(|r| {
+            r.operation == op
+                && r.conflicts.is_some() == conflicts
+                && r.conflicts != Some(0)
+                && body.contains(r.text.as_str())
+        });
+        match rule {
+            Some(r) => {
+                if let Some(n) = r.conflicts.as_mut() {
+                    *n -= 1;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Points every `TableName` in a DynamoDB request body at a table that does
+/// not exist.
+fn redirect_tables(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if k == "TableName" {
+                    *v = serde_json::Value::String("hangar-injected-conflict".into());
+                } else {
+                    redirect_tables(v);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redirect_tables),
+        _ => {}
+    }
+}
+
+fn body_text(body: &aws_smithy_types::body::SdkBody) -> String {
+    body.bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 impl Intercept for Faults {
     fn name(&self) -> &'static str {
         "FaultInjector"
     }
+
+    fn modify_before_signing(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
+        let body = body_text(ctx.request().body());
+        if !self.matching(op, &body, true) {
+            return Ok(());
+        }
+        let mut json: serde_json::Value = serde_json::from_str(&body)?;
+        redirect_tables(&mut json);
+        let bytes = serde_json::to_vec(&json)?;
+        let request = ctx.request_mut();
+        request
+            .headers_mut()
+            .insert("content-length", bytes.len().to_string());
+        *request.body_mut() = aws_smithy_types::body::SdkBody::from(bytes);
+        cfg.interceptor_state().store_put(Conflicted);
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
         ctx: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let rules = self.0.lock().unwrap();
-        if rules.is_empty() {
+        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
+        if self.matching(op, &body_text(ctx.request().body()), false) {
+            return Err(format!("injected fault: {op}").into());
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if cfg.load::<Conflicted>().is_none() {
             return Ok(());
         }
+        cfg.interceptor_state().unset::<Conflicted>();
         let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
-        let body = ctx
-            .request()
-            .body()
-            .bytes()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        match rules
-            .iter()
-            .find(|(o, text)| o == op && body.contains(text.as_str()))
-        {
-            Some((o, text)) => Err(format!("injected fault: {o} with {text:?}").into()),
-            None => Ok(()),
-        }
+        let body = if op == "TransactWriteItems" {
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+                "CancellationReasons": [
+                    {"Code": "None"},
+                    {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                ]
+            })
+        } else {
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                "message": "Transaction is ongoing for the item"
+            })
+        };
+        let mut response = aws_smithy_runtime_api::http::Response::new(
+            400.try_into().expect("status"),
+            aws_smithy_types::body::SdkBody::from(body.to_string()),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        *ctx.response_mut() = response;
+        Ok(())
     }
 }
 

@@ -495,3 +495,38 @@ async fn stopping_a_worker_finishes_the_running_job() {
         "message deleted"
     );
 }
+
+/// A write DynamoDB rejects because a transaction holds the item (someone
+/// adding a continuation to the job as it finishes) is made again: the
+/// result is recorded after the conflict, the job runs once, and adding the
+/// continuation succeeds too.
+#[tokio::test]
+async fn transaction_conflicts_are_retried() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+
+    env.faults.conflict("UpdateItem", "Succeeded", 2);
+    env.calls.reset();
+    let job = env.drive_to(&poller, &id, State::Succeeded, SHORT).await;
+    assert_eq!(Runs::get(&runs.ok), 1, "{}", history(&job));
+    assert_eq!(job.attempt, 1);
+    assert_eq!(
+        env.calls.count("UpdateItem"),
+        4,
+        "claim, two refused results, the result"
+    );
+
+    let parent = env.client.enqueue(&Ok1 { n: 2 }).await.unwrap();
+    env.faults
+        .conflict("TransactWriteItems", &format!("job#{parent}"), 2);
+    let child = env
+        .client
+        .continue_with(&parent, &Ok1 { n: 3 }, hangar::ContinueOn::Succeeded)
+        .await
+        .unwrap();
+    assert_eq!(env.job(&child).await.state, State::Awaiting);
+    assert_eq!(env.job(&parent).await.continuations.len(), 1);
+    env.drive_to(&poller, &child, State::Succeeded, SHORT).await;
+}
