@@ -1,5 +1,6 @@
-//! Operations the client and the worker share: sending wake-ups after a write
-//! and releasing continuations when a parent reaches a final state.
+//! Operations the client, the worker and the timer share: sending wake-ups
+//! after a write and releasing continuations when a parent reaches a final
+//! state.
 
 use std::sync::Arc;
 use std::time::Duration;
