@@ -102,13 +102,28 @@ const CONFLICT_ROUNDS: usize = 4;
 /// suffices.
 const CONFLICT_RETRIES: u32 = 5;
 
-/// The pause before retry `round` (1-based) of a conflicting write: 10, 20,
-/// 40, 80, 160 ms, each with up to half again at random so that two
-/// conflicting writers do not collide again.
-async fn conflict_pause(round: u32) {
-    let base = 10u64 << (round - 1).min(6);
-    let jitter = rand::random_range(0..=base / 2);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+/// Sends a request, and again up to [`CONFLICT_RETRIES`] times while its
+/// result is a transaction conflict, pausing 10, 20, 40, 80, 160 ms, each
+/// with up to half again at random so that two conflicting writers do not
+/// collide again.
+async fn send_through_conflicts<R, Fut>(
+    send: impl Fn() -> Fut,
+    is_conflict: impl Fn(&R) -> bool,
+) -> R
+where
+    Fut: std::future::Future<Output = R>,
+{
+    let mut round = 0;
+    loop {
+        let res = send().await;
+        if !is_conflict(&res) || round == CONFLICT_RETRIES {
+            return res;
+        }
+        let base = 10u64 << round;
+        let jitter = rand::random_range(0..=base / 2);
+        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        round += 1;
+    }
 }
 
 /// The job table.
@@ -499,15 +514,6 @@ impl Store {
     /// Reads a job (strongly consistent). An item past its expiry counts as
     /// gone even before DynamoDB's TTL sweep removes it.
     pub async fn get(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>> {
-        Ok(self
-            .get_including_expired(id)
-            .await?
-            .filter(|job| !is_expired(job, now)))
-    }
-
-    /// Reads a job whether or not it has expired (the timer releasing the
-    /// continuations of a parent that expired first).
-    pub(crate) async fn get_including_expired(&self, id: &JobId) -> Result<Option<JobRecord>> {
         let out = self
             .ddb
             .get_item()
@@ -517,7 +523,13 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "GetItem", e))?;
-        out.item.as_ref().map(parse_item).transpose()
+        match out.item {
+            Some(item) => {
+                let job = parse_item(&item)?;
+                Ok((!is_expired(&job, now)).then_some(job))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Takes a job off the `by-due` index if it is still at `version`: its
@@ -728,16 +740,11 @@ impl Store {
             .set_expression_attribute_values(Some(e.values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut round = 0;
-        let res = loop {
-            let res = request.clone().send().await;
-            let conflict = matches!(&res, Err(SdkError::ServiceError(e)) if e.err().is_transaction_conflict_exception());
-            if !conflict || round == CONFLICT_RETRIES {
-                break res;
-            }
-            round += 1;
-            conflict_pause(round).await;
-        };
+        let res = send_through_conflicts(
+            || request.clone().send(),
+            |res| matches!(res, Err(SdkError::ServiceError(e)) if e.err().is_transaction_conflict_exception()),
+        )
+        .await;
         match res {
             Ok(out) => {
                 let item = out.attributes.ok_or_else(|| Error::Corrupt {
@@ -815,15 +822,7 @@ impl Store {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(update).build());
-        let mut round = 0;
-        let res = loop {
-            let res = request.clone().send().await;
-            if !is_transaction_conflict(&res) || round == CONFLICT_RETRIES {
-                break res;
-            }
-            round += 1;
-            conflict_pause(round).await;
-        };
+        let res = send_through_conflicts(|| request.clone().send(), is_transaction_conflict).await;
         match res {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(err)) => {

@@ -37,7 +37,7 @@ use crate::recurring::{
     self, LAST_JOB, LAST_RUN, MISFIRE_TOLERANCE, NEXT_RUN, RecurringJob, plan_firings,
 };
 use crate::state::State;
-use crate::store::{INDEX_BY_DUE, attr, job_key, n, s};
+use crate::store::{INDEX_BY_DUE, attr, job_key, n, parse_item, s};
 use crate::timing::{RECURRING_LOOKAHEAD, chrono_dur};
 
 /// Items read from the index per query page.
@@ -55,6 +55,9 @@ enum Mark {
     HandOff,
     /// The wake-up is being sent again (repair).
     Resend,
+    /// A finished job's continuations are being released again (repair);
+    /// the write returns the job, which the release needs.
+    Release,
 }
 
 /// What one tick did.
@@ -303,9 +306,10 @@ impl Timer {
                 // An overdue job (after an outage) is sent now; either way it
                 // becomes due for repair a grace period after it should start.
                 let due = run_at.max(now) + chrono_dur(self.core.config.grace);
-                if !self
+                if self
                     .mark(&id, version, state, due, Mark::HandOff, now)
                     .await?
+                    .is_none()
                 {
                     return Ok((Action::Stale, None));
                 }
@@ -315,9 +319,10 @@ impl Timer {
                 ))
             }
             State::Scheduled | State::Enqueued => {
-                if !self
+                if self
                     .mark(&id, version, state, grace_due, Mark::Resend, now)
                     .await?
+                    .is_none()
                 {
                     return Ok((Action::Stale, None));
                 }
@@ -331,9 +336,10 @@ impl Timer {
                 let Some(claimed) = get_n(attr::CLAIMED_V) else {
                     return Ok((Action::Stale, None));
                 };
-                if !self
+                if self
                     .mark(&id, version, state, grace_due, Mark::Resend, now)
                     .await?
+                    .is_none()
                 {
                     return Ok((Action::Stale, None));
                 }
@@ -348,20 +354,15 @@ impl Timer {
                 // and whoever wrote it did not finish releasing them. The
                 // mark moves the next look out (with the same back-off) in
                 // case this release fails too.
-                if !self
-                    .mark(&id, version, state, grace_due, Mark::Resend, now)
+                let Some(job) = self
+                    .mark(&id, version, state, grace_due, Mark::Release, now)
                     .await?
-                {
+                else {
                     return Ok((Action::Stale, None));
-                }
-                match self.core.store.get_including_expired(&id).await? {
-                    Some(job) if job.version == version => {
-                        tracing::warn!(job = %id, %state, "continuations of a finished job were not all released; releasing them");
-                        let done = self.core.release(&job).await;
-                        Ok((Action::Released(id.clone(), done), None))
-                    }
-                    _ => Ok((Action::Stale, None)),
-                }
+                };
+                tracing::warn!(job = %id, %state, "continuations of a finished job were not all released; releasing them");
+                let done = self.core.release(&parse_item(&job)?).await;
+                Ok((Action::Released(id.clone(), done), None))
             }
             // Not due for anything: an index entry a later write has not
             // removed yet (the index is eventually consistent).
@@ -370,8 +371,9 @@ impl Timer {
     }
 
     /// Moves a job's `due_at` (and sets `handed_off`) on the condition that
-    /// it is still at the version and state the index showed. Returns false
-    /// if it changed meanwhile. Not a state change: no history entry, no new
+    /// it is still at the version and state the index showed. Returns None
+    /// if it changed meanwhile, else the item as written ([`Mark::Release`])
+    /// or an empty map. Not a state change: no history entry, no new
     /// version, so the message sent for this version stays valid.
     async fn mark(
         &self,
@@ -381,7 +383,7 @@ impl Timer {
         due: DateTime<Utc>,
         how: Mark,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<Option<HashMap<String, AttributeValue>>> {
         let mut update = "SET #due_at = :due".to_owned();
         let mut cond = "#v = :v AND #state = :state AND #due_at <= :now".to_owned();
         let hand_off = how == Mark::HandOff;
@@ -417,13 +419,16 @@ impl Timer {
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1));
         }
+        if how == Mark::Release {
+            req = req.return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        }
         match req.send().await {
-            Ok(_) => Ok(true),
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(e) => Err(Error::aws("DynamoDB", "UpdateItem", e)),
         }

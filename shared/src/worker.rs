@@ -365,28 +365,25 @@ impl Worker {
         deadline: Option<DateTime<Utc>>,
     ) -> Vec<String> {
         let mut set = tokio::task::JoinSet::new();
-        let mut ids = HashMap::new();
+        let mut message_ids = HashMap::new();
         for d in batch {
-            let worker = self.clone();
-            let message_id = d.message_id.clone();
-            let task = set.spawn(async move {
-                let outcome = worker.handle(&d, deadline).await;
-                (d.message_id, outcome)
-            });
-            ids.insert(task.id(), message_id);
+            let (worker, message_id) = (self.clone(), d.message_id.clone());
+            let task = set.spawn(async move { worker.handle(&d, deadline).await });
+            message_ids.insert(task.id(), message_id);
         }
         let mut failed = Vec::new();
-        while let Some(res) = set.join_next().await {
-            match res {
-                Ok((id, outcome)) if outcome.is_retry() => failed.push(id),
-                Ok(_) => {}
+        while let Some(res) = set.join_next_with_id().await {
+            let task = match res {
+                Ok((task, outcome)) if outcome.is_retry() => task,
+                Ok(_) => continue,
                 // handle() does not panic (handlers run in their own task),
                 // but if it did, its message is delivered again.
                 Err(e) => {
                     tracing::error!(error = %e, "message task failed; it will be delivered again");
-                    failed.extend(ids.remove(&e.id()));
+                    e.id()
                 }
-            }
+            };
+            failed.extend(message_ids.remove(&task));
         }
         failed
     }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 use hangar::clock::SharedClock;
 use hangar::setup::{self, QueueSettings};
 use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
@@ -70,9 +70,7 @@ impl Intercept for Calls {
         _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.0.lock().unwrap().push(m.name().to_owned());
-        }
+        self.0.lock().unwrap().push(operation(cfg).to_owned());
         Ok(())
     }
 }
@@ -130,8 +128,19 @@ impl Faults {
         self.0.lock().unwrap().clear();
     }
 
-    fn matching(&self, op: &str, body: &str, conflicts: bool) -> bool {
+    /// Whether a rule of the kind asked for matches this request (a
+    /// conflict rule then counts it).
+    fn matching(&self, cfg: &ConfigBag, request: &HttpRequest, conflicts: bool) -> bool {
         let mut rules = self.0.lock().unwrap();
+        if rules.is_empty() {
+            return false;
+        }
+        let op = operation(cfg);
+        let body = request
+            .body()
+            .bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
         let rule = rules.iter_mut().find(|r| {
             r.operation == op
                 && r.conflicts.is_some() == conflicts
@@ -168,10 +177,9 @@ fn redirect_tables(v: &mut serde_json::Value) {
     }
 }
 
-fn body_text(body: &aws_smithy_types::body::SdkBody) -> String {
-    body.bytes()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default()
+/// The name of the operation a request belongs to, e.g. `UpdateItem`.
+fn operation(cfg: &ConfigBag) -> &str {
+    cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default()
 }
 
 impl Intercept for Faults {
@@ -185,12 +193,11 @@ impl Intercept for Faults {
         _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
-        let body = body_text(ctx.request().body());
-        if !self.matching(op, &body, true) {
+        if !self.matching(cfg, ctx.request(), true) {
             return Ok(());
         }
-        let mut json: serde_json::Value = serde_json::from_str(&body)?;
+        let body = ctx.request().body().bytes().unwrap_or_default();
+        let mut json: serde_json::Value = serde_json::from_slice(body)?;
         redirect_tables(&mut json);
         let bytes = serde_json::to_vec(&json)?;
         let request = ctx.request_mut();
@@ -208,9 +215,8 @@ impl Intercept for Faults {
         _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
-        if self.matching(op, &body_text(ctx.request().body()), false) {
-            return Err(format!("injected fault: {op}").into());
+        if self.matching(cfg, ctx.request(), false) {
+            return Err(format!("injected fault: {}", operation(cfg)).into());
         }
         Ok(())
     }
@@ -225,8 +231,7 @@ impl Intercept for Faults {
             return Ok(());
         }
         cfg.interceptor_state().unset::<Conflicted>();
-        let op = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
-        let body = if op == "TransactWriteItems" {
+        let body = if operation(cfg) == "TransactWriteItems" {
             serde_json::json!({
                 "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
                 "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
