@@ -237,8 +237,11 @@ async fn interrupted_release_is_finished_by_the_timer() {
     clock.advance(Duration::from_secs(9 * 60));
     assert!(timer.tick(BUDGET).await.unwrap().released.is_empty());
     clock.advance(Duration::from_secs(61));
+    env.calls.reset();
     let report = timer.tick(BUDGET).await.unwrap();
     assert_eq!(report.released, vec![parent.clone()]);
+    // The write that moves the parent's due time returns it: no read.
+    assert_eq!(env.calls.count("GetItem"), 0, "{:?}", env.calls.counts());
     assert!(!is_due(&env, &parent).await);
 
     let child = env.drive_to(&poller, &child, State::Succeeded, SHORT).await;
