@@ -120,7 +120,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
         .endpoint_url(&endpoint)
         .region(aws_config::Region::new(region.clone()));
     if local_creds {
-        loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
             "test",
             "test",
             None,
@@ -130,11 +130,8 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     }
     let sdk = loader.load().await;
     let mut config = ctx.config()?;
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let urls = hangar::setup::ensure(
-        &ddb,
-        &sqs,
+    let urls = hangar::setup::ensure_with(
+        &sdk,
         &config,
         &["default"],
         &hangar::setup::QueueSettings::default(),

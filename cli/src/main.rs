@@ -518,9 +518,8 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         Command::Setup { queues } => {
             let sdk = ctx.sdk().await;
             let names: Vec<&str> = queues.iter().map(String::as_str).collect();
-            let urls = hangar::setup::ensure(
-                &aws_sdk_dynamodb::Client::new(&sdk),
-                &aws_sdk_sqs::Client::new(&sdk),
+            let urls = hangar::setup::ensure_with(
+                &sdk,
                 client.config(),
                 &names,
                 &hangar::setup::QueueSettings::default(),

@@ -162,61 +162,28 @@ impl From<&RecurringJob> for RecurringOut {
 pub struct Stats {
     /// Jobs per state (lower-case state names).
     pub states: BTreeMap<String, u64>,
+    /// States whose count is an estimate (large states; see docs/cli.md).
+    pub estimated: Vec<String>,
     /// Messages per SQS queue of the stack, dead-letter queues included.
-    pub queues: Vec<QueueStats>,
-}
-
-#[derive(Serialize)]
-pub struct QueueStats {
-    pub name: String,
-    pub visible: u64,
-    pub in_flight: u64,
-    pub delayed: u64,
+    pub queues: Vec<hangar::queue::QueueDepth>,
 }
 
 impl Stats {
     pub async fn collect(client: &Client) -> hangar::Result<Stats> {
         let mut states = BTreeMap::new();
-        for (state, n) in client.counts().await? {
-            states.insert(state.as_str().to_ascii_lowercase(), n);
+        let mut estimated = Vec::new();
+        for (state, count) in client.counts().await? {
+            let key = state.as_str().to_ascii_lowercase();
+            if !count.exact {
+                estimated.push(key.clone());
+            }
+            states.insert(key, count.n);
         }
-        let sqs = client.queues().sqs();
-        let prefix = format!("{}-", client.config().stack);
-        let listed = sqs
-            .list_queues()
-            .queue_name_prefix(&prefix)
-            .send()
-            .await
-            .map_err(|e| hangar::Error::aws("SQS", "ListQueues", e))?;
-        let mut queues = Vec::new();
-        for url in listed.queue_urls() {
-            use aws_sdk_sqs::types::QueueAttributeName as A;
-            let attrs = sqs
-                .get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(A::ApproximateNumberOfMessages)
-                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-                .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-                .send()
-                .await
-                .map_err(|e| hangar::Error::aws("SQS", "GetQueueAttributes", e))?;
-            let get = |a: A| {
-                attrs
-                    .attributes()
-                    .and_then(|m| m.get(&a))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0)
-            };
-            let name = url.rsplit('/').next().unwrap_or(url);
-            queues.push(QueueStats {
-                name: name.strip_prefix(&prefix).unwrap_or(name).to_owned(),
-                visible: get(A::ApproximateNumberOfMessages),
-                in_flight: get(A::ApproximateNumberOfMessagesNotVisible),
-                delayed: get(A::ApproximateNumberOfMessagesDelayed),
-            });
-        }
-        queues.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Stats { states, queues })
+        Ok(Stats {
+            states,
+            estimated,
+            queues: client.queue_depths().await?,
+        })
     }
 
     pub fn print(&self) {
@@ -224,10 +191,13 @@ impl Stats {
             .iter()
             .map(|s| {
                 let key = s.as_str().to_ascii_lowercase();
-                vec![
-                    s.to_string(),
-                    self.states.get(&key).copied().unwrap_or(0).to_string(),
-                ]
+                let n = self.states.get(&key).copied().unwrap_or(0);
+                let approx = if self.estimated.contains(&key) {
+                    "≈"
+                } else {
+                    ""
+                };
+                vec![s.to_string(), format!("{approx}{n}")]
             })
             .collect();
         table(&["STATE", "JOBS"], &rows);

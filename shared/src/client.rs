@@ -11,9 +11,11 @@ use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::job::{ContinueOn, HistoryEntry, IntoNewJob, JobId, JobRecord, NewJob, Parent};
 use crate::message::WakeUp;
-use crate::queue::Queues;
+use crate::queue::{QueueDepth, Queues};
 use crate::state::{State, can_transition};
-use crate::store::{AttemptChange, Change, Expect, Store, WriteError};
+use crate::store::{
+    AttemptChange, Change, Count, Cursor, Expect, ListQuery, Page, Store, WriteError,
+};
 use crate::timing::{self, chrono_dur};
 
 /// How many times an operation re-reads and retries when another writer
@@ -67,8 +69,8 @@ impl Client {
     /// A client from an SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
         Self::from_clients(
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_sqs::Client::new(sdk),
+            crate::store::DynamoDbClient::new(sdk),
+            crate::queue::SqsClient::new(sdk),
             config,
             Arc::new(SystemClock),
         )
@@ -76,8 +78,8 @@ impl Client {
 
     /// A client from SDK clients and a clock.
     pub fn from_clients(
-        ddb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
+        ddb: crate::store::DynamoDbClient,
+        sqs: crate::queue::SqsClient,
         config: Config,
         clock: SharedClock,
     ) -> Self {
@@ -98,11 +100,6 @@ impl Client {
         &self.core.config
     }
 
-    /// The store, for reads the client does not wrap.
-    pub fn store(&self) -> &Store {
-        &self.core.store
-    }
-
     /// The queues.
     pub fn queues(&self) -> &Queues {
         &self.core.queues
@@ -121,10 +118,7 @@ impl Client {
         let record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
-        self.core
-            .store
-            .insert(&record, Some(self.core.enqueued_due()))
-            .await?;
+        self.core.store.insert(&record).await?;
         self.core.wake(&record, Duration::ZERO).await;
         Ok(record.id)
     }
@@ -136,7 +130,7 @@ impl Client {
         let job = job.into_new_job()?;
         let now = self.core.now();
         let run_at = when.into().resolve(now);
-        let plan = timing::plan(now, run_at, self.core.config.grace);
+        let send_delay = timing::send_delay(now, run_at);
         let entry = HistoryEntry::new(
             State::Scheduled,
             now,
@@ -144,10 +138,10 @@ impl Client {
         );
         let mut record = self.record(job, entry)?;
         record.run_at = Some(run_at);
-        record.handed_off = plan.send_delay.is_some();
+        record.handed_off = send_delay.is_some();
         self.core.queues.url(&record.options.queue).await?;
-        self.core.store.insert(&record, Some(plan.due_at)).await?;
-        if let Some(delay) = plan.send_delay {
+        self.core.store.insert(&record).await?;
+        if let Some(delay) = send_delay {
             self.core.wake(&record, delay).await;
         }
         Ok(record.id)
@@ -206,8 +200,7 @@ impl Client {
                 record.history.push(
                     HistoryEntry::new(state, now, Some(reason)).with("parent", parent.as_str()),
                 );
-                let due = (state == State::Enqueued).then(|| self.core.enqueued_due());
-                self.core.store.insert(&record, due).await?;
+                self.core.store.insert(&record).await?;
                 if state == State::Enqueued {
                     self.core.wake(&record, Duration::ZERO).await;
                 }
@@ -224,7 +217,6 @@ impl Client {
         I::Item: IntoNewJob,
     {
         let now = self.core.now();
-        let due = self.core.enqueued_due();
         let mut records = Vec::new();
         for job in jobs {
             let mut job = job.into_new_job()?;
@@ -237,11 +229,7 @@ impl Client {
         for q in &queues {
             self.core.queues.url(q).await?;
         }
-        let items = records
-            .iter()
-            .map(|r| self.core.store.new_item(r, Some(due)))
-            .collect();
-        self.core.store.insert_many(items).await?;
+        self.core.store.insert_many(&records).await?;
         for q in queues {
             let msgs: Vec<_> = records
                 .iter()
@@ -265,26 +253,57 @@ impl Client {
         Ok(records.into_iter().map(|r| r.id).collect())
     }
 
-    /// Jobs in `state` (optionally of one queue), newest first, up to `limit`.
+    /// Jobs in `state` (optionally of one queue), newest first, up to
+    /// `limit`: pages of [`Client::list_page`] until there are enough.
     pub async fn list(
         &self,
         state: State,
         queue: Option<&str>,
         limit: usize,
     ) -> Result<Vec<JobRecord>> {
+        let query = ListQuery {
+            queue: queue.map(str::to_owned),
+            ..ListQuery::state(state)
+        };
+        let mut jobs = Vec::new();
+        let mut cursor = None;
+        while jobs.len() < limit {
+            let page = self
+                .list_page(&query, limit - jobs.len(), cursor.as_ref())
+                .await?;
+            jobs.extend(page.jobs);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// One page of a listing, newest first: a bounded number of queries
+    /// (one per index shard of each bucket that holds the state) and one
+    /// batch read. Pass the page's `next` back for the following page.
+    pub async fn list_page(
+        &self,
+        query: &ListQuery,
+        size: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page> {
         self.core
             .store
-            .list(state, queue, limit, self.core.now())
+            .list_page(query, size, cursor, self.core.now())
             .await
     }
 
-    /// How many jobs are in each state, every state listed.
-    pub async fn counts(&self) -> Result<Vec<(State, u64)>> {
-        let mut out = Vec::new();
-        for state in State::ALL {
-            out.push((state, self.core.store.count_by_state(state).await?));
-        }
-        Ok(out)
+    /// How many jobs are in each state, every state listed. The cost does
+    /// not grow with the table: large states are estimates (marked so).
+    pub async fn counts(&self) -> Result<Vec<(State, Count)>> {
+        self.core.store.counts(self.core.now()).await
+    }
+
+    /// Messages in each SQS queue of the stack, dead-letter queues included.
+    pub async fn queue_depths(&self) -> Result<Vec<QueueDepth>> {
+        self.core.queues.depths().await
     }
 
     /// Reads a job; None if it does not exist or has expired.
@@ -356,7 +375,7 @@ impl Client {
     }
 
     async fn requeue_write(&self, id: &JobId) -> Result<JobRecord> {
-        self.change(id, State::Enqueued, |core, job, now| {
+        self.change(id, State::Enqueued, |job, now| {
             let mut ch = Change::new(
                 State::Enqueued,
                 HistoryEntry::new(
@@ -366,7 +385,6 @@ impl Client {
                 ),
             );
             ch.attempt = AttemptChange::Reset;
-            ch.due_at = Some(core.enqueued_due());
             ch
         })
         .await
@@ -378,12 +396,11 @@ impl Client {
     /// time.
     pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<DateTime<Utc>> {
         let when = when.into();
-        let mut plan_out = None;
+        let mut send = None;
         let job = self
-            .change(id, State::Scheduled, |core, job, now| {
+            .change(id, State::Scheduled, |job, now| {
                 let run_at = when.resolve(now);
-                let plan = timing::plan(now, run_at, core.config.grace);
-                plan_out = Some(plan);
+                send = timing::send_delay(now, run_at);
                 let mut ch = Change::new(
                     State::Scheduled,
                     HistoryEntry::new(
@@ -396,15 +413,14 @@ impl Client {
                         )),
                     ),
                 );
-                ch.run_at = Some((run_at, plan.send_delay.is_some()));
-                ch.due_at = Some(plan.due_at);
+                ch.run_at = Some((run_at, send.is_some()));
                 if !matches!(job.state, State::Enqueued | State::Scheduled) {
                     ch.attempt = AttemptChange::Reset;
                 }
                 ch
             })
             .await?;
-        if let Some(delay) = plan_out.and_then(|p| p.send_delay) {
+        if let Some(delay) = send {
             self.core.wake(&job, delay).await;
         }
         Ok(job.run_at.expect("a Scheduled job has a due time"))
@@ -416,7 +432,7 @@ impl Client {
     /// settled as for any final state.
     pub async fn delete(&self, id: &JobId) -> Result<()> {
         let job = self
-            .change(id, State::Deleted, |_, job, now| {
+            .change(id, State::Deleted, |job, now| {
                 Change::new(
                     State::Deleted,
                     HistoryEntry::new(
@@ -431,13 +447,36 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes a job as read, with a reason, on the condition that it has not
+    /// changed since ([`Error::Conflict`] if it has).
+    pub(crate) async fn delete_as(&self, job: &JobRecord, reason: String) -> Result<()> {
+        let now = self.core.now();
+        let change = Change::new(
+            State::Deleted,
+            HistoryEntry::new(State::Deleted, now, Some(reason)),
+        );
+        match self
+            .core
+            .store
+            .apply(&job.id, &Expect::at(job), change, now)
+            .await
+        {
+            Ok(written) => {
+                self.core.release(&written).await;
+                Ok(())
+            }
+            Err(WriteError::Condition(_)) => Err(Error::Conflict { id: job.id.clone() }),
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
     /// Read, check the transition, write on the version read; again if the
     /// job changed in between.
     async fn change(
         &self,
         id: &JobId,
         to: State,
-        mut build: impl FnMut(&Core, &JobRecord, DateTime<Utc>) -> Change,
+        mut build: impl FnMut(&JobRecord, DateTime<Utc>) -> Change,
     ) -> Result<JobRecord> {
         for _ in 0..CONFLICT_RETRIES {
             let job = self.core.must_get(id).await?;
@@ -453,7 +492,7 @@ impl Client {
                 });
             }
             let now = self.core.now();
-            let change = build(&self.core, &job, now);
+            let change = build(&job, now);
             match self
                 .core
                 .store

@@ -12,8 +12,7 @@ use crate::job::{Continuation, HistoryEntry, JobId, JobRecord};
 use crate::message::WakeUp;
 use crate::queue::Queues;
 use crate::state::State;
-use crate::store::{Change, Expect, Extra, Store, WriteError};
-use crate::timing::chrono_dur;
+use crate::store::{Change, Expect, Store, WriteError};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug)]
@@ -27,11 +26,6 @@ pub(crate) struct Core {
 impl Core {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
-    }
-
-    /// When the timer should re-send an Enqueued job that has not started.
-    pub fn enqueued_due(&self) -> chrono::DateTime<chrono::Utc> {
-        self.now() + chrono_dur(self.config.grace)
     }
 
     /// Sends the wake-up for a job just written. The job is already safe in
@@ -53,9 +47,9 @@ impl Core {
     /// → Deleted, which in turn settles its own continuations. A job that is
     /// not final, or has none, is left alone.
     ///
-    /// The final write kept the parent on the `by-due` index (see
+    /// The final write kept the parent in the timer's Active bucket (see
     /// [`Store::apply`](crate::store::Store::apply)); once every continuation
-    /// is settled the entry is cleared. If this is cut short (a crash, an AWS
+    /// is settled it moves to its final bucket. If this is cut short (a crash, an AWS
     /// error) the entry stays, and the timer calls this again after the
     /// grace period. Every step is conditional, so running it twice is
     /// harmless. Returns whether every continuation is settled.
@@ -69,13 +63,7 @@ impl Core {
             let mut settled = true;
             for c in &p.continuations {
                 let now = self.now();
-                let expect = Expect {
-                    version: None,
-                    states: vec![State::Awaiting],
-                    extra: Extra::None,
-                    history: None,
-                    conts: None,
-                };
+                let expect = Expect::in_states(&[State::Awaiting]);
                 match self
                     .store
                     .apply(&c.id, &expect, self.settle(&p, c, now), now)
@@ -102,7 +90,7 @@ impl Core {
                     }
                 }
             }
-            if settled && let Err(e) = self.store.clear_due(&p.id, p.version).await {
+            if settled && let Err(e) = self.store.released(&p).await {
                 // Harmless: the timer finds nothing left to release.
                 tracing::warn!(job = %p.id, error = %crate::error::error_chain(&e), "released continuations, but the job stays due");
             }
@@ -115,13 +103,11 @@ impl Core {
     fn settle(&self, parent: &JobRecord, c: &Continuation, now: DateTime<Utc>) -> Change {
         let (id, state) = (&parent.id, parent.state);
         if c.on.is_met_by(state) {
-            let mut ch = Change::new(
+            Change::new(
                 State::Enqueued,
                 HistoryEntry::new(State::Enqueued, now, Some(format!("Parent {id} {state}")))
                     .with("parent", id.as_str()),
-            );
-            ch.due_at = Some(self.enqueued_due());
-            ch
+            )
         } else {
             Change::new(
                 State::Deleted,

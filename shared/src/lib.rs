@@ -10,8 +10,9 @@
 //! - [`state`]: the state machine, one pure function.
 //! - [`retry`]: Hangfire's automatic retry policy.
 //! - [`timing`]: where a delayed job waits (SQS delay or the timer).
-//! - [`store`]: the DynamoDB table; every transition one conditional write.
-//! - [`queue`]: SQS queues and wake-up sends.
+//! - [`store`]: the one owner of DynamoDB requests; every transition one
+//!   conditional write.
+//! - [`queue`]: the one owner of SQS requests: queues, wake-up sends, depths.
 //! - [`message`]: the wake-up message format.
 //! - [`client`]: the API for creating and acting on jobs.
 //! - [`worker`]: the handler registry, batch processing, and the local poller.
@@ -70,6 +71,7 @@ pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJo
 pub use recurring::{Misfire, RecurringJob, RecurringOptions};
 pub use retry::{OnExhausted, RetryPolicy};
 pub use state::State;
+pub use store::{Count, Cursor, ListQuery, Page};
 pub use timer::{TickReport, Timer};
 pub use worker::{
     Delivery, HandlerResult, JobContext, JobFailure, Outcome, Poller, Registry, Worker,

@@ -1,11 +1,18 @@
-//! SQS: named queues, wake-up messages, delays.
+//! SQS: the one module that sends SQS requests. Named queues and their
+//! URLs, wake-up sends with delays, receiving and deleting as a local
+//! worker does, queue depths, and creating a queue with its dead-letter
+//! queue.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aws_sdk_sqs::Client as SqsClient;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+use serde::Serialize;
+
+pub use aws_sdk_sqs::Client as SqsClient;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -39,11 +46,6 @@ impl Queues {
             config,
             urls: Arc::new(RwLock::new(urls)),
         }
-    }
-
-    /// The SQS client.
-    pub fn sqs(&self) -> &SqsClient {
-        &self.sqs
     }
 
     /// The URL of a queue, looked up by name on first use.
@@ -134,6 +136,231 @@ impl Queues {
             }
         }
         Ok(failed)
+    }
+}
+
+/// A message received from a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The handle that deletes it.
+    pub receipt_handle: String,
+    /// The body.
+    pub body: String,
+    /// String message attributes.
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Messages in one SQS queue of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// The Hangar queue name (`default`, `default-dlq`, ...).
+    pub name: String,
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet deleted (running, or about to reappear).
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed.
+    pub delayed: u64,
+}
+
+impl Queues {
+    /// One receive: up to 10 messages with their attributes, waiting up to
+    /// `wait` (long polling, at most 20 s).
+    pub async fn receive(&self, queue: &str, wait: Duration) -> Result<Vec<Received>> {
+        let url = self.url(queue).await?;
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Received {
+                message_id: m.message_id.unwrap_or_default(),
+                receipt_handle: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+                attributes: m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.string_value?)))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Deletes received messages by receipt handle, 10 per
+    /// `DeleteMessageBatch`.
+    pub async fn delete(&self, queue: &str, handles: &[String]) -> Result<()> {
+        let url = self.url(queue).await?;
+        for chunk in handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .expect("id and handle set")
+                })
+                .collect();
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| Error::aws(SERVICE, "DeleteMessageBatch", e))?;
+        }
+        Ok(())
+    }
+
+    /// Messages in every SQS queue of the stack (`<stack>-` prefix),
+    /// dead-letter queues included, by name.
+    pub async fn depths(&self) -> Result<Vec<QueueDepth>> {
+        let prefix = format!("{}-", self.config.stack);
+        let listed = self
+            .sqs
+            .list_queues()
+            .queue_name_prefix(&prefix)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "ListQueues", e))?;
+        let mut queues = Vec::new();
+        for url in listed.queue_urls() {
+            use QueueAttributeName as A;
+            let attrs = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(A::ApproximateNumberOfMessages)
+                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .map_err(|e| Error::aws(SERVICE, "GetQueueAttributes", e))?;
+            let get = |a: A| {
+                attrs
+                    .attributes()
+                    .and_then(|m| m.get(&a))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            let name = url.rsplit('/').next().unwrap_or(url);
+            queues.push(QueueDepth {
+                name: name.strip_prefix(&prefix).unwrap_or(name).to_owned(),
+                visible: get(A::ApproximateNumberOfMessages),
+                in_flight: get(A::ApproximateNumberOfMessagesNotVisible),
+                delayed: get(A::ApproximateNumberOfMessagesDelayed),
+            });
+        }
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(queues)
+    }
+}
+
+/// Settings of the SQS queues [`ensure_queue`] creates.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// Visibility timeout: at least the worker's function timeout.
+    pub visibility_timeout: Duration,
+    /// Deliveries before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            visibility_timeout: Duration::from_secs(960),
+            max_receive_count: 5,
+        }
+    }
+}
+
+/// Creates a Hangar queue and its dead-letter queue if they do not exist
+/// (existing ones are left as they are); returns the queue URL.
+pub async fn ensure_queue(
+    sqs: &SqsClient,
+    config: &Config,
+    queue: &str,
+    settings: &QueueSettings,
+) -> Result<String> {
+    validate_queue(queue)?;
+    let dlq_url = create_queue(
+        sqs,
+        &config.sqs_dlq_name(queue),
+        vec![(
+            QueueAttributeName::MessageRetentionPeriod,
+            (14 * 24 * 3600).to_string(),
+        )],
+    )
+    .await?;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| Error::aws(SERVICE, "GetQueueAttributes", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": settings.max_receive_count,
+    })
+    .to_string();
+    create_queue(
+        sqs,
+        &config.sqs_queue_name(queue),
+        vec![
+            (
+                QueueAttributeName::VisibilityTimeout,
+                settings.visibility_timeout.as_secs().to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ],
+    )
+    .await
+}
+
+async fn create_queue(
+    sqs: &SqsClient,
+    name: &str,
+    attrs: Vec<(QueueAttributeName, String)>,
+) -> Result<String> {
+    let res = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attrs.into_iter().collect()))
+        .send()
+        .await;
+    match res {
+        Ok(out) => Ok(out.queue_url.unwrap_or_default()),
+        // Exists with other attributes: keep it as it is.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_queue_name_exists()) =>
+        {
+            let out = sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(|e| Error::aws(SERVICE, "GetQueueUrl", e))?;
+            Ok(out.queue_url.unwrap_or_default())
+        }
+        Err(e) => Err(Error::aws(SERVICE, "CreateQueue", e)),
     }
 }
 

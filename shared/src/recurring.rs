@@ -1,36 +1,40 @@
 //! Recurring jobs: a cron schedule that creates an ordinary job at each
 //! occurrence.
 //!
-//! A recurring job is one item, `pk = "recurring#<id>"`, on the same `by-due`
-//! index as jobs, with `due_at = next_run − RECURRING_LOOKAHEAD`: the timer fires an
-//! occurrence ahead of time as a handed-off Scheduled job, so it starts on
-//! the second, like any delayed job. Each firing is one transaction that
-//! creates the job, whose id is derived from the recurring id and the
-//! occurrence (`<id>:<YYYYMMDDTHHMMSSZ>`), and advances `next_run` on the
-//! condition that it still holds the occurrence being fired: a repeated or
-//! overlapping tick cannot fire it twice.
+//! A recurring job is one item, `pk = "recurring#<id>"`, in the index's
+//! Recurring bucket, due `RECURRING_LOOKAHEAD` before its next occurrence:
+//! the timer fires an occurrence ahead of time as a handed-off Scheduled
+//! job, so it starts on the second, like any delayed job. Each firing is one
+//! transaction that creates the job, whose id is derived from the recurring
+//! id and the occurrence (`<id>:<YYYYMMDDTHHMMSSZ>`), and advances the
+//! recurring job on the condition that it is still at the version read: a
+//! repeated or overlapping tick cannot fire it twice.
+//!
+//! Changing a recurring job never stalls it. An update that changes nothing
+//! (the same definition registered again at every application start) writes
+//! nothing. An update that changes the definition, a disable and a removal
+//! delete the occurrences fired ahead that have not started, so the change
+//! applies from the next occurrence; a firing that finds its occurrence's
+//! job deleted before it ever ran replaces it, and one that finds it run or
+//! running counts it as fired and moves on.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::clock::{from_millis, to_millis};
 use crate::cron::Schedule;
 use crate::error::{Error, Result};
 use crate::job::{HistoryEntry, IntoNewJob, JobId, JobOptions, JobRecord};
-use crate::retry::RetryPolicy;
 use crate::state::State;
-use crate::store::{attr, n, s, shard_of};
 use crate::timing::{RECURRING_LOOKAHEAD, chrono_dur};
+
+/// How often an update, disable or removal starts over when a tick fired
+/// the recurring job while it was being changed.
+const CHANGE_ROUNDS: usize = 5;
 
 /// How far past an occurrence the timer may be and still run it as on time;
 /// older occurrences are "missed" and handled by the [`Misfire`] policy.
@@ -55,7 +59,7 @@ pub enum Misfire {
 }
 
 impl Misfire {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Misfire::Relaxed => "Relaxed",
             Misfire::Strict => "Strict",
@@ -168,10 +172,6 @@ pub fn validate_recurring_id(id: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn recurring_key(id: &str) -> String {
-    format!("recurring#{id}")
-}
-
 /// The id of the job created for an occurrence.
 pub fn occurrence_job_id(recurring_id: &str, occurrence: DateTime<Utc>) -> JobId {
     JobId::parse(format!(
@@ -263,8 +263,11 @@ impl Client {
 
 impl Recurring<'_> {
     /// Creates or updates a recurring job. An invalid cron expression or time
-    /// zone is refused here. An update keeps the run history and the
-    /// enabled flag, and recomputes the next occurrence from now.
+    /// zone is refused here. Registering the same definition again changes
+    /// nothing. An update that changes it keeps the run history and the
+    /// enabled flag, deletes the occurrences fired ahead that have not
+    /// started, and fires from the next occurrence after now under the new
+    /// definition.
     pub async fn add_or_update(
         &self,
         id: &str,
@@ -278,59 +281,50 @@ impl Recurring<'_> {
         let schedule = Schedule::parse(cron, &options.tz)?;
         let core = &self.client.core;
         core.queues.url(&job.options.queue).await?;
-        let now = core.now();
-        let existing = self.get(id).await?;
-        let record = RecurringJob {
-            id: id.to_owned(),
-            kind: job.kind,
-            args: job.args,
-            options: job.options,
-            cron: schedule.expr().to_owned(),
-            tz: schedule.tz().name().to_owned(),
-            misfire: options.misfire,
-            enabled: existing.as_ref().is_none_or(|e| e.enabled),
-            next_run: schedule.next_after(now),
-            last_run: existing.as_ref().and_then(|e| e.last_run),
-            last_job_id: existing.as_ref().and_then(|e| e.last_job_id.clone()),
-            last_error: None,
-            created_at: existing.as_ref().map_or(now, |e| e.created_at),
-            updated_at: now,
-            version: existing.as_ref().map_or(1, |e| e.version + 1),
-        };
-        let mut put = core
-            .store
-            .dynamodb()
-            .put_item()
-            .table_name(core.store.table())
-            .set_item(Some(self.item(&record)));
-        put = match &existing {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", attr::PK),
-            Some(e) => put
-                .condition_expression("#v = :v")
-                .expression_attribute_names("#v", attr::VERSION)
-                .expression_attribute_values(":v", n(e.version)),
-        };
-        put.send().await.map_err(|e| put_conflict(id, e))?;
-        Ok(record)
+        for _ in 0..CHANGE_ROUNDS {
+            let now = core.now();
+            let existing = core.store.get_recurring(id).await?;
+            let record = RecurringJob {
+                id: id.to_owned(),
+                kind: job.kind.clone(),
+                args: job.args.clone(),
+                options: job.options.clone(),
+                cron: schedule.expr().to_owned(),
+                tz: schedule.tz().name().to_owned(),
+                misfire: options.misfire,
+                enabled: existing.as_ref().is_none_or(|e| e.enabled),
+                next_run: schedule.next_after(now),
+                last_run: existing.as_ref().and_then(|e| e.last_run),
+                last_job_id: existing.as_ref().and_then(|e| e.last_job_id.clone()),
+                last_error: None,
+                created_at: existing.as_ref().map_or(now, |e| e.created_at),
+                updated_at: now,
+                version: existing.as_ref().map_or(1, |e| e.version + 1),
+            };
+            if let Some(old) = &existing {
+                if old.same_definition(&record) {
+                    return Ok(old.clone());
+                }
+                self.stop_fired_ahead(old, "updated", now).await?;
+            }
+            match core
+                .store
+                .put_recurring(&record, existing.as_ref().map(|e| e.version))
+                .await
+            {
+                Err(Error::Conflict { .. }) => continue,
+                other => return other.map(|()| record),
+            }
+        }
+        Err(Error::Conflict {
+            id: JobId::parse(id).expect("recurring ids are valid job ids"),
+        })
     }
 
     /// Reads a recurring job.
     pub async fn get(&self, id: &str) -> Result<Option<RecurringJob>> {
         validate_recurring_id(id)?;
-        let core = &self.client.core;
-        let out = core
-            .store
-            .dynamodb()
-            .get_item()
-            .table_name(core.store.table())
-            .key(attr::PK, s(recurring_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws("DynamoDB", "GetItem", e))?;
-        out.item.map(|i| parse_recurring(&i)).transpose()
+        self.client.core.store.get_recurring(id).await
     }
 
     async fn must_get(&self, id: &str) -> Result<RecurringJob> {
@@ -341,45 +335,7 @@ impl Recurring<'_> {
 
     /// Every recurring job, by id.
     pub async fn list(&self) -> Result<Vec<RecurringJob>> {
-        let core = &self.client.core;
-        let mut ids = Vec::new();
-        for shard in 0..core.store.shards() {
-            let mut start = None;
-            loop {
-                let out = core
-                    .store
-                    .dynamodb()
-                    .query()
-                    .table_name(core.store.table())
-                    .index_name(crate::store::INDEX_BY_STATE)
-                    .key_condition_expression("#k = :k")
-                    .expression_attribute_names("#k", attr::STATE_KEY)
-                    .expression_attribute_values(":k", s(format!("Recurring#{shard}")))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("DynamoDB", "Query", e))?;
-                for item in out.items() {
-                    if let Some(AttributeValue::S(pk)) = item.get(attr::PK)
-                        && let Some(id) = pk.strip_prefix("recurring#")
-                    {
-                        ids.push(id.to_owned());
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        ids.sort();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.get(&id).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        self.client.core.store.list_recurring().await
     }
 
     /// Creates a job from the recurring job now, whatever its schedule or
@@ -390,45 +346,29 @@ impl Recurring<'_> {
             .options(rec.options.clone());
         let job_id = self.client.enqueue(job).await?;
         let core = &self.client.core;
-        let now = core.now();
         core.store
-            .dynamodb()
-            .update_item()
-            .table_name(core.store.table())
-            .key(attr::PK, s(recurring_key(id)))
-            .update_expression("SET #last_run = :now, #last_job = :job, #updated = :now")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#last_run", LAST_RUN)
-            .expression_attribute_names("#last_job", LAST_JOB)
-            .expression_attribute_names("#updated", attr::UPDATED)
-            .expression_attribute_values(":now", n(to_millis(now)))
-            .expression_attribute_values(":job", s(job_id.as_str()))
-            .send()
-            .await
-            .map_err(|e| Error::aws("DynamoDB", "UpdateItem", e))?;
+            .recurring_triggered(id, &job_id, core.now())
+            .await?;
         Ok(job_id)
     }
 
-    /// Deletes a recurring job; jobs it already created are not touched.
+    /// Deletes a recurring job, and the occurrences it fired ahead that have
+    /// not started; jobs already running or finished are not touched.
     /// Returns whether it existed.
     pub async fn remove(&self, id: &str) -> Result<bool> {
         validate_recurring_id(id)?;
         let core = &self.client.core;
-        let out = core
-            .store
-            .dynamodb()
-            .delete_item()
-            .table_name(core.store.table())
-            .key(attr::PK, s(recurring_key(id)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| Error::aws("DynamoDB", "DeleteItem", e))?;
-        Ok(out.attributes.is_some())
+        match core.store.delete_recurring(id).await? {
+            Some(old) => {
+                self.stop_fired_ahead(&old, "removed", core.now()).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
-    /// Stops a recurring job from firing (it leaves the timer's index).
+    /// Stops a recurring job from firing; the occurrences it fired ahead
+    /// that have not started are deleted.
     pub async fn disable(&self, id: &str) -> Result<()> {
         self.set_enabled(id, false).await
     }
@@ -440,153 +380,82 @@ impl Recurring<'_> {
     }
 
     async fn set_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        let mut rec = self.must_get(id).await?;
-        let now = self.client.core.now();
-        if enabled && !rec.enabled {
-            rec.next_run = Schedule::parse(&rec.cron, &rec.tz)?.next_after(now);
-        }
-        rec.enabled = enabled;
-        rec.updated_at = now;
-        let old_version = rec.version;
-        rec.version += 1;
         let core = &self.client.core;
-        core.store
-            .dynamodb()
-            .put_item()
-            .table_name(core.store.table())
-            .set_item(Some(self.item(&rec)))
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", attr::VERSION)
-            .expression_attribute_values(":v", n(old_version))
-            .send()
-            .await
-            .map_err(|e| put_conflict(id, e))?;
+        for _ in 0..CHANGE_ROUNDS {
+            let mut rec = self.must_get(id).await?;
+            if rec.enabled == enabled {
+                return Ok(());
+            }
+            let now = core.now();
+            if enabled {
+                rec.next_run = Schedule::parse(&rec.cron, &rec.tz)?.next_after(now);
+            } else {
+                self.stop_fired_ahead(&rec, "disabled", now).await?;
+            }
+            rec.enabled = enabled;
+            rec.updated_at = now;
+            let old_version = rec.version;
+            rec.version += 1;
+            match core.store.put_recurring(&rec, Some(old_version)).await {
+                Err(Error::Conflict { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Conflict {
+            id: JobId::parse(id).expect("recurring ids are valid job ids"),
+        })
+    }
+
+    /// Deletes the occurrences a recurring job fired ahead of time (due
+    /// after now, up to its last firing) that have not started.
+    async fn stop_fired_ahead(
+        &self,
+        rec: &RecurringJob,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(last) = rec.last_run.filter(|t| *t > now) else {
+            return Ok(());
+        };
+        let Ok(schedule) = Schedule::parse(&rec.cron, &rec.tz) else {
+            return Ok(());
+        };
+        let mut ids = Vec::new();
+        let mut cursor = schedule.next_after(now);
+        while let Some(occurrence) = cursor.filter(|t| *t <= last) {
+            ids.push(occurrence_job_id(&rec.id, occurrence));
+            cursor = schedule.next_after(occurrence);
+        }
+        let client = self.client;
+        let core = &client.core;
+        for job in core.store.get_many(&ids, now).await? {
+            if job.state != State::Scheduled {
+                continue;
+            }
+            let reason = format!(
+                "Recurring job {} was {why} before this occurrence started",
+                rec.id
+            );
+            match client.delete_as(&job, reason).await {
+                Ok(()) | Err(Error::Conflict { .. } | Error::InvalidTransition { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
-
-    pub(crate) fn item(&self, r: &RecurringJob) -> HashMap<String, AttributeValue> {
-        recurring_item(r, self.client.core.store.shards())
-    }
 }
 
-const CRON: &str = "cron";
-const TZ: &str = "tz";
-const MISFIRE: &str = "misfire";
-const ENABLED: &str = "enabled";
-pub(crate) const NEXT_RUN: &str = "next_run";
-pub(crate) const LAST_RUN: &str = "last_run";
-pub(crate) const LAST_JOB: &str = "last_job";
-
-pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> HashMap<String, AttributeValue> {
-    let shard = shard_of(&r.id, shards);
-    let mut item = HashMap::from([
-        (attr::PK.to_owned(), s(recurring_key(&r.id))),
-        (attr::KIND.to_owned(), s(&r.kind)),
-        (attr::ARGS.to_owned(), s(r.args.to_string())),
-        (attr::QUEUE.to_owned(), s(&r.options.queue)),
-        (
-            attr::RETRY.to_owned(),
-            serde_dynamo::to_attribute_value(&r.options.retry).expect("plain data"),
-        ),
-        (attr::TIMEOUT.to_owned(), n(r.options.timeout.as_secs())),
-        (CRON.to_owned(), s(&r.cron)),
-        (TZ.to_owned(), s(&r.tz)),
-        (MISFIRE.to_owned(), s(r.misfire.as_str())),
-        (ENABLED.to_owned(), AttributeValue::Bool(r.enabled)),
-        (attr::CREATED.to_owned(), n(to_millis(r.created_at))),
-        (attr::UPDATED.to_owned(), n(to_millis(r.updated_at))),
-        (attr::VERSION.to_owned(), n(r.version)),
-        (attr::STATE_KEY.to_owned(), s(format!("Recurring#{shard}"))),
-        (attr::STATE_AT.to_owned(), n(to_millis(r.created_at))),
-    ]);
-    if let Some(t) = r.next_run {
-        item.insert(NEXT_RUN.to_owned(), n(to_millis(t)));
-        if r.enabled {
-            item.insert(attr::DUE_KEY.to_owned(), s(format!("due#{shard}")));
-            item.insert(
-                attr::DUE_AT.to_owned(),
-                n(to_millis(t - chrono_dur(RECURRING_LOOKAHEAD))),
-            );
-        }
+impl RecurringJob {
+    /// Whether two records describe the same schedule and job (an update
+    /// between them changes nothing).
+    fn same_definition(&self, other: &RecurringJob) -> bool {
+        self.kind == other.kind
+            && self.args == other.args
+            && self.options == other.options
+            && self.cron == other.cron
+            && self.tz == other.tz
+            && self.misfire == other.misfire
     }
-    if let Some(t) = r.last_run {
-        item.insert(LAST_RUN.to_owned(), n(to_millis(t)));
-    }
-    if let Some(keep) = r.options.retention {
-        item.insert(attr::KEEP.to_owned(), n(keep.as_secs()));
-    }
-    if let Some(j) = &r.last_job_id {
-        item.insert(LAST_JOB.to_owned(), s(j.as_str()));
-    }
-    if let Some(e) = &r.last_error {
-        item.insert(attr::LAST_ERROR.to_owned(), s(e));
-    }
-    item
-}
-
-pub(crate) fn parse_recurring(item: &HashMap<String, AttributeValue>) -> Result<RecurringJob> {
-    let key = item
-        .get(attr::PK)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default();
-    let corrupt = |m: String| Error::Corrupt {
-        key: key.clone(),
-        message: m,
-    };
-    let get_s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let req_s = |k: &str| get_s(k).ok_or_else(|| corrupt(format!("missing {k}")));
-    let get_ms = |k: &str| {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .map(from_millis)
-    };
-    let id = key
-        .strip_prefix("recurring#")
-        .ok_or_else(|| corrupt("key is not recurring#<id>".into()))?
-        .to_owned();
-    let retry: RetryPolicy = match item.get(attr::RETRY) {
-        Some(v) => serde_dynamo::from_attribute_value(v.clone())
-            .map_err(|e| corrupt(format!("retry: {e}")))?,
-        None => RetryPolicy::default(),
-    };
-    Ok(RecurringJob {
-        id,
-        kind: req_s(attr::KIND)?,
-        args: serde_json::from_str(&req_s(attr::ARGS)?)
-            .map_err(|e| corrupt(format!("args: {e}")))?,
-        options: JobOptions {
-            queue: req_s(attr::QUEUE)?,
-            retry,
-            timeout: Duration::from_secs(
-                item.get(attr::TIMEOUT)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(crate::job::DEFAULT_TIMEOUT.as_secs()),
-            ),
-            retention: item
-                .get(attr::KEEP)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_secs),
-        },
-        cron: req_s(CRON)?,
-        tz: req_s(TZ)?,
-        misfire: req_s(MISFIRE)?.parse()?,
-        enabled: matches!(item.get(ENABLED), Some(AttributeValue::Bool(true))),
-        next_run: get_ms(NEXT_RUN),
-        last_run: get_ms(LAST_RUN),
-        last_job_id: get_s(LAST_JOB).and_then(|j| JobId::parse(j).ok()),
-        last_error: get_s(attr::LAST_ERROR),
-        created_at: get_ms(attr::CREATED).ok_or_else(|| corrupt("missing created".into()))?,
-        updated_at: get_ms(attr::UPDATED).ok_or_else(|| corrupt("missing updated".into()))?,
-        version: item
-            .get(attr::VERSION)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-    })
 }
 
 /// The job record a firing creates.
@@ -621,20 +490,6 @@ pub(crate) fn occurrence_job(
     job.run_at = (!due_now).then_some(run_at);
     job.handed_off = !due_now;
     job
-}
-
-/// A failed conditional put of a recurring record is a concurrent change
-/// ([`Error::Conflict`]); anything else is an AWS error.
-fn put_conflict(id: &str, e: SdkError<PutItemError, HttpResponse>) -> Error {
-    if e.as_service_error()
-        .is_some_and(PutItemError::is_conditional_check_failed_exception)
-    {
-        Error::Conflict {
-            id: JobId::parse(id).expect("recurring ids are valid job ids"),
-        }
-    } else {
-        Error::aws("DynamoDB", "PutItem", e)
-    }
 }
 
 #[cfg(test)]

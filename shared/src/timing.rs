@@ -21,31 +21,12 @@ pub const LOOKAHEAD: Duration = Duration::from_secs(14 * 60);
 /// every-few-seconds schedule does not create a backlog of future jobs.
 pub const RECURRING_LOOKAHEAD: Duration = Duration::from_secs(2 * 60);
 
-/// How a job due at some instant is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// Send now with this delay (the job is "handed off"); None: leave it to
-    /// the timer.
-    pub send_delay: Option<Duration>,
-    /// When the timer must look at the job: to hand it off, or, once it is in
-    /// SQS, to re-send it if it has not started by then.
-    pub due_at: DateTime<Utc>,
-}
-
-/// Plans the delivery of a job due at `run_at`, seen at `now`.
-pub fn plan(now: DateTime<Utc>, run_at: DateTime<Utc>, grace: Duration) -> Plan {
+/// How a job due at `run_at`, seen at `now`, is delivered: sent now with
+/// the remaining time as its delay (the job is "handed off"), or None: left
+/// to the timer, which hands it off [`LOOKAHEAD`] before it is due.
+pub fn send_delay(now: DateTime<Utc>, run_at: DateTime<Utc>) -> Option<Duration> {
     let remaining = (run_at - now).to_std().unwrap_or(Duration::ZERO);
-    if remaining <= MAX_SQS_DELAY {
-        Plan {
-            send_delay: Some(remaining),
-            due_at: run_at + chrono_dur(grace),
-        }
-    } else {
-        Plan {
-            send_delay: None,
-            due_at: run_at - chrono_dur(LOOKAHEAD),
-        }
-    }
+    (remaining <= MAX_SQS_DELAY).then_some(remaining)
 }
 
 pub(crate) fn chrono_dur(d: Duration) -> chrono::Duration {
@@ -62,32 +43,21 @@ mod tests {
 
     #[test]
     fn boundaries_0_900_901() {
-        let grace = Duration::from_secs(600);
         let now = at(0);
-        let p = plan(now, at(0), grace);
-        assert_eq!(p.send_delay, Some(Duration::ZERO));
-        assert_eq!(p.due_at, at(600));
-
-        let p = plan(now, at(900), grace);
-        assert_eq!(p.send_delay, Some(Duration::from_secs(900)));
-        assert_eq!(p.due_at, at(1500));
-
-        let p = plan(now, at(901), grace);
-        assert_eq!(p.send_delay, None);
-        assert_eq!(p.due_at, at(901 - 840));
+        assert_eq!(send_delay(now, at(0)), Some(Duration::ZERO));
+        assert_eq!(send_delay(now, at(900)), Some(Duration::from_secs(900)));
+        assert_eq!(send_delay(now, at(901)), None);
     }
 
     #[test]
     fn past_due_is_sent_at_once() {
-        let p = plan(at(100), at(0), Duration::from_secs(60));
-        assert_eq!(p.send_delay, Some(Duration::ZERO));
+        assert_eq!(send_delay(at(100), at(0)), Some(Duration::ZERO));
     }
 
     #[test]
     fn sub_second_remainders_are_kept() {
         let now = at(0);
         let run_at = now + chrono::Duration::milliseconds(2500);
-        let p = plan(now, run_at, Duration::ZERO);
-        assert_eq!(p.send_delay, Some(Duration::from_millis(2500)));
+        assert_eq!(send_delay(now, run_at), Some(Duration::from_millis(2500)));
     }
 }

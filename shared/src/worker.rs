@@ -22,7 +22,7 @@ use crate::error::{Error, Result, error_chain};
 use crate::intake::{Envelope, Intake, KIND_ATTRIBUTE, Message, parse_message};
 use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, truncate};
 use crate::message::WakeUp;
-use crate::queue::MAX_SQS_DELAY;
+use crate::queue::{MAX_SQS_DELAY, Received};
 use crate::retry::{OnExhausted, RetryPolicy};
 use crate::state::State;
 use crate::store::{AttemptChange, Change, Expect, Extra, WriteError};
@@ -569,9 +569,11 @@ impl Worker {
             entries,
             run_at: None,
             lease: Some((lease, claimed_v)),
-            // If this run is lost, the timer re-sends the job after the lease
-            // and the grace period (design invariant 4).
-            due_at: Some(lease + chrono_dur(self.core.config.grace)),
+            // Enqueued and Processing share the timer's Active bucket: the
+            // claim writes no index entry. If this run is lost, the timer
+            // finds the job when its time there comes and re-sends it once
+            // the lease has expired (design invariant 4).
+            keep_place: true,
             last_error: None,
             attempt: AttemptChange::Increment,
         }
@@ -595,43 +597,15 @@ impl Worker {
         {
             return Ok(Claim::Claimed(Box::new(job)));
         }
-        let ddb = self.core.store.dynamodb();
-        let res = ddb
-            .update_item()
-            .table_name(self.core.store.table())
-            .key(
-                crate::store::attr::PK,
-                crate::store::s(crate::store::job_key(&job.id)),
-            )
-            .update_expression("SET #lease = :lease, #due_at = :due")
-            .condition_expression("#v = :v AND #state = :processing")
-            .expression_attribute_names("#lease", crate::store::attr::LEASE)
-            .expression_attribute_names("#due_at", crate::store::attr::DUE_AT)
-            .expression_attribute_names("#v", crate::store::attr::VERSION)
-            .expression_attribute_names("#state", crate::store::attr::STATE)
-            .expression_attribute_values(":lease", crate::store::n(lease.timestamp_millis()))
-            .expression_attribute_values(
-                ":due",
-                crate::store::n((lease + chrono_dur(self.core.config.grace)).timestamp_millis()),
-            )
-            .expression_attribute_values(":v", crate::store::n(job.version))
-            .expression_attribute_values(":processing", crate::store::s(State::Processing.as_str()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Claim::Claimed(Box::new(JobRecord {
+        if self.core.store.extend_lease(&job, lease, now).await? {
+            Ok(Claim::Claimed(Box::new(JobRecord {
                 lease_until: Some(lease),
                 ..job
-            }))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Claim::Dropped(
-                    "job changed right after its claim".to_owned(),
-                ))
-            }
-            Err(e) => Err(Error::aws("DynamoDB", "UpdateItem", e)),
+            })))
+        } else {
+            Ok(Claim::Dropped(
+                "job changed right after its claim".to_owned(),
+            ))
         }
     }
 
@@ -793,8 +767,7 @@ impl Worker {
             let n = job.attempt;
             let delay = policy.delay_before_retry(n, &mut rand::rng());
             let run_at = now + chrono_dur(delay);
-            let plan = timing::plan(now, run_at, self.core.config.grace);
-            send_delay = plan.send_delay;
+            send_delay = timing::send_delay(now, run_at);
             let reason = format!(
                 "Retry {n} of {} in {}s: {}",
                 policy.attempts,
@@ -802,8 +775,7 @@ impl Worker {
                 truncate(&failure.message, 200)
             );
             Change {
-                run_at: Some((run_at, plan.send_delay.is_some())),
-                due_at: Some(plan.due_at),
+                run_at: Some((run_at, send_delay.is_some())),
                 last_error,
                 ..Change::new(
                     State::Scheduled,
@@ -939,7 +911,7 @@ impl Worker {
             entry,
         );
         record.last_error = Some(truncate(reason, crate::job::MAX_DATA_VALUE_BYTES));
-        match self.core.store.insert(&record, None).await {
+        match self.core.store.insert(&record).await {
             Ok(()) | Err(Error::AlreadyExists { .. }) => Outcome::RecordedInvalid(id),
             // Not recorded: SQS delivers it again and, after the queue's
             // maxReceiveCount, moves it to the dead-letter queue.
@@ -995,71 +967,41 @@ impl Poller {
     }
 
     /// One receive: up to 10 messages, waiting up to the long-poll time.
-    async fn receive(&self) -> Result<Vec<aws_sdk_sqs::types::Message>> {
-        let queues = &self.worker.core.queues;
-        let url = queues.url(&self.queue).await?;
-        let out = queues
-            .sqs()
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .wait_time_seconds(self.wait.as_secs() as i32)
-            .send()
+    async fn receive(&self) -> Result<Vec<Received>> {
+        self.worker
+            .core
+            .queues
+            .receive(&self.queue, self.wait)
             .await
-            .map_err(|e| Error::aws("SQS", "ReceiveMessage", e))?;
-        Ok(out.messages.unwrap_or_default())
     }
 
     /// Handles received messages and deletes those that need no redelivery.
-    async fn process(&self, messages: Vec<aws_sdk_sqs::types::Message>) -> Result<usize> {
+    async fn process(&self, messages: Vec<Received>) -> Result<usize> {
         if messages.is_empty() {
             return Ok(0);
         }
-        let queues = &self.worker.core.queues;
-        let url = queues.url(&self.queue).await?;
         let count = messages.len();
         let mut handles = HashMap::new();
         let batch = messages
             .into_iter()
             .map(|m| {
-                let id = m.message_id.unwrap_or_default();
-                handles.insert(id.clone(), m.receipt_handle.unwrap_or_default());
+                handles.insert(m.message_id.clone(), m.receipt_handle);
                 Delivery {
-                    message_id: id,
-                    body: m.body.unwrap_or_default(),
+                    message_id: m.message_id,
+                    body: m.body,
                     queue: self.queue.clone(),
-                    attributes: m
-                        .message_attributes
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|(k, v)| Some((k, v.string_value?)))
-                        .collect(),
+                    attributes: m.attributes,
                 }
             })
             .collect();
         let failed = self.worker.handle_batch(batch, None).await;
-        let done: Vec<_> = handles
+        let done: Vec<String> = handles
             .into_iter()
             .filter(|(id, _)| !failed.contains(id))
-            .enumerate()
-            .map(|(i, (_, handle))| {
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handle)
-                    .build()
-                    .expect("id and handle set")
-            })
+            .map(|(_, handle)| handle)
             .collect();
         if !done.is_empty() {
-            queues
-                .sqs()
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(done))
-                .send()
-                .await
-                .map_err(|e| Error::aws("SQS", "DeleteMessageBatch", e))?;
+            self.worker.core.queues.delete(&self.queue, &done).await?;
         }
         Ok(count)
     }

@@ -142,7 +142,7 @@ fn policies_are_scoped() {
         .clone();
     assert_eq!(
         sched["Resource"],
-        json!({"Fn::Sub": "${JobsTable.Arn}/index/by-due"})
+        json!({"Fn::Sub": "${JobsTable.Arn}/index/by-bucket"})
     );
 }
 

@@ -629,8 +629,14 @@ async fn list_and_count_by_state() {
         5
     );
 
-    let counts: std::collections::HashMap<State, u64> =
-        env.client.counts().await.unwrap().into_iter().collect();
+    let counts: std::collections::HashMap<State, u64> = env
+        .client
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(state, c)| (state, c.n))
+        .collect();
     assert_eq!(counts[&State::Enqueued], 120);
     assert_eq!(counts[&State::Deleted], 1);
     assert_eq!(counts[&State::Failed], 0);

@@ -1,0 +1,423 @@
+//! The DynamoDB store: the one module that sends DynamoDB requests. Every
+//! other module (client, worker, timer, recurring jobs, the CLI) calls the
+//! operations here, named in the domain's words; a change to the table's
+//! layout stays in this folder.
+//!
+//! Every state change is one conditional `UpdateItem` that also appends the
+//! history entry (design invariant 1), and every conditional write goes
+//! through the same rules: it never revives an item past its TTL, and it is
+//! made again when DynamoDB rejects it because a transaction holds the item.
+//!
+//! # Layout
+//!
+//! - [`schema`]: attribute names, the `by-bucket` index and its buckets,
+//!   key formats.
+//! - `item`: job and recurring records to and from items; where a job
+//!   sits on the index.
+//! - `expr`: update and condition expressions under construction.
+//! - `jobs`: creating, reading and changing jobs; continuations.
+//! - `list`: jobs by state, paged; counts per state.
+//! - `due`: what the timer reads (items whose time came) and marks.
+//! - `recurring`: recurring job records and their firings.
+//! - `table`: creating the table.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+
+use crate::error::Error;
+use crate::job::{HistoryEntry, JobRecord};
+use crate::state::State;
+
+mod due;
+mod expr;
+mod item;
+mod jobs;
+mod list;
+mod recurring;
+pub mod schema;
+mod table;
+
+pub use aws_sdk_dynamodb::Client as DynamoDbClient;
+pub use due::{Due, DueJob, DueStart, Mark};
+pub use list::{Count, Cursor, ListQuery, Page};
+pub use recurring::Fire;
+pub use schema::{Bucket, INDEX};
+pub use table::ensure_table;
+
+const SERVICE: &str = "DynamoDB";
+
+/// How often [`Store::apply`] writes again when continuations are being added
+/// to a job while it is being finished.
+const CONDITION_ROUNDS: usize = 4;
+
+/// How often a write DynamoDB rejected because a transaction on the same
+/// item was in progress (`TransactionConflict`) is made again. The SDK does
+/// not retry these; a transaction takes milliseconds, so a short pause
+/// suffices.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Sends a request, and again up to [`CONFLICT_RETRIES`] times while its
+/// result is a transaction conflict, pausing 10, 20, 40, 80, 160 ms, each
+/// with up to half again at random so that two conflicting writers do not
+/// collide again.
+async fn send_through_conflicts<R, Fut>(
+    send: impl Fn() -> Fut,
+    is_conflict: impl Fn(&R) -> bool,
+) -> R
+where
+    Fut: std::future::Future<Output = R>,
+{
+    let mut round = 0;
+    loop {
+        let res = send().await;
+        if !is_conflict(&res) || round == CONFLICT_RETRIES {
+            return res;
+        }
+        let base = 10u64 << round;
+        let jitter = rand::random_range(0..=base / 2);
+        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        round += 1;
+    }
+}
+
+/// Whether a single-item write was rejected because a transaction held the
+/// item.
+fn is_write_conflict<O, E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    res: &std::result::Result<O, SdkError<E, R>>,
+) -> bool {
+    matches!(res, Err(SdkError::ServiceError(e)) if e.err().code() == Some("TransactionConflictException"))
+}
+
+/// Whether a transaction was cancelled only because another transaction or
+/// write on one of its items was in progress (no condition failed).
+fn is_transaction_conflict<O, R>(
+    res: &std::result::Result<
+        O,
+        SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    let Err(SdkError::ServiceError(e)) = res else {
+        return false;
+    };
+    match e.err() {
+        E::TransactionCanceledException(tc) => {
+            let codes: Vec<&str> = tc
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        _ => false,
+    }
+}
+
+/// Whether a request failed only because its condition did not hold.
+fn is_condition_failed<O, E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    res: &std::result::Result<O, SdkError<E, R>>,
+) -> bool {
+    matches!(res, Err(SdkError::ServiceError(e)) if e.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The job table.
+#[derive(Debug, Clone)]
+pub struct Store {
+    ddb: DynamoDbClient,
+    table: String,
+    shards: u32,
+    retention: Duration,
+    /// How long an Enqueued job may wait before the timer re-sends it, and
+    /// how long after a job with continuations reached a final state the
+    /// timer makes sure they were released.
+    grace: Duration,
+}
+
+/// What a state change writes besides the state itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub to: State,
+    pub entries: Vec<HistoryEntry>,
+    /// Scheduled: due time and whether the message is already in SQS.
+    pub run_at: Option<(chrono::DateTime<chrono::Utc>, bool)>,
+    /// Processing: lease deadline and the claiming message's version.
+    pub lease: Option<(chrono::DateTime<chrono::Utc>, u64)>,
+    /// Leave the job where it is on the index (a claim: Enqueued and
+    /// Processing share a bucket, so the claim writes no index entry).
+    pub keep_place: bool,
+    pub last_error: Option<String>,
+    pub attempt: AttemptChange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptChange {
+    Keep,
+    Increment,
+    Reset,
+}
+
+impl Change {
+    pub fn new(to: State, entry: HistoryEntry) -> Self {
+        Change {
+            to,
+            entries: vec![entry],
+            run_at: None,
+            lease: None,
+            keep_place: false,
+            last_error: None,
+            attempt: AttemptChange::Keep,
+        }
+    }
+}
+
+/// What a write expects to find.
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    /// Exact version, if known.
+    pub version: Option<u64>,
+    /// One of these states.
+    pub states: Vec<State>,
+    /// A further condition.
+    pub extra: Extra,
+    /// The history the writer saw, if it read the item; lets the write
+    /// compact the history instead of appending past
+    /// [`crate::job::MAX_HISTORY`].
+    pub history: Option<Vec<HistoryEntry>>,
+    /// How many continuations the writer saw on the job, if it read the item.
+    /// A write to a final state is conditional on this count (see
+    /// [`Store::apply`]).
+    pub conts: Option<usize>,
+}
+
+impl Expect {
+    pub fn at(job: &JobRecord) -> Self {
+        Expect {
+            version: Some(job.version),
+            states: vec![job.state],
+            extra: Extra::None,
+            history: Some(job.history.clone()),
+            conts: Some(job.continuations.len()),
+        }
+    }
+
+    /// Any job in one of `states`, at whatever version.
+    pub fn in_states(states: &[State]) -> Self {
+        Expect {
+            version: None,
+            states: states.to_vec(),
+            extra: Extra::None,
+            history: None,
+            conts: None,
+        }
+    }
+}
+
+/// A condition beyond state and version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Extra {
+    None,
+    /// Processing, started by message version `claimed_v`, lease over by `now`.
+    LeaseExpired {
+        claimed_v: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// Scheduled and due by this instant.
+    DueBy(chrono::DateTime<chrono::Utc>),
+}
+
+/// Why a conditional write did not happen.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// The condition failed; the item as it was (None if missing).
+    Condition(Option<Box<JobRecord>>),
+    Other(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> Self {
+        WriteError::Other(e)
+    }
+}
+
+impl Store {
+    /// A store over a table.
+    pub fn new(
+        ddb: DynamoDbClient,
+        table: impl Into<String>,
+        shards: u32,
+        retention: Duration,
+    ) -> Self {
+        Store {
+            ddb,
+            table: table.into(),
+            shards: shards.max(1),
+            retention,
+            grace: crate::config::DEFAULT_GRACE,
+        }
+    }
+
+    /// Sets the repair grace period (default [`crate::config::DEFAULT_GRACE`]).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Number of index shards.
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{
+        Continuation, ContinueOn, JobId, JobOptions, MAX_CONTINUATIONS, MAX_HISTORY, Parent,
+    };
+    use crate::retry::RetryPolicy;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use chrono::Utc;
+    use item::{compact_history, n, to_av};
+    use schema::{attr, shard_of};
+    use std::collections::HashMap;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of("abc", 8), shard_of("abc", 8));
+        let mut counts = [0u32; 8];
+        for _ in 0..8000 {
+            counts[shard_of(JobId::generate().as_str(), 8) as usize] += 1;
+        }
+        for c in counts {
+            assert!((700..1300).contains(&c), "{counts:?}");
+        }
+        assert_eq!(shard_of("anything", 1), 0);
+    }
+
+    /// An item's size by DynamoDB's rules: names and values in UTF-8 bytes,
+    /// numbers at their 21-byte maximum, 1 byte per boolean, and 3 bytes plus
+    /// 1 per element for lists and maps.
+    fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(_) => 21,
+                AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
+                }
+                other => panic!("unexpected attribute {other:?}"),
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    /// The largest job item the bounds allow (longest id, kind, queue and
+    /// arguments, a full history of failures at every length limit, the
+    /// most continuations with the longest ids, every optional attribute)
+    /// fits in DynamoDB's 400 KB with room to spare. Writes that did not
+    /// read the item (a claim: Enqueued and Processing) append without
+    /// compacting, so the history can hold two entries beyond
+    /// [`MAX_HISTORY`] until the next write that read it compacts it.
+    #[test]
+    fn worst_case_item_fits_in_400_kb() {
+        use crate::job::{MAX_ARGS_BYTES, MAX_KIND_LEN, MAX_RETRY_DELAYS};
+        let long = |c: char| c.to_string().repeat(100_000);
+        let id = |c: char| JobId::parse(c.to_string().repeat(200)).unwrap();
+        let now = Utc::now();
+        let failure = |i: usize| {
+            HistoryEntry::new(State::Scheduled, now, Some(long('r')))
+                .with("error_type", long('t'))
+                .with("error_message", long('m'))
+                .with("error_detail", long('d'))
+                .with("duration_ms", long('9'))
+                .with("worker", format!("{i}{}", long('w')))
+        };
+        let mut history = vec![
+            failure(0)
+                .with("origin", long('o'))
+                .with("parent", long('p'))
+                .with("history_truncated", long('h')),
+        ];
+        history.extend((1..MAX_HISTORY + 2).map(failure));
+        let args = serde_json::Value::String("a".repeat(MAX_ARGS_BYTES - 2));
+        assert_eq!(args.to_string().len(), MAX_ARGS_BYTES);
+        let mut job = JobRecord::new(
+            id('j'),
+            "k".repeat(MAX_KIND_LEN),
+            args,
+            JobOptions {
+                queue: "q".repeat(64),
+                retry: RetryPolicy {
+                    attempts: u32::MAX,
+                    delays_secs: vec![u32::MAX; MAX_RETRY_DELAYS],
+                    on_exhausted: crate::retry::OnExhausted::Delete,
+                },
+                timeout: Duration::from_secs(u64::MAX / 2),
+                retention: Some(Duration::from_secs(u64::MAX / 2)),
+            },
+            history.remove(0),
+        );
+        job.history.extend(history);
+        job.run_at = Some(now);
+        job.handed_off = true;
+        job.parent = Some(Parent {
+            id: id('p'),
+            on: ContinueOn::AnyFinished,
+        });
+        job.last_error = Some(crate::job::truncate(
+            &long('e'),
+            crate::job::MAX_DATA_VALUE_BYTES,
+        ));
+        let conts: Vec<Continuation> = (0..MAX_CONTINUATIONS)
+            .map(|_| Continuation {
+                id: id('c'),
+                on: ContinueOn::AnyFinished,
+            })
+            .collect();
+        let ddb = DynamoDbClient::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let store = Store::new(ddb, "t", 8, Duration::from_secs(1));
+        let mut item = store.item(&job);
+        for a in [attr::LEASE, attr::CLAIMED_V, attr::RESENDS, attr::TTL] {
+            item.insert(a.to_owned(), n(u64::MAX));
+        }
+        item.insert(attr::CONTS.to_owned(), to_av(&conts));
+        assert_eq!(job.history.len(), MAX_HISTORY + 2);
+
+        let size = item_size(&item);
+        let history = item_size(&HashMap::from([(
+            attr::HISTORY.to_owned(),
+            item[attr::HISTORY].clone(),
+        )]));
+        println!("worst-case item: {size} bytes, history {history} bytes");
+        assert!(size < 380 * 1024, "{size} bytes");
+    }
+
+    #[test]
+    fn history_compaction_keeps_the_first_and_the_newest() {
+        let t0 = Utc::now();
+        let entries: Vec<_> = (0..MAX_HISTORY + 5)
+            .map(|i| HistoryEntry::new(State::Scheduled, t0, Some(format!("e{i}"))))
+            .collect();
+        let out = compact_history(entries);
+        assert_eq!(out.len(), MAX_HISTORY);
+        assert_eq!(out[0].reason.as_deref(), Some("e0"));
+        assert!(out[0].data["history_truncated"].starts_with("5 older"));
+        assert_eq!(out[1].reason.as_deref(), Some("e6"));
+        assert_eq!(
+            out.last().unwrap().reason.as_deref(),
+            Some(&*format!("e{}", MAX_HISTORY + 4))
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! The table's layout: attribute names, the one index and its buckets, key
+//! formats, and the table definition [`crate::setup`] creates.
+//!
+//! One table, partition key `pk`: `job#<id>` for a job, `recurring#<id>` for
+//! a recurring job. One global secondary index, `by-bucket`, keyed by
+//! `bucket` (`<bucket>#<shard>`) and `bucket_at` (epoch ms), projecting only
+//! attributes that never change (`kind`, `queue`, `created`). Why this shape
+//! (a job's claim touches no index, so a fire-and-forget job costs 6 write
+//! units) is in docs/architecture.md.
+
+use chrono::{DateTime, Utc};
+
+use crate::state::State;
+
+/// Attribute names.
+pub(crate) mod attr {
+    /// Partition key: `job#<id>` or `recurring#<id>`.
+    pub const PK: &str = "pk";
+    /// Job kind.
+    pub const KIND: &str = "kind";
+    /// Arguments, as a JSON string (exact, whatever the numbers).
+    pub const ARGS: &str = "args";
+    /// Queue name.
+    pub const QUEUE: &str = "queue";
+    /// State name.
+    pub const STATE: &str = "state";
+    /// Version, incremented by every state change.
+    pub const VERSION: &str = "v";
+    /// Runs so far (claims).
+    pub const ATTEMPT: &str = "attempt";
+    /// Creation time, epoch ms.
+    pub const CREATED: &str = "created";
+    /// Last change, epoch ms.
+    pub const UPDATED: &str = "updated";
+    /// Scheduled: due time, epoch ms.
+    pub const RUN_AT: &str = "run_at";
+    /// Scheduled: the message is already in SQS with a delay.
+    pub const HANDED_OFF: &str = "handed_off";
+    /// Processing: lease deadline, epoch ms.
+    pub const LEASE: &str = "lease";
+    /// Processing: version of the message that started the run.
+    pub const CLAIMED_V: &str = "claimed_v";
+    /// Continuation: parent id.
+    pub const PARENT: &str = "parent";
+    /// Continuation: condition.
+    pub const PARENT_ON: &str = "parent_on";
+    /// Continuations waiting on this job: list of `{id, on}`.
+    pub const CONTS: &str = "conts";
+    /// Last error message.
+    pub const LAST_ERROR: &str = "last_error";
+    /// DynamoDB TTL, epoch seconds (final states only).
+    pub const TTL: &str = "ttl";
+    /// Wake-ups the timer re-sent since the job's last state change (for the
+    /// repair back-off).
+    pub const RESENDS: &str = "resends";
+    /// Per-job retention in seconds (absent: the global retention).
+    pub const KEEP: &str = "keep";
+    /// History entries.
+    pub const HISTORY: &str = "history";
+    /// Retry policy (map).
+    pub const RETRY: &str = "retry";
+    /// Timeout, seconds.
+    pub const TIMEOUT: &str = "timeout";
+    /// Index partition: `<bucket>#<shard>`.
+    pub const BUCKET: &str = "bucket";
+    /// Index sort key, epoch ms: when the timer must look at the item, or
+    /// when a job entered its state (see [`super::Bucket`]).
+    pub const BUCKET_AT: &str = "bucket_at";
+    /// Recurring: cron expression.
+    pub const CRON: &str = "cron";
+    /// Recurring: IANA time zone.
+    pub const TZ: &str = "tz";
+    /// Recurring: misfire policy.
+    pub const MISFIRE: &str = "misfire";
+    /// Recurring: whether it fires.
+    pub const ENABLED: &str = "enabled";
+    /// Recurring: the next occurrence not yet fired, epoch ms.
+    pub const NEXT_RUN: &str = "next_run";
+    /// Recurring: the last occurrence fired (or trigger), epoch ms.
+    pub const LAST_RUN: &str = "last_run";
+    /// Recurring: the job created last.
+    pub const LAST_JOB: &str = "last_job";
+}
+
+/// The one index: items by bucket, sharded, ordered by `bucket_at`.
+pub const INDEX: &str = "by-bucket";
+
+/// Attributes the index projects besides its keys and `pk`. Only attributes
+/// that never change on a job: a projected attribute that changed would cost
+/// an index write on every transition.
+pub(crate) const PROJECTED: [&str; 3] = [attr::KIND, attr::QUEUE, attr::CREATED];
+
+/// `bucket_at` of an item the timer never needs to look at (a disabled
+/// recurring job): 9999-12-31T23:59:59Z.
+pub(crate) const NEVER_MS: i64 = 253_402_300_799_000;
+
+/// Where an item sits on the index. Jobs move between buckets only when
+/// their state changes the bucket, never on the claim: Enqueued and
+/// Processing share `Active`, so claiming a job writes no index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Scheduled jobs not yet handed to SQS; `bucket_at` is when the timer
+    /// hands them off (due time − 14 min).
+    Scheduled,
+    /// Jobs the timer watches until they finish: Enqueued, Processing,
+    /// handed-off Scheduled, and Succeeded or Deleted jobs whose
+    /// continuations are being released. `bucket_at` is when the timer
+    /// checks on the job (expected start + grace, lease + grace, ...).
+    Active,
+    /// Continuations waiting for their parent; `bucket_at` is creation.
+    Awaiting,
+    /// Succeeded jobs; `bucket_at` is when they succeeded.
+    Succeeded,
+    /// Failed jobs; `bucket_at` is when they failed.
+    Failed,
+    /// Deleted jobs; `bucket_at` is when they were deleted.
+    Deleted,
+    /// Recurring jobs; `bucket_at` is when the timer fires the next
+    /// occurrence (occurrence − 2 min), or never when disabled.
+    Recurring,
+}
+
+impl Bucket {
+    /// Every bucket.
+    pub const ALL: [Bucket; 7] = [
+        Bucket::Scheduled,
+        Bucket::Active,
+        Bucket::Awaiting,
+        Bucket::Succeeded,
+        Bucket::Failed,
+        Bucket::Deleted,
+        Bucket::Recurring,
+    ];
+
+    /// Buckets the timer reads every tick (items whose `bucket_at` passed).
+    pub const WATCHED: [Bucket; 3] = [Bucket::Scheduled, Bucket::Active, Bucket::Recurring];
+
+    /// The bucket's name in keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Scheduled => "scheduled",
+            Bucket::Active => "active",
+            Bucket::Awaiting => "awaiting",
+            Bucket::Succeeded => "succeeded",
+            Bucket::Failed => "failed",
+            Bucket::Deleted => "deleted",
+            Bucket::Recurring => "recurring",
+        }
+    }
+
+    /// The index partition of one shard.
+    pub(crate) fn key(self, shard: u32) -> String {
+        format!("{}#{shard}", self.as_str())
+    }
+
+    /// Reads a partition key back.
+    pub(crate) fn parse_key(key: &str) -> Option<Bucket> {
+        let name = key.split('#').next()?;
+        Bucket::ALL.into_iter().find(|b| b.as_str() == name)
+    }
+
+    /// The bucket of a job that rests in `state` (a final job with
+    /// continuations to release sits in [`Bucket::Active`] instead).
+    pub(crate) fn resting(state: State) -> Bucket {
+        match state {
+            State::Scheduled => Bucket::Scheduled,
+            State::Enqueued | State::Processing => Bucket::Active,
+            State::Awaiting => Bucket::Awaiting,
+            State::Succeeded => Bucket::Succeeded,
+            State::Failed => Bucket::Failed,
+            State::Deleted => Bucket::Deleted,
+        }
+    }
+
+    /// The buckets that hold jobs in `state`.
+    pub(crate) fn holding(state: State) -> &'static [Bucket] {
+        match state {
+            State::Scheduled => &[Bucket::Scheduled, Bucket::Active],
+            State::Enqueued | State::Processing => &[Bucket::Active],
+            State::Awaiting => &[Bucket::Awaiting],
+            State::Succeeded => &[Bucket::Succeeded],
+            State::Failed => &[Bucket::Failed],
+            State::Deleted => &[Bucket::Deleted],
+        }
+    }
+}
+
+/// An item's place on the index.
+pub(crate) type Place = (Bucket, DateTime<Utc>);
+
+pub(crate) fn job_key(id: &crate::job::JobId) -> String {
+    format!("job#{id}")
+}
+
+pub(crate) fn recurring_key(id: &str) -> String {
+    format!("recurring#{id}")
+}
+
+/// FNV-1a: a stable hash for shard assignment (std's hasher is not
+/// guaranteed stable across releases).
+pub(crate) fn shard_of(id: &str, shards: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % shards.max(1)
+}
