@@ -16,6 +16,10 @@ use hangar::clock::SharedClock;
 use hangar::setup::{self, QueueSettings};
 use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
 
+pub mod meter;
+
+pub use meter::{Bill, IndexDef, Meter};
+
 /// The emulator endpoint (`AWS_ENDPOINT_URL`, default `http://127.0.0.1:4566`).
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
@@ -258,6 +262,33 @@ impl Intercept for Faults {
     }
 }
 
+/// Where metering started (see [`TestEnv::meter_start`]).
+pub struct MeterStart {
+    records: usize,
+    indexes: Vec<IndexDef>,
+}
+
+/// Reads every record of a DynamoDB stream: `python - ENDPOINT ARN`.
+const READ_STREAM: &str = r#"
+import json, sys, boto3
+endpoint, arn = sys.argv[1], sys.argv[2]
+s = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id="test", aws_secret_access_key="test")
+out = []
+for shard in s.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+    it = s.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    while it:
+        r = s.get_records(ShardIterator=it, Limit=1000)
+        for x in r["Records"]:
+            d = x["dynamodb"]
+            out.append({k: d.get(k) for k in ("Keys", "OldImage", "NewImage")})
+        if not r["Records"]:
+            break
+        it = r.get("NextShardIterator")
+print(json.dumps(out))
+"#;
+
 /// One test's stack.
 pub struct TestEnv {
     /// The configuration (unique stack name, queue URLs filled in).
@@ -272,6 +303,8 @@ pub struct TestEnv {
     pub calls: Calls,
     /// Faults injected into calls through `ddb` and `sqs`.
     pub faults: Faults,
+    /// What the calls through `ddb` and `sqs` cost (see [`TestEnv::bill`]).
+    pub meter: Meter,
     /// The clock everything on this stack uses.
     pub clock: SharedClock,
 }
@@ -288,6 +321,8 @@ pub struct EnvOptions {
     pub retention: Duration,
     /// Queues routed to a kind (`HANGAR_QUEUE_KINDS`).
     pub queue_kinds: Vec<(&'static str, &'static str)>,
+    /// Turn on the table's stream (NEW_AND_OLD_IMAGES) for the cost meter.
+    pub stream: bool,
 }
 
 impl Default for EnvOptions {
@@ -298,6 +333,7 @@ impl Default for EnvOptions {
             visibility: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
             queue_kinds: Vec::new(),
+            stream: false,
         }
     }
 }
@@ -324,16 +360,19 @@ impl TestEnv {
         let sdk = sdk_config().await;
         let calls = Calls::default();
         let faults = Faults::default();
+        let meter = Meter::default();
         let ddb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .interceptor(calls.clone())
                 .interceptor(faults.clone())
+                .interceptor(meter.clone())
                 .build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .interceptor(calls.clone())
                 .interceptor(faults.clone())
+                .interceptor(meter.clone())
                 .build(),
         );
         // The tail of a v7 uuid is random; its head is the time.
@@ -357,6 +396,20 @@ impl TestEnv {
                 )
             });
         config.queue_urls.extend(urls);
+        if opts.stream {
+            ddb.update_table()
+                .table_name(&config.table)
+                .stream_specification(
+                    aws_sdk_dynamodb::types::StreamSpecification::builder()
+                        .stream_enabled(true)
+                        .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                        .build()
+                        .expect("stream fields set"),
+                )
+                .send()
+                .await
+                .expect("enable the table's stream");
+        }
         let clock: SharedClock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let client = Client::from_clients(ddb.clone(), sqs.clone(), config.clone(), clock.clone());
         calls.reset();
@@ -367,8 +420,72 @@ impl TestEnv {
             sqs,
             calls,
             faults,
+            meter,
             clock,
         }
+    }
+
+    /// Every record of the table's stream so far, in DynamoDB's JSON form
+    /// (`Keys`, `OldImage`, `NewImage`), read with boto3.
+    pub async fn stream_records(&self) -> Vec<serde_json::Value> {
+        let table = self
+            .ddb
+            .describe_table()
+            .table_name(&self.config.table)
+            .send()
+            .await
+            .expect("describe table")
+            .table
+            .expect("table");
+        let arn = table
+            .latest_stream_arn()
+            .expect("the table has a stream (EnvOptions::stream)")
+            .to_owned();
+        let out = run_python(READ_STREAM, &[&endpoint(), &arn]);
+        serde_json::from_str(&out).expect("stream records as JSON")
+    }
+
+    /// Starts metering: what was recorded so far is forgotten.
+    pub async fn meter_start(&self) -> MeterStart {
+        let desc = self
+            .ddb
+            .describe_table()
+            .table_name(&self.config.table)
+            .send()
+            .await
+            .expect("describe table")
+            .table
+            .expect("table");
+        let indexes = desc
+            .global_secondary_indexes()
+            .iter()
+            .map(|g| IndexDef {
+                keys: g
+                    .key_schema()
+                    .iter()
+                    .map(|k| k.attribute_name().to_owned())
+                    .collect(),
+                projected: g.projection().and_then(|p| match p.projection_type() {
+                    Some(aws_sdk_dynamodb::types::ProjectionType::All) => None,
+                    _ => Some(p.non_key_attributes().to_vec()),
+                }),
+            })
+            .collect();
+        let records = self.stream_records().await.len();
+        self.meter.reset();
+        MeterStart { records, indexes }
+    }
+
+    /// What the calls since `start` cost.
+    pub async fn bill(&self, start: &MeterStart) -> Bill {
+        let snapshot = self.meter.clone();
+        let calls_done = snapshot.snapshot();
+        let records = self.stream_records().await;
+        calls_done.bill(
+            &records[start.records..],
+            &["pk".to_owned()],
+            &start.indexes,
+        )
     }
 
     /// How many items the stack's table holds (a scan; fine for a test's

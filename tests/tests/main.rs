@@ -2,6 +2,7 @@
 //! AWS SDK. Run them with `bash tests/run.sh`, which starts the emulator.
 
 mod continuations;
+mod cost;
 mod infra;
 mod intake;
 mod lifecycle;

@@ -1,0 +1,241 @@
+//! The cost meter's scenarios: what one job costs in DynamoDB write and
+//! read units and SQS requests, by DynamoDB's billing rules applied to the
+//! table's stream (see `hangar_integration_tests::meter`). Each scenario
+//! fails if its units grow past its budget; the figures are the table in
+//! docs/architecture.md, printed by
+//! `bash tests/run.sh -p hangar-integration-tests --test integration cost -- --nocapture`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hangar::message::WakeUp;
+use hangar::{ContinueOn, ManualClock, Poller, RecurringOptions, Timer};
+use hangar_integration_tests::meter::{PRICE_RRU, PRICE_SQS, PRICE_WRU};
+use hangar_integration_tests::{Bill, EnvOptions, TestEnv};
+
+use crate::support::*;
+
+/// Jobs per scenario (the bill is divided among them).
+const N: usize = 4;
+
+async fn metered_env(clock: Option<ManualClock>) -> TestEnv {
+    TestEnv::with(EnvOptions {
+        stream: true,
+        clock: clock.map(|c| std::sync::Arc::new(c) as hangar::clock::SharedClock),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Polls until `done` holds, making no request of its own besides the
+/// poller's receives and deletes.
+async fn poll_until(poller: &Poller, what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: not done in 30 s"
+        );
+        poller.poll_once().await.expect("poll");
+    }
+}
+
+/// Polls until a receive comes back empty.
+async fn drain(poller: &Poller) {
+    while poller.poll_once().await.expect("poll") > 0 {}
+}
+
+/// Prints the scenario's row and checks it against its budget of write
+/// units per job. Returns the per-job bill.
+fn report(scenario: &str, bill: &Bill, jobs: usize, budget_wru: f64) -> Bill {
+    assert_eq!(
+        bill.unmatched, 0,
+        "{scenario}: stream records no write explains: {bill:?}"
+    );
+    let per = bill.per(jobs);
+    // SQS requests Hangar makes, plus the event source mapping's receive and
+    // delete, one each per batch of 10 deliveries.
+    let sends = bill.sqs_requests(&["SendMessage", "SendMessageBatch"]) as f64 / jobs as f64;
+    let deliveries = bill.delivered as f64 / jobs as f64;
+    let sqs = sends + deliveries * 0.2;
+    let dollars = per.wru() * PRICE_WRU + per.rru * PRICE_RRU + sqs * PRICE_SQS;
+    println!(
+        "figure: cost | {scenario} | {:.1} WRU ({:.1} table, {:.1} index, {:.1} refused) | {:.2} RRU | {:.2} SQS ({sends:.2} sends, {deliveries:.2} deliveries) | ${dollars:.2} per million | DynamoDB calls {:?}",
+        per.wru(),
+        per.table_wru,
+        per.index_wru,
+        per.failed_wru,
+        per.rru,
+        sqs,
+        bill.dynamodb
+    );
+    assert!(
+        per.wru() <= budget_wru,
+        "{scenario}: {:.2} write units per job, budget {budget_wru} (index {:.2}, table {:.2}, refused {:.2})",
+        per.wru(),
+        per.index_wru,
+        per.table_wru,
+        per.failed_wru
+    );
+    per
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Enqueue, claim, finish: three writes, and the index entry written on
+/// enqueue and moved once on finish (the claim writes none): 6 WRU.
+#[tokio::test]
+async fn cost_fire_and_forget() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client.enqueue(&Ok1 { n: n as u32 }).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("fire-and-forget", &bill, N, 6.0);
+    assert_eq!((per.table_wru, per.index_wru), (3.0, 3.0), "{per:?}");
+    assert_eq!(per.rru, 0.0, "no reads on the happy path");
+}
+
+/// Scheduled an hour ahead: the timer hands it off (one read of the item
+/// it found, one write that moves its index entry), then it runs.
+#[tokio::test]
+async fn cost_delayed_one_hour() {
+    let t0 = utc("2026-06-01T08:00:00Z");
+    let clock = ManualClock::new(t0);
+    let env = metered_env(Some(clock.clone())).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let timer = Timer::new(&env.client);
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client
+            .schedule(&Ok1 { n: n as u32 }, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    clock.set(t0 + chrono::Duration::seconds(3600 - 2));
+    let r = timer.tick(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(r.handed_off.len(), N);
+    clock.set(t0 + chrono::Duration::seconds(3600));
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    report("delayed 1 h", &bill, N, 9.0);
+}
+
+/// Fails once, retried after a second (an SQS delay), then succeeds.
+#[tokio::test]
+async fn cost_one_retry_then_success() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for _ in 0..N {
+        env.client.enqueue(&Flaky { fail_times: 1 }).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.flaky) == 2 * N as u32).await;
+    let bill = env.bill(&start).await;
+    report("one retry, then success", &bill, N, 10.0);
+}
+
+/// A parent and a continuation that runs when it succeeded (per pair).
+#[tokio::test]
+async fn cost_continuation() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for n in 0..N {
+        let parent = env.client.enqueue(&Ok1 { n: n as u32 }).await.unwrap();
+        env.client
+            .continue_with(&parent, &Ok1 { n: 100 }, ContinueOn::Succeeded)
+            .await
+            .unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 2 * N as u32).await;
+    let bill = env.bill(&start).await;
+    report("a job and its continuation", &bill, N, 21.0);
+}
+
+/// One occurrence of a recurring job: fired by the timer in one
+/// transaction, then run like a delayed job.
+#[tokio::test]
+async fn cost_recurring_occurrence() {
+    let t0 = utc("2026-06-01T09:59:58Z");
+    let clock = ManualClock::new(t0);
+    let env = metered_env(Some(clock.clone())).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let timer = Timer::new(&env.client);
+    let recurring = env.client.recurring();
+    for n in 0..N {
+        recurring
+            .add_or_update(
+                &format!("hourly-{n}"),
+                &Ok1 { n: n as u32 },
+                "0 * * * *",
+                RecurringOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let start = env.meter_start().await;
+    let r = timer.tick(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(r.fired.len(), N, "{r:?}");
+    clock.set(utc("2026-06-01T10:00:00Z"));
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    report("a recurring occurrence", &bill, N, 11.0);
+}
+
+/// A job request from another AWS producer: the worker creates the job and
+/// its wake-up, and the job runs (the producer's send included).
+#[tokio::test]
+async fn cost_intake_message() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.send_raw(
+            "default",
+            &format!(r#"{{"hangar_intake":1,"kind":"ok","args":{{"n":{n}}}}}"#),
+        )
+        .await;
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    report("an intake message", &bill, N, 6.0);
+}
+
+/// A fire-and-forget job whose wake-up SQS delivers twice: the second
+/// delivery's claim is refused (one write unit) and acknowledged.
+#[tokio::test]
+async fn cost_duplicate_delivery() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    let mut ids = Vec::new();
+    for n in 0..N {
+        ids.push(env.client.enqueue(&Ok1 { n: n as u32 }).await.unwrap());
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    for id in &ids {
+        env.send_raw(
+            "default",
+            &WakeUp::new(id.clone(), 1, hangar::State::Enqueued).to_body(),
+        )
+        .await;
+    }
+    drain(&poller).await;
+    assert_eq!(Runs::get(&runs.ok), N as u32, "the duplicates did not run");
+    let bill = env.bill(&start).await;
+    let per = report("a duplicate delivery", &bill, N, 7.0);
+    assert_eq!(per.failed_wru, 1.0, "one refused claim per duplicate");
+}
