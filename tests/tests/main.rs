@@ -6,6 +6,7 @@ mod cost;
 mod infra;
 mod intake;
 mod lifecycle;
+mod recurring;
 mod support;
 mod timer;
 mod worker;

@@ -22,15 +22,15 @@ async fn schedule_in(env: &TestEnv, n: u32, secs: u64) -> hangar::JobId {
 }
 
 /// One tick with the default budget.
-async fn tick(timer: &Timer) -> hangar::TickReport {
+pub(crate) async fn tick(timer: &Timer) -> hangar::TickReport {
     timer.tick(BUDGET).await.unwrap()
 }
 
-fn utc(s: &str) -> DateTime<Utc> {
+pub(crate) fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-async fn manual_env(at: DateTime<Utc>) -> (TestEnv, ManualClock) {
+pub(crate) async fn manual_env(at: DateTime<Utc>) -> (TestEnv, ManualClock) {
     let clock = ManualClock::new(at);
     let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
     (env, clock)
