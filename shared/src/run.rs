@@ -107,14 +107,33 @@ pub async fn scheduler() -> std::result::Result<(), BoxError> {
     Ok(())
 }
 
+/// What the stack's EventBridge Scheduler schedule sends the scheduler
+/// Lambda every minute (its target's `Input` in `infra/`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TickEvent {
+    /// Always [`TICK_SOURCE`].
+    pub source: String,
+}
+
+/// The `source` of a [`TickEvent`].
+pub const TICK_SOURCE: &str = "hangar.timer";
+
 /// The scheduler Lambda's handler: one tick per invocation, within the
-/// invocation's remaining time. The event's content is not used:
-/// EventBridge Scheduler fires `rate(1 minute)` with whatever input the
-/// schedule names.
+/// invocation's remaining time. Any other event is refused, so a
+/// misconfigured trigger shows up as failed invocations instead of ticks
+/// nobody asked for.
 pub async fn tick_handler(
     timer: &Timer,
-    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    event: lambda_runtime::LambdaEvent<TickEvent>,
 ) -> std::result::Result<crate::timer::TickReport, BoxError> {
+    if event.payload.source != TICK_SOURCE {
+        return Err(format!(
+            "not a Hangar timer event (source {:?}, expected {TICK_SOURCE:?})",
+            event.payload.source
+        )
+        .into());
+    }
     let report = timer.tick(lambda_budget(event.context.deadline)).await?;
     report.log();
     Ok(report)

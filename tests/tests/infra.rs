@@ -25,7 +25,7 @@ Loader.add_multi_constructor("!", intrinsic)
 print(json.dumps(yaml.load(open(sys.argv[1]), Loader=Loader)))
 "#;
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let path = workspace_root().join("infra/template.yaml");
     serde_json::from_str(&run_python(LOAD_TEMPLATE, &[path.to_str().unwrap()])).unwrap()
 }

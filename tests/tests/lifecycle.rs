@@ -483,21 +483,111 @@ async fn enqueue_many_uses_batch_calls() {
     assert_eq!(Runs::get(&runs.ok), 60, "each ran exactly once");
 }
 
-/// Setting up resources twice is harmless.
+/// Setting up resources twice is harmless: the second run (with other
+/// queue settings) leaves the table, its index, TTL and the existing
+/// queues exactly as the first made them, and adds the new queue.
 #[tokio::test]
 async fn setup_is_idempotent() {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
     let env = TestEnv::new().await;
+    let table = || async {
+        env.ddb
+            .describe_table()
+            .table_name(&env.config.table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+    };
+    let sqs = env.sqs.clone();
+    let queue = move |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(A::All)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap()
+        }
+    };
+    let before = table().await;
+    let default_before = queue(env.config.queue_urls["default"].clone()).await;
+
     let again = hangar::setup::ensure(
         &env.ddb,
         &env.sqs,
         &env.config,
         &["default", "critical"],
-        &hangar::setup::QueueSettings::default(),
+        &hangar::setup::QueueSettings {
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: 9,
+        },
     )
     .await
     .unwrap();
     assert_eq!(again[0].1, env.config.queue_urls["default"]);
     assert!(again[1].1.ends_with("-critical"), "{again:?}");
+
+    let after = table().await;
+    assert_eq!(after.key_schema(), before.key_schema());
+    assert_eq!(
+        after.attribute_definitions(),
+        before.attribute_definitions()
+    );
+    assert_eq!(
+        after.creation_date_time(),
+        before.creation_date_time(),
+        "not recreated"
+    );
+    let gsi = after.global_secondary_indexes();
+    assert_eq!(gsi.len(), 1);
+    assert_eq!(gsi[0].index_name(), Some(hangar::store::INDEX));
+    let keys: Vec<&str> = gsi[0]
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name())
+        .collect();
+    assert_eq!(keys, ["bucket", "bucket_at"]);
+    let mut projected = gsi[0].projection().unwrap().non_key_attributes().to_vec();
+    projected.sort();
+    assert_eq!(projected, ["created", "kind", "queue"]);
+    let ttl = env
+        .ddb
+        .describe_time_to_live()
+        .table_name(&env.config.table)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+
+    // The existing queue keeps its settings (the test's: visibility 2 s,
+    // 3 receives); the new one gets the settings asked for.
+    let default_after = queue(again[0].1.clone()).await;
+    for a in [A::VisibilityTimeout, A::RedrivePolicy, A::QueueArn] {
+        assert_eq!(default_after.get(&a), default_before.get(&a), "{a:?}");
+    }
+    assert_eq!(default_after[&A::VisibilityTimeout], "2");
+    let critical = queue(again[1].1.clone()).await;
+    assert_eq!(critical[&A::VisibilityTimeout], "30");
+    let redrive: serde_json::Value = serde_json::from_str(&critical[&A::RedrivePolicy]).unwrap();
+    assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(9));
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with("-critical-dlq"),
+        "{redrive}"
+    );
 }
 
 /// A job's own retention overrides the global one, in the worker's result

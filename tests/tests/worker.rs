@@ -396,6 +396,80 @@ async fn lambda_handler_reports_partial_batch_failures() {
     assert_eq!(created.state, State::Enqueued);
 }
 
+/// A record whose processing fails (here the job a raw body asks for
+/// cannot be written) comes back in `batchItemFailures` by its message id,
+/// while the others in the batch are handled and acknowledged.
+#[tokio::test]
+async fn lambda_handler_reports_the_failing_record() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let worker = env.worker(registry(&runs));
+    let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
+    let body = WakeUp::for_job(&env.job(&id).await).to_body();
+    let fixture = include_str!("../fixtures/sqs-event.json")
+        .replace("{{STACK}}", &env.config.stack)
+        .replace("{{WAKE_UP}}", &body.replace('"', "\\\""));
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&fixture).unwrap();
+    env.faults.fail("PutItem", "msg-7c1f3d8e");
+    let resp = worker
+        .handle_lambda(lambda_runtime::LambdaEvent::new(
+            event,
+            lambda_runtime::Context::default(),
+        ))
+        .await
+        .unwrap();
+    let failed: Vec<&str> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["7c1f3d8e-5b2a-4c6d-9e0f-1a2b3c4d5e6f"]);
+    assert_eq!(env.job(&id).await.state, State::Succeeded);
+    let invalid = JobId::parse("msg-2e1424d4-f796-459a-8184-9c92662be6da").unwrap();
+    assert_eq!(env.job(&invalid).await.state, State::Failed);
+    let not_created = JobId::parse("msg-7c1f3d8e-5b2a-4c6d-9e0f-1a2b3c4d5e6f").unwrap();
+    assert!(env.client.get(&not_created).await.unwrap().is_none());
+}
+
+/// `JobFailure::permanent` (README: "skips the retries"): the job goes to
+/// Failed after its one run, with the reason and the error recorded.
+#[tokio::test]
+async fn permanent_failures_skip_the_retries() {
+    let env = TestEnv::new().await;
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = runs.clone();
+    let poller = env.poller(hangar::Registry::new().raw("refuse", move |_args, _ctx| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(hangar::JobFailure::permanent(
+                "the invoice number is malformed",
+            ))
+        }
+    }));
+    let id = env
+        .client
+        .enqueue(hangar::NewJob::new("refuse", serde_json::json!({})))
+        .await
+        .unwrap();
+    let job = env.drive_to(&poller, &id, State::Failed, SHORT).await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("the invoice number is malformed")
+    );
+    let last = job.history.last().unwrap();
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("Failed without retry: the invoice number is malformed")
+    );
+    assert_eq!(
+        states(&job),
+        [State::Enqueued, State::Processing, State::Failed]
+    );
+}
+
 /// A running handler sees that its job was deleted; its result is discarded.
 #[tokio::test]
 async fn handler_sees_deletion() {
