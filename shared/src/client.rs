@@ -253,8 +253,9 @@ impl Client {
         Ok(records.into_iter().map(|r| r.id).collect())
     }
 
-    /// Jobs in `state` (optionally of one queue), newest first, up to
-    /// `limit`: pages of [`Client::list_page`] until there are enough.
+    /// Jobs in `state` (optionally of one queue), newest first (Processing:
+    /// longest running first), up to `limit`: pages of
+    /// [`Client::list_page`] until there are enough.
     pub async fn list(
         &self,
         state: State,
@@ -280,7 +281,8 @@ impl Client {
         Ok(jobs)
     }
 
-    /// One page of a listing, newest first: a bounded number of queries
+    /// One page of a listing, newest first (Processing: longest running
+    /// first): a bounded number of queries
     /// (one per index shard of each bucket that holds the state) and one
     /// batch read. Pass the page's `next` back for the following page.
     pub async fn list_page(
@@ -298,7 +300,17 @@ impl Client {
     /// How many jobs are in each state, every state listed. The cost does
     /// not grow with the table: large states are estimates (marked so).
     pub async fn counts(&self) -> Result<Vec<(State, Count)>> {
-        self.core.store.counts(self.core.now()).await
+        let buckets = self.core.store.bucket_counts(self.core.now()).await?;
+        let mut in_sqs = (0, 0);
+        if buckets.active_split.is_none() {
+            for q in self.core.queues.depths().await? {
+                if !q.name.ends_with("-dlq") {
+                    in_sqs.0 += q.in_flight;
+                    in_sqs.1 += q.delayed;
+                }
+            }
+        }
+        Ok(buckets.per_state(in_sqs))
     }
 
     /// Messages in each SQS queue of the stack, dead-letter queues included.

@@ -118,14 +118,16 @@ impl Store {
     ) -> Result<bool> {
         let job = &due.job;
         let mut e = Expr::default();
+        // Whatever the mark, the job is one the timer watches until it
+        // finishes.
+        e.set(
+            attr::BUCKET,
+            s(Bucket::Active.key(shard_of(job.id.as_str(), self.shards))),
+        );
         e.set(attr::BUCKET_AT, ms(next));
         match how {
             Mark::HandOff => {
                 e.set(attr::HANDED_OFF, AttributeValue::Bool(true));
-                e.set(
-                    attr::BUCKET,
-                    s(Bucket::Active.key(shard_of(job.id.as_str(), self.shards))),
-                );
                 let h = e.n(attr::HANDED_OFF);
                 e.cond(format!("attribute_not_exists({h})"));
             }

@@ -17,9 +17,10 @@ use crate::state::State;
 /// Index entries counted exactly per shard; a longer shard's count is
 /// extrapolated from the time span the counted entries cover.
 pub const COUNT_PAGE: i32 = 250;
-/// Jobs read to split the Active bucket into Enqueued, Processing and
+/// Most jobs read to split the Active bucket into Enqueued, Processing and
 /// handed-off Scheduled (the index does not know which is which: the claim
-/// must not write an index entry). All of them when there are no more.
+/// must not write an index entry); a larger bucket is split by the queues'
+/// message counts (see [`BucketCounts::per_state`]).
 pub const ACTIVE_SAMPLE: usize = 50;
 
 /// What to list.
@@ -88,8 +89,8 @@ pub struct Page {
 pub struct Count {
     /// How many.
     pub n: u64,
-    /// False for an estimate (a large state, or the share of the Active
-    /// bucket that a sample found in this state).
+    /// False for an estimate (a large state, or a share of a large Active
+    /// bucket).
     pub exact: bool,
 }
 
@@ -109,7 +110,10 @@ impl Store {
 
     /// One page of jobs in a state, newest first (by index time), at most
     /// `size` of them: one query per lane (bucket and shard, all at once),
-    /// then one `BatchGetItem`.
+    /// then one `BatchGetItem`. Processing jobs come oldest first: they sit
+    /// at the old end of the Active bucket they share with Enqueued jobs
+    /// (claims are roughly first in, first out), so a page finds them behind
+    /// any backlog, the longest-running first.
     pub async fn list_page(
         &self,
         query: &ListQuery,
@@ -118,6 +122,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Page> {
         let size = size.clamp(1, 1000);
+        let ascending = query.state == State::Processing;
         let lanes = self.lanes(query.state);
         let mut positions = match cursor {
             Some(c) if c.lanes.len() == lanes.len() => c.lanes.clone(),
@@ -148,7 +153,7 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .index_name(INDEX)
-                .scan_index_forward(false)
+                .scan_index_forward(ascending)
                 .limit(size as i32)
                 .set_exclusive_start_key(start)
                 .expression_attribute_names("#b", attr::BUCKET)
@@ -206,6 +211,9 @@ impl Store {
             last_keys.insert(lane, out.last_evaluated_key);
         }
         entries.sort_by(|a, b| (b.at, &b.pk).cmp(&(a.at, &a.pk)));
+        if ascending {
+            entries.reverse();
+        }
         let taken: Vec<Entry> = entries.drain(..entries.len().min(size)).collect();
         // Each lane goes on after the last entry taken from it; a lane all
         // of whose entries were taken goes on where its query stopped.
@@ -301,30 +309,25 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-        let (newest, last) = (times.first().copied(), times.last().copied());
         let first = oldest
             .items()
             .first()
             .and_then(|i| get_n::<i64>(i, attr::BUCKET_AT));
-        let n = match (newest, last, first) {
-            (Some(newest), Some(last), Some(first)) if newest > last => {
-                let covered = (newest - last) as f64;
-                let span = (newest - first) as f64;
-                (counted as f64 * span / covered).round() as u64
-            }
-            // Every counted entry has the same time: at least this many.
-            _ => counted,
-        };
         Ok(Count {
-            n: n.max(counted + 1),
+            n: extrapolate(
+                counted,
+                times.first().copied(),
+                times.last().copied(),
+                first,
+            ),
             exact: false,
         })
     }
 
-    /// Jobs per state, every state listed. Buckets are counted (see
-    /// [`COUNT_PAGE`]); the Active bucket is split by reading up to
-    /// [`ACTIVE_SAMPLE`] of its jobs, exact when it holds no more.
-    pub async fn counts(&self, now: DateTime<Utc>) -> Result<Vec<(State, Count)>> {
+    /// Entries per bucket (see [`COUNT_PAGE`]), and the Active bucket's
+    /// jobs by state when it holds no more than [`ACTIVE_SAMPLE`] (read
+    /// with one `BatchGetItem`).
+    pub async fn bucket_counts(&self, now: DateTime<Utc>) -> Result<BucketCounts> {
         let mut buckets = BTreeMap::new();
         for b in [
             Bucket::Scheduled,
@@ -337,10 +340,8 @@ impl Store {
             buckets.insert(b.as_str(), self.count_bucket(b).await?);
         }
         let active = buckets["active"];
-        let mut split: BTreeMap<State, u64> = BTreeMap::new();
-        let mut sampled = 0u64;
-        if active.n > 0 {
-            let per_shard = ACTIVE_SAMPLE.div_ceil(self.shards as usize);
+        let mut split = None;
+        if active.exact && active.n as usize <= ACTIVE_SAMPLE {
             let mut pks = Vec::new();
             for shard in 0..self.shards {
                 let out = self
@@ -351,7 +352,7 @@ impl Store {
                     .key_condition_expression("#b = :b")
                     .expression_attribute_names("#b", attr::BUCKET)
                     .expression_attribute_values(":b", s(Bucket::Active.key(shard)))
-                    .limit(per_shard as i32)
+                    .limit(ACTIVE_SAMPLE as i32 + 1)
                     .send()
                     .await
                     .map_err(|e| Error::aws(SERVICE, "Query", e))?;
@@ -362,49 +363,207 @@ impl Store {
                         .map(str::to_owned),
                 );
             }
+            let mut by_state = BTreeMap::new();
             for item in self.get_items(&pks, false).await? {
                 let job = parse_job(&item)?;
-                if is_expired(&job, now) {
-                    continue;
+                if !is_expired(&job, now) {
+                    *by_state.entry(job.state).or_default() += 1;
                 }
-                sampled += 1;
-                *split.entry(job.state).or_default() += 1;
             }
+            split = Some(by_state);
         }
-        let exact_split = active.exact && sampled == active.n;
-        let share = |state: State| -> Count {
-            let k = split.get(&state).copied().unwrap_or(0);
-            if exact_split || sampled == 0 {
-                Count {
-                    n: k,
-                    exact: exact_split,
-                }
-            } else {
-                Count {
-                    n: (k as f64 * active.n as f64 / sampled as f64).round() as u64,
-                    exact: false,
-                }
+        Ok(BucketCounts {
+            scheduled: buckets["scheduled"],
+            active,
+            awaiting: buckets["awaiting"],
+            succeeded: buckets["succeeded"],
+            failed: buckets["failed"],
+            deleted: buckets["deleted"],
+            active_split: split,
+        })
+    }
+}
+
+/// The entries of a shard of which `counted`, the newest, span `newest`
+/// down to `last`, and whose oldest is at `first`: as many again per span
+/// of time (more than counted, whatever the times).
+fn extrapolate(counted: u64, newest: Option<i64>, last: Option<i64>, first: Option<i64>) -> u64 {
+    let n = match (newest, last, first) {
+        (Some(newest), Some(last), Some(first)) if newest > last && last >= first => {
+            let covered = (newest - last) as f64;
+            let span = (newest - first) as f64;
+            (counted as f64 * span / covered).round() as u64
+        }
+        // Every counted entry has the same time: at least this many.
+        _ => counted,
+    };
+    n.max(counted + 1)
+}
+
+/// Entries per bucket, as [`Store::bucket_counts`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketCounts {
+    /// Scheduled jobs not handed off.
+    pub scheduled: Count,
+    /// Enqueued, Processing and handed-off Scheduled jobs (and finished
+    /// jobs whose continuations are being released).
+    pub active: Count,
+    /// Awaiting continuations.
+    pub awaiting: Count,
+    /// Succeeded jobs.
+    pub succeeded: Count,
+    /// Failed jobs.
+    pub failed: Count,
+    /// Deleted jobs.
+    pub deleted: Count,
+    /// The Active bucket's jobs by state, when it was small enough to read.
+    pub active_split: Option<BTreeMap<State, u64>>,
+}
+
+impl BucketCounts {
+    /// Jobs per state, every state listed. A large Active bucket (not read)
+    /// is split by the stack's queues, `in_sqs` = (messages in flight,
+    /// messages delayed): a running job holds its message in flight, a
+    /// handed-off Scheduled job's message is delayed, the rest wait.
+    pub fn per_state(&self, in_sqs: (u64, u64)) -> Vec<(State, Count)> {
+        let active = self.active.n;
+        let (split, exact) = match &self.active_split {
+            Some(split) => (split.clone(), true),
+            None => {
+                let processing = in_sqs.0.min(active);
+                let handed_off = in_sqs.1.min(active - processing);
+                let split = BTreeMap::from([
+                    (State::Processing, processing),
+                    (State::Scheduled, handed_off),
+                    (State::Enqueued, active - processing - handed_off),
+                ]);
+                (split, false)
             }
         };
-        let plus = |a: Count, b: Count| Count {
-            n: a.n + b.n,
-            exact: a.exact && b.exact,
+        let share = |state: State| Count {
+            n: split.get(&state).copied().unwrap_or(0),
+            exact,
         };
-        Ok(State::ALL
+        State::ALL
             .iter()
             .map(|&state| {
                 let c = match state {
-                    State::Scheduled => plus(buckets["scheduled"], share(State::Scheduled)),
+                    State::Scheduled => {
+                        let h = share(State::Scheduled);
+                        Count {
+                            n: self.scheduled.n + h.n,
+                            exact: self.scheduled.exact && h.exact,
+                        }
+                    }
                     State::Enqueued | State::Processing => share(state),
-                    State::Awaiting => buckets["awaiting"],
+                    State::Awaiting => self.awaiting,
                     // Finished jobs whose continuations are being released
                     // are counted where they rest, a moment later.
-                    State::Succeeded => buckets["succeeded"],
-                    State::Failed => buckets["failed"],
-                    State::Deleted => buckets["deleted"],
+                    State::Succeeded => self.succeeded,
+                    State::Failed => self.failed,
+                    State::Deleted => self.deleted,
                 };
                 (state, c)
             })
-            .collect())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(n: u64) -> Count {
+        Count { n, exact: true }
+    }
+
+    fn counts(active: Count, split: Option<BTreeMap<State, u64>>) -> BucketCounts {
+        BucketCounts {
+            scheduled: exact(3),
+            active,
+            awaiting: exact(0),
+            succeeded: Count {
+                n: 90_000,
+                exact: false,
+            },
+            failed: exact(7),
+            deleted: exact(1),
+            active_split: split,
+        }
+    }
+
+    #[test]
+    fn a_full_shard_is_extrapolated_over_its_time_span() {
+        // 250 entries over the newest 10 s of a shard spanning 100 s.
+        assert_eq!(
+            extrapolate(250, Some(100_000), Some(90_000), Some(0)),
+            2_500
+        );
+        // All at one instant: at least one more than counted.
+        assert_eq!(extrapolate(250, Some(5), Some(5), Some(0)), 251);
+        assert_eq!(extrapolate(250, None, None, None), 251);
+    }
+
+    #[test]
+    fn a_small_active_bucket_is_split_exactly() {
+        let split = BTreeMap::from([
+            (State::Enqueued, 4),
+            (State::Processing, 2),
+            (State::Scheduled, 1),
+        ]);
+        let per: BTreeMap<State, Count> = counts(exact(7), Some(split))
+            .per_state((99, 99))
+            .into_iter()
+            .collect();
+        assert_eq!(per[&State::Enqueued], exact(4));
+        assert_eq!(per[&State::Processing], exact(2));
+        assert_eq!(
+            per[&State::Scheduled],
+            exact(4),
+            "3 waiting for the timer, 1 handed off"
+        );
+        assert_eq!(
+            per[&State::Succeeded],
+            Count {
+                n: 90_000,
+                exact: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_large_active_bucket_is_split_by_the_queues() {
+        let per: BTreeMap<State, Count> = counts(exact(10_000), None)
+            .per_state((40, 100))
+            .into_iter()
+            .collect();
+        assert_eq!(
+            per[&State::Processing],
+            Count {
+                n: 40,
+                exact: false
+            }
+        );
+        assert_eq!(
+            per[&State::Scheduled],
+            Count {
+                n: 103,
+                exact: false
+            }
+        );
+        assert_eq!(
+            per[&State::Enqueued],
+            Count {
+                n: 9_860,
+                exact: false
+            }
+        );
+        // More messages than jobs (duplicates, stale wake-ups): capped.
+        let per: BTreeMap<State, Count> = counts(exact(100), None)
+            .per_state((500, 500))
+            .into_iter()
+            .collect();
+        assert_eq!(per[&State::Processing].n, 100);
+        assert_eq!(per[&State::Enqueued].n, 0);
     }
 }

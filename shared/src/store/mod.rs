@@ -40,7 +40,7 @@ mod table;
 
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use due::{Due, DueJob, DueStart, Mark};
-pub use list::{Count, Cursor, ListQuery, Page};
+pub use list::{BucketCounts, Count, Cursor, ListQuery, Page};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
 pub use table::ensure_table;
