@@ -438,19 +438,24 @@ impl TestEnv {
         }
     }
 
-    /// Every record of the table's stream so far, in DynamoDB's JSON form
-    /// (`Keys`, `OldImage`, `NewImage`), read with boto3.
-    pub async fn stream_records(&self) -> Vec<serde_json::Value> {
-        let table = self
-            .ddb
+    /// The stack's table as DynamoDB describes it.
+    pub async fn describe_table(&self) -> aws_sdk_dynamodb::types::TableDescription {
+        self.ddb
             .describe_table()
             .table_name(&self.config.table)
             .send()
             .await
             .expect("describe table")
             .table
-            .expect("table");
-        let arn = table
+            .expect("table")
+    }
+
+    /// Every record of the table's stream so far, in DynamoDB's JSON form
+    /// (`Keys`, `OldImage`, `NewImage`), read with boto3.
+    pub async fn stream_records(&self) -> Vec<serde_json::Value> {
+        let arn = self
+            .describe_table()
+            .await
             .latest_stream_arn()
             .expect("the table has a stream (EnvOptions::stream)")
             .to_owned();
@@ -460,15 +465,7 @@ impl TestEnv {
 
     /// Starts metering: what was recorded so far is forgotten.
     pub async fn meter_start(&self) -> MeterStart {
-        let desc = self
-            .ddb
-            .describe_table()
-            .table_name(&self.config.table)
-            .send()
-            .await
-            .expect("describe table")
-            .table
-            .expect("table");
+        let desc = self.describe_table().await;
         let indexes = desc
             .global_secondary_indexes()
             .iter()

@@ -360,11 +360,7 @@ async fn lambda_handler_reports_partial_batch_failures() {
     let runs = Runs::default();
     let worker = env.worker(registry(&runs));
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
-    let body = WakeUp::for_job(&env.job(&id).await).to_body();
-    let fixture = include_str!("../fixtures/sqs-event.json")
-        .replace("{{STACK}}", &env.config.stack)
-        .replace("{{WAKE_UP}}", &body.replace('"', "\\\""));
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&fixture).unwrap();
+    let event = fixture_event(&env, &id).await;
     let resp = worker
         .handle_lambda(lambda_runtime::LambdaEvent::new(
             event,
@@ -405,11 +401,7 @@ async fn lambda_handler_reports_the_failing_record() {
     let runs = Runs::default();
     let worker = env.worker(registry(&runs));
     let id = env.client.enqueue(&Ok1 { n: 1 }).await.unwrap();
-    let body = WakeUp::for_job(&env.job(&id).await).to_body();
-    let fixture = include_str!("../fixtures/sqs-event.json")
-        .replace("{{STACK}}", &env.config.stack)
-        .replace("{{WAKE_UP}}", &body.replace('"', "\\\""));
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&fixture).unwrap();
+    let event = fixture_event(&env, &id).await;
     env.faults.fail("PutItem", "msg-7c1f3d8e");
     let resp = worker
         .handle_lambda(lambda_runtime::LambdaEvent::new(
@@ -468,6 +460,16 @@ async fn permanent_failures_skip_the_retries() {
         states(&job),
         [State::Enqueued, State::Processing, State::Failed]
     );
+}
+
+/// The fixture SQS event: a wake-up for `id`, a body that is not a Hangar
+/// message, and a raw body with the kind in a message attribute.
+async fn fixture_event(env: &TestEnv, id: &JobId) -> aws_lambda_events::event::sqs::SqsEvent {
+    let body = WakeUp::for_job(&env.job(id).await).to_body();
+    let fixture = include_str!("../fixtures/sqs-event.json")
+        .replace("{{STACK}}", &env.config.stack)
+        .replace("{{WAKE_UP}}", &body.replace('"', "\\\""));
+    serde_json::from_str(&fixture).unwrap()
 }
 
 /// A running handler sees that its job was deleted; its result is discarded.

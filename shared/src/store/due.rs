@@ -144,7 +144,7 @@ impl Store {
         let at = e.n(attr::BUCKET_AT);
         let now_ms = e.v("now_ms", ms(now));
         e.cond(format!("{at} <= {now_ms}"));
-        self.update(job, e, "UpdateItem").await
+        self.update(super::schema::job_key(&job.id), e).await
     }
 }
 

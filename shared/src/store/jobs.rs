@@ -125,22 +125,27 @@ impl Store {
     /// Reads a job (strongly consistent). An item past its expiry counts as
     /// gone even before DynamoDB's TTL sweep removes it.
     pub async fn get(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(job_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SERVICE, "GetItem", e))?;
-        match out.item {
+        match self.get_item(job_key(id)).await? {
             Some(item) => {
                 let job = parse_job(&item)?;
                 Ok((!is_expired(&job, now)).then_some(job))
             }
             None => Ok(None),
         }
+    }
+
+    /// Reads one item (strongly consistent).
+    pub(super) async fn get_item(&self, pk: String) -> Result<Option<Item>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "GetItem", e))?;
+        Ok(out.item)
     }
 
     /// Reads items by key with `BatchGetItem` (100 keys a call, unprocessed
@@ -225,7 +230,7 @@ impl Store {
         e.set_raw(format!("{at} = {updated}"));
         e.remove(attr::RESENDS);
         e.cond_eq(attr::VERSION, n(job.version));
-        self.update(job, e, "UpdateItem").await
+        self.update(job_key(&job.id), e).await
     }
 
     /// Sets the lease of a job just claimed at `version` (its message
@@ -241,17 +246,32 @@ impl Store {
         e.cond_eq(attr::VERSION, n(job.version));
         e.cond_eq(attr::STATE, s(State::Processing.as_str()));
         e.cond_live(now);
-        self.update(job, e, "UpdateItem").await
+        self.update(job_key(&job.id), e).await
     }
 
-    /// A conditional `UpdateItem` of a job that is not a state change;
-    /// false when the condition failed.
-    pub(super) async fn update(&self, job: &JobRecord, e: Expr, op: &'static str) -> Result<bool> {
+    /// The update of one item in a transaction, returning the item as it
+    /// was when its condition fails.
+    pub(super) fn tx_update(&self, pk: String, e: &Expr) -> Result<TxUpdate> {
+        TxUpdate::builder()
+            .table_name(&self.table)
+            .key(attr::PK, s(pk))
+            .set_update_expression(e.update_expression())
+            .set_condition_expression(e.condition_expression())
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))
+    }
+
+    /// A conditional `UpdateItem` that is not a state change; false when
+    /// the condition failed.
+    pub(super) async fn update(&self, pk: String, e: Expr) -> Result<bool> {
         let request = self
             .ddb
             .update_item()
             .table_name(&self.table)
-            .key(attr::PK, s(job_key(&job.id)))
+            .key(attr::PK, s(pk))
             .set_update_expression(e.update_expression())
             .set_condition_expression(e.condition_expression())
             .set_expression_attribute_names(e.names())
@@ -260,7 +280,7 @@ impl Store {
         match res {
             Ok(_) => Ok(true),
             Err(_) if is_condition_failed(&res) => Ok(false),
-            Err(e) => Err(Error::aws(SERVICE, op, e)),
+            Err(e) => Err(Error::aws(SERVICE, "UpdateItem", e)),
         }
     }
 
@@ -510,16 +530,7 @@ impl Store {
         e.cond(format!("NOT ({st} IN ({succeeded}, {deleted}))"));
         let max = e.v("max_conts", n(MAX_CONTINUATIONS));
         e.cond(format!("(attribute_not_exists({c}) OR size({c}) < {max})"));
-        let update = TxUpdate::builder()
-            .table_name(&self.table)
-            .key(attr::PK, s(job_key(&parent.id)))
-            .set_update_expression(e.update_expression())
-            .set_condition_expression(e.condition_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))?;
+        let update = self.tx_update(job_key(&parent.id), &e)?;
         let request = self
             .ddb
             .transact_write_items()

@@ -324,6 +324,40 @@ impl Store {
         })
     }
 
+    /// The keys of every item in a bucket, all shards (for buckets known to
+    /// be small: recurring jobs, a small Active bucket).
+    pub(super) async fn bucket_keys(&self, bucket: Bucket) -> Result<Vec<String>> {
+        let mut pks = Vec::new();
+        for shard in 0..self.shards {
+            let mut start = None;
+            loop {
+                let out = self
+                    .ddb
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX)
+                    .key_condition_expression("#b = :b")
+                    .expression_attribute_names("#b", attr::BUCKET)
+                    .expression_attribute_values(":b", s(bucket.key(shard)))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+                pks.extend(
+                    out.items()
+                        .iter()
+                        .filter_map(|i| get_s(i, attr::PK))
+                        .map(str::to_owned),
+                );
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(pks)
+    }
+
     /// Entries per bucket (see [`COUNT_PAGE`]), and the Active bucket's
     /// jobs by state when it holds no more than [`ACTIVE_SAMPLE`] (read
     /// with one `BatchGetItem`).
@@ -342,27 +376,7 @@ impl Store {
         let active = buckets["active"];
         let mut split = None;
         if active.exact && active.n as usize <= ACTIVE_SAMPLE {
-            let mut pks = Vec::new();
-            for shard in 0..self.shards {
-                let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
-                    .key_condition_expression("#b = :b")
-                    .expression_attribute_names("#b", attr::BUCKET)
-                    .expression_attribute_values(":b", s(Bucket::Active.key(shard)))
-                    .limit(ACTIVE_SAMPLE as i32 + 1)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-                pks.extend(
-                    out.items()
-                        .iter()
-                        .filter_map(|i| get_s(i, attr::PK))
-                        .map(str::to_owned),
-                );
-            }
+            let pks = self.bucket_keys(Bucket::Active).await?;
             let mut by_state = BTreeMap::new();
             for item in self.get_items(&pks, false).await? {
                 let job = parse_job(&item)?;

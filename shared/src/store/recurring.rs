@@ -1,14 +1,14 @@
 //! Recurring job records and their firings.
 
 use aws_sdk_dynamodb::types::{
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as TxUpdate,
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
 use super::expr::Expr;
-use super::item::{get_s, ms, n, parse_job, parse_recurring, recurring_item, recurring_place, s};
+use super::item::{ms, n, parse_job, parse_recurring, recurring_item, recurring_place, s};
 use super::jobs::cancellation_reasons;
-use super::schema::{Bucket, INDEX, attr, recurring_key};
+use super::schema::{Bucket, attr, recurring_key};
 use super::{
     SERVICE, Store, is_condition_failed, is_transaction_conflict, is_write_conflict,
     send_through_conflicts,
@@ -61,49 +61,16 @@ impl Store {
 
     /// Reads a recurring job (strongly consistent).
     pub async fn get_recurring(&self, id: &str) -> Result<Option<RecurringJob>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(recurring_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SERVICE, "GetItem", e))?;
-        out.item.map(|i| parse_recurring(&i)).transpose()
+        self.get_item(recurring_key(id))
+            .await?
+            .map(|i| parse_recurring(&i))
+            .transpose()
     }
 
     /// Every recurring job, by id: a query per shard of the Recurring
     /// bucket, then `BatchGetItem`.
     pub async fn list_recurring(&self) -> Result<Vec<RecurringJob>> {
-        let mut pks = Vec::new();
-        for shard in 0..self.shards {
-            let mut start = None;
-            loop {
-                let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
-                    .key_condition_expression("#b = :b")
-                    .expression_attribute_names("#b", attr::BUCKET)
-                    .expression_attribute_values(":b", s(Bucket::Recurring.key(shard)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-                pks.extend(
-                    out.items()
-                        .iter()
-                        .filter_map(|i| get_s(i, attr::PK))
-                        .map(str::to_owned),
-                );
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
+        let pks = self.bucket_keys(Bucket::Recurring).await?;
         let mut all = self
             .get_items(&pks, true)
             .await?
@@ -183,15 +150,7 @@ impl Store {
             .build()
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))?;
         let e = self.advance_expr(rec, next, Some((occurrence, &job.id)), now);
-        let update = TxUpdate::builder()
-            .table_name(&self.table)
-            .key(attr::PK, s(recurring_key(&rec.id)))
-            .set_update_expression(e.update_expression())
-            .set_condition_expression(e.condition_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .build()
-            .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))?;
+        let update = self.tx_update(recurring_key(&rec.id), &e)?;
         let request = self
             .ddb
             .transact_write_items()
@@ -284,21 +243,7 @@ impl Store {
     }
 
     async fn update_recurring(&self, id: &str, e: Expr) -> Result<bool> {
-        let request = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(recurring_key(id)))
-            .set_update_expression(e.update_expression())
-            .set_condition_expression(e.condition_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values());
-        let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(_) if is_condition_failed(&res) => Ok(false),
-            Err(e) => Err(Error::aws(SERVICE, "UpdateItem", e)),
-        }
+        self.update(recurring_key(id), e).await
     }
 }
 
