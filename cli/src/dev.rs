@@ -29,6 +29,10 @@ pub struct DevArgs {
     /// How often the timer ticks.
     #[arg(long, default_value = "2s", value_parser = crate::parse::duration)]
     tick: Duration,
+    /// Serve the dashboard on this 127.0.0.1 port (default 8080, or a free
+    /// port if taken).
+    #[arg(long)]
+    dashboard_port: Option<u16>,
     /// Stop by itself after this long (default: run until Ctrl-C).
     #[arg(long = "for", value_parser = crate::parse::duration)]
     run_for: Option<Duration>,
@@ -190,6 +194,37 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     let (tick, stop) = (args.tick, stopped());
     tasks.spawn(async move { run::tick_every(&timer, tick, stop).await });
 
+    // The dashboard, on 127.0.0.1 only, with a session token.
+    let listener =
+        match tokio::net::TcpListener::bind(("127.0.0.1", args.dashboard_port.unwrap_or(8080)))
+            .await
+        {
+            Ok(l) => l,
+            Err(_) if args.dashboard_port.is_none() => {
+                tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                    .await
+                    .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
+            }
+            Err(e) => {
+                return Err(Fail::new(format!(
+                    "cannot serve the dashboard on that port: {e}"
+                )));
+            }
+        };
+    let dashboard_port = listener
+        .local_addr()
+        .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
+        .port();
+    let router =
+        hangar_admin::Admin::new(client.clone(), hangar_admin::local_options(dashboard_port))
+            .router();
+    let stop = stopped();
+    tasks.spawn(async move {
+        if let Err(e) = hangar_admin::serve(router, listener, stop).await {
+            eprintln!("dashboard stopped: {e}");
+        }
+    });
+
     // 4. What is running.
     println!("Hangar dev is running.");
     println!("  endpoint  {endpoint}");
@@ -200,6 +235,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     }
     println!("  worker    {worker_desc}");
     println!("  timer     every {:?}", args.tick);
+    println!("  dashboard http://127.0.0.1:{dashboard_port}/");
     println!();
     println!("In another terminal:");
     let creds = if local_creds {

@@ -443,7 +443,7 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                 .map_err(fail)?
                 .ok_or_else(|| Fail::new(format!("job {id} not found (or expired)")))?;
             if fmt.json {
-                Out::json(&output::JobOut::from(&job));
+                Out::json(&hangar::json::JobJson::from(&job));
             } else {
                 output::print_job(&job);
             }
@@ -459,7 +459,7 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                 .await
                 .map_err(fail)?;
             if fmt.json {
-                let out: Vec<_> = jobs.iter().map(output::JobOut::from).collect();
+                let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
                 Out::json(&out);
             } else {
                 output::print_jobs(&jobs);
@@ -509,7 +509,7 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         Command::Stats { fmt } => {
             let stats = output::Stats::collect(client).await.map_err(fail)?;
             if fmt.json {
-                Out::json(&stats);
+                Out::json(stats.json());
             } else {
                 stats.print();
             }
@@ -572,7 +572,7 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
         RecurringCommand::List { fmt } => {
             let list = r.list().await?;
             if fmt.json {
-                let out: Vec<_> = list.iter().map(output::RecurringOut::from).collect();
+                let out: Vec<_> = list.iter().map(hangar::json::RecurringJson::from).collect();
                 Out::json(&out);
             } else {
                 output::print_recurring(&list);

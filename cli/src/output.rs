@@ -1,7 +1,6 @@
 //! What the CLI prints: aligned tables for people, JSON with stable field
 //! names for programs (documented in docs/cli.md), errors on stderr.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
 
@@ -64,126 +63,16 @@ pub fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-/// `hangar job --json` and each element of `hangar jobs --json`.
-#[derive(Serialize)]
-pub struct JobOut {
-    pub id: String,
-    pub kind: String,
-    pub queue: String,
-    pub state: String,
-    pub version: u64,
-    pub attempt: u32,
-    pub args: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub run_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub parent: Option<String>,
-    pub continuations: Vec<String>,
-    pub last_error: Option<String>,
-    pub history: Vec<HistoryOut>,
-}
-
-#[derive(Serialize)]
-pub struct HistoryOut {
-    pub state: String,
-    pub at: DateTime<Utc>,
-    pub reason: Option<String>,
-    pub data: BTreeMap<String, String>,
-}
-
-impl From<&JobRecord> for JobOut {
-    fn from(j: &JobRecord) -> Self {
-        JobOut {
-            id: j.id.to_string(),
-            kind: j.kind.clone(),
-            queue: j.options.queue.clone(),
-            state: j.state.to_string(),
-            version: j.version,
-            attempt: j.attempt,
-            args: j.args.clone(),
-            created_at: j.created_at,
-            updated_at: j.updated_at,
-            run_at: j.run_at,
-            expires_at: j.expires_at,
-            parent: j.parent.as_ref().map(|p| p.id.to_string()),
-            continuations: j.continuations.iter().map(|c| c.id.to_string()).collect(),
-            last_error: j.last_error.clone(),
-            history: j
-                .history
-                .iter()
-                .map(|h| HistoryOut {
-                    state: h.state.to_string(),
-                    at: h.at,
-                    reason: h.reason.clone(),
-                    data: h.data.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Each element of `hangar recurring list --json`.
-#[derive(Serialize)]
-pub struct RecurringOut {
-    pub id: String,
-    pub kind: String,
-    pub queue: String,
-    pub cron: String,
-    pub tz: String,
-    pub misfire: String,
-    pub enabled: bool,
-    pub next_run: Option<DateTime<Utc>>,
-    pub last_run: Option<DateTime<Utc>>,
-    pub last_job_id: Option<String>,
-    pub last_error: Option<String>,
-}
-
-impl From<&RecurringJob> for RecurringOut {
-    fn from(r: &RecurringJob) -> Self {
-        RecurringOut {
-            id: r.id.clone(),
-            kind: r.kind.clone(),
-            queue: r.options.queue.clone(),
-            cron: r.cron.clone(),
-            tz: r.tz.clone(),
-            misfire: format!("{:?}", r.misfire).to_ascii_lowercase(),
-            enabled: r.enabled,
-            next_run: r.next_run,
-            last_run: r.last_run,
-            last_job_id: r.last_job_id.as_ref().map(ToString::to_string),
-            last_error: r.last_error.clone(),
-        }
-    }
-}
-
-/// `hangar stats --json`.
-#[derive(Serialize)]
-pub struct Stats {
-    /// Jobs per state (lower-case state names).
-    pub states: BTreeMap<String, u64>,
-    /// States whose count is an estimate (large states; see docs/cli.md).
-    pub estimated: Vec<String>,
-    /// Messages per SQS queue of the stack, dead-letter queues included.
-    pub queues: Vec<hangar::queue::QueueDepth>,
-}
+/// `hangar stats`: the library's [`hangar::json::StatsJson`], printed.
+pub struct Stats(pub hangar::json::StatsJson);
 
 impl Stats {
     pub async fn collect(client: &Client) -> hangar::Result<Stats> {
-        let mut states = BTreeMap::new();
-        let mut estimated = Vec::new();
-        for (state, count) in client.counts().await? {
-            let key = state.as_str().to_ascii_lowercase();
-            if !count.exact {
-                estimated.push(key.clone());
-            }
-            states.insert(key, count.n);
-        }
-        Ok(Stats {
-            states,
-            estimated,
-            queues: client.queue_depths().await?,
-        })
+        Ok(Stats(hangar::json::StatsJson::collect(client).await?))
+    }
+
+    pub fn json(&self) -> &hangar::json::StatsJson {
+        &self.0
     }
 
     pub fn print(&self) {
@@ -191,8 +80,8 @@ impl Stats {
             .iter()
             .map(|s| {
                 let key = s.as_str().to_ascii_lowercase();
-                let n = self.states.get(&key).copied().unwrap_or(0);
-                let approx = if self.estimated.contains(&key) {
+                let n = self.0.states.get(&key).copied().unwrap_or(0);
+                let approx = if self.0.estimated.contains(&key) {
                     "≈"
                 } else {
                     ""
@@ -203,6 +92,7 @@ impl Stats {
         table(&["STATE", "JOBS"], &rows);
         println!();
         let rows: Vec<Vec<String>> = self
+            .0
             .queues
             .iter()
             .map(|q| {

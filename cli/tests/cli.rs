@@ -494,14 +494,56 @@ async fn errors_say_what_to_do() {
     );
 }
 
+/// A GET (or a POST without the session token) to 127.0.0.1:`port`, as a
+/// browser would send it: the status code and the body.
+async fn http(method: &str, port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the dashboard listens");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    (status, out)
+}
+
 /// `hangar dev` against the running emulator: creates the stack, runs the
-/// demo set with its own worker command (`hangar worker`), and stops.
+/// demo set with its own worker command (`hangar worker`), serves the
+/// dashboard on 127.0.0.1, and stops.
 #[tokio::test]
 async fn dev_runs_the_demo_and_stops() {
     let stack = format!("dev-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let worker_cmd = format!("{BIN} worker");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dashboard = tokio::spawn(async move {
+        // While dev runs: the overview renders, and a POST without the
+        // page's session token is refused.
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        (
+            http("GET", port, "/").await,
+            http("POST", port, "/api/jobs/bulk").await,
+        )
+    });
     let out = tokio::task::spawn_blocking({
         let stack = stack.clone();
+        let port = port.to_string();
         move || {
             hangar_on(
                 &stack,
@@ -514,6 +556,8 @@ async fn dev_runs_the_demo_and_stops() {
                     "1s",
                     "--worker-cmd",
                     &worker_cmd,
+                    "--dashboard-port",
+                    &port,
                 ],
             )
         }
@@ -522,6 +566,17 @@ async fn dev_runs_the_demo_and_stops() {
     .unwrap();
     let text = ok(&out);
     assert!(text.contains("Hangar dev is running."), "{text}");
+    assert!(
+        text.contains(&format!("dashboard http://127.0.0.1:{port}/")),
+        "{text}"
+    );
+    let ((get, page), (post, refused)) = dashboard.await.unwrap();
+    assert_eq!(get, 200, "{page}");
+    assert!(
+        page.contains("Overview") && page.contains("succeeded"),
+        "{page}"
+    );
+    assert_eq!(post, 403, "{refused}");
     assert!(text.contains(&format!("table     {stack}-jobs")), "{text}");
     assert!(text.contains("demo-heartbeat"), "{text}");
 

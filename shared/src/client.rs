@@ -318,6 +318,12 @@ impl Client {
         self.core.queues.depths().await
     }
 
+    /// Reads jobs by id (one `BatchGetItem` per 100), in the order given;
+    /// missing and expired jobs are left out.
+    pub async fn get_many(&self, ids: &[JobId]) -> Result<Vec<JobRecord>> {
+        self.core.store.get_many(ids, self.core.now()).await
+    }
+
     /// Reads a job; None if it does not exist or has expired.
     pub async fn get(&self, id: &JobId) -> Result<Option<JobRecord>> {
         self.core.store.get(id, self.core.now()).await
@@ -339,32 +345,29 @@ impl Client {
         &self,
         ids: &[JobId],
         concurrency: usize,
-        progress: impl Fn(&JobId, &Result<()>),
+        progress: impl Fn(&JobId, std::result::Result<(), &Error>),
     ) -> Vec<(JobId, Result<()>)> {
-        let mut results: Vec<Option<Result<()>>> = ids.iter().map(|_| None).collect();
         let mut sends: std::collections::BTreeMap<String, Vec<(WakeUp, Duration)>> =
             Default::default();
-        let mut set = tokio::task::JoinSet::new();
-        let mut next = ids.iter().cloned().enumerate();
-        loop {
-            while set.len() < concurrency.max(1) {
-                let Some((i, id)) = next.next() else { break };
-                let client = self.clone();
-                set.spawn(async move { (i, client.requeue_write(&id).await) });
-            }
-            let Some(joined) = set.join_next().await else {
-                break;
-            };
-            let (i, res) = joined.expect("requeue does not panic");
-            let res = res.map(|job| {
-                sends
-                    .entry(job.options.queue.clone())
-                    .or_default()
-                    .push((WakeUp::for_job(&job), Duration::ZERO));
-            });
-            progress(&ids[i], &res);
-            results[i] = Some(res);
-        }
+        let written = self
+            .each(
+                ids,
+                concurrency,
+                |client, id| async move { client.requeue_write(&id).await },
+                |i, res| progress(&ids[i], res.as_ref().map(|_| ())),
+            )
+            .await;
+        let results: Vec<Result<()>> = written
+            .into_iter()
+            .map(|res| {
+                res.map(|job| {
+                    sends
+                        .entry(job.options.queue.clone())
+                        .or_default()
+                        .push((WakeUp::for_job(&job), Duration::ZERO));
+                })
+            })
+            .collect();
         for (queue, msgs) in sends {
             // A failed send leaves the job Enqueued with its repair due: the
             // timer re-sends it after the grace period.
@@ -380,9 +383,56 @@ impl Client {
                 }
             }
         }
-        ids.iter()
-            .cloned()
-            .zip(results.into_iter().map(|r| r.expect("every job answered")))
+        ids.iter().cloned().zip(results).collect()
+    }
+
+    /// Deletes many jobs, `concurrency` at a time (as [`Client::delete`]
+    /// each); returns each job's result, in order.
+    pub async fn delete_many(&self, ids: &[JobId], concurrency: usize) -> Vec<(JobId, Result<()>)> {
+        let results = self
+            .each(
+                ids,
+                concurrency,
+                |client, id| async move { client.delete(&id).await },
+                |_, _| {},
+            )
+            .await;
+        ids.iter().cloned().zip(results).collect()
+    }
+
+    /// Runs `op` for each id, `concurrency` at a time, calling `done` with
+    /// each result as it comes; the results in the order of `ids`.
+    async fn each<T, F, Fut>(
+        &self,
+        ids: &[JobId],
+        concurrency: usize,
+        op: F,
+        done: impl Fn(usize, &Result<T>),
+    ) -> Vec<Result<T>>
+    where
+        T: Send + 'static,
+        F: Fn(Client, JobId) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let mut results: Vec<Option<Result<T>>> = ids.iter().map(|_| None).collect();
+        let mut set = tokio::task::JoinSet::new();
+        let mut next = ids.iter().cloned().enumerate();
+        loop {
+            while set.len() < concurrency.max(1) {
+                let Some((i, id)) = next.next() else { break };
+                let fut = op(self.clone(), id);
+                set.spawn(async move { (i, fut.await) });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let (i, res) = joined.expect("job operations do not panic");
+            done(i, &res);
+            results[i] = Some(res);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every job answered"))
             .collect()
     }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`job`]: ids, kinds, options, the stored record and its history.
 //! - [`state`]: the state machine, one pure function.
+//! - [`json`]: jobs and recurring jobs as JSON, for the CLI and the admin API.
 //! - [`retry`]: Hangfire's automatic retry policy.
 //! - [`timing`]: where a delayed job waits (SQS delay or the timer).
 //! - [`store`]: the one owner of DynamoDB requests; every transition one
@@ -51,6 +52,7 @@ pub mod cron;
 pub mod error;
 pub mod intake;
 pub mod job;
+pub mod json;
 pub mod message;
 pub mod queue;
 pub mod recurring;

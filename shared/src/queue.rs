@@ -153,7 +153,7 @@ pub struct Received {
 }
 
 /// Messages in one SQS queue of the stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct QueueDepth {
     /// The Hangar queue name (`default`, `default-dlq`, ...).
     pub name: String,
@@ -225,19 +225,35 @@ impl Queues {
         Ok(())
     }
 
-    /// Messages in every SQS queue of the stack (`<stack>-` prefix),
-    /// dead-letter queues included, by name.
+    /// Messages in every SQS queue of the stack, dead-letter queues
+    /// included, by name: the queues configured (`HANGAR_QUEUE_URLS`) and
+    /// their `-dlq`, or, with none configured, every queue whose name starts
+    /// with `<stack>-` (`ListQueues`, which a deployed function is not
+    /// granted).
     pub async fn depths(&self) -> Result<Vec<QueueDepth>> {
         let prefix = format!("{}-", self.config.stack);
-        let listed = self
-            .sqs
-            .list_queues()
-            .queue_name_prefix(&prefix)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SERVICE, "ListQueues", e))?;
+        let mut urls = Vec::new();
+        if self.config.queue_urls.is_empty() {
+            let listed = self
+                .sqs
+                .list_queues()
+                .queue_name_prefix(&prefix)
+                .send()
+                .await
+                .map_err(|e| Error::aws(SERVICE, "ListQueues", e))?;
+            urls.extend(listed.queue_urls().iter().cloned());
+        } else {
+            for (name, url) in &self.config.queue_urls {
+                urls.push(url.clone());
+                match self.url(&format!("{name}-dlq")).await {
+                    Ok(dlq) => urls.push(dlq),
+                    Err(Error::Invalid { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let mut queues = Vec::new();
-        for url in listed.queue_urls() {
+        for url in &urls {
             use QueueAttributeName as A;
             let attrs = self
                 .sqs

@@ -656,7 +656,7 @@ async fn scheduler_lambda_handles_the_schedule_event() {
     let env = TestEnv::new().await;
     let timer = Timer::new(&env.client);
     schedule_in(&env, 1, 3600).await;
-    let template = crate::infra::template();
+    let template = hangar_integration_tests::template::template();
     let input = template["Resources"]["TimerSchedule"]["Properties"]["Target"]["Input"]
         .as_str()
         .expect("the schedule names its input");

@@ -1,0 +1,463 @@
+//! The JSON API (described in docs/openapi.yaml). Reads go through the
+//! client's listing and counting operations, whose cost per request does
+//! not grow with the number of jobs; actions through the client's
+//! conditional transitions.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hangar::json::{JobJson, RecurringJson, StatsJson};
+use hangar::{JobId, JobRecord, ListQuery, State as JobState};
+use serde::{Deserialize, Serialize};
+
+use crate::cursor::Position;
+use crate::{Admin, ApiError};
+
+/// Most jobs on one page of a listing.
+pub const MAX_PAGE: usize = 200;
+/// Most ids in one bulk request.
+pub const MAX_BULK_IDS: usize = 100;
+/// Most jobs one whole-state bulk request acts on (call again for more).
+pub const MAX_BULK_STATE: usize = 1000;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub(crate) fn routes() -> Router<Admin> {
+    Router::new()
+        .route("/api/stats", get(stats))
+        .route("/api/jobs", get(list))
+        .route("/api/jobs/bulk", post(bulk))
+        .route("/api/jobs/{id}", get(job))
+        .route("/api/jobs/{id}/requeue", post(requeue))
+        .route("/api/jobs/{id}/delete", post(delete))
+        .route("/api/jobs/{id}/reschedule", post(reschedule))
+        .route("/api/recurring", get(recurring))
+        .route("/api/recurring/{id}/{action}", post(recurring_action))
+        .route("/api/queues", get(queues))
+}
+
+async fn stats(State(admin): State<Admin>) -> ApiResult<StatsJson> {
+    Ok(Json(StatsJson::collect(&admin.client).await?))
+}
+
+/// A job in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobRow {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its state.
+    pub state: String,
+    /// Runs so far.
+    pub attempt: u32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a Scheduled job is due.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The last failure message.
+    pub last_error: Option<String>,
+}
+
+impl From<&JobRecord> for JobRow {
+    fn from(j: &JobRecord) -> Self {
+        JobRow {
+            id: j.id.to_string(),
+            kind: j.kind.clone(),
+            queue: j.options.queue.clone(),
+            state: j.state.to_string(),
+            attempt: j.attempt,
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            run_at: j.run_at,
+            last_error: j.last_error.clone(),
+        }
+    }
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobPage {
+    /// The jobs, newest first (Processing: longest running first).
+    pub jobs: Vec<JobRow>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next: Option<String>,
+}
+
+/// `GET /api/jobs` parameters.
+#[derive(Debug, Deserialize, Default)]
+pub struct ListParams {
+    /// The state (any case); not needed with a cursor.
+    pub state: Option<String>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only jobs at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only jobs at or before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<usize>,
+    /// Where to go on, from a previous page's `next`.
+    pub cursor: Option<String>,
+}
+
+pub(crate) fn parse_state(s: &str) -> Result<JobState, ApiError> {
+    JobState::ALL
+        .iter()
+        .copied()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "unknown state {s:?} (use one of: {})",
+                JobState::ALL
+                    .iter()
+                    .map(|s| s.as_str().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+fn parse_time(what: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::bad(format!("{what} {s:?} is not an RFC 3339 time")))
+}
+
+/// Resolves listing parameters: a cursor carries its own query.
+pub(crate) fn list_position(
+    admin: &Admin,
+    p: &ListParams,
+) -> Result<(ListQuery, Option<hangar::Cursor>, usize), ApiError> {
+    let size = p.limit.unwrap_or(50);
+    if size == 0 || size > MAX_PAGE {
+        return Err(ApiError::bad(format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    if let Some(text) = p.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let Position { query, cursor } = admin.cursors.decode(text)?;
+        return Ok((query, Some(cursor), size));
+    }
+    let state = parse_state(
+        p.state
+            .as_deref()
+            .ok_or_else(|| ApiError::bad("state is required (or a cursor)"))?,
+    )?;
+    let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let query = ListQuery {
+        state,
+        queue: non_empty(&p.queue),
+        kind: non_empty(&p.kind),
+        since: non_empty(&p.since)
+            .map(|s| parse_time("since", &s))
+            .transpose()?,
+        until: non_empty(&p.until)
+            .map(|s| parse_time("until", &s))
+            .transpose()?,
+    };
+    Ok((query, None, size))
+}
+
+/// One page of a listing, with the next page's signed cursor.
+pub(crate) async fn page(
+    admin: &Admin,
+    p: &ListParams,
+) -> Result<(ListQuery, Vec<JobRecord>, Option<String>), ApiError> {
+    let (query, cursor, size) = list_position(admin, p)?;
+    let page = admin
+        .client
+        .list_page(&query, size, cursor.as_ref())
+        .await?;
+    let next = page.next.map(|cursor| {
+        admin.cursors.encode(&Position {
+            query: query.clone(),
+            cursor,
+        })
+    });
+    Ok((query, page.jobs, next))
+}
+
+async fn list(State(admin): State<Admin>, Query(p): Query<ListParams>) -> ApiResult<JobPage> {
+    let (_, jobs, next) = page(&admin, &p).await?;
+    Ok(Json(JobPage {
+        jobs: jobs.iter().map(JobRow::from).collect(),
+        next,
+    }))
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    JobId::parse(id).map_err(ApiError::from)
+}
+
+async fn job(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<JobJson> {
+    let id = parse_id(&id)?;
+    match admin.client.get(&id).await? {
+        Some(job) => Ok(Json(JobJson::from(&job))),
+        None => Err(hangar::Error::NotFound { id }.into()),
+    }
+}
+
+/// What an action did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Done {
+    /// The job.
+    pub id: String,
+    /// Its state now.
+    pub state: String,
+}
+
+async fn done(admin: &Admin, id: JobId) -> ApiResult<Done> {
+    let state = admin
+        .client
+        .get(&id)
+        .await?
+        .map_or("Deleted".to_owned(), |j| j.state.to_string());
+    Ok(Json(Done {
+        id: id.to_string(),
+        state,
+    }))
+}
+
+async fn requeue(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
+    let id = parse_id(&id)?;
+    admin.client.requeue(&id).await?;
+    done(&admin, id).await
+}
+
+async fn delete(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
+    let id = parse_id(&id)?;
+    admin.client.delete(&id).await?;
+    done(&admin, id).await
+}
+
+/// `POST /api/jobs/{id}/reschedule`: one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleBody {
+    /// Run at this time (RFC 3339).
+    pub at: Option<String>,
+    /// Run after this many seconds.
+    pub delay_seconds: Option<u64>,
+}
+
+/// A rescheduled job's new due time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rescheduled {
+    /// The job.
+    pub id: String,
+    /// When it runs.
+    pub run_at: DateTime<Utc>,
+}
+
+async fn reschedule(
+    State(admin): State<Admin>,
+    Path(id): Path<String>,
+    body: Result<Json<RescheduleBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Rescheduled> {
+    let id = parse_id(&id)?;
+    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+    let when: hangar::When = match (body.at, body.delay_seconds) {
+        (Some(at), None) => parse_time("at", &at)?.into(),
+        (None, Some(s)) => Duration::from_secs(s).into(),
+        _ => return Err(ApiError::bad("give either at (RFC 3339) or delay_seconds")),
+    };
+    let run_at = admin.client.reschedule(&id, when).await?;
+    Ok(Json(Rescheduled {
+        id: id.to_string(),
+        run_at,
+    }))
+}
+
+/// `POST /api/jobs/bulk`: an action on chosen jobs or on a whole state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    /// `requeue` or `delete`.
+    pub action: String,
+    /// The jobs (1 to 100), or:
+    pub ids: Option<Vec<String>>,
+    /// every job in this state (up to `limit`, at most 1000, per request).
+    pub state: Option<String>,
+    /// With `state`: how many at most (default 1000).
+    pub limit: Option<usize>,
+}
+
+/// What a bulk action did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BulkResult {
+    /// Jobs acted on.
+    pub done: usize,
+    /// Jobs refused, with why.
+    pub refused: Vec<Refused>,
+    /// With `state`: more jobs are left in it (call again).
+    pub more: bool,
+}
+
+/// A job a bulk action refused.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Refused {
+    /// The job.
+    pub id: String,
+    /// Why.
+    pub error: String,
+}
+
+async fn bulk(
+    State(admin): State<Admin>,
+    body: Result<Json<BulkBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<BulkResult> {
+    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+    let requeue = match body.action.as_str() {
+        "requeue" => true,
+        "delete" => false,
+        other => {
+            return Err(ApiError::bad(format!(
+                "unknown action {other:?} (use requeue or delete)"
+            )));
+        }
+    };
+    let (ids, more) = match (body.ids, body.state) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_BULK_IDS {
+                return Err(ApiError::bad(format!(
+                    "ids: give 1 to {MAX_BULK_IDS} job ids ({} given)",
+                    ids.len()
+                )));
+            }
+            let ids = ids
+                .iter()
+                .map(|i| parse_id(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            (ids, false)
+        }
+        (None, Some(state)) => {
+            let state = parse_state(&state)?;
+            let limit = body.limit.unwrap_or(MAX_BULK_STATE);
+            if limit == 0 || limit > MAX_BULK_STATE {
+                return Err(ApiError::bad(format!(
+                    "limit must be 1 to {MAX_BULK_STATE}"
+                )));
+            }
+            let query = ListQuery::state(state);
+            let mut ids = Vec::new();
+            let mut cursor = None;
+            let mut more = false;
+            loop {
+                let page = admin
+                    .client
+                    .list_page(&query, (limit - ids.len()).min(MAX_PAGE), cursor.as_ref())
+                    .await?;
+                ids.extend(page.jobs.into_iter().map(|j| j.id));
+                match page.next {
+                    Some(next) if ids.len() < limit => cursor = Some(next),
+                    Some(_) => {
+                        more = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            (ids, more)
+        }
+        _ => return Err(ApiError::bad("give either ids or state")),
+    };
+    let results: Vec<(JobId, hangar::Result<()>)> = if requeue {
+        admin.client.requeue_many(&ids, 16, |_, _| {}).await
+    } else {
+        admin.client.delete_many(&ids, 16).await
+    };
+    let mut out = BulkResult {
+        done: 0,
+        refused: Vec::new(),
+        more,
+    };
+    for (id, res) in results {
+        match res {
+            Ok(()) => out.done += 1,
+            Err(e) => out.refused.push(Refused {
+                id: id.to_string(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A recurring job with the state of the job it created last.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecurringRow {
+    /// The recurring job.
+    #[serde(flatten)]
+    pub recurring: RecurringJson,
+    /// The state of its last job, if that job still exists.
+    pub last_job_state: Option<String>,
+}
+
+pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, ApiError> {
+    let list = admin.client.recurring().list().await?;
+    let last: Vec<JobId> = list.iter().filter_map(|r| r.last_job_id.clone()).collect();
+    let jobs = admin.client.get_many(&last).await?;
+    Ok(list
+        .iter()
+        .map(|r| RecurringRow {
+            recurring: RecurringJson::from(r),
+            last_job_state: r.last_job_id.as_ref().and_then(|id| {
+                jobs.iter()
+                    .find(|j| &j.id == id)
+                    .map(|j| j.state.to_string())
+            }),
+        })
+        .collect())
+}
+
+async fn recurring(State(admin): State<Admin>) -> ApiResult<Vec<RecurringRow>> {
+    Ok(Json(recurring_rows(&admin).await?))
+}
+
+/// What a recurring action did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecurringDone {
+    /// The recurring job.
+    pub id: String,
+    /// The action.
+    pub action: String,
+    /// For `trigger`: the job created.
+    pub job: Option<String>,
+}
+
+async fn recurring_action(
+    State(admin): State<Admin>,
+    Path((id, action)): Path<(String, String)>,
+) -> ApiResult<RecurringDone> {
+    hangar::recurring::validate_recurring_id(&id)?;
+    let r = admin.client.recurring();
+    let mut job = None;
+    match action.as_str() {
+        "trigger" => job = Some(r.trigger(&id).await?.to_string()),
+        "disable" => r.disable(&id).await?,
+        "enable" => r.enable(&id).await?,
+        "remove" => {
+            if !r.remove(&id).await? {
+                return Err(hangar::Error::RecurringNotFound { id }.into());
+            }
+        }
+        other => {
+            return Err(ApiError::bad(format!(
+                "unknown action {other:?} (use trigger, disable, enable or remove)"
+            )));
+        }
+    }
+    Ok(Json(RecurringDone { id, action, job }))
+}
+
+async fn queues(State(admin): State<Admin>) -> ApiResult<Vec<hangar::queue::QueueDepth>> {
+    Ok(Json(admin.client.queue_depths().await?))
+}

@@ -1,0 +1,108 @@
+//! Cursors handed to the browser: the listing they continue and where, as
+//! base64url JSON, and an HMAC-SHA256 over it, so a cursor that was cut,
+//! edited or made up is refused with a clear error instead of reading
+//! from wherever it points.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hangar::{Cursor, ListQuery};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// What a cursor carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// The listing.
+    pub query: ListQuery,
+    /// Where it goes on.
+    pub cursor: Cursor,
+}
+
+/// Signs and checks cursors with one key.
+#[derive(Clone)]
+pub struct Cursors {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Cursors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cursors")
+    }
+}
+
+/// Why a cursor was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CursorError {
+    /// Not of the form `<data>.<signature>` in base64url.
+    #[error("the cursor is malformed; start the listing again")]
+    Malformed,
+    /// The signature does not match: edited, or from another deployment.
+    #[error(
+        "the cursor was not issued by this dashboard (edited, or from another stack); start the listing again"
+    )]
+    Forged,
+}
+
+impl Cursors {
+    /// Cursors signed with `key`.
+    pub fn new(key: impl Into<Vec<u8>>) -> Self {
+        Cursors { key: key.into() }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length")
+    }
+
+    /// The text of a cursor.
+    pub fn encode(&self, position: &Position) -> String {
+        let data = B64.encode(serde_json::to_vec(position).expect("a position serializes"));
+        let mut mac = self.mac();
+        mac.update(data.as_bytes());
+        format!("{data}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Checks and reads a cursor.
+    pub fn decode(&self, text: &str) -> Result<Position, CursorError> {
+        let (data, signature) = text.split_once('.').ok_or(CursorError::Malformed)?;
+        let signature = B64.decode(signature).map_err(|_| CursorError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(data.as_bytes());
+        mac.verify_slice(&signature)
+            .map_err(|_| CursorError::Forged)?;
+        let json = B64.decode(data).map_err(|_| CursorError::Malformed)?;
+        serde_json::from_slice(&json).map_err(|_| CursorError::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hangar::State;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_tampering() {
+        let cursors = Cursors::new(b"k".to_vec());
+        let position: Position = serde_json::from_value(serde_json::json!({
+            "query": {"state": "Failed"},
+            "cursor": {"lanes": ["Done", {"After": {"at": 5, "pk": "job#a"}}]}
+        }))
+        .unwrap();
+        assert_eq!(position.query.state, State::Failed);
+        let text = cursors.encode(&position);
+        assert_eq!(cursors.decode(&text), Ok(position.clone()));
+
+        let (data, sig) = text.split_once('.').unwrap();
+        let mut edited = B64.decode(data).unwrap();
+        let i = edited.iter().position(|b| *b == b'5').unwrap();
+        edited[i] = b'6';
+        let edited = format!("{}.{sig}", B64.encode(edited));
+        assert_eq!(cursors.decode(&edited), Err(CursorError::Forged));
+        assert_eq!(
+            Cursors::new(b"other".to_vec()).decode(&text),
+            Err(CursorError::Forged)
+        );
+        assert_eq!(cursors.decode("nonsense"), Err(CursorError::Malformed));
+        assert_eq!(cursors.decode("a.b!"), Err(CursorError::Malformed));
+    }
+}

@@ -1,0 +1,268 @@
+//! Hangar's admin: one axum router serving a JSON API under `/api` and a
+//! server-rendered HTML dashboard, in Lambda behind a Function URL (IAM
+//! auth) and on 127.0.0.1 for `hangar dev`. It calls the client's, the
+//! store's and the queues' operations; it sends no AWS request of its own.
+//!
+//! # Layout
+//!
+//! - [`api`]: the JSON routes.
+//! - [`pages`]: the HTML pages (maud, which escapes everything it prints).
+//! - [`cursor`]: signed listing cursors.
+//! - this file: shared state, errors, the guard on state-changing requests,
+//!   and the entry points.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hangar::Client;
+
+pub mod api;
+pub mod cursor;
+pub mod pages;
+
+pub use cursor::Cursors;
+
+/// The header every state-changing request must carry: the session token
+/// when one is set, else any value. A page from another origin can neither
+/// read the token nor set a header on a cross-origin request without a
+/// preflight, which this server never allows.
+pub const TOKEN_HEADER: &str = "x-hangar-token";
+
+/// How the admin behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Refuse every state-changing request (`HANGAR_ADMIN_READ_ONLY=1`).
+    pub read_only: bool,
+    /// The session token state-changing requests must carry (a local
+    /// server's; in Lambda the Function URL's IAM auth stands in front).
+    pub token: Option<String>,
+    /// Host headers accepted (a local server's own address): a page that
+    /// rebinds its own domain to 127.0.0.1 is refused. Empty: any.
+    pub allowed_hosts: Vec<String>,
+    /// The key that signs listing cursors (`HANGAR_ADMIN_KEY`; default: one
+    /// derived from the table name, which makes cursors tamper-evident but
+    /// not secret).
+    pub cursor_key: Option<Vec<u8>>,
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub(crate) client: Client,
+    pub(crate) cursors: Cursors,
+    pub(crate) options: Arc<Options>,
+}
+
+impl Admin {
+    /// The admin over a client.
+    pub fn new(client: Client, options: Options) -> Self {
+        let key = options
+            .cursor_key
+            .clone()
+            .unwrap_or_else(|| format!("hangar-admin:{}", client.config().table).into_bytes());
+        Admin {
+            client,
+            cursors: Cursors::new(key),
+            options: Arc::new(options),
+        }
+    }
+
+    /// The router: the JSON API, the pages, and the guard on state changes.
+    pub fn router(self) -> Router {
+        Router::new()
+            .merge(api::routes())
+            .merge(pages::routes())
+            .layer(axum::middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self)
+    }
+}
+
+/// An error as the API answers it: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A 400 with a message.
+    pub fn bad(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<hangar::Error> for ApiError {
+    fn from(e: hangar::Error) -> Self {
+        use hangar::Error as E;
+        let status = match &e {
+            E::NotFound { .. } | E::RecurringNotFound { .. } => StatusCode::NOT_FOUND,
+            E::InvalidTransition { .. } | E::Conflict { .. } | E::AlreadyExists { .. } => {
+                StatusCode::CONFLICT
+            }
+            E::Invalid { .. } | E::Args { .. } | E::PayloadTooLarge { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %hangar::error::error_chain(&e), "admin request failed");
+        }
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<cursor::CursorError> for ApiError {
+    fn from(e: cursor::CursorError) -> Self {
+        ApiError::bad(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+/// Refuses requests for another host (a local server), state-changing
+/// requests in read-only mode, and those without the session token (or,
+/// with none set, without the header at all).
+async fn guard(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !admin.options.allowed_hosts.is_empty()
+        && !admin.options.allowed_hosts.iter().any(|h| h == host)
+    {
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: format!(
+                "this dashboard answers only as {}",
+                admin.options.allowed_hosts.join(" or ")
+            ),
+        }
+        .into_response();
+    }
+    if request.method() == Method::GET || request.method() == Method::HEAD {
+        return next.run(request).await;
+    }
+    if admin.options.read_only {
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: "this dashboard is read-only (HANGAR_ADMIN_READ_ONLY)".into(),
+        }
+        .into_response();
+    }
+    let sent = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
+    let ok = match (&admin.options.token, sent) {
+        (_, None) => false,
+        (Some(token), Some(sent)) => constant_time_eq(token.as_bytes(), sent.as_bytes()),
+        (None, Some(_)) => true,
+    };
+    if !ok {
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: format!(
+                "state-changing requests need the {TOKEN_HEADER} header of this dashboard's session"
+            ),
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A fresh session token: 32 random bytes, hex.
+pub fn session_token() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Options from the environment of the admin function.
+pub fn options_from_env() -> Options {
+    Options {
+        read_only: std::env::var("HANGAR_ADMIN_READ_ONLY")
+            .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+        token: None,
+        allowed_hosts: Vec::new(),
+        cursor_key: std::env::var("HANGAR_ADMIN_KEY")
+            .ok()
+            .map(String::into_bytes),
+    }
+}
+
+/// Options of a server on 127.0.0.1:`port`: a fresh session token (the
+/// pages carry it; other origins cannot read it) and only its own host
+/// names accepted.
+pub fn local_options(port: u16) -> Options {
+    Options {
+        token: Some(session_token()),
+        allowed_hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        ..options_from_env()
+    }
+}
+
+/// Serves the router on a local listener until `stop` resolves.
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// The admin function's whole `main`: in Lambda it serves Function URL
+/// requests; elsewhere it serves 127.0.0.1 on `HANGAR_ADMIN_PORT` (default
+/// 8080) with a session token, printing the URL to open.
+pub async fn run() -> Result<(), lambda_http::Error> {
+    hangar::run::init_tracing();
+    let client = Client::from_env().await?;
+    if hangar::run::in_lambda() {
+        let router = Admin::new(client, options_from_env()).router();
+        return lambda_http::run(router).await;
+    }
+    let port: u16 = std::env::var("HANGAR_ADMIN_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let options = local_options(listener.local_addr()?.port());
+    println!(
+        "Hangar dashboard: http://127.0.0.1:{}/",
+        listener.local_addr()?.port()
+    );
+    serve(
+        Admin::new(client, options).router(),
+        listener,
+        hangar::run::shutdown(),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! The dashboard: HTML rendered here with maud, which escapes every value
+//! it prints (job arguments and error messages are user data), plus a
+//! little plain JavaScript for local times, actions and auto-refresh.
+//! State-changing actions are POSTs to the JSON API, confirmed first,
+//! carrying the session token from the page.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use hangar::json::StatsJson;
+use hangar::{JobRecord, State as JobState};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+
+use crate::api::{ListParams, RecurringRow, page, parse_id, parse_state, recurring_rows};
+use crate::{Admin, ApiError};
+
+pub(crate) fn routes() -> Router<Admin> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/jobs/{state}", get(state_page))
+        .route("/job/{id}", get(job_page))
+        .route("/search", get(search))
+        .route("/recurring", get(recurring_page))
+        .route("/queues", get(queues_page))
+}
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}
+header a{color:#cfd6e4;text-decoration:none}header a:hover{color:#fff}
+header strong{font-size:1.1em;color:#fff}
+header form{margin-left:auto}header input{padding:.3em;border-radius:3px;border:0;width:22em}
+main{padding:1em 1.2em;max-width:1200px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.6em 0 1.2em}
+th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e6eb;vertical-align:top}
+th{background:#eef0f4;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.err{color:#a4262c;white-space:pre-wrap;word-break:break-word}
+pre{background:#fff;border:1px solid #e3e6eb;padding:.8em;overflow:auto;white-space:pre-wrap;word-break:break-word}
+button{padding:.3em .8em;border:1px solid #8a94a6;border-radius:3px;background:#fff;cursor:pointer}
+button.danger{border-color:#a4262c;color:#a4262c}
+.state{display:inline-block;padding:0 .5em;border-radius:3px;background:#e3e6eb}
+.Succeeded{background:#d7f0dd}.Failed{background:#f6d5d7}.Processing{background:#dbe8fb}.Deleted{background:#eee;color:#666}
+ol.timeline{list-style:none;padding:0}ol.timeline li{border-left:3px solid #8a94a6;margin:0 0 .6em .4em;padding:.1em .8em}
+.muted{color:#6b7385}
+"#;
+
+const JS: &str = r#"
+const token = document.querySelector('meta[name=hangar-token]').content || 'dashboard';
+document.querySelectorAll('time[datetime]').forEach(t => {
+  const d = new Date(t.getAttribute('datetime'));
+  if (!isNaN(d)) { t.title = d.toISOString() + ' (UTC)'; t.textContent = d.toLocaleString(); }
+});
+async function post(url, body) {
+  const r = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json', 'x-hangar-token': token}, body: JSON.stringify(body || {})});
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) { alert(j.error || r.statusText); return null; }
+  return j;
+}
+document.addEventListener('click', async e => {
+  const b = e.target.closest('button[data-post]');
+  if (!b) return;
+  if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+  let body = b.dataset.body ? JSON.parse(b.dataset.body) : {};
+  if (b.dataset.selected) {
+    body.ids = [...document.querySelectorAll('input[name=id]:checked')].map(c => c.value);
+    if (!body.ids.length) { alert('Select jobs first.'); return; }
+  }
+  if (b.dataset.delay) {
+    const s = prompt('Run again in how many seconds?', '60');
+    if (s === null) return;
+    body = {delay_seconds: parseInt(s, 10)};
+  }
+  const j = await post(b.dataset.post, body);
+  if (j === null) return;
+  if (j.refused && j.refused.length) alert(j.done + ' done, ' + j.refused.length + ' refused:\n' + j.refused.map(r => r.id + ': ' + r.error).join('\n'));
+  location.reload();
+});
+const all = document.querySelector('input[data-all]');
+if (all) all.addEventListener('change', () => document.querySelectorAll('input[name=id]').forEach(c => c.checked = all.checked));
+const every = document.querySelector('meta[name=refresh]');
+if (every) setInterval(() => { if (!document.hidden) location.reload(); }, parseInt(every.content, 10) * 1000);
+"#;
+
+fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="hangar-token" content=(admin.options.token.clone().unwrap_or_default());
+                @if let Some(s) = refresh { meta name="refresh" content=(s); }
+                title { (title) " · Hangar" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    strong { a href="/" { "Hangar" } }
+                    @for s in [JobState::Enqueued, JobState::Scheduled, JobState::Processing, JobState::Succeeded, JobState::Failed, JobState::Deleted, JobState::Awaiting] {
+                        a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
+                    }
+                    a href="/recurring" { "Recurring" }
+                    a href="/queues" { "Queues" }
+                    form action="/search" method="get" {
+                        input name="id" placeholder="Job id" aria-label="Job id";
+                    }
+                }
+                main {
+                    @if admin.options.read_only { p.muted { "Read-only: actions are off." } }
+                    (body)
+                }
+                script { (PreEscaped(JS)) }
+            }
+        }
+    }
+}
+
+fn time(t: DateTime<Utc>) -> Markup {
+    let iso = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    html! { time datetime=(iso) { (iso) } }
+}
+
+fn state_badge(s: &str) -> Markup {
+    html! { span class={ "state " (s) } { (s) } }
+}
+
+/// A page for an error: the status and what went wrong, escaped.
+fn error_page(admin: &Admin, e: ApiError) -> Response {
+    let status = e.status;
+    let body = layout(
+        admin,
+        "Error",
+        None,
+        html! {
+            h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+            p.err { (e.message) }
+        },
+    );
+    (status, Html(body.into_string())).into_response()
+}
+
+fn render(admin: &Admin, result: Result<Markup, ApiError>) -> Response {
+    match result {
+        Ok(m) => Html(m.into_string()).into_response(),
+        Err(e) => error_page(admin, e),
+    }
+}
+
+/// Bars of jobs per state, scaled to the largest.
+fn chart(stats: &StatsJson) -> Markup {
+    let max = stats.states.values().copied().max().unwrap_or(0).max(1) as f64;
+    let states: Vec<(&String, &u64)> = stats.states.iter().collect();
+    let (w, h, bar) = (560.0, 160.0, 560.0 / states.len().max(1) as f64);
+    html! {
+        svg width=(w) height={ (h + 30.0) } viewBox={ "0 0 " (w) " " (h + 30.0) } role="img" aria-label="Jobs per state" {
+            @for (i, (name, n)) in states.iter().enumerate() {
+                @let bh = (**n as f64 / max * h).max(if **n > 0 { 2.0 } else { 0.0 });
+                rect x={ (i as f64 * bar + 6.0) } y={ (h - bh) } width={ (bar - 12.0) } height=(bh) fill="#4a6fa5" {
+                    title { (name) ": " (n) }
+                }
+                text x={ (i as f64 * bar + bar / 2.0) } y={ (h + 18.0) } text-anchor="middle" font-size="11" { (name) }
+            }
+        }
+    }
+}
+
+async fn overview(State(admin): State<Admin>) -> Response {
+    let result = async {
+        let stats = StatsJson::collect(&admin.client).await?;
+        Ok(layout(
+            &admin,
+            "Overview",
+            Some(5),
+            html! {
+                h1 { "Overview" }
+                (chart(&stats))
+                table {
+                    tr { th { "State" } th { "Jobs" } }
+                    @for (name, n) in &stats.states {
+                        tr {
+                            td { a href={ "/jobs/" (name) } { (name) } }
+                            td.num { @if stats.estimated.contains(name) { "≈" } (n) }
+                        }
+                    }
+                }
+                @if !stats.estimated.is_empty() {
+                    p.muted { "≈: estimated (large states; see the architecture notes)." }
+                }
+                (queue_table(&stats.queues))
+            },
+        ))
+    }
+    .await;
+    render(&admin, result)
+}
+
+fn queue_table(queues: &[hangar::queue::QueueDepth]) -> Markup {
+    html! {
+        h2 { "Queues" }
+        table {
+            tr { th { "Queue" } th { "Visible" } th { "In flight" } th { "Delayed" } }
+            @for q in queues {
+                tr { td { (q.name) } td.num { (q.visible) } td.num { (q.in_flight) } td.num { (q.delayed) } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StatePageParams {
+    queue: Option<String>,
+    kind: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn state_page(
+    State(admin): State<Admin>,
+    Path(state): Path<String>,
+    Query(p): Query<StatePageParams>,
+) -> Response {
+    let result = async {
+        let st = parse_state(&state)?;
+        let params = ListParams {
+            state: Some(state.clone()),
+            queue: p.queue.clone(),
+            kind: p.kind.clone(),
+            cursor: p.cursor.clone(),
+            limit: Some(50),
+            ..ListParams::default()
+        };
+        let (query, jobs, next) = page(&admin, &params).await?;
+        let lower = st.as_str().to_ascii_lowercase();
+        let writable = !admin.options.read_only;
+        Ok(layout(&admin, st.as_str(), None, html! {
+            h1 { (st.as_str()) " jobs" }
+            form method="get" {
+                input name="queue" placeholder="queue" value=(query.queue.clone().unwrap_or_default());
+                " "
+                input name="kind" placeholder="kind" value=(query.kind.clone().unwrap_or_default());
+                " " button type="submit" { "Filter" }
+            }
+            @if writable {
+                p {
+                    button data-post="/api/jobs/bulk" data-selected="1" data-body=r#"{"action":"requeue"}"# data-confirm="Requeue the selected jobs?" { "Requeue selected" }
+                    " "
+                    button.danger data-post="/api/jobs/bulk" data-selected="1" data-body=r#"{"action":"delete"}"# data-confirm="Delete the selected jobs?" { "Delete selected" }
+                    " "
+                    button data-post="/api/jobs/bulk" data-body={ r#"{"action":"requeue","state":""# (lower) r#""}"# } data-confirm={ "Requeue every " (st.as_str()) " job (up to 1000)?" } { "Requeue all" }
+                    " "
+                    button.danger data-post="/api/jobs/bulk" data-body={ r#"{"action":"delete","state":""# (lower) r#""}"# } data-confirm={ "Delete every " (st.as_str()) " job (up to 1000)?" } { "Delete all" }
+                }
+            }
+            (job_table(&jobs))
+            @if jobs.is_empty() { p.muted { "No jobs on this page." } }
+            @if let Some(next) = next {
+                p { a href={ "/jobs/" (lower) "?cursor=" (next) } { "Next page →" } }
+            }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+fn job_table(jobs: &[JobRecord]) -> Markup {
+    html! {
+        table {
+            tr {
+                th { input type="checkbox" data-all="1" aria-label="Select all"; }
+                th { "Job" } th { "Kind" } th { "Queue" } th { "State" } th { "Attempt" } th { "Updated" } th { "Last error" }
+            }
+            @for j in jobs {
+                tr {
+                    td { input type="checkbox" name="id" value=(j.id.as_str()); }
+                    td { a href={ "/job/" (j.id.as_str()) } { (j.id.as_str()) } }
+                    td { (j.kind) }
+                    td { (j.options.queue) }
+                    td { (state_badge(j.state.as_str())) }
+                    td.num { (j.attempt) }
+                    td { (time(j.updated_at)) }
+                    td.err { (j.last_error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+async fn job_page(State(admin): State<Admin>, Path(id): Path<String>) -> Response {
+    let result = async {
+        let id = parse_id(&id)?;
+        let job = admin
+            .client
+            .get(&id)
+            .await?
+            .ok_or(hangar::Error::NotFound { id: id.clone() })?;
+        let args = serde_json::to_string_pretty(&job.args).unwrap_or_default();
+        let last_failure = job
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.data.contains_key("error_message"));
+        let writable = !admin.options.read_only;
+        let api = format!("/api/jobs/{}", job.id);
+        Ok(layout(&admin, job.id.as_str(), None, html! {
+            h1 { "Job " (job.id.as_str()) " " (state_badge(job.state.as_str())) }
+            @if writable {
+                p {
+                    button data-post={ (api) "/requeue" } data-confirm="Run this job again now?" { @if job.state == JobState::Scheduled { "Enqueue now" } @else { "Requeue" } }
+                    " "
+                    button data-post={ (api) "/reschedule" } data-delay="1" { "Reschedule…" }
+                    " "
+                    button.danger data-post={ (api) "/delete" } data-confirm="Delete this job?" { "Delete" }
+                }
+            }
+            table {
+                tr { th { "Kind" } td { (job.kind) } }
+                tr { th { "Queue" } td { (job.options.queue) } }
+                tr { th { "Attempt" } td { (job.attempt) " of " (job.options.retry.attempts.saturating_add(1)) } }
+                tr { th { "Created" } td { (time(job.created_at)) } }
+                tr { th { "Updated" } td { (time(job.updated_at)) } }
+                @if let Some(t) = job.run_at { tr { th { "Due" } td { (time(t)) } } }
+                @if let Some(t) = job.expires_at { tr { th { "Expires" } td { (time(t)) } } }
+                @if let Some(p) = &job.parent {
+                    tr { th { "Parent" } td { a href={ "/job/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                }
+                @if !job.continuations.is_empty() {
+                    tr { th { "Continuations" } td {
+                        @for c in &job.continuations { a href={ "/job/" (c.id.as_str()) } { (c.id.as_str()) } " " }
+                    } }
+                }
+            }
+            h2 { "Arguments" }
+            pre { (args) }
+            @if let Some(h) = last_failure {
+                h2 { "Error" }
+                p.err { strong { (h.data.get("error_type").map(String::as_str).unwrap_or("")) } ": " (h.data.get("error_message").map(String::as_str).unwrap_or("")) }
+                @if let Some(d) = h.data.get("error_detail") { pre.err { (d) } }
+            }
+            h2 { "History" }
+            ol.timeline {
+                @for h in job.history.iter().rev() {
+                    li {
+                        (state_badge(h.state.as_str())) " " (time(h.at))
+                        @if let Some(r) = &h.reason { div { (r) } }
+                        @for (k, v) in &h.data {
+                            @if k != "error_detail" { div.muted { (k) ": " (v) } }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    id: Option<String>,
+}
+
+async fn search(State(admin): State<Admin>, Query(p): Query<SearchParams>) -> Response {
+    let id = p.id.unwrap_or_default();
+    let id = id.trim();
+    match parse_id(id) {
+        Ok(id) => Redirect::to(&format!("/job/{id}")).into_response(),
+        Err(e) => error_page(&admin, e),
+    }
+}
+
+async fn recurring_page(State(admin): State<Admin>) -> Response {
+    let result = async {
+        let rows: Vec<RecurringRow> = recurring_rows(&admin).await?;
+        let writable = !admin.options.read_only;
+        Ok(layout(&admin, "Recurring jobs", None, html! {
+            h1 { "Recurring jobs" }
+            table {
+                tr { th { "Id" } th { "Cron" } th { "Zone" } th { "Misfire" } th { "Kind" } th { "Next run" } th { "Last run" } th { "Last job" } th { "Last error" } th {} }
+                @for r in &rows {
+                    @let rec = &r.recurring;
+                    tr {
+                        td { (rec.id) @if !rec.enabled { " " span.muted { "(disabled)" } } }
+                        td { code { (rec.cron) } }
+                        td { (rec.tz) }
+                        td { (rec.misfire) }
+                        td { (rec.kind) }
+                        td { @if let Some(t) = rec.next_run { (time(t)) } }
+                        td { @if let Some(t) = rec.last_run { (time(t)) } }
+                        td {
+                            @if let Some(j) = &rec.last_job_id {
+                                a href={ "/job/" (j) } { (j) }
+                                @if let Some(s) = &r.last_job_state { " " (state_badge(s)) }
+                            }
+                        }
+                        td.err { (rec.last_error.as_deref().unwrap_or("")) }
+                        td {
+                            @if writable {
+                                @let base = format!("/api/recurring/{}", rec.id);
+                                button data-post={ (base) "/trigger" } data-confirm={ "Run " (rec.id) " now?" } { "Trigger" } " "
+                                @if rec.enabled {
+                                    button data-post={ (base) "/disable" } data-confirm={ "Disable " (rec.id) "?" } { "Disable" }
+                                } @else {
+                                    button data-post={ (base) "/enable" } { "Enable" }
+                                }
+                                " "
+                                button.danger data-post={ (base) "/remove" } data-confirm={ "Remove " (rec.id) "?" } { "Remove" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if rows.is_empty() { p.muted { "No recurring jobs." } }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+async fn queues_page(State(admin): State<Admin>) -> Response {
+    let result = async {
+        let queues = admin.client.queue_depths().await?;
+        Ok(layout(
+            &admin,
+            "Queues",
+            Some(5),
+            html! {
+                h1 { "Queues" }
+                (queue_table(&queues))
+            },
+        ))
+    }
+    .await;
+    render(&admin, result)
+}

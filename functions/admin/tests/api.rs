@@ -1,0 +1,518 @@
+//! The admin router against the emulator: every JSON route and action, bad
+//! input included, and the pages (escaping what they show).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hangar::{JobId, NewJob, RecurringOptions, State};
+use hangar_admin::{Admin, Options, TOKEN_HEADER};
+use hangar_integration_tests::TestEnv;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    env: TestEnv,
+    router: axum::Router,
+}
+
+const TOKEN: &str = "t0ken";
+
+impl Api {
+    async fn new() -> Self {
+        Self::with(Options {
+            token: Some(TOKEN.into()),
+            ..Options::default()
+        })
+        .await
+    }
+
+    async fn with(options: Options) -> Self {
+        let env = TestEnv::new().await;
+        let router = Admin::new(env.client.clone(), options).router();
+        Api { env, router }
+    }
+
+    async fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let (status, body) = self
+            .send(Request::get(uri).body(Body::empty()).unwrap())
+            .await;
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    async fn page(&self, uri: &str) -> (StatusCode, String) {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&self, uri: &str, body: Value) -> (StatusCode, Value) {
+        let req = Request::post(uri)
+            .header("content-type", "application/json")
+            .header(TOKEN_HEADER, TOKEN)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, body) = self.send(req).await;
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// A job that ran and Failed (no retries).
+    async fn failed_job(&self, args: Value) -> JobId {
+        let id = self
+            .env
+            .client
+            .enqueue(NewJob::new("unknown-kind", args).retries(0))
+            .await
+            .unwrap();
+        let poller = self.env.poller(hangar::Registry::new());
+        self.env
+            .drive_to(
+                &poller,
+                &id,
+                State::Failed,
+                std::time::Duration::from_secs(15),
+            )
+            .await;
+        id
+    }
+}
+
+fn error_of(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_default()
+}
+
+/// Stats: counts per state and the queues, dead-letter queue included.
+#[tokio::test]
+async fn stats() {
+    let api = Api::new().await;
+    api.env
+        .client
+        .enqueue(NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    let (status, v) = api.get("/api/stats").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["states"]["enqueued"], 1);
+    assert_eq!(v["states"]["failed"], 0);
+    let names: Vec<&str> = v["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "default-dlq"]);
+}
+
+/// Listing by state pages by signed cursor; bad states, limits and cursors
+/// are clear 400s.
+#[tokio::test]
+async fn listing_and_cursors() {
+    let api = Api::new().await;
+    let jobs: Vec<NewJob> = (0..7)
+        .map(|n| NewJob::new("k", json!({ "n": n })))
+        .collect();
+    api.env.client.enqueue_many(jobs).await.unwrap();
+    let (status, first) = api.get("/api/jobs?state=enqueued&limit=4").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["jobs"].as_array().unwrap().len(), 4);
+    let next = first["next"].as_str().unwrap().to_owned();
+    let (_, second) = api.get(&format!("/api/jobs?cursor={next}&limit=4")).await;
+    let mut ids: Vec<String> = first["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["jobs"].as_array().unwrap())
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(second["next"].is_null(), "{second}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 7);
+
+    let (status, v) = api.get("/api/jobs?state=sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&v).contains("unknown state"), "{v}");
+    let (status, v) = api.get("/api/jobs?state=failed&limit=201").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&v).contains("limit"), "{v}");
+    let (status, _) = api.get("/api/jobs").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, v) = api.get("/api/jobs?cursor=garbage").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&v).contains("malformed"), "{v}");
+    let forged = format!(
+        "{}x.{}",
+        &next[..next.find('.').unwrap()],
+        &next[next.find('.').unwrap() + 1..]
+    );
+    let (status, v) = api.get(&format!("/api/jobs?cursor={forged}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = api.get("/api/jobs?state=failed&since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&v).contains("RFC 3339"), "{v}");
+}
+
+/// One job, and the actions on it; unknown and malformed ids, refused
+/// transitions and bad bodies are clear errors that change nothing.
+#[tokio::test]
+async fn job_and_actions() {
+    let api = Api::new().await;
+    let id = api.failed_job(json!({"to": "a@example.com"})).await;
+    let (status, v) = api.get(&format!("/api/jobs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["state"], "Failed");
+    assert_eq!(v["args"]["to"], "a@example.com");
+    assert!(v["history"].as_array().unwrap().len() >= 3);
+
+    let (status, _) = api.get("/api/jobs/no-such-job").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, v) = api.get("/api/jobs/bad%20id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    let (status, v) = api
+        .post(&format!("/api/jobs/{id}/requeue"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (StatusCode::OK, Some("Enqueued")),
+        "{v}"
+    );
+    let (status, v) = api
+        .post(&format!("/api/jobs/{id}/requeue"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an Enqueued job is not requeued: {v}"
+    );
+
+    let (status, v) = api
+        .post(
+            &format!("/api/jobs/{id}/reschedule"),
+            json!({"delay_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(api.env.job(&id).await.state, State::Scheduled);
+    let (status, v) = api
+        .post(
+            &format!("/api/jobs/{id}/reschedule"),
+            json!({"when": "later"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, _) = api
+        .post(&format!("/api/jobs/{id}/reschedule"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A Scheduled job enqueued now.
+    let (status, v) = api
+        .post(&format!("/api/jobs/{id}/requeue"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (StatusCode::OK, Some("Enqueued")),
+        "{v}"
+    );
+
+    let (status, v) = api.post(&format!("/api/jobs/{id}/delete"), json!({})).await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (StatusCode::OK, Some("Deleted")),
+        "{v}"
+    );
+    let (status, _) = api.post("/api/jobs/no-such-job/delete", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A state-changing request without the session token, or to a read-only
+/// dashboard, is refused and changes nothing.
+#[tokio::test]
+async fn token_and_read_only() {
+    let api = Api::new().await;
+    let id = api
+        .env
+        .client
+        .enqueue(NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    for token in [None, Some("wrong")] {
+        let mut req = Request::post(format!("/api/jobs/{id}/delete"));
+        if let Some(t) = token {
+            req = req.header(TOKEN_HEADER, t);
+        }
+        let (status, body) = api.send(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains(TOKEN_HEADER), "{body}");
+    }
+    assert_eq!(api.env.job(&id).await.state, State::Enqueued);
+
+    let ro = Api::with(Options {
+        read_only: true,
+        ..Options::default()
+    })
+    .await;
+    let id = ro
+        .env
+        .client
+        .enqueue(NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    let (status, v) = ro.post(&format!("/api/jobs/{id}/delete"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(error_of(&v).contains("read-only"), "{v}");
+    assert_eq!(ro.env.job(&id).await.state, State::Enqueued);
+    let (_, page) = ro.page(&format!("/job/{id}")).await;
+    assert!(
+        !page.contains("data-post=\""),
+        "no action buttons when read-only"
+    );
+
+    // A local server answers only as its own host.
+    let local = Api::with(hangar_admin::local_options(8123)).await;
+    let (status, _) = local
+        .send(
+            Request::get("/")
+                .header("host", "evil.example:8123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = local
+        .send(
+            Request::get("/queues")
+                .header("host", "127.0.0.1:8123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Bulk actions on chosen ids (unknown ones refused and counted) and on a
+/// whole state; oversize and malformed selections are 400s.
+#[tokio::test]
+async fn bulk_actions() {
+    let api = Api::new().await;
+    let a = api.failed_job(json!({"n": 1})).await;
+    let b = api.failed_job(json!({"n": 2})).await;
+    let (status, v) = api
+        .post(
+            "/api/jobs/bulk",
+            json!({"action": "requeue", "ids": [a.as_str(), "no-such-job"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["done"], 1);
+    assert_eq!(v["refused"][0]["id"], "no-such-job");
+    assert_eq!(api.env.job(&a).await.state, State::Enqueued);
+
+    let (status, v) = api
+        .post(
+            "/api/jobs/bulk",
+            json!({"action": "delete", "state": "failed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["done"].as_u64(), v["more"].as_bool()),
+        (Some(1), Some(false))
+    );
+    assert_eq!(api.env.job(&b).await.state, State::Deleted);
+
+    let many: Vec<String> = (0..101).map(|i| format!("j{i}")).collect();
+    let (status, v) = api
+        .post("/api/jobs/bulk", json!({"action": "delete", "ids": many}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&v).contains("1 to 100"), "{v}");
+    for body in [
+        json!({"action": "explode", "ids": ["a"]}),
+        json!({"action": "delete"}),
+        json!({"action": "delete", "ids": ["a"], "state": "failed"}),
+        json!({"action": "delete", "ids": ["bad id"]}),
+        json!({"action": "delete", "state": "failed", "limit": 5000}),
+    ] {
+        let (status, v) = api.post("/api/jobs/bulk", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    assert_eq!(
+        api.env.job(&a).await.state,
+        State::Enqueued,
+        "nothing changed"
+    );
+}
+
+/// Recurring jobs: listed with their last job's state; trigger, disable,
+/// enable, remove; unknown ones and actions are refused.
+#[tokio::test]
+async fn recurring() {
+    let api = Api::new().await;
+    api.env
+        .client
+        .recurring()
+        .add_or_update(
+            "nightly",
+            NewJob::new("k", json!({})),
+            "0 3 * * *",
+            RecurringOptions::default(),
+        )
+        .await
+        .unwrap();
+    let (status, v) = api.post("/api/recurring/nightly/trigger", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let job = v["job"].as_str().unwrap().to_owned();
+    let (_, list) = api.get("/api/recurring").await;
+    assert_eq!(list[0]["id"], "nightly");
+    assert_eq!(list[0]["last_job_id"], job.as_str());
+    assert_eq!(list[0]["last_job_state"], "Enqueued");
+    assert_eq!(list[0]["cron"], "0 3 * * *");
+
+    let (status, _) = api.post("/api/recurring/nightly/disable", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = api.get("/api/recurring").await;
+    assert_eq!(list[0]["enabled"], false);
+    let (status, _) = api.post("/api/recurring/nightly/enable", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = api.post("/api/recurring/nightly/explode", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, _) = api.post("/api/recurring/nightly/remove", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.post("/api/recurring/nightly/remove", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.post("/api/recurring/bad%20id/trigger", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// The pages render, and show user data as text: a job whose arguments and
+/// error hold markup shows it escaped.
+#[tokio::test]
+async fn pages_escape_what_they_show() {
+    let api = Api::new().await;
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let id = api.failed_job(json!({ "note": evil })).await;
+    let (status, page) = api.page(&format!("/job/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(!page.contains("<script>alert"));
+    assert!(!page.contains("<img src=x"));
+    assert!(page.contains("hangar::UnknownKind"), "the error is shown");
+
+    for uri in [
+        "/",
+        "/jobs/failed",
+        "/jobs/processing",
+        "/recurring",
+        "/queues",
+    ] {
+        let (status, page) = api.page(uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {page}");
+        assert!(page.contains("<title>"), "{uri}");
+    }
+    let (_, failed) = api.page("/jobs/failed").await;
+    assert!(failed.contains(id.as_str()));
+    let (status, page) = api.page("/jobs/sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("unknown state"));
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/search?id={id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], format!("/job/{id}").as_str());
+    let (status, _) = api.page("/job/no-such-job").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The admin function's policy in the template grants exactly what its code
+/// calls, over every route and action; its Function URL takes only signed
+/// requests.
+#[tokio::test]
+async fn policy_grants_exactly_what_the_admin_calls() {
+    use hangar_integration_tests::template::{granted, needed, resource, template};
+    let api = Api::new().await;
+    let failed = api.failed_job(json!({})).await;
+    let other = api.failed_job(json!({})).await;
+    api.env
+        .client
+        .recurring()
+        .add_or_update(
+            "r",
+            NewJob::new("k", json!({})),
+            "0 3 * * *",
+            RecurringOptions::default(),
+        )
+        .await
+        .unwrap();
+    api.env.calls.reset();
+    for uri in [
+        "/api/stats".to_owned(),
+        "/api/jobs?state=failed".to_owned(),
+        format!("/api/jobs/{failed}"),
+        "/api/recurring".to_owned(),
+        "/api/queues".to_owned(),
+        "/".to_owned(),
+        format!("/job/{failed}"),
+        "/jobs/failed".to_owned(),
+        "/recurring".to_owned(),
+    ] {
+        let (status, v) = api.get(&uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {v}");
+    }
+    for (uri, body) in [
+        (format!("/api/jobs/{failed}/requeue"), json!({})),
+        (
+            format!("/api/jobs/{failed}/reschedule"),
+            json!({"delay_seconds": 60}),
+        ),
+        (format!("/api/jobs/{failed}/delete"), json!({})),
+        (
+            "/api/jobs/bulk".to_owned(),
+            json!({"action": "requeue", "ids": [other.as_str()]}),
+        ),
+        (
+            "/api/jobs/bulk".to_owned(),
+            json!({"action": "delete", "state": "enqueued"}),
+        ),
+        ("/api/recurring/r/trigger".to_owned(), json!({})),
+        ("/api/recurring/r/disable".to_owned(), json!({})),
+        ("/api/recurring/r/enable".to_owned(), json!({})),
+        ("/api/recurring/r/remove".to_owned(), json!({})),
+    ] {
+        let (status, v) = api.post(&uri, body).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {v}");
+    }
+    let calls = api.env.calls.counts();
+    let t = template();
+    let mut want = needed(&calls);
+    want.insert("sqs:GetQueueUrl".to_owned());
+    assert_eq!(
+        granted(&t, "AdminFunction"),
+        want,
+        "the policy (left) should grant what the admin calls (right), from {calls:?}"
+    );
+    let admin = &resource(&t, "AdminFunction")["Properties"];
+    assert_eq!(admin["FunctionUrlConfig"]["AuthType"], "AWS_IAM");
+}

@@ -1,0 +1,169 @@
+//! Jobs and recurring jobs as JSON, with stable field names: what the
+//! `hangar` command prints with `--json` and what the admin API returns
+//! (documented in docs/cli.md).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::job::JobRecord;
+use crate::recurring::RecurringJob;
+
+/// A job as JSON: `hangar job --json`, each element of `hangar jobs
+/// --json`, and the admin API's job (field names are stable; docs/cli.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobJson {
+    /// The job id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its state (`Enqueued`, `Failed`, ...).
+    pub state: String,
+    /// Its version (+1 on every state change).
+    pub version: u64,
+    /// Runs so far.
+    pub attempt: u32,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When a Scheduled job is due.
+    pub run_at: Option<DateTime<Utc>>,
+    /// When a final job expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The job a continuation waits for.
+    pub parent: Option<String>,
+    /// Jobs waiting on this one.
+    pub continuations: Vec<String>,
+    /// The last failure message.
+    pub last_error: Option<String>,
+    /// State changes, oldest first.
+    pub history: Vec<HistoryJson>,
+}
+
+/// One history entry as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryJson {
+    /// The state entered.
+    pub state: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, in words.
+    pub reason: Option<String>,
+    /// Details: `error_type`, `error_message`, `error_detail`, `worker`, `duration_ms`, ...
+    pub data: BTreeMap<String, String>,
+}
+
+impl From<&JobRecord> for JobJson {
+    fn from(j: &JobRecord) -> Self {
+        JobJson {
+            id: j.id.to_string(),
+            kind: j.kind.clone(),
+            queue: j.options.queue.clone(),
+            state: j.state.to_string(),
+            version: j.version,
+            attempt: j.attempt,
+            args: j.args.clone(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            run_at: j.run_at,
+            expires_at: j.expires_at,
+            parent: j.parent.as_ref().map(|p| p.id.to_string()),
+            continuations: j.continuations.iter().map(|c| c.id.to_string()).collect(),
+            last_error: j.last_error.clone(),
+            history: j
+                .history
+                .iter()
+                .map(|h| HistoryJson {
+                    state: h.state.to_string(),
+                    at: h.at,
+                    reason: h.reason.clone(),
+                    data: h.data.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A recurring job as JSON: each element of `hangar recurring list
+/// --json`, and the admin API's recurring job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecurringJson {
+    /// Its id.
+    pub id: String,
+    /// Kind of the jobs it creates.
+    pub kind: String,
+    /// Their queue.
+    pub queue: String,
+    /// The cron expression.
+    pub cron: String,
+    /// Its IANA time zone.
+    pub tz: String,
+    /// Misfire policy, lower case.
+    pub misfire: String,
+    /// Whether it fires.
+    pub enabled: bool,
+    /// The next occurrence not yet fired.
+    pub next_run: Option<DateTime<Utc>>,
+    /// The last occurrence fired.
+    pub last_run: Option<DateTime<Utc>>,
+    /// The job created last.
+    pub last_job_id: Option<String>,
+    /// Why the last firing failed, if it did.
+    pub last_error: Option<String>,
+}
+
+impl From<&RecurringJob> for RecurringJson {
+    fn from(r: &RecurringJob) -> Self {
+        RecurringJson {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            queue: r.options.queue.clone(),
+            cron: r.cron.clone(),
+            tz: r.tz.clone(),
+            misfire: format!("{:?}", r.misfire).to_ascii_lowercase(),
+            enabled: r.enabled,
+            next_run: r.next_run,
+            last_run: r.last_run,
+            last_job_id: r.last_job_id.as_ref().map(ToString::to_string),
+            last_error: r.last_error.clone(),
+        }
+    }
+}
+
+/// Jobs per state and messages per queue: `hangar stats --json` and the
+/// admin API's stats.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatsJson {
+    /// Jobs per state (lower-case state names).
+    pub states: BTreeMap<String, u64>,
+    /// States whose count is an estimate (see docs/cli.md).
+    pub estimated: Vec<String>,
+    /// Messages per SQS queue of the stack, dead-letter queues included.
+    pub queues: Vec<crate::queue::QueueDepth>,
+}
+
+impl StatsJson {
+    /// Counts the jobs and reads the queue depths.
+    pub async fn collect(client: &crate::Client) -> crate::Result<StatsJson> {
+        let mut states = BTreeMap::new();
+        let mut estimated = Vec::new();
+        for (state, count) in client.counts().await? {
+            let key = state.as_str().to_ascii_lowercase();
+            if !count.exact {
+                estimated.push(key.clone());
+            }
+            states.insert(key, count.n);
+        }
+        Ok(StatsJson {
+            states,
+            estimated,
+            queues: client.queue_depths().await?,
+        })
+    }
+}
