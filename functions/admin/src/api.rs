@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hangar::json::{JobJson, RecurringJson, StatsJson};
@@ -25,18 +25,41 @@ pub const MAX_BULK_STATE: usize = 1000;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// Every API route: method, path and handler. The router is built from
+/// this table, and a test holds it against docs/openapi.yaml.
+fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
+    vec![
+        ("GET", "/api/stats", get(stats)),
+        ("GET", "/api/jobs", get(list)),
+        ("POST", "/api/jobs/bulk", post(bulk)),
+        ("GET", "/api/jobs/{id}", get(job)),
+        ("POST", "/api/jobs/{id}/requeue", post(requeue)),
+        ("POST", "/api/jobs/{id}/delete", post(delete)),
+        ("POST", "/api/jobs/{id}/reschedule", post(reschedule)),
+        ("GET", "/api/recurring", get(recurring)),
+        (
+            "POST",
+            "/api/recurring/{id}/{action}",
+            post(recurring_action),
+        ),
+        ("GET", "/api/queues", get(queues)),
+    ]
+}
+
+/// The API's routes, as (method, path template).
+pub fn route_list() -> Vec<(String, String)> {
+    table()
+        .into_iter()
+        .map(|(m, p, _)| (m.to_owned(), p.to_owned()))
+        .collect()
+}
+
 pub(crate) fn routes() -> Router<Admin> {
-    Router::new()
-        .route("/api/stats", get(stats))
-        .route("/api/jobs", get(list))
-        .route("/api/jobs/bulk", post(bulk))
-        .route("/api/jobs/{id}", get(job))
-        .route("/api/jobs/{id}/requeue", post(requeue))
-        .route("/api/jobs/{id}/delete", post(delete))
-        .route("/api/jobs/{id}/reschedule", post(reschedule))
-        .route("/api/recurring", get(recurring))
-        .route("/api/recurring/{id}/{action}", post(recurring_action))
-        .route("/api/queues", get(queues))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
 }
 
 async fn stats(State(admin): State<Admin>) -> ApiResult<StatsJson> {

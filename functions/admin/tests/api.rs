@@ -516,3 +516,35 @@ async fn policy_grants_exactly_what_the_admin_calls() {
     let admin = &resource(&t, "AdminFunction")["Properties"];
     assert_eq!(admin["FunctionUrlConfig"]["AuthType"], "AWS_IAM");
 }
+
+/// docs/openapi.yaml describes exactly the router's API routes: a test fails
+/// when one is missing from the file or the file names one the router
+/// lacks.
+#[test]
+fn openapi_matches_the_routes() {
+    let path = hangar_integration_tests::workspace_root().join("docs/openapi.yaml");
+    let out = hangar_integration_tests::run_python(
+        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        &[path.to_str().unwrap()],
+    );
+    let spec: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_ascii_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut routes = hangar_admin::api::route_list();
+    routes.sort();
+    assert_eq!(
+        documented, routes,
+        "docs/openapi.yaml (left) against the router (right)"
+    );
+}
