@@ -285,6 +285,148 @@ impl Queues {
     }
 }
 
+/// A message in a dead-letter queue, as a peek shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The body (a wake-up, a job request, or whatever the producer sent).
+    pub body: String,
+    /// How often it was delivered before SQS gave up on it.
+    pub receive_count: u32,
+    /// When it was first sent, epoch ms.
+    pub sent_at: Option<i64>,
+}
+
+/// Receives at most this many rounds of 10 when moving or deleting
+/// dead-letter messages: a request stays bounded; call again for more.
+const DEAD_LETTER_ROUNDS: usize = 10;
+
+impl Queues {
+    /// Up to 10 messages of a queue's dead-letter queue, without consuming
+    /// them (received with a zero visibility timeout, so they stay
+    /// visible; SQS counts the receive).
+    pub async fn peek_dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>> {
+        let url = self.url(&format!("{queue}-dlq")).await?;
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "ReceiveMessage", e))?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| seen.insert(m.message_id.clone().unwrap_or_default()))
+            .map(|m| {
+                use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+                let attr = |a: A| m.attributes().and_then(|x| x.get(&a)).cloned();
+                DeadLetter {
+                    receive_count: attr(A::ApproximateReceiveCount)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    sent_at: attr(A::SentTimestamp).and_then(|v| v.parse().ok()),
+                    message_id: m.message_id.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// Moves messages of a queue's dead-letter queue back to the queue
+    /// (all, or those with these message ids): each is sent to the queue
+    /// with its body and attributes, then deleted from the dead-letter
+    /// queue; others received on the way are made visible again. Returns
+    /// how many moved. A message sent but not deleted (a failure in
+    /// between) is delivered twice, which a wake-up or a keyed request
+    /// tolerates.
+    pub async fn redrive(&self, queue: &str, only: Option<&[String]>) -> Result<usize> {
+        let target = self.url(queue).await?;
+        self.drain_dead_letters(queue, only, Some(&target)).await
+    }
+
+    /// Deletes messages of a queue's dead-letter queue by message id.
+    pub async fn delete_dead_letters(&self, queue: &str, ids: &[String]) -> Result<usize> {
+        self.drain_dead_letters(queue, Some(ids), None).await
+    }
+
+    async fn drain_dead_letters(
+        &self,
+        queue: &str,
+        only: Option<&[String]>,
+        send_to: Option<&str>,
+    ) -> Result<usize> {
+        let dlq = self.url(&format!("{queue}-dlq")).await?;
+        let mut done = 0;
+        let mut wanted: Option<std::collections::BTreeSet<&String>> =
+            only.map(|ids| ids.iter().collect());
+        for _ in 0..DEAD_LETTER_ROUNDS {
+            if wanted.as_ref().is_some_and(|w| w.is_empty()) {
+                break;
+            }
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&dlq)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(|e| Error::aws(SERVICE, "ReceiveMessage", e))?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let id = m.message_id.clone().unwrap_or_default();
+                let handle = m.receipt_handle.clone().unwrap_or_default();
+                let picked = match wanted.as_mut() {
+                    None => true,
+                    Some(w) => w.remove(&id),
+                };
+                if !picked {
+                    // Not asked for: visible again at once.
+                    self.sqs
+                        .change_message_visibility()
+                        .queue_url(&dlq)
+                        .receipt_handle(&handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws(SERVICE, "ChangeMessageVisibility", e))?;
+                    continue;
+                }
+                if let Some(target) = send_to {
+                    self.sqs
+                        .send_message()
+                        .queue_url(target)
+                        .message_body(m.body.clone().unwrap_or_default())
+                        .set_message_attributes(m.message_attributes.clone())
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws(SERVICE, "SendMessage", e))?;
+                }
+                self.sqs
+                    .delete_message()
+                    .queue_url(&dlq)
+                    .receipt_handle(&handle)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws(SERVICE, "DeleteMessage", e))?;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+}
+
 /// Settings of the SQS queues [`ensure_queue`] creates.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {

@@ -72,7 +72,13 @@ pub fn needed(
             "SendMessageBatch" => {
                 out.insert("sqs:SendMessage".to_owned());
             }
-            "SendMessage" | "GetQueueUrl" | "GetQueueAttributes" | "ListQueues" => {
+            "SendMessage"
+            | "GetQueueUrl"
+            | "GetQueueAttributes"
+            | "ListQueues"
+            | "ReceiveMessage"
+            | "DeleteMessage"
+            | "ChangeMessageVisibility" => {
                 out.insert(format!("sqs:{op}"));
             }
             _ => {

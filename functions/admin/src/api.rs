@@ -43,6 +43,13 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
             post(recurring_action),
         ),
         ("GET", "/api/queues", get(queues)),
+        ("GET", "/api/queues/{name}/dead-letters", get(dead_letters)),
+        ("POST", "/api/queues/{name}/redrive", post(redrive)),
+        (
+            "POST",
+            "/api/queues/{name}/dead-letters/delete",
+            post(delete_dead_letters),
+        ),
     ]
 }
 
@@ -483,4 +490,64 @@ async fn recurring_action(
 
 async fn queues(State(admin): State<Admin>) -> ApiResult<Vec<hangar::queue::QueueDepth>> {
     Ok(Json(admin.client.queue_depths().await?))
+}
+
+async fn dead_letters(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+) -> ApiResult<Vec<hangar::queue::DeadLetter>> {
+    Ok(Json(admin.client.queues().peek_dead_letters(&name).await?))
+}
+
+/// `POST /api/queues/{name}/redrive` and `.../dead-letters/delete`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesBody {
+    /// SQS message ids (1 to 100); for a redrive, none means all.
+    pub ids: Option<Vec<String>>,
+}
+
+/// What a redrive or a delete did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Moved {
+    /// Messages moved back to the queue, or deleted.
+    pub count: usize,
+}
+
+fn message_ids(body: &MessagesBody, required: bool) -> Result<Option<Vec<String>>, ApiError> {
+    match &body.ids {
+        None if required => Err(ApiError::bad("ids: give 1 to 100 message ids")),
+        None => Ok(None),
+        Some(ids) if ids.is_empty() || ids.len() > MAX_BULK_IDS => Err(ApiError::bad(format!(
+            "ids: give 1 to {MAX_BULK_IDS} message ids ({} given)",
+            ids.len()
+        ))),
+        Some(ids) => Ok(Some(ids.clone())),
+    }
+}
+
+async fn redrive(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+    body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Moved> {
+    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+    let ids = message_ids(&body, false)?;
+    let count = admin.client.queues().redrive(&name, ids.as_deref()).await?;
+    Ok(Json(Moved { count }))
+}
+
+async fn delete_dead_letters(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+    body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Moved> {
+    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+    let ids = message_ids(&body, true)?.unwrap_or_default();
+    let count = admin
+        .client
+        .queues()
+        .delete_dead_letters(&name, &ids)
+        .await?;
+    Ok(Json(Moved { count }))
 }

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/search", get(search))
         .route("/recurring", get(recurring_page))
         .route("/queues", get(queues_page))
+        .route("/queues/{name}", get(queue_page))
 }
 
 const CSS: &str = r#"
@@ -204,7 +205,14 @@ fn queue_table(queues: &[hangar::queue::QueueDepth]) -> Markup {
         table {
             tr { th { "Queue" } th { "Visible" } th { "In flight" } th { "Delayed" } }
             @for q in queues {
-                tr { td { (q.name) } td.num { (q.visible) } td.num { (q.in_flight) } td.num { (q.delayed) } }
+                tr {
+                    td {
+                        @if let Some(source) = q.name.strip_suffix("-dlq") {
+                            a href={ "/queues/" (source) } { (q.name) }
+                        } @else { (q.name) }
+                    }
+                    td.num { (q.visible) } td.num { (q.in_flight) } td.num { (q.delayed) }
+                }
             }
         }
     }
@@ -431,6 +439,42 @@ async fn queues_page(State(admin): State<Admin>) -> Response {
                 (queue_table(&queues))
             },
         ))
+    }
+    .await;
+    render(&admin, result)
+}
+
+async fn queue_page(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    let result = async {
+        let letters = admin.client.queues().peek_dead_letters(&name).await?;
+        let writable = !admin.options.read_only;
+        let api = format!("/api/queues/{name}");
+        Ok(layout(&admin, &format!("{name} dead letters"), None, html! {
+            h1 { "Dead-letter queue of " (name) }
+            p.muted { "Messages SQS gave up delivering. Shown without consuming them (up to 10)." }
+            @if writable && !letters.is_empty() {
+                p {
+                    button data-post={ (api) "/redrive" } data-selected="1" data-confirm="Move the selected messages back to the queue?" { "Redrive selected" }
+                    " "
+                    button data-post={ (api) "/redrive" } data-confirm="Move every message back to the queue?" { "Redrive all" }
+                    " "
+                    button.danger data-post={ (api) "/dead-letters/delete" } data-selected="1" data-confirm="Delete the selected messages?" { "Delete selected" }
+                }
+            }
+            table {
+                tr { th { input type="checkbox" data-all="1" aria-label="Select all"; } th { "Message" } th { "Sent" } th { "Receives" } th { "Body" } }
+                @for m in &letters {
+                    tr {
+                        td { input type="checkbox" name="id" value=(m.message_id); }
+                        td { code { (m.message_id) } }
+                        td { @if let Some(t) = m.sent_at.and_then(DateTime::<Utc>::from_timestamp_millis) { (time(t)) } }
+                        td.num { (m.receive_count) }
+                        td { pre { (m.body) } }
+                    }
+                }
+            }
+            @if letters.is_empty() { p.muted { "Empty." } }
+        }))
     }
     .await;
     render(&admin, result)

@@ -466,6 +466,31 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         )
         .await
         .unwrap();
+    // Two dead letters: one moved back (the other, received on the way, made
+    // visible again), then the other deleted.
+    let dlq = api
+        .env
+        .sqs
+        .get_queue_url()
+        .queue_name(api.env.config.sqs_dlq_name("default"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut dead = Vec::new();
+    for body in ["a", "b"] {
+        let out = api
+            .env
+            .sqs
+            .send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        dead.push(out.message_id.unwrap());
+    }
     api.env.calls.reset();
     for uri in [
         "/api/stats".to_owned(),
@@ -477,6 +502,8 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         format!("/job/{failed}"),
         "/jobs/failed".to_owned(),
         "/recurring".to_owned(),
+        "/api/queues/default/dead-letters".to_owned(),
+        "/queues/default".to_owned(),
     ] {
         let (status, v) = api.get(&uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {v}");
@@ -500,6 +527,14 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         ("/api/recurring/r/disable".to_owned(), json!({})),
         ("/api/recurring/r/enable".to_owned(), json!({})),
         ("/api/recurring/r/remove".to_owned(), json!({})),
+        (
+            "/api/queues/default/redrive".to_owned(),
+            json!({"ids": [dead[1]]}),
+        ),
+        (
+            "/api/queues/default/dead-letters/delete".to_owned(),
+            json!({"ids": [dead[0]]}),
+        ),
     ] {
         let (status, v) = api.post(&uri, body).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {v}");
@@ -547,4 +582,85 @@ fn openapi_matches_the_routes() {
         documented, routes,
         "docs/openapi.yaml (left) against the router (right)"
     );
+}
+
+/// The dead-letter queue: peeked without consuming, chosen messages moved
+/// back to the queue or deleted; bad input refused.
+#[tokio::test]
+async fn dead_letters() {
+    let api = Api::new().await;
+    let dlq = api
+        .env
+        .sqs
+        .get_queue_url()
+        .queue_name(api.env.config.sqs_dlq_name("default"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut ids = Vec::new();
+    for body in ["first <b>", "second"] {
+        let out = api
+            .env
+            .sqs
+            .send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        ids.push(out.message_id.unwrap());
+    }
+    for _ in 0..2 {
+        let (status, v) = api.get("/api/queues/default/dead-letters").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(
+            v.as_array().unwrap().len(),
+            2,
+            "peeking consumes nothing: {v}"
+        );
+    }
+    let (_, page) = api.page("/queues/default").await;
+    assert!(page.contains("first &lt;b&gt;"), "{page}");
+
+    let (status, v) = api
+        .post("/api/queues/default/redrive", json!({"ids": [ids[0]]}))
+        .await;
+    assert_eq!(
+        (status, v["count"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        api.env.queue_depth("default").await.0,
+        1,
+        "moved back to the queue"
+    );
+    let (status, v) = api
+        .post(
+            "/api/queues/default/dead-letters/delete",
+            json!({"ids": [ids[1]]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["count"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    let (_, v) = api.get("/api/queues/default/dead-letters").await;
+    assert!(v.as_array().unwrap().is_empty(), "{v}");
+
+    let (status, _) = api
+        .post("/api/queues/default/dead-letters/delete", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = api
+        .post("/api/queues/default/redrive", json!({"ids": []}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, v) = api.get("/api/queues/Bad%20Name/dead-letters").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, v) = api.get("/api/queues/nosuchqueue/dead-letters").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 }
