@@ -65,7 +65,7 @@ pub mod timer;
 pub mod timing;
 pub mod worker;
 
-pub use client::{Client, When};
+pub use client::{Client, Throughput, When};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
 pub use error::{Error, Result};

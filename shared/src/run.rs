@@ -136,6 +136,7 @@ pub async fn tick_handler(
     }
     let report = timer.tick(lambda_budget(event.context.deadline)).await?;
     report.log();
+    roll_up(timer).await;
     Ok(report)
 }
 
@@ -148,10 +149,25 @@ pub async fn tick_every(timer: &Timer, every: Duration, stop: impl Future<Output
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = interval.tick() => match timer.tick(every.max(Duration::from_secs(1))).await {
-                Ok(report) => report.log(),
-                Err(e) => tracing::error!(error = %error_chain(&e), "tick failed"),
-            },
+            _ = interval.tick() => {
+                match timer.tick(every.max(Duration::from_secs(1))).await {
+                    Ok(report) => report.log(),
+                    Err(e) => tracing::error!(error = %error_chain(&e), "tick failed"),
+                }
+                roll_up(timer).await;
+            }
+        }
+    }
+}
+
+/// Rolls finished jobs into the metrics; a failure only delays them to the
+/// next tick.
+async fn roll_up(timer: &Timer) {
+    match timer.roll_up().await {
+        Ok(r) if r.jobs > 0 => tracing::debug!(jobs = r.jobs, "metrics rolled up"),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "metrics not rolled up; the next tick tries again")
         }
     }
 }

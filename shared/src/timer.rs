@@ -210,6 +210,13 @@ impl Timer {
         Ok(report)
     }
 
+    /// Rolls the jobs that finished since the last roll-up into the metrics
+    /// (see [`crate::store::metrics`]); the scheduler runs it after each
+    /// tick.
+    pub async fn roll_up(&self) -> Result<crate::store::metrics::Rolled> {
+        self.core.store.roll_up(self.core.now()).await
+    }
+
     async fn act(&self, due: Due, queried: Bucket, now: DateTime<Utc>) -> Result<(Action, Send)> {
         let d = match due {
             Due::Recurring(rec) => return Ok((self.fire_recurring(rec, now).await?, None)),

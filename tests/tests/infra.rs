@@ -325,6 +325,9 @@ async fn policies_grant_exactly_what_the_code_calls() {
     let timer = hangar::Timer::new(&env.client);
     env.calls.reset();
     let report = timer.tick(Duration::from_secs(50)).await.unwrap();
+    // The scheduler rolls finished jobs into the metrics after each tick.
+    let rolled = timer.roll_up().await.unwrap();
+    assert!(rolled.jobs > 0, "{rolled:?}");
     let timer_calls = env.calls.counts();
     assert_eq!(report.released, vec![parent.clone()], "{report:?}");
     assert_eq!(report.handed_off.len(), 1, "{report:?}");

@@ -554,7 +554,10 @@ async fn setup_is_idempotent() {
     assert_eq!(keys, ["bucket", "bucket_at"]);
     let mut projected = gsi[0].projection().unwrap().non_key_attributes().to_vec();
     projected.sort();
-    assert_eq!(projected, ["created", "kind", "queue"]);
+    assert_eq!(
+        projected,
+        ["created", "duration_ms", "kind", "queue", "runs"]
+    );
     let ttl = env
         .ddb
         .describe_time_to_live()

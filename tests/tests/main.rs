@@ -6,6 +6,7 @@ mod cost;
 mod infra;
 mod intake;
 mod lifecycle;
+mod metrics;
 mod recurring;
 mod support;
 mod timer;

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/search", get(search))
         .route("/recurring", get(recurring_page))
         .route("/queues", get(queues_page))
+        .route("/metrics", get(metrics_page))
         .route("/queues/{name}", get(queue_page))
 }
 
@@ -105,6 +106,7 @@ fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Markup) -> Mar
                         a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
                     }
                     a href="/recurring" { "Recurring" }
+                    a href="/metrics" { "Metrics" }
                     a href="/queues" { "Queues" }
                     form action="/search" method="get" {
                         input name="id" placeholder="Job id" aria-label="Job id";
@@ -474,6 +476,34 @@ async fn queue_page(State(admin): State<Admin>, Path(name): Path<String>) -> Res
                 }
             }
             @if letters.is_empty() { p.muted { "Empty." } }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+async fn metrics_page(State(admin): State<Admin>) -> Response {
+    let result = async {
+        let kinds = crate::api::kind_metrics(&admin).await?;
+        let ms = |v: Option<u64>| match v {
+            None => "–".to_owned(),
+            Some(u64::MAX) => "> 1000 s".to_owned(),
+            Some(v) if v >= 1000 => format!("≤ {} s", v / 1000),
+            Some(v) => format!("≤ {v} ms"),
+        };
+        Ok(layout(&admin, "Metrics", None, html! {
+            h1 { "Metrics per kind, last 24 hours" }
+            table {
+                tr { th { "Kind" } th { "Jobs" } th { "Runs" } th { "Failed runs" } th { "p50" } th { "p95" } }
+                @for k in &kinds {
+                    tr {
+                        td { (k.kind) }
+                        td.num { (k.jobs) } td.num { (k.runs) } td.num { (k.failures) }
+                        td.num { (ms(k.p50_ms)) } td.num { (ms(k.p95_ms)) }
+                    }
+                }
+            }
+            @if kinds.is_empty() { p.muted { "No job finished in the last 24 hours (the timer rolls them up each minute)." } }
         }))
     }
     .await;

@@ -439,6 +439,17 @@ impl Store {
         } else {
             e.remove(attr::TTL);
         }
+        if matches!(change.to, State::Succeeded | State::Failed) {
+            // For the metrics roll-up, which reads them off the index.
+            let (runs, attempt) = (e.n(attr::RUNS), e.n(attr::ATTEMPT));
+            e.set_raw(format!("{runs} = {attempt}"));
+            let duration = change
+                .entries
+                .last()
+                .and_then(|h| h.data.get("duration_ms"))
+                .and_then(|d| d.parse::<u64>().ok());
+            e.set_or_remove(attr::DURATION, duration.map(n));
+        }
         e.remove(attr::RESENDS);
         e.set_or_remove(attr::RUN_AT, change.run_at.map(|(at, _)| ms(at)));
         e.set_or_remove(

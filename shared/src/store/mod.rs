@@ -18,6 +18,8 @@
 //! - `jobs`: creating, reading and changing jobs; continuations.
 //! - `list`: jobs by state, paged; counts per state.
 //! - `due`: what the timer reads (items whose time came) and marks.
+//! - [`metrics`]: the timer's roll-up of finished jobs into hour and day
+//!   items, for charts and per-kind metrics.
 //! - `recurring`: recurring job records and their firings.
 //! - `table`: creating the table.
 
@@ -34,6 +36,7 @@ mod expr;
 mod item;
 mod jobs;
 mod list;
+pub mod metrics;
 mod recurring;
 pub mod schema;
 mod table;

@@ -61,6 +61,15 @@ pub(crate) mod attr {
     pub const RETRY: &str = "retry";
     /// Timeout, seconds.
     pub const TIMEOUT: &str = "timeout";
+    /// Succeeded or Failed: runs the job took (its attempt when it got
+    /// there), for the metrics roll-up (projected; written once, in the
+    /// write that moves the job to its bucket anyway).
+    pub const RUNS: &str = "runs";
+    /// Succeeded or Failed: how long its last run took, ms (projected, as
+    /// `runs`).
+    pub const DURATION: &str = "duration_ms";
+    /// A metrics item's data.
+    pub const DATA: &str = "data";
     /// Index partition: `<bucket>#<shard>`.
     pub const BUCKET: &str = "bucket";
     /// Index sort key, epoch ms: when the timer must look at the item, or
@@ -86,9 +95,17 @@ pub(crate) mod attr {
 pub const INDEX: &str = "by-bucket";
 
 /// Attributes the index projects besides its keys and `pk`. Only attributes
-/// that never change on a job: a projected attribute that changed would cost
-/// an index write on every transition.
-pub(crate) const PROJECTED: [&str; 3] = [attr::KIND, attr::QUEUE, attr::CREATED];
+/// that never change while a job stays in a bucket: a projected attribute
+/// that changed would cost an index write on every transition. `runs` and
+/// `duration_ms` are written only when a job enters Succeeded or Failed,
+/// in the write that moves its index entry anyway.
+pub(crate) const PROJECTED: [&str; 5] = [
+    attr::KIND,
+    attr::QUEUE,
+    attr::CREATED,
+    attr::RUNS,
+    attr::DURATION,
+];
 
 /// `bucket_at` of an item the timer never needs to look at (a disabled
 /// recurring job): 9999-12-31T23:59:59Z.
