@@ -171,16 +171,47 @@ fn chart(stats: &StatsJson) -> Markup {
     }
 }
 
+/// Succeeded (green) and Failed (red) stacked per minute or hour.
+fn timeline(points: &[crate::api::Point], label: &str) -> Markup {
+    let max = points
+        .iter()
+        .map(|p| p.succeeded + p.failed)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (w, h) = (720.0, 120.0);
+    let bar = w / points.len().max(1) as f64;
+    html! {
+        svg width=(w) height={ (h + 4.0) } viewBox={ "0 0 " (w) " " (h + 4.0) } role="img" aria-label=(label) {
+            @for (i, p) in points.iter().enumerate() {
+                @let hs = p.succeeded as f64 / max * h;
+                @let hf = p.failed as f64 / max * h;
+                @let x = i as f64 * bar + 1.0;
+                rect x=(x) y={ (h - hs - hf) } width={ ((bar - 2.0).max(1.0)) } height=(hs) fill="#3f8f5a" {
+                    title { (p.at.format("%H:%M UTC")) ": " (p.succeeded) " succeeded, " (p.failed) " failed" }
+                }
+                rect x=(x) y={ (h - hf) } width={ ((bar - 2.0).max(1.0)) } height=(hf) fill="#b3383e";
+            }
+        }
+    }
+}
+
 async fn overview(State(admin): State<Admin>) -> Response {
     let result = async {
-        let stats = StatsJson::collect(&admin.client).await?;
+        let full = crate::api::collect_stats(&admin).await?;
+        let stats = &full.stats;
         Ok(layout(
             &admin,
             "Overview",
             Some(5),
             html! {
                 h1 { "Overview" }
-                (chart(&stats))
+                h2 { "Finished per minute, last hour" }
+                (timeline(&full.per_minute, "Succeeded and failed per minute"))
+                h2 { "Finished per hour, last 24 hours" }
+                (timeline(&full.per_hour, "Succeeded and failed per hour"))
+                h2 { "Jobs per state" }
+                (chart(stats))
                 table {
                     tr { th { "State" } th { "Jobs" } }
                     @for (name, n) in &stats.states {

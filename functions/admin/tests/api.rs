@@ -420,11 +420,14 @@ async fn pages_escape_what_they_show() {
         "/jobs/processing",
         "/recurring",
         "/queues",
+        "/metrics",
     ] {
         let (status, page) = api.page(uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {page}");
         assert!(page.contains("<title>"), "{uri}");
     }
+    let (_, overview) = api.page("/").await;
+    assert!(overview.contains("Finished per minute") && overview.contains("<svg"));
     let (_, failed) = api.page("/jobs/failed").await;
     assert!(failed.contains(id.as_str()));
     let (status, page) = api.page("/jobs/sleeping").await;

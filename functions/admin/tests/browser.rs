@@ -1,0 +1,217 @@
+//! The dashboard in a real browser: Debian's headless Chromium driven
+//! through ChromeDriver's WebDriver API (plain HTTP on 127.0.0.1). Loads the
+//! overview, opens a Failed job whose arguments hold markup, sees it shown
+//! as text with nothing run, requeues it from its page (confirming the
+//! dialog) and sees it succeed. Screenshots go to target/screenshots (and
+//! to docs/ with HANGAR_UPDATE_SCREENSHOTS=1).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hangar::{NewJob, Registry, State};
+use hangar_integration_tests::{TestEnv, workspace_root};
+use serde_json::{Value, json};
+
+/// One WebDriver request: method, path, JSON body; the response's `value`.
+async fn wd(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    // Read the head, then exactly Content-Length bytes (ChromeDriver keeps
+    // the connection open).
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "chromedriver closed the connection");
+        out.extend_from_slice(&buf[..n]);
+        if let Some(i) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&out[..i]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (i + 4, length);
+        }
+    };
+    while out.len() < head_end + length {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "chromedriver closed the connection early");
+        out.extend_from_slice(&buf[..n]);
+    }
+    let v: Value = serde_json::from_slice(&out[head_end..head_end + length]).unwrap_or(Value::Null);
+    v["value"].clone()
+}
+
+struct Browser {
+    port: u16,
+    session: String,
+    _driver: tokio::process::Child,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&driver).exists() && std::path::Path::new(&chromium).exists(),
+            "this test needs Chromium and ChromeDriver: apt-get install chromium chromium-driver \
+             (tests/run.sh installs them when it can)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = tokio::process::Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = std::env::temp_dir().join(format!("hangar-chromium-{port}"));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", "--window-size=1280,900",
+                         format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let v = wd(port, "POST", "/session", Some(caps)).await;
+        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
+        Browser { port, session, _driver: child }
+    }
+
+    async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        wd(self.port, method, &format!("/session/{}{path}", self.session), body).await
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []}))).await
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self
+            .cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})))
+            .await;
+        let id = el
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {el}"))
+            .to_owned();
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    /// The open dialog's text, if one is open.
+    async fn alert_text(&self) -> Option<String> {
+        self.cmd("GET", "/alert/text", None).await.as_str().map(str::to_owned)
+    }
+
+    async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.cmd("GET", "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("a screenshot"))
+            .unwrap();
+        let dir = workspace_root().join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), &bytes).unwrap();
+        if std::env::var_os("HANGAR_UPDATE_SCREENSHOTS").is_some() {
+            std::fs::write(workspace_root().join("docs").join(name), &bytes).unwrap();
+        }
+    }
+
+    async fn quit(&self) {
+        self.cmd("DELETE", "", None).await;
+    }
+}
+
+#[tokio::test]
+async fn dashboard_in_a_real_browser() {
+    let env = TestEnv::new().await;
+    // The job fails on its first run and succeeds after that.
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let poller = env.poller(Registry::new().raw("send_invoice", move |_, _| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(hangar::JobFailure::msg("the mail server refused <b>550</b>"))
+            } else {
+                Ok(())
+            }
+        }
+    }));
+    let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let id = env
+        .client
+        .enqueue(NewJob::new("send_invoice", json!({"to": "a@example.com", "note": evil})).retries(0))
+        .await
+        .unwrap();
+    env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15)).await;
+    for n in 0..3 {
+        let ok = env.client.enqueue(NewJob::new("send_invoice", json!({ "n": n }))).await.unwrap();
+        env.drive_to(&poller, &ok, State::Succeeded, Duration::from_secs(15)).await;
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = hangar_admin::Admin::new(env.client.clone(), hangar_admin::local_options(port)).router();
+    tokio::spawn(hangar_admin::serve(router, listener, std::future::pending()));
+    let base = format!("http://127.0.0.1:{port}");
+
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/")).await;
+    let h1 = browser.js("return document.querySelector('h1').textContent").await;
+    assert_eq!(h1, "Overview");
+    browser.screenshot("dashboard-overview.png").await;
+
+    // The Failed list links to the job.
+    browser.go(&format!("{base}/jobs/failed")).await;
+    browser.click(&format!("a[href='/job/{id}']")).await;
+    let url = browser.js("return location.pathname").await;
+    assert_eq!(url, format!("/job/{id}").as_str());
+    // Markup in the arguments and the error is text: nothing ran.
+    assert_eq!(browser.alert_text().await, None, "no script ran");
+    let text = browser.js("return document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains(evil), "{text}");
+    assert!(text.contains("the mail server refused <b>550</b>"), "{text}");
+    let injected = browser
+        .js("return document.querySelectorAll('main img, main script, main b').length")
+        .await;
+    assert_eq!(injected, 0);
+    browser.screenshot("dashboard-job.png").await;
+
+    // Requeue from the page: confirm, and the page reloads Enqueued.
+    browser.click("button[data-post$='/requeue']").await;
+    let dialog = browser.alert_text().await.expect("a confirmation");
+    assert!(dialog.contains("again"), "{dialog}");
+    browser.cmd("POST", "/alert/accept", Some(json!({}))).await;
+    let job = env.drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15)).await;
+    assert_eq!(job.attempt, 1);
+    browser.go(&format!("{base}/job/{id}")).await;
+    let state = browser
+        .js("return document.querySelector('h1 .state').textContent")
+        .await;
+    assert_eq!(state, "Succeeded");
+    browser.quit().await;
+}
