@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 async fn wd(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -58,14 +60,19 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
-        let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         assert!(
             std::path::Path::new(&driver).exists() && std::path::Path::new(&chromium).exists(),
             "this test needs Chromium and ChromeDriver: apt-get install chromium chromium-driver \
              (tests/run.sh installs them when it can)"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = tokio::process::Command::new(&driver)
             .arg(format!("--port={port}"))
             .kill_on_drop(true)
@@ -74,7 +81,10 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -91,12 +101,25 @@ impl Browser {
             }
         }}});
         let v = wd(port, "POST", "/session", Some(caps)).await;
-        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
-        Browser { port, session, _driver: child }
+        let session = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Browser {
+            port,
+            session,
+            _driver: child,
+        }
     }
 
     async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        wd(self.port, method, &format!("/session/{}{path}", self.session), body).await
+        wd(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+        .await
     }
 
     async fn go(&self, url: &str) {
@@ -104,12 +127,21 @@ impl Browser {
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": []}))).await
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
     }
 
     async fn click(&self, css: &str) {
         let el = self
-            .cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})))
+            .cmd(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
             .await;
         let id = el
             .as_object()
@@ -117,12 +149,16 @@ impl Browser {
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element {css}: {el}"))
             .to_owned();
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
+            .await;
     }
 
     /// The open dialog's text, if one is open.
     async fn alert_text(&self) -> Option<String> {
-        self.cmd("GET", "/alert/text", None).await.as_str().map(str::to_owned)
+        self.cmd("GET", "/alert/text", None)
+            .await
+            .as_str()
+            .map(str::to_owned)
     }
 
     async fn screenshot(&self, name: &str) {
@@ -154,7 +190,9 @@ async fn dashboard_in_a_real_browser() {
         let n = counted.fetch_add(1, Ordering::SeqCst);
         async move {
             if n == 0 {
-                Err(hangar::JobFailure::msg("the mail server refused <b>550</b>"))
+                Err(hangar::JobFailure::msg(
+                    "the mail server refused <b>550</b>",
+                ))
             } else {
                 Ok(())
             }
@@ -163,24 +201,39 @@ async fn dashboard_in_a_real_browser() {
     let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     let id = env
         .client
-        .enqueue(NewJob::new("send_invoice", json!({"to": "a@example.com", "note": evil})).retries(0))
+        .enqueue(
+            NewJob::new("send_invoice", json!({"to": "a@example.com", "note": evil})).retries(0),
+        )
         .await
         .unwrap();
-    env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15)).await;
+    env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15))
+        .await;
     for n in 0..3 {
-        let ok = env.client.enqueue(NewJob::new("send_invoice", json!({ "n": n }))).await.unwrap();
-        env.drive_to(&poller, &ok, State::Succeeded, Duration::from_secs(15)).await;
+        let ok = env
+            .client
+            .enqueue(NewJob::new("send_invoice", json!({ "n": n })))
+            .await
+            .unwrap();
+        env.drive_to(&poller, &ok, State::Succeeded, Duration::from_secs(15))
+            .await;
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let router = hangar_admin::Admin::new(env.client.clone(), hangar_admin::local_options(port)).router();
-    tokio::spawn(hangar_admin::serve(router, listener, std::future::pending()));
+    let router =
+        hangar_admin::Admin::new(env.client.clone(), hangar_admin::local_options(port)).router();
+    tokio::spawn(hangar_admin::serve(
+        router,
+        listener,
+        std::future::pending(),
+    ));
     let base = format!("http://127.0.0.1:{port}");
 
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
-    let h1 = browser.js("return document.querySelector('h1').textContent").await;
+    let h1 = browser
+        .js("return document.querySelector('h1').textContent")
+        .await;
     assert_eq!(h1, "Overview");
     browser.screenshot("dashboard-overview.png").await;
 
@@ -194,7 +247,10 @@ async fn dashboard_in_a_real_browser() {
     let text = browser.js("return document.body.innerText").await;
     let text = text.as_str().unwrap();
     assert!(text.contains(evil), "{text}");
-    assert!(text.contains("the mail server refused <b>550</b>"), "{text}");
+    assert!(
+        text.contains("the mail server refused <b>550</b>"),
+        "{text}"
+    );
     let injected = browser
         .js("return document.querySelectorAll('main img, main script, main b').length")
         .await;
@@ -206,7 +262,9 @@ async fn dashboard_in_a_real_browser() {
     let dialog = browser.alert_text().await.expect("a confirmation");
     assert!(dialog.contains("again"), "{dialog}");
     browser.cmd("POST", "/alert/accept", Some(json!({}))).await;
-    let job = env.drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15)).await;
+    let job = env
+        .drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15))
+        .await;
     assert_eq!(job.attempt, 1);
     browser.go(&format!("{base}/job/{id}")).await;
     let state = browser
