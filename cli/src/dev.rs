@@ -33,6 +33,9 @@ pub struct DevArgs {
     /// port if taken).
     #[arg(long)]
     dashboard_port: Option<u16>,
+    /// Serve the dashboard read-only: reads, no actions.
+    #[arg(long)]
+    read_only: bool,
     /// Stop by itself after this long (default: run until Ctrl-C).
     #[arg(long = "for", value_parser = crate::parse::duration)]
     run_for: Option<Duration>,
@@ -215,9 +218,9 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
         .local_addr()
         .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
         .port();
-    let router =
-        hangar_admin::Admin::new(client.clone(), hangar_admin::local_options(dashboard_port))
-            .router();
+    let mut options = hangar_admin::local_options(dashboard_port);
+    options.read_only |= args.read_only;
+    let router = hangar_admin::Admin::new(client.clone(), options).router();
     let stop = stopped();
     tasks.spawn(async move {
         if let Err(e) = hangar_admin::serve(router, listener, stop).await {

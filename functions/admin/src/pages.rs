@@ -255,6 +255,8 @@ fn queue_table(queues: &[hangar::queue::QueueDepth]) -> Markup {
 struct StatePageParams {
     queue: Option<String>,
     kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     cursor: Option<String>,
 }
 
@@ -269,9 +271,10 @@ async fn state_page(
             state: Some(state.clone()),
             queue: p.queue.clone(),
             kind: p.kind.clone(),
+            since: p.since.clone(),
+            until: p.until.clone(),
             cursor: p.cursor.clone(),
             limit: Some(50),
-            ..ListParams::default()
         };
         let (query, jobs, next) = page(&admin, &params).await?;
         let lower = st.as_str().to_ascii_lowercase();
@@ -282,6 +285,10 @@ async fn state_page(
                 input name="queue" placeholder="queue" value=(query.queue.clone().unwrap_or_default());
                 " "
                 input name="kind" placeholder="kind" value=(query.kind.clone().unwrap_or_default());
+                " "
+                input name="since" placeholder="since (RFC 3339, UTC)" size="24" value=(query.since.map(|t| t.to_rfc3339()).unwrap_or_default());
+                " "
+                input name="until" placeholder="until (RFC 3339, UTC)" size="24" value=(query.until.map(|t| t.to_rfc3339()).unwrap_or_default());
                 " " button type="submit" { "Filter" }
             }
             @if writable {

@@ -67,6 +67,35 @@ impl Api {
         )
     }
 
+    /// Puts messages straight into the default queue's dead-letter queue, as
+    /// SQS does after too many receives; returns their message ids.
+    async fn dead_letters(&self, bodies: &[&str]) -> Vec<String> {
+        let dlq = self
+            .env
+            .sqs
+            .get_queue_url()
+            .queue_name(self.env.config.sqs_dlq_name("default"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let mut ids = Vec::new();
+        for body in bodies {
+            let out = self
+                .env
+                .sqs
+                .send_message()
+                .queue_url(&dlq)
+                .message_body(*body)
+                .send()
+                .await
+                .unwrap();
+            ids.push(out.message_id.unwrap());
+        }
+        ids
+    }
+
     /// A job that ran and Failed (no retries).
     async fn failed_job(&self, args: Value) -> JobId {
         let id = self
@@ -429,6 +458,13 @@ async fn pages_escape_what_they_show() {
     let (_, overview) = api.page("/").await;
     assert!(overview.contains("Finished per minute") && overview.contains("<svg"));
     let (_, failed) = api.page("/jobs/failed").await;
+    // A time window that holds the job, and one that does not.
+    let (_, within) = api
+        .page("/jobs/failed?since=2020-01-01T00:00:00Z&until=2100-01-01T00:00:00Z")
+        .await;
+    assert!(within.contains(id.as_str()));
+    let (_, before) = api.page("/jobs/failed?until=2020-01-01T00:00:00Z").await;
+    assert!(!before.contains(&format!("/job/{id}")), "{before}");
     assert!(failed.contains(id.as_str()));
     let (status, page) = api.page("/jobs/sleeping").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -471,29 +507,7 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         .unwrap();
     // Two dead letters: one moved back (the other, received on the way, made
     // visible again), then the other deleted.
-    let dlq = api
-        .env
-        .sqs
-        .get_queue_url()
-        .queue_name(api.env.config.sqs_dlq_name("default"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let mut dead = Vec::new();
-    for body in ["a", "b"] {
-        let out = api
-            .env
-            .sqs
-            .send_message()
-            .queue_url(&dlq)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-        dead.push(out.message_id.unwrap());
-    }
+    let dead = api.dead_letters(&["a", "b"]).await;
     api.env.calls.reset();
     for uri in [
         "/api/stats".to_owned(),
@@ -592,29 +606,7 @@ fn openapi_matches_the_routes() {
 #[tokio::test]
 async fn dead_letters() {
     let api = Api::new().await;
-    let dlq = api
-        .env
-        .sqs
-        .get_queue_url()
-        .queue_name(api.env.config.sqs_dlq_name("default"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let mut ids = Vec::new();
-    for body in ["first <b>", "second"] {
-        let out = api
-            .env
-            .sqs
-            .send_message()
-            .queue_url(&dlq)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-        ids.push(out.message_id.unwrap());
-    }
+    let ids = api.dead_letters(&["first <b>", "second"]).await;
     for _ in 0..2 {
         let (status, v) = api.get("/api/queues/default/dead-letters").await;
         assert_eq!(status, StatusCode::OK, "{v}");
