@@ -405,10 +405,10 @@ impl Client {
     /// Enqueues a job again to run now: a Failed, Succeeded, Deleted or
     /// Scheduled job, or a continuation that should not wait any longer. Its
     /// retry count starts over.
-    pub async fn requeue(&self, id: &JobId) -> Result<()> {
+    pub async fn requeue(&self, id: &JobId) -> Result<JobRecord> {
         let job = self.requeue_write(id).await?;
         self.core.wake(&job, Duration::ZERO).await;
-        Ok(())
+        Ok(job)
     }
 
     /// Requeues many jobs: the conditional writes run `concurrency` at a
@@ -466,7 +466,7 @@ impl Client {
             .each(
                 ids,
                 concurrency,
-                |client, id| async move { client.delete(&id).await },
+                |client, id| async move { client.delete(&id).await.map(|_| ()) },
                 |_, _| {},
             )
             .await;
@@ -565,7 +565,7 @@ impl Client {
     /// discarded and its handler can see the deletion
     /// ([`crate::JobContext::is_cancelled`]). Continuations waiting on it are
     /// settled as for any final state.
-    pub async fn delete(&self, id: &JobId) -> Result<()> {
+    pub async fn delete(&self, id: &JobId) -> Result<JobRecord> {
         let job = self
             .change(id, State::Deleted, |job, now| {
                 Change::new(
@@ -579,7 +579,7 @@ impl Client {
             })
             .await?;
         self.core.release(&job).await;
-        Ok(())
+        Ok(job)
     }
 
     /// Deletes a job as read, with a reason, on the condition that it has not

@@ -326,28 +326,19 @@ pub struct Done {
     pub state: String,
 }
 
-async fn done(admin: &Admin, id: JobId) -> ApiResult<Done> {
-    let state = admin
-        .client
-        .get(&id)
-        .await?
-        .map_or("Deleted".to_owned(), |j| j.state.to_string());
-    Ok(Json(Done {
-        id: id.to_string(),
-        state,
-    }))
+fn done(job: &JobRecord) -> Json<Done> {
+    Json(Done {
+        id: job.id.to_string(),
+        state: job.state.to_string(),
+    })
 }
 
 async fn requeue(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
-    let id = parse_id(&id)?;
-    admin.client.requeue(&id).await?;
-    done(&admin, id).await
+    Ok(done(&admin.client.requeue(&parse_id(&id)?).await?))
 }
 
 async fn delete(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
-    let id = parse_id(&id)?;
-    admin.client.delete(&id).await?;
-    done(&admin, id).await
+    Ok(done(&admin.client.delete(&parse_id(&id)?).await?))
 }
 
 /// `POST /api/jobs/{id}/reschedule`: one of the two.
