@@ -310,14 +310,30 @@ impl Client {
     /// How many jobs are in each state, every state listed. The cost does
     /// not grow with the table: large states are estimates (marked so).
     pub async fn counts(&self) -> Result<Vec<(State, Count)>> {
+        self.counts_with(None).await
+    }
+
+    /// [`Client::counts`] with the queue depths already read, if they were
+    /// (a large Active bucket is split by them; read here when needed and
+    /// not given).
+    pub(crate) async fn counts_with(
+        &self,
+        depths: Option<&[QueueDepth]>,
+    ) -> Result<Vec<(State, Count)>> {
         let buckets = self.core.store.bucket_counts(self.core.now()).await?;
         let mut in_sqs = (0, 0);
         if buckets.active_split.is_none() {
-            for q in self.core.queues.depths().await? {
-                if !q.name.ends_with("-dlq") {
-                    in_sqs.0 += q.in_flight;
-                    in_sqs.1 += q.delayed;
+            let read;
+            let depths = match depths {
+                Some(d) => d,
+                None => {
+                    read = self.core.queues.depths().await?;
+                    &read
                 }
+            };
+            for q in depths.iter().filter(|q| !q.name.ends_with("-dlq")) {
+                in_sqs.0 += q.in_flight;
+                in_sqs.1 += q.delayed;
             }
         }
         Ok(buckets.per_state(in_sqs))

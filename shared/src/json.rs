@@ -151,9 +151,10 @@ pub struct StatsJson {
 impl StatsJson {
     /// Counts the jobs and reads the queue depths.
     pub async fn collect(client: &crate::Client) -> crate::Result<StatsJson> {
+        let queues = client.queue_depths().await?;
         let mut states = BTreeMap::new();
         let mut estimated = Vec::new();
-        for (state, count) in client.counts().await? {
+        for (state, count) in client.counts_with(Some(&queues)).await? {
             let key = state.as_str().to_ascii_lowercase();
             if !count.exact {
                 estimated.push(key.clone());
@@ -163,7 +164,7 @@ impl StatsJson {
         Ok(StatsJson {
             states,
             estimated,
-            queues: client.queue_depths().await?,
+            queues,
         })
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::expr::Expr;
 use super::item::{Item, get_n, get_s, ms, n, parse_job, parse_recurring, s};
-use super::schema::{Bucket, INDEX, attr, shard_of};
+use super::schema::{Bucket, attr, shard_of};
 use super::{SERVICE, Store};
 use crate::clock::from_millis;
 use crate::error::{Error, Result};
@@ -70,14 +70,9 @@ impl Store {
         start: Option<DueStart>,
     ) -> Result<(Vec<Due>, Option<DueStart>)> {
         let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX)
+            .bucket_query(bucket, shard)
             .key_condition_expression("#b = :b AND #at <= :now")
-            .expression_attribute_names("#b", attr::BUCKET)
             .expression_attribute_names("#at", attr::BUCKET_AT)
-            .expression_attribute_values(":b", s(bucket.key(shard)))
             .expression_attribute_values(":now", ms(now))
             .limit(PAGE)
             .set_exclusive_start_key(start.map(|s| s.0))

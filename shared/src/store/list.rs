@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::item::{Item, get_n, get_s, is_expired, ms, parse_job, s};
-use super::schema::{Bucket, INDEX, attr};
+use super::schema::{Bucket, attr};
 use super::{SERVICE, Store};
 use crate::error::{Error, Result};
 use crate::job::JobRecord;
@@ -149,17 +149,12 @@ impl Store {
                 ])),
             };
             let mut q = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX)
+                .bucket_query(*bucket, *shard)
                 .scan_index_forward(ascending)
                 .limit(size as i32)
-                .set_exclusive_start_key(start)
-                .expression_attribute_names("#b", attr::BUCKET)
-                .expression_attribute_values(":b", s(bucket.key(*shard)));
+                .set_exclusive_start_key(start);
             q = match (query.since, query.until) {
-                (None, None) => q.key_condition_expression("#b = :b"),
+                (None, None) => q,
                 (since, until) => q
                     .key_condition_expression("#b = :b AND #at BETWEEN :since AND :until")
                     .expression_attribute_names("#at", attr::BUCKET_AT)
@@ -276,13 +271,7 @@ impl Store {
 
     async fn count_shard(&self, bucket: Bucket, shard: u32) -> Result<Count> {
         let query = |forward: bool, limit: i32| {
-            self.ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX)
-                .key_condition_expression("#b = :b")
-                .expression_attribute_names("#b", attr::BUCKET)
-                .expression_attribute_values(":b", s(bucket.key(shard)))
+            self.bucket_query(bucket, shard)
                 .projection_expression("#at")
                 .expression_attribute_names("#at", attr::BUCKET_AT)
                 .select(Select::SpecificAttributes)
@@ -332,13 +321,7 @@ impl Store {
             let mut start = None;
             loop {
                 let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
-                    .key_condition_expression("#b = :b")
-                    .expression_attribute_names("#b", attr::BUCKET)
-                    .expression_attribute_values(":b", s(bucket.key(shard)))
+                    .bucket_query(bucket, shard)
                     .set_exclusive_start_key(start)
                     .send()
                     .await

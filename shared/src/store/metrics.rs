@@ -14,7 +14,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::item::{Item, get_n, get_s, ms, n, s, to_av};
-use super::schema::{Bucket, INDEX, attr};
+use super::schema::{Bucket, attr};
 use super::{SERVICE, Store, is_transaction_conflict, send_through_conflicts};
 use crate::clock::from_millis;
 use crate::error::{Error, Result};
@@ -188,14 +188,9 @@ impl Store {
         for (bucket, succeeded) in [(Bucket::Succeeded, true), (Bucket::Failed, false)] {
             for shard in 0..self.shards {
                 let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(INDEX)
+                    .bucket_query(bucket, shard)
                     .key_condition_expression("#b = :b AND #at BETWEEN :from AND :to")
-                    .expression_attribute_names("#b", attr::BUCKET)
                     .expression_attribute_names("#at", attr::BUCKET_AT)
-                    .expression_attribute_values(":b", s(bucket.key(shard)))
                     // `from` was counted by the last roll-up.
                     .expression_attribute_values(":from", n(crate::clock::to_millis(from) + 1))
                     .expression_attribute_values(":to", ms(to))

@@ -275,6 +275,22 @@ impl Store {
     pub fn shards(&self) -> u32 {
         self.shards
     }
+
+    /// A query of one shard of a bucket on the index (`#b = :b`; a caller
+    /// narrowing by time sets its own key condition over `#b`).
+    fn bucket_query(
+        &self,
+        bucket: Bucket,
+        shard: u32,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX)
+            .key_condition_expression("#b = :b")
+            .expression_attribute_names("#b", schema::attr::BUCKET)
+            .expression_attribute_values(":b", item::s(bucket.key(shard)))
+    }
 }
 
 #[cfg(test)]
