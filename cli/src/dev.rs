@@ -198,22 +198,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     tasks.spawn(async move { run::tick_every(&timer, tick, stop).await });
 
     // The dashboard, on 127.0.0.1 only, with a session token.
-    let listener =
-        match tokio::net::TcpListener::bind(("127.0.0.1", args.dashboard_port.unwrap_or(8080)))
-            .await
-        {
-            Ok(l) => l,
-            Err(_) if args.dashboard_port.is_none() => {
-                tokio::net::TcpListener::bind(("127.0.0.1", 0))
-                    .await
-                    .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
-            }
-            Err(e) => {
-                return Err(Fail::new(format!(
-                    "cannot serve the dashboard on that port: {e}"
-                )));
-            }
-        };
+    let listener = crate::dashboard::bind_local(args.dashboard_port, "the dashboard").await?;
     let dashboard_port = listener
         .local_addr()
         .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?

@@ -1,6 +1,7 @@
 //! `hangar`: inspect and act on Hangar jobs in a deployed stack or a local
 //! emulator, and run the whole system locally with `hangar dev`.
 
+mod dashboard;
 mod dev;
 mod output;
 mod parse;
@@ -97,6 +98,9 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "default")]
         queues: Vec<String>,
     },
+    /// Serve a deployed stack's dashboard on 127.0.0.1, forwarding each
+    /// request to the admin Function URL signed with your AWS credentials.
+    Dashboard(dashboard::DashboardArgs),
     /// Run the whole system locally: emulator, resources, worker, timer, demo jobs.
     Dev(dev::DevArgs),
     /// Run the example worker (hello, sleep, flaky, fail) against the stack
@@ -294,6 +298,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::Dev(args) => dev::run(&ctx, args).await,
+        Command::Dashboard(args) => dashboard::run(&ctx, args).await,
         command => {
             let client = ctx.client().await?;
             commands(&ctx, &client, command).await
@@ -541,7 +546,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             );
             hangar::run::poll(&worker, &queues, pollers.max(1), hangar::run::shutdown()).await;
         }
-        Command::Cron(_) | Command::Dev(_) => unreachable!("handled without a client"),
+        Command::Cron(_) | Command::Dev(_) | Command::Dashboard(_) => {
+            unreachable!("handled without a client")
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -112,7 +112,7 @@ pub(crate) async fn collect_stats(admin: &Admin) -> Result<Stats, ApiError> {
     })
 }
 
-async fn stats(State(admin): State<Admin>) -> ApiResult<Stats> {
+async fn stats(admin: Admin) -> ApiResult<Stats> {
     Ok(Json(collect_stats(&admin).await?))
 }
 
@@ -151,7 +151,7 @@ pub(crate) async fn kind_metrics(admin: &Admin) -> Result<Vec<KindMetrics>, ApiE
         .collect())
 }
 
-async fn metrics(State(admin): State<Admin>) -> ApiResult<Vec<KindMetrics>> {
+async fn metrics(admin: Admin) -> ApiResult<Vec<KindMetrics>> {
     Ok(Json(kind_metrics(&admin).await?))
 }
 
@@ -297,7 +297,7 @@ pub(crate) async fn page(
     Ok((query, page.jobs, next))
 }
 
-async fn list(State(admin): State<Admin>, Query(p): Query<ListParams>) -> ApiResult<JobPage> {
+async fn list(admin: Admin, Query(p): Query<ListParams>) -> ApiResult<JobPage> {
     let (_, jobs, next) = page(&admin, &p).await?;
     Ok(Json(JobPage {
         jobs: jobs.iter().map(JobRow::from).collect(),
@@ -309,7 +309,7 @@ pub(crate) fn parse_id(id: &str) -> Result<JobId, ApiError> {
     JobId::parse(id).map_err(ApiError::from)
 }
 
-async fn job(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<JobJson> {
+async fn job(admin: Admin, Path(id): Path<String>) -> ApiResult<JobJson> {
     let id = parse_id(&id)?;
     match admin.client.get(&id).await? {
         Some(job) => Ok(Json(JobJson::from(&job))),
@@ -333,11 +333,11 @@ fn done(job: &JobRecord) -> Json<Done> {
     })
 }
 
-async fn requeue(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
+async fn requeue(admin: Admin, Path(id): Path<String>) -> ApiResult<Done> {
     Ok(done(&admin.client.requeue(&parse_id(&id)?).await?))
 }
 
-async fn delete(State(admin): State<Admin>, Path(id): Path<String>) -> ApiResult<Done> {
+async fn delete(admin: Admin, Path(id): Path<String>) -> ApiResult<Done> {
     Ok(done(&admin.client.delete(&parse_id(&id)?).await?))
 }
 
@@ -361,7 +361,7 @@ pub struct Rescheduled {
 }
 
 async fn reschedule(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path(id): Path<String>,
     body: Result<Json<RescheduleBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Rescheduled> {
@@ -414,7 +414,7 @@ pub struct Refused {
 }
 
 async fn bulk(
-    State(admin): State<Admin>,
+    admin: Admin,
     body: Result<Json<BulkBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<BulkResult> {
     let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
@@ -521,7 +521,7 @@ pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, A
         .collect())
 }
 
-async fn recurring(State(admin): State<Admin>) -> ApiResult<Vec<RecurringRow>> {
+async fn recurring(admin: Admin) -> ApiResult<Vec<RecurringRow>> {
     Ok(Json(recurring_rows(&admin).await?))
 }
 
@@ -537,7 +537,7 @@ pub struct RecurringDone {
 }
 
 async fn recurring_action(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<RecurringDone> {
     hangar::recurring::validate_recurring_id(&id)?;
@@ -561,12 +561,12 @@ async fn recurring_action(
     Ok(Json(RecurringDone { id, action, job }))
 }
 
-async fn queues(State(admin): State<Admin>) -> ApiResult<Vec<hangar::queue::QueueDepth>> {
+async fn queues(admin: Admin) -> ApiResult<Vec<hangar::queue::QueueDepth>> {
     Ok(Json(admin.client.queue_depths().await?))
 }
 
 async fn dead_letters(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Vec<hangar::queue::DeadLetter>> {
     Ok(Json(admin.client.queues().peek_dead_letters(&name).await?))
@@ -600,7 +600,7 @@ fn message_ids(body: &MessagesBody, required: bool) -> Result<Option<Vec<String>
 }
 
 async fn redrive(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path(name): Path<String>,
     body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Moved> {
@@ -611,7 +611,7 @@ async fn redrive(
 }
 
 async fn delete_dead_letters(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path(name): Path<String>,
     body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Moved> {

@@ -14,7 +14,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,16 @@ pub use cursor::Cursors;
 /// read the token nor set a header on a cross-origin request without a
 /// preflight, which this server never allows.
 pub const TOKEN_HEADER: &str = "x-hangar-token";
+
+/// Set by a `hangar dashboard` proxy on what it forwards: the session token
+/// its pages must carry (the proxy checks it before signing a request). Used
+/// only when the admin has no token of its own (in Lambda, where IAM auth
+/// stands in front and the proxy is the local guard); it grants nothing.
+pub const PROXY_TOKEN_HEADER: &str = "x-hangar-proxy-token";
+
+/// Set by a `hangar dashboard --read-only` proxy: this request's pages
+/// show no actions and its state changes are refused. It can only narrow.
+pub const PROXY_READ_ONLY_HEADER: &str = "x-hangar-proxy-read-only";
 
 /// How the admin behaves.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +82,32 @@ impl Admin {
         }
     }
 
+    /// This admin as one request sees it: a proxy's headers may narrow it to
+    /// read-only, and give the pages the proxy's session token.
+    fn for_request(&self, headers: &HeaderMap) -> Admin {
+        let read_only = headers.contains_key(PROXY_READ_ONLY_HEADER);
+        let token = headers
+            .get(PROXY_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| {
+                self.options.token.is_none()
+                    && (1..=128).contains(&t.len())
+                    && t.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if !read_only && token.is_none() {
+            return self.clone();
+        }
+        let mut options = (*self.options).clone();
+        options.read_only |= read_only;
+        if let Some(token) = token {
+            options.token = Some(token.to_owned());
+        }
+        Admin {
+            options: Arc::new(options),
+            ..self.clone()
+        }
+    }
+
     /// The router: the JSON API, the pages, and the guard on state changes.
     pub fn router(self) -> Router {
         Router::new()
@@ -78,6 +115,15 @@ impl Admin {
             .merge(pages::routes())
             .layer(axum::middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self)
+    }
+}
+
+/// Handlers take the admin as their request sees it (see `for_request`).
+impl FromRequestParts<Admin> for Admin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Admin) -> Result<Self, Self::Rejection> {
+        Ok(admin.for_request(&parts.headers))
     }
 }
 
@@ -148,6 +194,7 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    let admin = admin.for_request(&headers);
     let host = headers
         .get("host")
         .and_then(|v| v.to_str().ok())
@@ -177,7 +224,7 @@ async fn guard(
     let sent = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
     let ok = match (&admin.options.token, sent) {
         (_, None) => false,
-        (Some(token), Some(sent)) => constant_time_eq(token.as_bytes(), sent.as_bytes()),
+        (Some(token), Some(sent)) => same_token(sent, token),
         (None, Some(_)) => true,
     };
     if !ok {
@@ -192,7 +239,9 @@ async fn guard(
     next.run(request).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether a sent token is the session's, compared in constant time.
+pub fn same_token(sent: &str, token: &str) -> bool {
+    let (a, b) = (sent.as_bytes(), token.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -5,7 +5,7 @@
 //! carrying the session token from the page.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -196,7 +196,7 @@ fn timeline(points: &[crate::api::Point], label: &str) -> Markup {
     }
 }
 
-async fn overview(State(admin): State<Admin>) -> Response {
+async fn overview(admin: Admin) -> Response {
     let result = async {
         let full = crate::api::collect_stats(&admin).await?;
         let stats = &full.stats;
@@ -261,7 +261,7 @@ struct StatePageParams {
 }
 
 async fn state_page(
-    State(admin): State<Admin>,
+    admin: Admin,
     Path(state): Path<String>,
     Query(p): Query<StatePageParams>,
 ) -> Response {
@@ -336,7 +336,7 @@ fn job_table(jobs: &[JobRecord]) -> Markup {
     }
 }
 
-async fn job_page(State(admin): State<Admin>, Path(id): Path<String>) -> Response {
+async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
     let result = async {
         let id = parse_id(&id)?;
         let job = admin
@@ -410,7 +410,7 @@ struct SearchParams {
     id: Option<String>,
 }
 
-async fn search(State(admin): State<Admin>, Query(p): Query<SearchParams>) -> Response {
+async fn search(admin: Admin, Query(p): Query<SearchParams>) -> Response {
     let id = p.id.unwrap_or_default();
     let id = id.trim();
     match parse_id(id) {
@@ -419,7 +419,7 @@ async fn search(State(admin): State<Admin>, Query(p): Query<SearchParams>) -> Re
     }
 }
 
-async fn recurring_page(State(admin): State<Admin>) -> Response {
+async fn recurring_page(admin: Admin) -> Response {
     let result = async {
         let rows: Vec<RecurringRow> = recurring_rows(&admin).await?;
         let writable = !admin.options.read_only;
@@ -467,7 +467,7 @@ async fn recurring_page(State(admin): State<Admin>) -> Response {
     render(&admin, result)
 }
 
-async fn queues_page(State(admin): State<Admin>) -> Response {
+async fn queues_page(admin: Admin) -> Response {
     let result = async {
         let queues = admin.client.queue_depths().await?;
         Ok(layout(
@@ -484,7 +484,7 @@ async fn queues_page(State(admin): State<Admin>) -> Response {
     render(&admin, result)
 }
 
-async fn queue_page(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn queue_page(admin: Admin, Path(name): Path<String>) -> Response {
     let result = async {
         let letters = admin.client.queues().peek_dead_letters(&name).await?;
         let writable = !admin.options.read_only;
@@ -520,7 +520,7 @@ async fn queue_page(State(admin): State<Admin>, Path(name): Path<String>) -> Res
     render(&admin, result)
 }
 
-async fn metrics_page(State(admin): State<Admin>) -> Response {
+async fn metrics_page(admin: Admin) -> Response {
     let result = async {
         let kinds = crate::api::kind_metrics(&admin).await?;
         let ms = |v: Option<u64>| match v {

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hangar::{JobId, NewJob, RecurringOptions, State};
-use hangar_admin::{Admin, Options, TOKEN_HEADER};
+use hangar_admin::{Admin, Options, PROXY_READ_ONLY_HEADER, PROXY_TOKEN_HEADER, TOKEN_HEADER};
 use hangar_integration_tests::TestEnv;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -341,6 +341,66 @@ async fn token_and_read_only() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// What a `hangar dashboard` proxy adds can only narrow: its read-only
+/// header refuses state changes even with the right token, and its token
+/// header does not replace a server's own session token.
+#[tokio::test]
+async fn proxy_headers_only_narrow() {
+    let api = Api::new().await;
+    let id = api
+        .env
+        .client
+        .enqueue(NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    let delete = |extra: (&'static str, &'static str)| {
+        Request::post(format!("/api/jobs/{id}/delete"))
+            .header(extra.0, extra.1)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, body) = api
+        .send(
+            Request::post(format!("/api/jobs/{id}/delete"))
+                .header(TOKEN_HEADER, TOKEN)
+                .header(PROXY_READ_ONLY_HEADER, "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let mut forged = delete((PROXY_TOKEN_HEADER, "mine"));
+    forged
+        .headers_mut()
+        .insert(TOKEN_HEADER, "mine".parse().unwrap());
+    let (status, body) = api.send(forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(api.env.job(&id).await.state, State::Enqueued);
+    let (_, page) = api
+        .send(
+            Request::get("/")
+                .header(PROXY_TOKEN_HEADER, "mine")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(page.contains(&format!("content=\"{TOKEN}\"")), "{page}");
+
+    // Without a token of its own (in Lambda) the pages carry the proxy's.
+    let lambda = Api::with(Options::default()).await;
+    let (_, page) = lambda
+        .send(
+            Request::get("/")
+                .header(PROXY_TOKEN_HEADER, "abc123")
+                .header(PROXY_READ_ONLY_HEADER, "1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(page.contains("content=\"abc123\""), "{page}");
+    assert!(page.contains("Read-only"), "{page}");
 }
 
 /// Bulk actions on chosen ids (unknown ones refused and counted) and on a
