@@ -253,27 +253,34 @@ impl Store {
 
     /// How many entries one bucket holds, exactly up to [`COUNT_PAGE`] per
     /// shard; a fuller shard is extrapolated from the time span its newest
-    /// entries cover (two queries for that shard).
-    async fn count_bucket(&self, bucket: Bucket) -> Result<Count> {
+    /// entries cover (two queries for that shard). With an exact count come
+    /// the entries' keys. All shards at once.
+    async fn count_bucket(&self, bucket: Bucket) -> Result<(Count, Vec<String>)> {
         let mut set = tokio::task::JoinSet::new();
         for shard in 0..self.shards {
             let this = self.clone();
             set.spawn(async move { this.count_shard(bucket, shard).await });
         }
         let mut total = Count { n: 0, exact: true };
+        let mut keys = Vec::new();
         while let Some(joined) = set.join_next().await {
-            let c = joined.expect("count task does not panic")?;
+            let (c, k) = joined.expect("count task does not panic")?;
             total.n += c.n;
             total.exact &= c.exact;
+            keys.extend(k);
         }
-        Ok(total)
+        if !total.exact {
+            keys.clear();
+        }
+        Ok((total, keys))
     }
 
-    async fn count_shard(&self, bucket: Bucket, shard: u32) -> Result<Count> {
+    async fn count_shard(&self, bucket: Bucket, shard: u32) -> Result<(Count, Vec<String>)> {
         let query = |forward: bool, limit: i32| {
             self.bucket_query(bucket, shard)
-                .projection_expression("#at")
+                .projection_expression("#at, #pk")
                 .expression_attribute_names("#at", attr::BUCKET_AT)
+                .expression_attribute_names("#pk", attr::PK)
                 .select(Select::SpecificAttributes)
                 .scan_index_forward(forward)
                 .limit(limit)
@@ -284,10 +291,17 @@ impl Store {
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
         let counted = out.items().len() as u64;
         if out.last_evaluated_key.is_none() {
-            return Ok(Count {
+            let keys = out
+                .items()
+                .iter()
+                .filter_map(|i| get_s(i, attr::PK))
+                .map(str::to_owned)
+                .collect();
+            let exact = Count {
                 n: counted,
                 exact: true,
-            });
+            };
+            return Ok((exact, keys));
         }
         let times: Vec<i64> = out
             .items()
@@ -302,7 +316,7 @@ impl Store {
             .items()
             .first()
             .and_then(|i| get_n::<i64>(i, attr::BUCKET_AT));
-        Ok(Count {
+        let estimate = Count {
             n: extrapolate(
                 counted,
                 times.first().copied(),
@@ -310,33 +324,42 @@ impl Store {
                 first,
             ),
             exact: false,
-        })
+        };
+        Ok((estimate, Vec::new()))
     }
 
-    /// The keys of every item in a bucket, all shards (for buckets known to
-    /// be small: recurring jobs, a small Active bucket).
+    /// The keys of every item in a bucket, all shards at once (for buckets
+    /// known to be small: recurring jobs).
     pub(super) async fn bucket_keys(&self, bucket: Bucket) -> Result<Vec<String>> {
-        let mut pks = Vec::new();
+        let mut set = tokio::task::JoinSet::new();
         for shard in 0..self.shards {
-            let mut start = None;
-            loop {
-                let out = self
-                    .bucket_query(bucket, shard)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-                pks.extend(
-                    out.items()
-                        .iter()
-                        .filter_map(|i| get_s(i, attr::PK))
-                        .map(str::to_owned),
-                );
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
+            let this = self.clone();
+            set.spawn(async move {
+                let mut pks = Vec::new();
+                let mut start = None;
+                loop {
+                    let out = this
+                        .bucket_query(bucket, shard)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+                    pks.extend(
+                        out.items()
+                            .iter()
+                            .filter_map(|i| get_s(i, attr::PK))
+                            .map(str::to_owned),
+                    );
+                    start = out.last_evaluated_key;
+                    if start.is_none() {
+                        return Ok::<_, Error>(pks);
+                    }
                 }
-            }
+            });
+        }
+        let mut pks = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            pks.extend(joined.expect("query task does not panic")?);
         }
         Ok(pks)
     }
@@ -345,23 +368,20 @@ impl Store {
     /// jobs by state when it holds no more than [`ACTIVE_SAMPLE`] (read
     /// with one `BatchGetItem`).
     pub async fn bucket_counts(&self, now: DateTime<Utc>) -> Result<BucketCounts> {
-        let mut buckets = BTreeMap::new();
-        for b in [
-            Bucket::Scheduled,
-            Bucket::Active,
-            Bucket::Awaiting,
-            Bucket::Succeeded,
-            Bucket::Failed,
-            Bucket::Deleted,
-        ] {
-            buckets.insert(b.as_str(), self.count_bucket(b).await?);
-        }
-        let active = buckets["active"];
+        // Every bucket's shards at once: one round of queries.
+        let (scheduled, active, awaiting, succeeded, failed, deleted) = tokio::join!(
+            self.count_bucket(Bucket::Scheduled),
+            self.count_bucket(Bucket::Active),
+            self.count_bucket(Bucket::Awaiting),
+            self.count_bucket(Bucket::Succeeded),
+            self.count_bucket(Bucket::Failed),
+            self.count_bucket(Bucket::Deleted),
+        );
+        let (active, active_keys) = active?;
         let mut split = None;
         if active.exact && active.n as usize <= ACTIVE_SAMPLE {
-            let pks = self.bucket_keys(Bucket::Active).await?;
             let mut by_state = BTreeMap::new();
-            for item in self.get_items(&pks, false).await? {
+            for item in self.get_items(&active_keys, false).await? {
                 let job = parse_job(&item)?;
                 if !is_expired(&job, now) {
                     *by_state.entry(job.state).or_default() += 1;
@@ -370,12 +390,12 @@ impl Store {
             split = Some(by_state);
         }
         Ok(BucketCounts {
-            scheduled: buckets["scheduled"],
+            scheduled: scheduled?.0,
             active,
-            awaiting: buckets["awaiting"],
-            succeeded: buckets["succeeded"],
-            failed: buckets["failed"],
-            deleted: buckets["deleted"],
+            awaiting: awaiting?.0,
+            succeeded: succeeded?.0,
+            failed: failed?.0,
+            deleted: deleted?.0,
             active_split: split,
         })
     }
