@@ -23,6 +23,11 @@ fi
 localstack/emulator.sh install
 export HANGAR_PYTHON="${HANGAR_PYTHON:-$PWD/localstack/.venv/bin/python}"
 
+# The deploy tools (sam, cfn-lint, cargo-lambda, zig) and the CDK app's
+# template, which the template tests read next to the SAM template.
+infra/tools.sh install
+infra/cdk/synth.sh
+
 # shellcheck source=tests/emulator-env.sh
 source tests/emulator-env.sh
 

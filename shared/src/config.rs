@@ -57,7 +57,8 @@ impl Config {
     }
 
     /// Reads `HANGAR_STACK`, `HANGAR_TABLE`, `HANGAR_QUEUE_URLS`
-    /// (`name=url,name=url`), `HANGAR_QUEUE_KINDS` (`queue=kind,...`),
+    /// (`name=url,name=url`), `HANGAR_QUEUES` (`name,name`) with
+    /// `HANGAR_QUEUE_URL_PREFIX` (each URL is the prefix and the name), `HANGAR_QUEUE_KINDS` (`queue=kind,...`),
     /// `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS` and
     /// `HANGAR_GRACE_SECONDS`; unset ones keep their defaults.
     pub fn from_env() -> Result<Self> {
@@ -88,6 +89,23 @@ impl Config {
             Ok(out)
         };
         cfg.queue_urls.extend(pairs("HANGAR_QUEUE_URLS", "url")?);
+        // A deployed stack names its queues and the URL they share up to
+        // the Hangar queue name (`https://sqs.<region>.<domain>/<account>/<stack>-`):
+        // every URL known without a lookup.
+        if let Some(names) = get("HANGAR_QUEUES") {
+            let prefix = get("HANGAR_QUEUE_URL_PREFIX").ok_or_else(|| {
+                Error::invalid(
+                    "HANGAR_QUEUES",
+                    "needs HANGAR_QUEUE_URL_PREFIX, the queues' URL up to the Hangar queue name",
+                )
+            })?;
+            for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                validate_queue(name)?;
+                cfg.queue_urls
+                    .entry(name.to_owned())
+                    .or_insert_with(|| format!("{prefix}{name}"));
+            }
+        }
         for (queue, kind) in pairs("HANGAR_QUEUE_KINDS", "kind")? {
             crate::job::validate_kind(&kind)?;
             cfg.queue_kinds.insert(queue, kind);
@@ -174,6 +192,35 @@ mod tests {
         assert_eq!(cfg.retention, Duration::from_secs(60));
         assert_eq!(cfg.shards, 4);
         assert_eq!(cfg.grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn queue_names_with_a_url_prefix() {
+        let cfg = Config::from_lookup(lookup(&[
+            ("HANGAR_QUEUES", "default, emails"),
+            (
+                "HANGAR_QUEUE_URL_PREFIX",
+                "https://sqs.eu-west-1.amazonaws.com/123456789012/shop-",
+            ),
+            ("HANGAR_QUEUE_URLS", "emails=http://elsewhere/q"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            cfg.queue_urls["default"],
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/shop-default"
+        );
+        assert_eq!(
+            cfg.queue_urls["emails"], "http://elsewhere/q",
+            "an explicit URL wins"
+        );
+        let err = Config::from_lookup(lookup(&[("HANGAR_QUEUES", "default")])).unwrap_err();
+        assert!(err.to_string().contains("HANGAR_QUEUE_URL_PREFIX"), "{err}");
+        let err = Config::from_lookup(lookup(&[
+            ("HANGAR_QUEUES", "Bad Name"),
+            ("HANGAR_QUEUE_URL_PREFIX", "x"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("queue"), "{err}");
     }
 
     #[test]

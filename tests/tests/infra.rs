@@ -1,128 +1,309 @@
-//! The SAM template: valid, and in step with what the code expects (the
-//! table and its indexes, the timer schedule and its target, the worker's
-//! event source, least-privilege policies).
+//! The deploy templates, SAM and CDK, each as the CloudFormation it
+//! deploys: lint-clean, and in step with what the code expects (names,
+//! table keys and index, TTL, environment, the timer schedule, one event
+//! source per queue, least-privilege policies that grant exactly what the
+//! code calls).
 
-use hangar_integration_tests::template::{granted, needed, resource, template};
-use hangar_integration_tests::{TestEnv, run_python, workspace_root};
-use serde_json::json;
+use std::collections::BTreeSet;
+
+use hangar_integration_tests::template::{
+    Deploy, function, granted, needed, of_type, resource, sam_with, statements,
+};
+use hangar_integration_tests::{TestEnv, workspace_root};
+use serde_json::{Value, json};
+
+fn tool(name: &str) -> std::path::PathBuf {
+    workspace_root().join("infra/.venv/bin").join(name)
+}
+
+/// cfn-lint's exit code is a bitmask (2 errors, 4 warnings, 8 info): any
+/// finding fails.
+fn cfn_lint(path: &std::path::Path) {
+    let out = std::process::Command::new(tool("cfn-lint"))
+        .arg(path)
+        .output()
+        .expect("cfn-lint runs (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "cfn-lint on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
 
 #[test]
-fn template_passes_cfn_lint() {
-    let path = workspace_root().join("infra/template.yaml");
-    let out = run_python(
-        "import sys; from cfnlint.runner import main; sys.argv = ['cfn-lint', sys.argv[1]]; main()",
-        &[path.to_str().unwrap()],
+fn templates_pass_cfn_lint_and_sam_validate() {
+    let root = workspace_root();
+    cfn_lint(&root.join("infra/template.yaml"));
+    cfn_lint(&root.join("infra/cdk/cdk.out/HangarStack.template.json"));
+    let out = std::process::Command::new(tool("sam"))
+        .args(["validate", "--lint", "--region", "us-east-1", "-t"])
+        .arg(root.join("infra/template.yaml"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .expect("sam runs (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "sam validate --lint: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.trim(), "", "cfn-lint findings");
+}
+
+/// The value of a property that may be a parameter default the SAM
+/// expansion left as a string ("10") or the CDK wrote as a number.
+fn num(v: &Value) -> i64 {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn env_of(t: &Value, name: &str) -> serde_json::Map<String, Value> {
+    function(t, name).1["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
 fn timer_schedule_fires_the_scheduler_every_minute() {
-    let t = template();
-    let s = &resource(&t, "TimerSchedule")["Properties"];
-    assert_eq!(
-        resource(&t, "TimerSchedule")["Type"],
-        "AWS::Scheduler::Schedule"
-    );
-    assert_eq!(s["ScheduleExpression"], "rate(1 minute)");
-    assert_eq!(s["State"], "ENABLED");
-    assert_eq!(s["FlexibleTimeWindow"]["Mode"], "OFF");
-    assert_eq!(
-        s["Target"]["Arn"],
-        json!({"Fn::GetAtt": ["SchedulerFunction", "Arn"]})
-    );
-    assert_eq!(
-        s["Target"]["RoleArn"],
-        json!({"Fn::GetAtt": ["TimerScheduleRole", "Arn"]})
-    );
-    // The role may invoke the scheduler function and nothing else.
-    let role = &resource(&t, "TimerScheduleRole")["Properties"];
-    assert_eq!(
-        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
-        "scheduler.amazonaws.com"
-    );
-    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
-        .as_array()
-        .unwrap();
-    assert_eq!(statements.len(), 1);
-    assert_eq!(statements[0]["Action"], "lambda:InvokeFunction");
-    assert_eq!(
-        statements[0]["Resource"],
-        json!({"Fn::GetAtt": ["SchedulerFunction", "Arn"]})
-    );
-    let f = &resource(&t, "SchedulerFunction")["Properties"];
-    assert_eq!(f["Timeout"], 60);
-    assert_eq!(
-        resource(&t, "SchedulerFunction")["Metadata"]["BuildProperties"]["Binary"],
-        "hangar-scheduler"
-    );
-}
-
-#[test]
-fn worker_reports_partial_batch_failures() {
-    let t = template();
-    let w = resource(&t, "WorkerFunction");
-    assert_eq!(w["Metadata"]["BuildProperties"]["Binary"], "hangar-worker");
-    let event = &w["Properties"]["Events"]["Default"];
-    assert_eq!(event["Type"], "SQS");
-    let p = &event["Properties"];
-    assert_eq!(p["Queue"], json!({"Fn::GetAtt": ["DefaultQueue", "Arn"]}));
-    assert_eq!(
-        p["FunctionResponseTypes"],
-        json!(["ReportBatchItemFailures"])
-    );
-    assert_eq!(p["BatchSize"], 10);
-    // A message is not redelivered while its invocation may still run.
-    let q = &resource(&t, "DefaultQueue")["Properties"];
-    assert_eq!(q["VisibilityTimeout"], json!({"Ref": "WorkerTimeout"}));
-    assert_eq!(
-        q["RedrivePolicy"]["deadLetterTargetArn"],
-        json!({"Fn::GetAtt": ["DefaultDeadLetterQueue", "Arn"]})
-    );
-    assert_eq!(
-        q["QueueName"],
-        json!({"Fn::Sub": "${AWS::StackName}-default"})
-    );
-}
-
-/// No statement grants `*` actions or resources, and the scheduler may query
-/// only the due index (which actions each function gets is checked against
-/// its calls in `policies_grant_exactly_what_the_code_calls`).
-#[test]
-fn policies_are_scoped() {
-    let t = template();
-    for function in ["WorkerFunction", "SchedulerFunction", "AdminFunction"] {
-        let policies = resource(&t, function)["Properties"]["Policies"]
-            .as_array()
-            .unwrap();
-        for policy in policies {
-            for st in policy["Statement"].as_array().unwrap() {
-                let text = st.to_string();
-                assert!(!text.contains("\"*\""), "{function}: wildcard in {text}");
+    for deploy in Deploy::ALL {
+        let t = deploy.template();
+        let schedules = of_type(&t, "AWS::Scheduler::Schedule");
+        assert_eq!(schedules.len(), 1, "{deploy:?}");
+        let s = &schedules[0].1["Properties"];
+        assert_eq!(s["ScheduleExpression"], "rate(1 minute)");
+        assert_eq!(s["State"], "ENABLED");
+        assert_eq!(s["FlexibleTimeWindow"]["Mode"], "OFF");
+        assert_eq!(s["Target"]["Input"], r#"{"source":"hangar.timer"}"#);
+        assert_eq!(s["Target"]["RetryPolicy"]["MaximumRetryAttempts"], 0);
+        let (sched_id, sched) = function(&t, "scheduler");
+        assert_eq!(s["Target"]["Arn"], json!({"Fn::GetAtt": [sched_id, "Arn"]}));
+        // The role may invoke the scheduler function and nothing else.
+        let role_id = s["Target"]["RoleArn"]["Fn::GetAtt"][0].as_str().unwrap();
+        let role = &resource(&t, role_id)["Properties"];
+        let trust = &role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"];
+        assert!(
+            trust.to_string().contains("scheduler.amazonaws.com"),
+            "{trust}"
+        );
+        let mut granted_to_role = Vec::new();
+        for p in role["Policies"].as_array().cloned().unwrap_or_default() {
+            granted_to_role.extend(
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap(),
+            );
+        }
+        for (_, p) in of_type(&t, "AWS::IAM::Policy") {
+            if p["Properties"]["Roles"].to_string().contains(role_id) {
+                granted_to_role.extend(
+                    p["Properties"]["PolicyDocument"]["Statement"]
+                        .as_array()
+                        .cloned()
+                        .unwrap(),
+                );
             }
         }
+        assert_eq!(granted_to_role.len(), 1, "{deploy:?}: {granted_to_role:?}");
+        assert_eq!(granted_to_role[0]["Action"], "lambda:InvokeFunction");
+        assert_eq!(
+            granted_to_role[0]["Resource"],
+            json!({"Fn::GetAtt": [sched_id, "Arn"]})
+        );
+        assert_eq!(num(&sched["Properties"]["Timeout"]), 60);
+        assert_eq!(num(&sched["Properties"]["ReservedConcurrentExecutions"]), 1);
     }
-    // The scheduler queries only the due index, never the table or others.
-    let sched = resource(&t, "SchedulerFunction")["Properties"]["Policies"][0]["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["Action"] == "dynamodb:Query")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        sched["Resource"],
-        json!({"Fn::Sub": "${JobsTable.Arn}/index/by-bucket"})
-    );
+}
+
+/// Every queue has its dead-letter queue and its own event source on the
+/// worker with its own settings; visibility is six times the worker's
+/// timeout; SAM takes the queues and per-queue settings as parameters.
+#[test]
+fn every_queue_has_its_dead_letter_queue_and_event_source() {
+    let sam = sam_with(&json!({
+        "Queues": "default,emails,reports",
+        "QueueMaxConcurrency": "emails=5,reports=2",
+        "QueueBatchSize": "emails=1",
+        "QueueBatchingWindow": "reports=20",
+    }));
+    let expect = [
+        ("default", 50, 10, 0),
+        ("emails", 5, 1, 0),
+        ("reports", 2, 10, 20),
+    ];
+    check_queues(&sam, &expect);
+    check_queues(&Deploy::Sam.template(), &[("default", 50, 10, 0)]);
+    check_queues(&Deploy::Cdk.template(), &[("default", 50, 10, 0)]);
+}
+
+fn check_queues(t: &Value, expect: &[(&str, i64, i64, i64)]) {
+    let queues = of_type(t, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), expect.len() * 2, "{queues:?}");
+    let (worker_id, worker) = function(t, "worker");
+    let timeout = num(&worker["Properties"]["Timeout"]);
+    let mappings = of_type(t, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(mappings.len(), expect.len());
+    for (name, concurrency, batch, window) in expect {
+        let by_name = |n: String| {
+            queues
+                .iter()
+                .find(|(_, q)| {
+                    q["Properties"]["QueueName"]
+                        .to_string()
+                        .contains(&format!("-{n}\""))
+                })
+                .unwrap_or_else(|| panic!("no queue named <stack>-{n}"))
+        };
+        let (qid, q) = by_name(name.to_string());
+        let (dlq_id, _) = by_name(format!("{name}-dlq"));
+        let q = &q["Properties"];
+        assert_eq!(
+            q["RedrivePolicy"]["deadLetterTargetArn"],
+            json!({"Fn::GetAtt": [dlq_id, "Arn"]})
+        );
+        assert_eq!(num(&q["RedrivePolicy"]["maxReceiveCount"]), 5);
+        assert_eq!(
+            num(&q["VisibilityTimeout"]),
+            6 * timeout,
+            "{name}: six times the worker timeout"
+        );
+        let (_, m) = mappings
+            .iter()
+            .find(|(_, m)| m["Properties"]["EventSourceArn"] == json!({"Fn::GetAtt": [qid, "Arn"]}))
+            .unwrap_or_else(|| panic!("no event source for {name}"));
+        let m = &m["Properties"];
+        assert_eq!(m["FunctionName"], json!({"Ref": worker_id}));
+        assert_eq!(
+            m["FunctionResponseTypes"],
+            json!(["ReportBatchItemFailures"])
+        );
+        assert_eq!(num(&m["BatchSize"]), *batch, "{name}");
+        let w = &m["MaximumBatchingWindowInSeconds"];
+        assert_eq!(if w.is_null() { 0 } else { num(w) }, *window, "{name}");
+        assert_eq!(
+            num(&m["ScalingConfig"]["MaximumConcurrency"]),
+            *concurrency,
+            "{name}"
+        );
+    }
+    // The functions know every queue by name.
+    let names: Vec<&str> = expect.iter().map(|e| e.0).collect();
+    for f in ["worker", "scheduler", "admin"] {
+        let env = env_of(t, f);
+        let queues = &env["HANGAR_QUEUES"];
+        let listed = queues.as_str().map(str::to_owned).unwrap_or_else(|| {
+            // SAM leaves the list parameter's join to CloudFormation.
+            assert_eq!(queues, &json!({"Fn::Join": [",", {"Ref": "Queues"}]}));
+            "default".to_owned()
+        });
+        if queues.is_string() {
+            assert_eq!(listed, names.join(","), "{f}");
+        }
+        for var in [
+            "HANGAR_STACK",
+            "HANGAR_TABLE",
+            "HANGAR_QUEUE_URL_PREFIX",
+            "HANGAR_RETENTION_SECONDS",
+            "HANGAR_QUEUE_KINDS",
+            "RUST_LOG",
+        ] {
+            assert!(env.contains_key(var), "{f} lacks {var}");
+        }
+    }
+    assert!(env_of(t, "admin").contains_key("HANGAR_ADMIN_READ_ONLY"));
+}
+
+/// No statement grants `*` actions or resources, the scheduler and the
+/// admin may query only the `by-bucket` index, the admin's Function URL
+/// takes only signed requests, and the client policy enqueues and reads.
+#[test]
+fn policies_are_scoped() {
+    for deploy in Deploy::ALL {
+        let t = deploy.template();
+        for f in ["worker", "scheduler", "admin"] {
+            for st in statements(&t, f) {
+                let text = st.to_string();
+                assert!(
+                    !text.contains("\"*\""),
+                    "{deploy:?} {f}: wildcard in {text}"
+                );
+                if st["Action"] == "dynamodb:Query" {
+                    assert!(text.contains("/index/by-bucket"), "{deploy:?} {f}: {text}");
+                }
+            }
+        }
+        let urls = of_type(&t, "AWS::Lambda::Url");
+        assert_eq!(urls.len(), 1);
+        assert_eq!(urls[0].1["Properties"]["AuthType"], "AWS_IAM");
+        let (admin_id, _) = function(&t, "admin");
+        assert_eq!(
+            urls[0].1["Properties"]["TargetFunctionArn"]
+                .to_string()
+                .contains(admin_id),
+            true
+        );
+        let client = of_type(&t, "AWS::IAM::ManagedPolicy");
+        assert_eq!(client.len(), 1, "{deploy:?}: one client policy");
+        let mut actions = BTreeSet::new();
+        for st in client[0].1["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+        {
+            match &st["Action"] {
+                Value::Array(a) => actions.extend(a.iter().map(|a| a.as_str().unwrap().to_owned())),
+                a => {
+                    actions.insert(a.as_str().unwrap().to_owned());
+                }
+            }
+        }
+        let want: BTreeSet<String> = [
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:Query",
+            "sqs:SendMessage",
+            "sqs:GetQueueUrl",
+        ]
+        .map(str::to_owned)
+        .into();
+        assert_eq!(actions, want, "{deploy:?}");
+        let outputs = t["Outputs"].as_object().unwrap();
+        for o in [
+            "JobsTableName",
+            "defaultQueueUrl",
+            "defaultDeadLetterQueueUrl",
+            "AdminUrl",
+            "ClientPolicyArn",
+        ] {
+            assert!(outputs.contains_key(o), "{deploy:?}: no output {o}");
+        }
+    }
 }
 
 /// The template's table is the one `hangar::setup` creates (and the code
 /// queries): same keys, indexes, projections and TTL attribute.
 #[tokio::test]
 async fn template_table_matches_the_code() {
-    let t = template();
-    let table = &resource(&t, "JobsTable")["Properties"];
     let env = TestEnv::new().await;
+    for deploy in Deploy::ALL {
+        let t = deploy.template();
+        let tables = of_type(&t, "AWS::DynamoDB::Table");
+        assert_eq!(tables.len(), 1);
+        let table = &tables[0].1["Properties"];
+        assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+        assert_eq!(
+            table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            true
+        );
+        table_matches(&env, table).await;
+    }
+}
+
+async fn table_matches(env: &TestEnv, table: &Value) {
     let desc = env
         .ddb
         .describe_table()
@@ -336,18 +517,27 @@ async fn policies_grant_exactly_what_the_code_calls() {
         "{report:?}"
     );
 
-    let t = template();
-    let extra: std::collections::BTreeSet<String> = ["sqs:GetQueueUrl".to_owned()].into();
-    for (function, calls) in [
-        ("WorkerFunction", &worker_calls),
-        ("SchedulerFunction", &timer_calls),
-    ] {
-        let mut want = needed(calls);
-        want.extend(extra.iter().cloned());
-        assert_eq!(
-            granted(&t, function),
-            want,
-            "{function}: the policy (left) should grant what the code calls (right), from {calls:?}"
-        );
+    // Granted beyond the code's calls: GetQueueUrl, and to the worker what
+    // its event source mappings call as the function.
+    let event_source = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+    ];
+    for deploy in Deploy::ALL {
+        let t = deploy.template();
+        for (function, calls) in [("worker", &worker_calls), ("scheduler", &timer_calls)] {
+            let mut want = needed(calls);
+            want.insert("sqs:GetQueueUrl".to_owned());
+            if function == "worker" {
+                want.extend(event_source.map(str::to_owned));
+            }
+            assert_eq!(
+                granted(&t, function),
+                want,
+                "{deploy:?} {function}: the policy (left) should grant what the code calls (right), from {calls:?}"
+            );
+        }
     }
 }
