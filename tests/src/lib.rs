@@ -17,6 +17,7 @@ use hangar::setup::{self, QueueSettings};
 use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
 
 pub mod meter;
+pub mod runtime_api;
 pub mod template;
 
 pub use meter::{Bill, IndexDef, Meter};

@@ -1,0 +1,94 @@
+//! The real worker bootstrap as Lambda runs it: started under a local stub
+//! of the Lambda Runtime API and fed the SQS events an event source mapping
+//! sends, against the emulator.
+
+
+use hangar::message::WakeUp;
+use hangar::{NewJob, State};
+use hangar_integration_tests::TestEnv;
+use hangar_integration_tests::runtime_api::RuntimeApi;
+use serde_json::{Value, json};
+
+fn record(env: &TestEnv, queue: &str, id: &str, body: &str) -> Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1795000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1795000000001"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "00000000000000000000000000000000",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{}-{queue}", env.config.stack),
+        "awsRegion": "us-east-1"
+    })
+}
+
+/// One SQS event with a wake-up, a job request and a malformed body: all
+/// three handled (the malformed body as a visible Failed job), none left
+/// for redelivery.
+#[tokio::test]
+async fn worker_bootstrap_handles_an_sqs_event() {
+    let env = TestEnv::new().await;
+    let job = env
+        .client
+        .enqueue(NewJob::new("hello", json!({"name": "lambda"})))
+        .await
+        .unwrap();
+    let wake = WakeUp::for_job(&env.job(&job).await).to_body();
+    let event = json!({"Records": [
+        record(&env, "default", "m-wake", &wake),
+        record(&env, "default", "m-request", r#"{"hangar_intake":1,"kind":"hello","args":{"name":"request"}}"#),
+        record(&env, "default", "m-bad", "not a hangar message"),
+    ]});
+    let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
+    let started = std::time::Instant::now();
+    let _child = api
+        .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker")
+        .env("HANGAR_STACK", &env.config.stack)
+        .env("HANGAR_TABLE", &env.config.table)
+        .env(
+            "HANGAR_QUEUE_URLS",
+            format!("default={}", env.config.queue_urls["default"]),
+        )
+        .spawn()
+        .expect("the worker bootstrap starts");
+    let answers = api.answers(1).await;
+    let first_next = api.first_next().expect("the bootstrap asked for an event");
+    println!(
+        "figure: worker bootstrap asked for its first event {:?} after spawn (debug build)",
+        first_next - started
+    );
+
+    let response = &answers["response:r1"];
+    let failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a partial batch response: {answers:?}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert!(failed.is_empty(), "{response}");
+    assert_eq!(env.job(&job).await.state, State::Succeeded);
+    // The request became a job (its id derives from the message id), and
+    // the malformed body a Failed job that says why.
+    let failed = env.client.list(State::Failed, None, 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not JSON"),
+        "{:?}",
+        failed[0].last_error
+    );
+    let enqueued = env.client.list(State::Enqueued, None, 10).await.unwrap();
+    assert!(
+        enqueued.iter().any(|j| j.args["name"] == "request"),
+        "{enqueued:?}"
+    );
+}

@@ -1,0 +1,133 @@
+//! A stub of the Lambda Runtime API on 127.0.0.1, to run a function's real
+//! bootstrap as Lambda runs it: the bootstrap asks `/next` for events, the
+//! stub hands out the queued ones (request id, deadline, function ARN in
+//! the headers) and collects what comes back on `/response` or `/error`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+struct Shared {
+    events: Arc<Mutex<VecDeque<(String, Value)>>>,
+    results: mpsc::UnboundedSender<(String, Value)>,
+    first_next: Arc<Mutex<Option<Instant>>>,
+}
+
+/// The running stub.
+pub struct RuntimeApi {
+    /// Where it listens (`AWS_LAMBDA_RUNTIME_API`).
+    pub addr: SocketAddr,
+    results: mpsc::UnboundedReceiver<(String, Value)>,
+    first_next: Arc<Mutex<Option<Instant>>>,
+}
+
+async fn next(State(s): State<Shared>) -> impl IntoResponse {
+    s.first_next
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
+    loop {
+        let event = s.events.lock().unwrap().pop_front();
+        if let Some((id, event)) = event {
+            let deadline = (chrono::Utc::now() + chrono::Duration::seconds(30)).timestamp_millis();
+            let mut headers = HeaderMap::new();
+            headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                deadline.to_string().parse().unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:hangar"
+                    .parse()
+                    .unwrap(),
+            );
+            return (StatusCode::OK, headers, event.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn answer(
+    State(s): State<Shared>,
+    Path((id, kind)): Path<(String, String)>,
+    body: String,
+) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let _ = s.results.send((format!("{kind}:{id}"), value));
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    /// Starts the stub with events to hand out, each with its request id.
+    pub async fn start(events: Vec<(String, Value)>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let first_next = Arc::new(Mutex::new(None));
+        let shared = Shared {
+            events: Arc::new(Mutex::new(events.into())),
+            results: tx,
+            first_next: first_next.clone(),
+        };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(answer))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        RuntimeApi {
+            addr,
+            results: rx,
+            first_next,
+        }
+    }
+
+    /// A command for a bootstrap with the environment Lambda gives it, and
+    /// the emulator's endpoint and test credentials.
+    pub fn command(&self, bootstrap: &str, function: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(bootstrap);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function}"),
+            )
+            .env("AWS_ENDPOINT_URL", crate::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// The first `n` answers, by `response:<id>` or `error:<id>`.
+    pub async fn answers(&mut self, n: usize) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        while out.len() < n {
+            let (key, value) = tokio::time::timeout(Duration::from_secs(30), self.results.recv())
+                .await
+                .expect("the bootstrap answers within 30 s")
+                .expect("the stub runs");
+            out.insert(key, value);
+        }
+        out
+    }
+
+    /// When the bootstrap first asked for an event.
+    pub fn first_next(&self) -> Option<Instant> {
+        *self.first_next.lock().unwrap()
+    }
+}
