@@ -2,7 +2,6 @@
 //! of the Lambda Runtime API and fed the SQS events an event source mapping
 //! sends, against the emulator.
 
-
 use hangar::message::WakeUp;
 use hangar::{NewJob, State};
 use hangar_integration_tests::TestEnv;
