@@ -92,9 +92,20 @@ impl RuntimeApi {
         }
     }
 
-    /// A command for a bootstrap with the environment Lambda gives it, and
-    /// the emulator's endpoint and test credentials.
-    pub fn command(&self, bootstrap: &str, function: &str) -> tokio::process::Command {
+    /// A command for a bootstrap with the environment Lambda gives it, the
+    /// emulator's endpoint and test credentials, and `env`'s stack.
+    pub fn command(
+        &self,
+        bootstrap: &str,
+        function: &str,
+        env: &crate::TestEnv,
+    ) -> tokio::process::Command {
+        let queues: Vec<String> = env
+            .config
+            .queue_urls
+            .iter()
+            .map(|(q, url)| format!("{q}={url}"))
+            .collect();
         let mut cmd = tokio::process::Command::new(bootstrap);
         cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", function)
@@ -109,6 +120,9 @@ impl RuntimeApi {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("HANGAR_STACK", &env.config.stack)
+            .env("HANGAR_TABLE", &env.config.table)
+            .env("HANGAR_QUEUE_URLS", queues.join(","))
             .kill_on_drop(true);
         cmd
     }

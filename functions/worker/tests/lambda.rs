@@ -47,13 +47,7 @@ async fn worker_bootstrap_handles_an_sqs_event() {
     let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
     let started = std::time::Instant::now();
     let _child = api
-        .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker")
-        .env("HANGAR_STACK", &env.config.stack)
-        .env("HANGAR_TABLE", &env.config.table)
-        .env(
-            "HANGAR_QUEUE_URLS",
-            format!("default={}", env.config.queue_urls["default"]),
-        )
+        .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
         .spawn()
         .expect("the worker bootstrap starts");
     let answers = api.answers(1).await;

@@ -65,6 +65,20 @@ impl Expr {
         let v = self.v(&format!("expect_{attr}"), value);
         self.conds.push(format!("{n} = {v}"));
     }
+    /// The item is at `version`, or, with None, does not exist yet: the
+    /// condition of a put that replaces what it read.
+    pub fn cond_version(&mut self, version: Option<u64>) {
+        match version {
+            None => {
+                let pk = self.n(super::schema::attr::PK);
+                self.conds.push(format!("attribute_not_exists({pk})"));
+            }
+            Some(v) => self.cond_eq(
+                super::schema::attr::VERSION,
+                AttributeValue::N(v.to_string()),
+            ),
+        }
+    }
     /// The item exists and has not expired (a write never revives an item
     /// that TTL has not swept yet).
     pub fn cond_live(&mut self, now: chrono::DateTime<chrono::Utc>) {

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::expr::Expr;
 use super::item::{Item, get_n, get_s, ms, n, s, to_av};
 use super::schema::{Bucket, attr};
 use super::{SERVICE, Store, is_transaction_conflict, send_through_conflicts};
@@ -343,16 +344,14 @@ fn outcome(item: &Item, succeeded: bool) -> Option<Outcome> {
 
 /// A put on the condition that the item is at `version` (None: absent).
 fn versioned_put(table: &str, item: Item, version: Option<u64>) -> Result<TransactWriteItem> {
-    let put = Put::builder().table_name(table).set_item(Some(item));
-    let put = match version {
-        None => put
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK),
-        Some(v) => put
-            .condition_expression("#v = :v")
-            .expression_attribute_names("#v", attr::VERSION)
-            .expression_attribute_values(":v", n(v)),
-    };
+    let mut cond = Expr::default();
+    cond.cond_version(version);
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(cond.condition_expression())
+        .set_expression_attribute_names(cond.names())
+        .set_expression_attribute_values(cond.values());
     Ok(TransactWriteItem::builder()
         .put(
             put.build()

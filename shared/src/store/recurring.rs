@@ -37,20 +37,16 @@ impl Store {
     /// exists) or over the version `expect` names. A failed condition is
     /// [`Error::Conflict`].
     pub(crate) async fn put_recurring(&self, r: &RecurringJob, expect: Option<u64>) -> Result<()> {
-        let mut put = self
+        let mut cond = Expr::default();
+        cond.cond_version(expect);
+        let put = self
             .ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(recurring_item(r, self.shards)));
-        put = match expect {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", attr::PK),
-            Some(v) => put
-                .condition_expression("#v = :v")
-                .expression_attribute_names("#v", attr::VERSION)
-                .expression_attribute_values(":v", n(v)),
-        };
+            .set_item(Some(recurring_item(r, self.shards)))
+            .set_condition_expression(cond.condition_expression())
+            .set_expression_attribute_names(cond.names())
+            .set_expression_attribute_values(cond.values());
         let res = send_through_conflicts(|| put.clone().send(), is_write_conflict).await;
         match res {
             Ok(_) => Ok(()),
