@@ -41,6 +41,29 @@ impl Api {
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
+    /// A request with these headers and no body.
+    async fn send_with(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// A fresh Enqueued job.
+    async fn enqueued(&self) -> JobId {
+        self.env
+            .client
+            .enqueue(NewJob::new("k", json!({})))
+            .await
+            .unwrap()
+    }
+
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
         let (status, body) = self
             .send(Request::get(uri).body(Body::empty()).unwrap())
@@ -285,18 +308,10 @@ async fn job_and_actions() {
 #[tokio::test]
 async fn token_and_read_only() {
     let api = Api::new().await;
-    let id = api
-        .env
-        .client
-        .enqueue(NewJob::new("k", json!({})))
-        .await
-        .unwrap();
-    for token in [None, Some("wrong")] {
-        let mut req = Request::post(format!("/api/jobs/{id}/delete"));
-        if let Some(t) = token {
-            req = req.header(TOKEN_HEADER, t);
-        }
-        let (status, body) = api.send(req.body(Body::empty()).unwrap()).await;
+    let id = api.enqueued().await;
+    let delete = format!("/api/jobs/{id}/delete");
+    for headers in [&[][..], &[(TOKEN_HEADER, "wrong")]] {
+        let (status, body) = api.send_with("POST", &delete, headers).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert!(body.contains(TOKEN_HEADER), "{body}");
     }
@@ -307,12 +322,7 @@ async fn token_and_read_only() {
         ..Options::default()
     })
     .await;
-    let id = ro
-        .env
-        .client
-        .enqueue(NewJob::new("k", json!({})))
-        .await
-        .unwrap();
+    let id = ro.enqueued().await;
     let (status, v) = ro.post(&format!("/api/jobs/{id}/delete"), json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(error_of(&v).contains("read-only"), "{v}");
@@ -351,56 +361,27 @@ async fn token_and_read_only() {
 #[tokio::test]
 async fn proxy_headers_only_narrow() {
     let api = Api::new().await;
-    let id = api
-        .env
-        .client
-        .enqueue(NewJob::new("k", json!({})))
-        .await
-        .unwrap();
-    let delete = |extra: (&'static str, &'static str)| {
-        Request::post(format!("/api/jobs/{id}/delete"))
-            .header(extra.0, extra.1)
-            .body(Body::empty())
-            .unwrap()
-    };
-    let (status, body) = api
-        .send(
-            Request::post(format!("/api/jobs/{id}/delete"))
-                .header(TOKEN_HEADER, TOKEN)
-                .header(PROXY_READ_ONLY_HEADER, "1")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let mut forged = delete((PROXY_TOKEN_HEADER, "mine"));
-    forged
-        .headers_mut()
-        .insert(TOKEN_HEADER, "mine".parse().unwrap());
-    let (status, body) = api.send(forged).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let id = api.enqueued().await;
+    let delete = format!("/api/jobs/{id}/delete");
+    let read_only = [(TOKEN_HEADER, TOKEN), (PROXY_READ_ONLY_HEADER, "1")];
+    let forged = [(TOKEN_HEADER, "mine"), (PROXY_TOKEN_HEADER, "mine")];
+    for headers in [&read_only, &forged] {
+        let (status, body) = api.send_with("POST", &delete, headers).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}: {body}");
+    }
     assert_eq!(api.env.job(&id).await.state, State::Enqueued);
     let (_, page) = api
-        .send(
-            Request::get("/")
-                .header(PROXY_TOKEN_HEADER, "mine")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .send_with("GET", "/", &[(PROXY_TOKEN_HEADER, "mine")])
         .await;
     assert!(page.contains(&format!("content=\"{TOKEN}\"")), "{page}");
 
     // Without a token of its own (in Lambda) the pages carry the proxy's.
     let lambda = Api::with(Options::default()).await;
-    let (_, page) = lambda
-        .send(
-            Request::get("/")
-                .header(PROXY_TOKEN_HEADER, "abc123")
-                .header(PROXY_READ_ONLY_HEADER, "1")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let proxied = [
+        (PROXY_TOKEN_HEADER, "abc123"),
+        (PROXY_READ_ONLY_HEADER, "1"),
+    ];
+    let (_, page) = lambda.send_with("GET", "/", &proxied).await;
     assert!(page.contains("content=\"abc123\""), "{page}");
     assert!(page.contains("Read-only"), "{page}");
 }
