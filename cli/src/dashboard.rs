@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<(), Fail> {
         .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
         .port();
     let proxy = Proxy {
-        upstream,
+        base: url.trim_end_matches('/').to_owned(),
         region,
         signer,
         http,
@@ -276,7 +276,8 @@ async fn function_url(
 }
 
 struct Proxy {
-    upstream: Uri,
+    /// The Function URL without its trailing slash.
+    base: String,
     region: String,
     signer: Signer,
     http: HttpClient<Https, Full<Bytes>>,
@@ -316,8 +317,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         }
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let base = proxy.upstream.to_string();
-    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let url = format!("{}{path}", proxy.base);
     let mut upstream = match axum::http::Request::builder()
         .method(parts.method.clone())
         .uri(&url)

@@ -118,12 +118,17 @@ impl Admin {
     }
 }
 
-/// Handlers take the admin as their request sees it (see `for_request`).
+/// Handlers take the admin as their request sees it: the one the guard
+/// put in the request's extensions (see `for_request`).
 impl FromRequestParts<Admin> for Admin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, admin: &Admin) -> Result<Self, Self::Rejection> {
-        Ok(admin.for_request(&parts.headers))
+        Ok(parts
+            .extensions
+            .get::<Admin>()
+            .cloned()
+            .unwrap_or_else(|| admin.for_request(&parts.headers)))
     }
 }
 
@@ -191,10 +196,11 @@ impl IntoResponse for ApiError {
 async fn guard(
     State(admin): State<Admin>,
     headers: HeaderMap,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let admin = admin.for_request(&headers);
+    request.extensions_mut().insert(admin.clone());
     let host = headers
         .get("host")
         .and_then(|v| v.to_str().ok())
