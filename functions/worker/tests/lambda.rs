@@ -27,9 +27,10 @@ fn record(env: &TestEnv, queue: &str, id: &str, body: &str) -> Value {
     })
 }
 
-/// One SQS event with a wake-up, a job request and a malformed body: all
-/// three handled (the malformed body as a visible Failed job), none left
-/// for redelivery.
+/// One SQS event with a wake-up, a job request, a malformed body, and an
+/// early wake-up whose delayed copy cannot be sent (its queue is gone): the
+/// first three handled (the malformed body as a visible Failed job), the
+/// last reported in `batchItemFailures` for SQS to deliver again.
 #[tokio::test]
 async fn worker_bootstrap_handles_an_sqs_event() {
     let env = TestEnv::new().await;
@@ -39,10 +40,37 @@ async fn worker_bootstrap_handles_an_sqs_event() {
         .await
         .unwrap();
     let wake = WakeUp::for_job(&env.job(&job).await).to_body();
+    // A wake-up that came early for a job on a queue deleted since: the
+    // delayed copy cannot be sent, so the record must be delivered again.
+    let gone = env
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-gone", env.config.stack))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let early = env
+        .client
+        .schedule(
+            NewJob::new("hello", json!({})).queue("gone"),
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    env.sqs
+        .delete_queue()
+        .queue_url(&gone)
+        .send()
+        .await
+        .unwrap();
+    let early_wake = WakeUp::for_job(&env.job(&early).await).to_body();
     let event = json!({"Records": [
         record(&env, "default", "m-wake", &wake),
         record(&env, "default", "m-request", r#"{"hangar_intake":1,"kind":"hello","args":{"name":"request"}}"#),
         record(&env, "default", "m-bad", "not a hangar message"),
+        record(&env, "gone", "m-early", &early_wake),
     ]});
     let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
     let started = std::time::Instant::now();
@@ -64,7 +92,8 @@ async fn worker_bootstrap_handles_an_sqs_event() {
         .iter()
         .map(|f| f["itemIdentifier"].as_str().unwrap())
         .collect();
-    assert!(failed.is_empty(), "{response}");
+    assert_eq!(failed, ["m-early"], "{response}");
+    assert_eq!(env.job(&early).await.state, State::Scheduled);
     assert_eq!(env.job(&job).await.state, State::Succeeded);
     // The request became a job (its id derives from the message id), and
     // the malformed body a Failed job that says why.
