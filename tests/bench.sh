@@ -6,6 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name="${1:?usage: tests/bench.sh NAME [ARGS...]}"
 shift
 
+# The start-up figures are of the release bootstraps.
+if [ "$name" = startup ]; then
+  infra/build.sh
+fi
+
 # shellcheck source=tests/emulator-env.sh
 source tests/emulator-env.sh
 export RUST_LOG="${RUST_LOG:-warn}"

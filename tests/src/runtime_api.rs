@@ -92,8 +92,27 @@ impl RuntimeApi {
         }
     }
 
-    /// A command for a bootstrap with the environment Lambda gives it, the
-    /// emulator's endpoint and test credentials, and `env`'s stack.
+    /// A command for a bootstrap with the environment Lambda gives it and
+    /// test credentials (no endpoint, no stack).
+    pub fn bare_command(&self, bootstrap: &str, function: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(bootstrap);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{function}"),
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// [`RuntimeApi::bare_command`] on the emulator, with `env`'s stack.
     pub fn command(
         &self,
         bootstrap: &str,
@@ -106,24 +125,11 @@ impl RuntimeApi {
             .iter()
             .map(|(q, url)| format!("{q}={url}"))
             .collect();
-        let mut cmd = tokio::process::Command::new(bootstrap);
-        cmd.env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{function}"),
-            )
-            .env("AWS_ENDPOINT_URL", crate::endpoint())
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+        let mut cmd = self.bare_command(bootstrap, function);
+        cmd.env("AWS_ENDPOINT_URL", crate::endpoint())
             .env("HANGAR_STACK", &env.config.stack)
             .env("HANGAR_TABLE", &env.config.table)
-            .env("HANGAR_QUEUE_URLS", queues.join(","))
-            .kill_on_drop(true);
+            .env("HANGAR_QUEUE_URLS", queues.join(","));
         cmd
     }
 
