@@ -533,3 +533,75 @@ async fn policies_grant_exactly_what_the_code_calls() {
         }
     }
 }
+
+/// The README's "Hangar in your own crate" section, built as written: its
+/// dependency lines (Hangar by path instead of git), its worker and its
+/// enqueue-only application, as a crate outside this workspace.
+#[test]
+fn own_worker_crate_builds_from_the_readme() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## Hangar in your own crate")
+        .nth(1)
+        .expect("the README has the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let block = |after: &str, lang: &str| -> String {
+        let start = section.find(after).unwrap_or_else(|| panic!("no {after}")) + after.len();
+        let open = format!("```{lang}\n");
+        let body = &section[start..];
+        let body = &body[body.find(&open).unwrap() + open.len()..];
+        body[..body.find("```").unwrap()].to_owned()
+    };
+    let deps = block("", "toml");
+    let git = r#"hangar = { git = "https://github.com/hangar-jobs/hangar" }"#;
+    assert!(deps.contains(git), "{deps}");
+    let deps = deps.replace(
+        git,
+        &format!(
+            "hangar = {{ path = {:?} }}",
+            root.join("shared").display().to_string()
+        ),
+    );
+    let dir = root.join("target/own-worker-crate");
+    std::fs::create_dir_all(dir.join("src/bin")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"my-worker\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n{deps}\n\
+             [profile.dev]\ndebug = false\n\n[profile.dev.package.\"*\"]\nopt-level = 1\n"
+        ),
+    )
+    .unwrap();
+    let mut files = 0;
+    for (i, _) in section.match_indices("<!-- own-worker: ") {
+        let rest = &section[i + "<!-- own-worker: ".len()..];
+        let path = &rest[..rest.find(" -->").unwrap()];
+        std::fs::write(
+            dir.join(path),
+            block(&format!("<!-- own-worker: {path} -->"), "rust"),
+        )
+        .unwrap();
+        files += 1;
+    }
+    assert_eq!(files, 2, "the worker and the enqueue-only application");
+    // The same dependency versions as this workspace, offline.
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README's crate does not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bin in ["my-worker", "enqueue"] {
+        assert!(dir.join("target/debug").join(bin).exists(), "{bin} built");
+    }
+}

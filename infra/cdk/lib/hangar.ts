@@ -46,9 +46,11 @@ export interface HangarProps {
   readonly adminReadOnly?: boolean;
   /** Queues routed to a job kind (docs/intake.md), e.g. `{ uploads: 'thumbnail' }`. */
   readonly queueKinds?: Record<string, string>;
-  /** The Cargo.toml holding the functions. Default: this repository's workspace. */
+  /** The Cargo.toml holding the scheduler and admin functions. Default: this repository's workspace. */
   readonly manifestPath?: string;
-  /** The worker binary: yours, with your job kinds. Default `hangar-worker`. */
+  /** The Cargo.toml of the worker: yours, with your job kinds. Default: `manifestPath`. */
+  readonly workerManifestPath?: string;
+  /** The worker binary. Default `hangar-worker`. */
   readonly workerBinary?: string;
   /** Default ARM_64. */
   readonly architecture?: lambda.Architecture;
@@ -151,10 +153,11 @@ export class Hangar extends Construct {
       description: string,
       timeout: Duration,
       extra: Partial<lambda.FunctionOptions> = {},
+      manifest = manifestPath,
     ) => {
       const f = new RustFunction(this, `${role[0].toUpperCase()}${role.slice(1)}Function`, {
         functionName: `${prefix}-${role}`,
-        manifestPath,
+        manifestPath: manifest,
         binaryName,
         description,
         architecture,
@@ -175,9 +178,14 @@ export class Hangar extends Construct {
       f.addToRolePolicy(new iam.PolicyStatement({ sid, actions, resources }));
 
     // ------------------------------------------------------------ worker
-    this.worker = fn('worker', props.workerBinary ?? 'hangar-worker', 'Runs Hangar jobs delivered by SQS.', workerTimeout, {
-      memorySize: props.workerMemorySize ?? 256,
-    });
+    this.worker = fn(
+      'worker',
+      props.workerBinary ?? 'hangar-worker',
+      'Runs Hangar jobs delivered by SQS.',
+      workerTimeout,
+      { memorySize: props.workerMemorySize ?? 256 },
+      props.workerManifestPath ?? manifestPath,
+    );
     // Running jobs, and creating follow-up jobs from handlers.
     allow(this.worker, 'JobState', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [this.table.tableArn]);
     allow(this.worker, 'JobQueues', ['sqs:SendMessage', 'sqs:GetQueueUrl'], [queueArns]);
