@@ -180,6 +180,16 @@ impl Meter {
         Meter(Arc::new(Mutex::new(self.0.lock().unwrap().clone())))
     }
 
+    /// The calls recorded: operation (`sqs:` before SQS ones), the request
+    /// and the response as sent and received (JSON).
+    pub fn calls(&self) -> Vec<(String, Value, Value)> {
+        let calls = self.0.lock().unwrap();
+        calls
+            .iter()
+            .map(|c| (c.op.clone(), c.request.clone(), c.response.clone()))
+            .collect()
+    }
+
     /// Forgets what was recorded.
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();

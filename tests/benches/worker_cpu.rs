@@ -1,0 +1,303 @@
+//! The worker's own CPU per job, apart from any emulator: the worker runs
+//! jobs (a wake-up each, a handler that does nothing) against a local
+//! keep-alive stub in a separate process that answers DynamoDB with canned
+//! responses, recorded once from the emulator for one real job. The floor
+//! makes the same DynamoDB calls (the recorded requests, per job) through
+//! the bare SDK, without Hangar. CPU is this process's user + system time
+//! (/proc/self/stat), so the stub's is not counted.
+//!
+//! Run: `bash tests/bench.sh worker_cpu [JOBS]` (default 5,000; release
+//! profile).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use hangar::message::WakeUp;
+use hangar::{Client, Delivery, JobId, NewJob, Outcome, Registry, Worker};
+use hangar_integration_tests::TestEnv;
+use serde_json::{Value, json};
+
+/// One recorded call: the operation, its request and its response.
+type Recorded = Vec<(String, Value, Value)>;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--stub") {
+        return stub(&args[i + 1]).await;
+    }
+    let jobs: usize = args
+        .iter()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5_000);
+
+    // 1. One real job on the emulator, its worker calls recorded.
+    let env = TestEnv::new().await;
+    let template = env
+        .client
+        .enqueue(NewJob::new("bench.noop", json!({"n": 1})))
+        .await
+        .unwrap();
+    let wake = WakeUp::for_job(&env.job(&template).await).to_body();
+    let worker = Worker::new(&env.client, registry());
+    env.meter.reset();
+    let outcome = worker.handle(&delivery("m-template", &wake), None).await;
+    assert!(matches!(outcome, Outcome::Ran(_)), "{outcome:?}");
+    let recorded: Recorded = env.meter.calls();
+    let ops: Vec<&str> = recorded.iter().map(|c| c.0.as_str()).collect();
+    let file = std::env::temp_dir().join(format!("hangar-worker-cpu-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        json!({"template": template.as_str(), "calls": recorded}).to_string(),
+    )
+    .unwrap();
+
+    // 2. The stub, in its own process.
+    let mut stub = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--stub", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    {
+        use tokio::io::AsyncBufReadExt;
+        let mut out = tokio::io::BufReader::new(stub.stdout.take().unwrap());
+        out.read_line(&mut line).await.unwrap();
+    }
+    let endpoint = line.trim().to_owned();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "bench",
+        ))
+        .load()
+        .await;
+
+    // 3. Hangar: batches of 10, as the event source mapping delivers them.
+    let client = Client::new(&sdk, env.config.clone());
+    let worker = Worker::new(&client, registry());
+    let ids: Vec<JobId> = (0..jobs).map(|_| JobId::generate()).collect();
+    let (cpu, wall) = measure(async {
+        for chunk in ids.chunks(10) {
+            let batch = chunk
+                .iter()
+                .map(|id| delivery(id.as_str(), &wake.replace(template.as_str(), id.as_str())))
+                .collect();
+            let failed = worker.handle_batch(batch, None).await;
+            assert!(failed.is_empty(), "{failed:?}");
+        }
+    })
+    .await;
+    let hangar = Figures { cpu, wall, jobs };
+
+    // 4. The floor: the same requests, per job, through the bare SDK.
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let requests: Vec<&Value> = recorded.iter().map(|c| &c.1).collect();
+    let (cpu, wall) = measure(async {
+        for chunk in ids.chunks(10) {
+            let mut set = tokio::task::JoinSet::new();
+            for id in chunk {
+                let (ddb, id) = (ddb.clone(), id.clone());
+                let requests: Vec<Value> = requests
+                    .iter()
+                    .map(|r| {
+                        let text = r.to_string().replace(template.as_str(), id.as_str());
+                        serde_json::from_str(&text).unwrap()
+                    })
+                    .collect();
+                set.spawn(async move {
+                    for r in &requests {
+                        update_item(&ddb, r).await;
+                    }
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                r.unwrap();
+            }
+        }
+    })
+    .await;
+    let floor = Figures { cpu, wall, jobs };
+    let _ = std::fs::remove_file(&file);
+
+    println!("worker calls per job: {ops:?}");
+    println!("{:<24} {:>14} {:>12}", "", "CPU per job", "jobs/s");
+    hangar.print("Hangar worker");
+    floor.print("bare SDK (the floor)");
+    println!(
+        "ratio (CPU per job): {:.2}x",
+        hangar.cpu_per_job() / floor.cpu_per_job()
+    );
+}
+
+fn registry() -> Registry {
+    Registry::new().raw("bench.noop", |_, _| async { Ok(()) })
+}
+
+fn delivery(id: &str, body: &str) -> Delivery {
+    Delivery {
+        message_id: format!("m-{id}"),
+        body: body.to_owned(),
+        queue: "default".to_owned(),
+        attributes: Default::default(),
+    }
+}
+
+struct Figures {
+    cpu: f64,
+    wall: f64,
+    jobs: usize,
+}
+
+impl Figures {
+    fn cpu_per_job(&self) -> f64 {
+        self.cpu / self.jobs as f64
+    }
+
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<24} {:>11.3} ms {:>12.0}",
+            self.cpu_per_job() * 1000.0,
+            self.jobs as f64 / self.wall
+        );
+    }
+}
+
+/// CPU seconds (user + system) of this process, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15 (11 and 12 after the name).
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+async fn measure(work: impl std::future::Future<Output = ()>) -> (f64, f64) {
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    work.await;
+    (cpu_seconds() - cpu, wall.elapsed().as_secs_f64())
+}
+
+/// An `UpdateItem` from its recorded JSON request.
+async fn update_item(ddb: &aws_sdk_dynamodb::Client, r: &Value) {
+    let map = |v: &Value| -> HashMap<String, AttributeValue> {
+        v.as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), av(v))).collect())
+            .unwrap_or_default()
+    };
+    let names: Option<HashMap<String, String>> =
+        r["ExpressionAttributeNames"].as_object().map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect()
+        });
+    ddb.update_item()
+        .table_name(r["TableName"].as_str().unwrap())
+        .set_key(Some(map(&r["Key"])))
+        .set_update_expression(r["UpdateExpression"].as_str().map(str::to_owned))
+        .set_condition_expression(r["ConditionExpression"].as_str().map(str::to_owned))
+        .set_expression_attribute_names(names)
+        .set_expression_attribute_values(
+            Some(map(&r["ExpressionAttributeValues"])).filter(|m| !m.is_empty()),
+        )
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An attribute value from DynamoDB's JSON form.
+fn av(v: &Value) -> AttributeValue {
+    let (t, x) = v.as_object().unwrap().iter().next().unwrap();
+    match t.as_str() {
+        "S" => AttributeValue::S(x.as_str().unwrap().to_owned()),
+        "N" => AttributeValue::N(x.as_str().unwrap().to_owned()),
+        "BOOL" => AttributeValue::Bool(x.as_bool().unwrap()),
+        "NULL" => AttributeValue::Null(true),
+        "M" => AttributeValue::M(
+            x.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), av(v)))
+                .collect(),
+        ),
+        "L" => AttributeValue::L(x.as_array().unwrap().iter().map(av).collect()),
+        "SS" => AttributeValue::Ss(
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect(),
+        ),
+        other => panic!("attribute type {other} not handled"),
+    }
+}
+
+#[derive(Clone)]
+struct Canned {
+    template: String,
+    calls: Arc<Vec<(String, Value, Value)>>,
+    /// Calls answered so far, per item key.
+    seen: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// The stub: answers each DynamoDB request with the response recorded for
+/// the same call of the template job, the job id swapped.
+async fn stub(file: &str) {
+    let recorded: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let calls: Vec<(String, Value, Value)> =
+        serde_json::from_value(recorded["calls"].clone()).unwrap();
+    let canned = Canned {
+        template: recorded["template"].as_str().unwrap().to_owned(),
+        calls: Arc::new(calls),
+        seen: Default::default(),
+    };
+    let app = Router::new().fallback(answer).with_state(canned);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("http://{}", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.unwrap();
+}
+
+async fn answer(State(c): State<Canned>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let op = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split('.').nth(1))
+        .unwrap_or("")
+        .to_owned();
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let key = request["Key"]["pk"]["S"].as_str().unwrap_or("").to_owned();
+    let id = key.strip_prefix("job#").unwrap_or("").to_owned();
+    let n = {
+        let mut seen = c.seen.lock().unwrap();
+        let n = seen.entry(key).or_default();
+        *n += 1;
+        // The floor replays the same jobs' calls after the worker's.
+        (*n - 1) % c.calls.len()
+    };
+    match c.calls.get(n) {
+        Some((recorded_op, _, response)) if *recorded_op == op => {
+            let text = response.to_string().replace(&c.template, &id);
+            (
+                StatusCode::OK,
+                [("content-type", "application/x-amz-json-1.0")],
+                text,
+            )
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            json!({"__type": "bench#Unexpected", "message": format!("call {n} {op}")}).to_string(),
+        ),
+    }
+}
