@@ -87,12 +87,35 @@ async fn main() {
     let client = Client::new(&sdk, env.config.clone());
     let worker = Worker::new(&client, registry());
     let ids: Vec<JobId> = (0..jobs).map(|_| JobId::generate()).collect();
-    let (cpu, wall) = measure(async {
-        for chunk in ids.chunks(10) {
-            let batch = chunk
+    // Every message and every floor request is made before the clocks run.
+    let batches: Vec<Vec<Delivery>> = ids
+        .chunks(10)
+        .map(|chunk| {
+            chunk
                 .iter()
                 .map(|id| delivery(id.as_str(), &wake.replace(template.as_str(), id.as_str())))
-                .collect();
+                .collect()
+        })
+        .collect();
+    let requests: Vec<Vec<Vec<UpdateItem>>> = ids
+        .chunks(10)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|id| {
+                    recorded
+                        .iter()
+                        .map(|c| {
+                            let text = c.1.to_string().replace(template.as_str(), id.as_str());
+                            UpdateItem::from_json(&serde_json::from_str(&text).unwrap())
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let (cpu, wall) = measure(async {
+        for batch in batches {
             let failed = worker.handle_batch(batch, None).await;
             assert!(failed.is_empty(), "{failed:?}");
         }
@@ -102,22 +125,14 @@ async fn main() {
 
     // 4. The floor: the same requests, per job, through the bare SDK.
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let requests: Vec<&Value> = recorded.iter().map(|c| &c.1).collect();
     let (cpu, wall) = measure(async {
-        for chunk in ids.chunks(10) {
+        for batch in requests {
             let mut set = tokio::task::JoinSet::new();
-            for id in chunk {
-                let (ddb, id) = (ddb.clone(), id.clone());
-                let requests: Vec<Value> = requests
-                    .iter()
-                    .map(|r| {
-                        let text = r.to_string().replace(template.as_str(), id.as_str());
-                        serde_json::from_str(&text).unwrap()
-                    })
-                    .collect();
+            for job in batch {
+                let ddb = ddb.clone();
                 set.spawn(async move {
-                    for r in &requests {
-                        update_item(&ddb, r).await;
+                    for r in job {
+                        r.send(&ddb).await;
                     }
                 });
             }
@@ -188,32 +203,50 @@ async fn measure(work: impl std::future::Future<Output = ()>) -> (f64, f64) {
     (cpu_seconds() - cpu, wall.elapsed().as_secs_f64())
 }
 
-/// An `UpdateItem` from its recorded JSON request.
-async fn update_item(ddb: &aws_sdk_dynamodb::Client, r: &Value) {
-    let map = |v: &Value| -> HashMap<String, AttributeValue> {
-        v.as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), av(v))).collect())
-            .unwrap_or_default()
-    };
-    let names: Option<HashMap<String, String>> =
-        r["ExpressionAttributeNames"].as_object().map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                .collect()
-        });
-    ddb.update_item()
-        .table_name(r["TableName"].as_str().unwrap())
-        .set_key(Some(map(&r["Key"])))
-        .set_update_expression(r["UpdateExpression"].as_str().map(str::to_owned))
-        .set_condition_expression(r["ConditionExpression"].as_str().map(str::to_owned))
-        .set_expression_attribute_names(names)
-        .set_expression_attribute_values(
-            Some(map(&r["ExpressionAttributeValues"])).filter(|m| !m.is_empty()),
-        )
-        .return_values(ReturnValue::AllNew)
-        .send()
-        .await
-        .unwrap();
+/// An `UpdateItem` as recorded (JSON request), ready to send.
+struct UpdateItem {
+    table: String,
+    key: HashMap<String, AttributeValue>,
+    update: Option<String>,
+    condition: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl UpdateItem {
+    fn from_json(r: &Value) -> Self {
+        let map = |v: &Value| -> HashMap<String, AttributeValue> {
+            v.as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), av(v))).collect())
+                .unwrap_or_default()
+        };
+        UpdateItem {
+            table: r["TableName"].as_str().unwrap().to_owned(),
+            key: map(&r["Key"]),
+            update: r["UpdateExpression"].as_str().map(str::to_owned),
+            condition: r["ConditionExpression"].as_str().map(str::to_owned),
+            names: r["ExpressionAttributeNames"].as_object().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                    .collect()
+            }),
+            values: Some(map(&r["ExpressionAttributeValues"])).filter(|m| !m.is_empty()),
+        }
+    }
+
+    async fn send(self, ddb: &aws_sdk_dynamodb::Client) {
+        ddb.update_item()
+            .table_name(self.table)
+            .set_key(Some(self.key))
+            .set_update_expression(self.update)
+            .set_condition_expression(self.condition)
+            .set_expression_attribute_names(self.names)
+            .set_expression_attribute_values(self.values)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .unwrap();
+    }
 }
 
 /// An attribute value from DynamoDB's JSON form.
