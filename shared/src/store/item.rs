@@ -167,34 +167,25 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         .map_err(|e: crate::state::UnknownState| corrupt(e.to_string()))?;
     let args: serde_json::Value = serde_json::from_str(req_s(attr::ARGS)?)
         .map_err(|e| corrupt(format!("args are not JSON: {e}")))?;
-    let from_av = |k: &str| -> Result<Option<serde_json::Value>> {
+    // Straight from the attribute value into the type (no JSON in between).
+    fn from_av<T: serde::de::DeserializeOwned>(
+        item: &Item,
+        k: &str,
+        corrupt: &dyn Fn(String) -> Error,
+    ) -> Result<Option<T>> {
         item.get(k)
             .map(|v| {
                 serde_dynamo::from_attribute_value(v.clone())
                     .map_err(|e| corrupt(format!("{k}: {e}")))
             })
             .transpose()
-    };
-    let history: Vec<HistoryEntry> = match from_av(attr::HISTORY)? {
-        Some(v) => serde_json::from_value(v).map_err(|e| corrupt(format!("history: {e}")))?,
-        None => Vec::new(),
-    };
-    let retry: RetryPolicy = match from_av(attr::RETRY)? {
-        Some(v) => serde_json::from_value(v).map_err(|e| corrupt(format!("retry: {e}")))?,
-        None => RetryPolicy::default(),
-    };
-    let conts: Vec<Continuation> = match from_av(attr::CONTS)? {
-        Some(v) => serde_json::from_value(v).map_err(|e| corrupt(format!("conts: {e}")))?,
-        None => Vec::new(),
-    };
+    }
+    let history: Vec<HistoryEntry> = from_av(item, attr::HISTORY, &corrupt)?.unwrap_or_default();
+    let retry: RetryPolicy = from_av(item, attr::RETRY, &corrupt)?.unwrap_or_default();
+    let conts: Vec<Continuation> = from_av(item, attr::CONTS, &corrupt)?.unwrap_or_default();
     let parent = match get_s(item, attr::PARENT) {
         Some(p) => {
-            let on: ContinueOn = match from_av(attr::PARENT_ON)? {
-                Some(v) => {
-                    serde_json::from_value(v).map_err(|e| corrupt(format!("parent_on: {e}")))?
-                }
-                None => ContinueOn::default(),
-            };
+            let on: ContinueOn = from_av(item, attr::PARENT_ON, &corrupt)?.unwrap_or_default();
             Some(Parent {
                 id: JobId::parse(p).map_err(|e| corrupt(e.to_string()))?,
                 on,
