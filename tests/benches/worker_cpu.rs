@@ -83,77 +83,99 @@ async fn main() {
         .load()
         .await;
 
-    // 3. Hangar: batches of 10, as the event source mapping delivers them.
+    // 3. Alternating rounds, Hangar then the floor, each on fresh job ids,
+    // so that warm-up, order and drift show as differences between rounds.
     let client = Client::new(&sdk, env.config.clone());
     let worker = Worker::new(&client, registry());
-    let ids: Vec<JobId> = (0..jobs).map(|_| JobId::generate()).collect();
-    // Every message and every floor request is made before the clocks run.
-    let batches: Vec<Vec<Delivery>> = ids
-        .chunks(10)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|id| delivery(id.as_str(), &wake.replace(template.as_str(), id.as_str())))
-                .collect()
-        })
-        .collect();
-    let requests: Vec<Vec<Vec<UpdateItem>>> = ids
-        .chunks(10)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .map(|id| {
-                    recorded
-                        .iter()
-                        .map(|c| {
-                            let text = c.1.to_string().replace(template.as_str(), id.as_str());
-                            UpdateItem::from_json(&serde_json::from_str(&text).unwrap())
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    let (cpu, wall) = measure(async {
-        for batch in batches {
-            let failed = worker.handle_batch(batch, None).await;
-            assert!(failed.is_empty(), "{failed:?}");
-        }
-    })
-    .await;
-    let hangar = Figures { cpu, wall, jobs };
-
-    // 4. The floor: the same requests, per job, through the bare SDK.
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let (cpu, wall) = measure(async {
-        for batch in requests {
-            let mut set = tokio::task::JoinSet::new();
-            for job in batch {
-                let ddb = ddb.clone();
-                set.spawn(async move {
-                    for r in job {
-                        r.send(&ddb).await;
-                    }
-                });
+    let per_round = jobs.div_ceil(ROUNDS);
+    let (mut hangar, mut floor) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let ids: Vec<JobId> = (0..per_round).map(|_| JobId::generate()).collect();
+        // Every message and every floor request is made before the clocks run.
+        let batches: Vec<Vec<Delivery>> = ids
+            .chunks(10)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|id| delivery(id.as_str(), &wake.replace(template.as_str(), id.as_str())))
+                    .collect()
+            })
+            .collect();
+        let requests: Vec<Vec<Vec<UpdateItem>>> = ids
+            .chunks(10)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|id| {
+                        recorded
+                            .iter()
+                            .map(|c| {
+                                let text = c.1.to_string().replace(template.as_str(), id.as_str());
+                                UpdateItem::from_json(&serde_json::from_str(&text).unwrap())
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        // Hangar: batches of 10, as the event source mapping delivers them.
+        let (cpu, wall) = measure(async {
+            for batch in batches {
+                let failed = worker.handle_batch(batch, None).await;
+                assert!(failed.is_empty(), "{failed:?}");
             }
-            while let Some(r) = set.join_next().await {
-                r.unwrap();
+        })
+        .await;
+        hangar.push(Figures {
+            cpu,
+            wall,
+            jobs: per_round,
+        });
+        // The floor: the same requests, per job, through the bare SDK.
+        let (cpu, wall) = measure(async {
+            for batch in requests {
+                let mut set = tokio::task::JoinSet::new();
+                for job in batch {
+                    let ddb = ddb.clone();
+                    set.spawn(async move {
+                        for r in job {
+                            r.send(&ddb).await;
+                        }
+                    });
+                }
+                while let Some(r) = set.join_next().await {
+                    r.unwrap();
+                }
             }
-        }
-    })
-    .await;
-    let floor = Figures { cpu, wall, jobs };
+        })
+        .await;
+        floor.push(Figures {
+            cpu,
+            wall,
+            jobs: per_round,
+        });
+    }
     let _ = std::fs::remove_file(&file);
 
     println!("worker calls per job: {ops:?}");
-    println!("{:<24} {:>14} {:>12}", "", "CPU per job", "jobs/s");
-    hangar.print("Hangar worker");
-    floor.print("bare SDK (the floor)");
+    println!("{ROUNDS} rounds of {per_round} jobs each, alternating");
+    println!("{:<28} {:>14} {:>12}", "", "CPU per job", "jobs/s");
+    for (i, (h, f)) in hangar.iter().zip(&floor).enumerate() {
+        h.print(&format!("round {}: Hangar worker", i + 1));
+        f.print(&format!("round {}: bare SDK", i + 1));
+    }
+    let (h, f) = (Figures::sum(&hangar), Figures::sum(&floor));
+    h.print("all rounds: Hangar worker");
+    f.print("all rounds: bare SDK");
     println!(
         "ratio (CPU per job): {:.2}x",
-        hangar.cpu_per_job() / floor.cpu_per_job()
+        h.cpu_per_job() / f.cpu_per_job()
     );
 }
+
+/// Rounds per side.
+const ROUNDS: usize = 5;
 
 fn registry() -> Registry {
     Registry::new().raw("bench.noop", |_, _| async { Ok(()) })
@@ -175,13 +197,21 @@ struct Figures {
 }
 
 impl Figures {
+    fn sum(all: &[Figures]) -> Figures {
+        Figures {
+            cpu: all.iter().map(|f| f.cpu).sum(),
+            wall: all.iter().map(|f| f.wall).sum(),
+            jobs: all.iter().map(|f| f.jobs).sum(),
+        }
+    }
+
     fn cpu_per_job(&self) -> f64 {
         self.cpu / self.jobs as f64
     }
 
     fn print(&self, label: &str) {
         println!(
-            "{label:<24} {:>11.3} ms {:>12.0}",
+            "{label:<28} {:>11.3} ms {:>12.0}",
             self.cpu_per_job() * 1000.0,
             self.jobs as f64 / self.wall
         );
