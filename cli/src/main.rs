@@ -89,6 +89,9 @@ enum Command {
     /// Recurring jobs.
     #[command(subcommand)]
     Recurring(RecurringCommand),
+    /// Pause and resume queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Cron expressions, evaluated exactly as the scheduler does.
     #[command(subcommand)]
     Cron(CronCommand),
@@ -178,6 +181,26 @@ struct Format {
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Stop starting jobs from a queue within seconds; its jobs wait, parked,
+    /// until it is resumed. Enqueuing to it still works.
+    Pause {
+        /// Queue name.
+        name: String,
+    },
+    /// Start jobs from a paused queue again, waking its parked jobs.
+    Resume {
+        /// Queue name.
+        name: String,
+    },
+    /// Each queue of the stack: paused or running, and its messages.
+    List {
+        #[command(flatten)]
+        fmt: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -520,6 +543,7 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             }
         }
         Command::Recurring(cmd) => recurring(client, cmd).await.map_err(fail)?,
+        Command::Queue(cmd) => queue(client, cmd).await.map_err(fail)?,
         Command::Setup { queues } => {
             let sdk = ctx.sdk().await;
             let names: Vec<&str> = queues.iter().map(String::as_str).collect();
@@ -548,6 +572,64 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         }
         Command::Cron(_) | Command::Dev(_) | Command::Dashboard(_) => {
             unreachable!("handled without a client")
+        }
+    }
+    Ok(())
+}
+
+async fn queue(client: &Client, cmd: QueueCommand) -> hangar::Result<()> {
+    match cmd {
+        QueueCommand::Pause { name } => {
+            client.pause_queue(&name).await?;
+            println!(
+                "paused {name}: no job starts from it within {}s; its jobs wait until `hangar queue resume {name}`",
+                hangar::worker::PAUSE_CHECK.as_secs()
+            );
+        }
+        QueueCommand::Resume { name } => {
+            let (_, woken) = client.resume_queue(&name).await?;
+            println!("resumed {name}: {woken} parked job(s) woken");
+        }
+        QueueCommand::List { fmt } => {
+            let depths = client.queue_depths().await?;
+            let names: Vec<String> = depths
+                .iter()
+                .filter(|d| !d.name.ends_with("-dlq"))
+                .map(|d| d.name.clone())
+                .collect();
+            let controls = client.queue_controls(&names).await?;
+            if fmt.json {
+                Out::json(&controls);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = controls
+                .iter()
+                .map(|c| {
+                    let d = depths.iter().find(|d| d.name == c.name);
+                    vec![
+                        c.name.clone(),
+                        if c.paused { "paused" } else { "running" }.to_owned(),
+                        c.paused_at
+                            .filter(|_| c.paused)
+                            .map(output::short_time)
+                            .unwrap_or_default(),
+                        d.map(|d| d.visible.to_string()).unwrap_or_default(),
+                        d.map(|d| d.in_flight.to_string()).unwrap_or_default(),
+                        d.map(|d| d.delayed.to_string()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "QUEUE",
+                    "STATUS",
+                    "SINCE",
+                    "VISIBLE",
+                    "IN FLIGHT",
+                    "DELAYED",
+                ],
+                &rows,
+            );
         }
     }
     Ok(())

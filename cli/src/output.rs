@@ -134,7 +134,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn short_time(t: DateTime<Utc>) -> String {
+pub fn short_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -165,6 +165,9 @@ pub fn print_job(j: &JobRecord) {
     }
     if let Some(t) = j.expires_at {
         rows.push(("expires", short_time(t)));
+    }
+    if let Some(t) = j.parked_at {
+        rows.push(("parked", format!("{} (its queue is paused)", short_time(t))));
     }
     if let Some(p) = &j.parent {
         rows.push(("after", p.id.to_string()));

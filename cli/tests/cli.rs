@@ -621,3 +621,46 @@ async fn dev_runs_the_demo_and_stops() {
     ));
     assert!(rec[0]["last_job_id"].is_string(), "{rec}");
 }
+
+#[tokio::test]
+async fn queue_pause_list_resume() {
+    let env = TestEnv::new().await;
+    let text = ok(&hangar(&env, &["queue", "pause", "default"]));
+    assert!(text.contains("paused default"), "{text}");
+    let list = json(&hangar(&env, &["queue", "list", "--json"]));
+    let default = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "default")
+        .unwrap()
+        .clone();
+    assert_eq!(default["paused"], true, "{list}");
+    let text = ok(&hangar(&env, &["queue", "list"]));
+    assert!(
+        text.contains("default") && text.contains("paused"),
+        "{text}"
+    );
+
+    // A job enqueued while paused is parked when its wake-up arrives.
+    let id = id_of(&hangar(&env, &["enqueue", "hello"]));
+    let poller = env.poller(hangar::Registry::new().raw("hello", |_, _| async { Ok(()) }));
+    while poller.poll_once().await.unwrap() > 0 {}
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(
+        text.contains("parked") && text.contains("its queue is paused"),
+        "{text}"
+    );
+
+    let text = ok(&hangar(&env, &["queue", "resume", "default"]));
+    assert!(
+        text.contains("resumed default: 1 parked job(s) woken"),
+        "{text}"
+    );
+    let poller = env.poller(hangar::Registry::new().raw("hello", |_, _| async { Ok(()) }));
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(env.job(&id).await.state, hangar::State::Succeeded);
+
+    let err = fails(&hangar(&env, &["queue", "pause", "nosuch"]), 1);
+    assert!(err.contains("no SQS queue named"), "{err}");
+}

@@ -42,6 +42,48 @@ impl Core {
         }
     }
 
+    /// Wakes the jobs parked on `queue` (see [`crate::store::Store::park`]):
+    /// each is moved back to the Active bucket, then its wake-up is sent
+    /// (10 per `SendMessageBatch`). Returns how many were woken. A job
+    /// unparked whose send fails is re-sent by the timer after the grace
+    /// period, like any Enqueued job.
+    pub async fn wake_parked(&self, queue: &str) -> Result<usize> {
+        let mut woken = 0;
+        for shard in 0..self.store.shards() {
+            let mut start = None;
+            loop {
+                let (entries, next) = self.store.parked_page(shard, start).await?;
+                let mut msgs = Vec::new();
+                for entry in entries.iter().filter(|e| e.queue == queue) {
+                    if let Some(job) = self.store.unpark(&entry.id, self.now()).await? {
+                        msgs.push((WakeUp::for_job(&job), Duration::ZERO));
+                    }
+                }
+                woken += msgs.len();
+                if !msgs.is_empty() {
+                    match self.queues.send_batch(queue, &msgs).await {
+                        Ok(failed) if failed.is_empty() => {}
+                        Ok(failed) => tracing::warn!(
+                            queue,
+                            unsent = failed.len(),
+                            "wake-ups of unparked jobs not sent; the timer re-sends them"
+                        ),
+                        Err(e) => tracing::warn!(
+                            queue,
+                            error = %crate::error::error_chain(&e),
+                            "wake-ups of unparked jobs not sent; the timer re-sends them"
+                        ),
+                    }
+                }
+                start = next;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(woken)
+    }
+
     /// Releases the continuations of a job just written in a final state:
     /// each goes Awaiting → Enqueued when its condition is met, else Awaiting
     /// → Deleted, which in turn settles its own continuations. A job that is

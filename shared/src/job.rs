@@ -444,6 +444,8 @@ pub struct JobRecord {
     pub last_error: Option<String>,
     /// When the item expires (final states only).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Since when it has been parked because its queue is paused.
+    pub parked_at: Option<DateTime<Utc>>,
     /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
     pub history: Vec<HistoryEntry>,
 }
@@ -476,6 +478,7 @@ impl JobRecord {
             continuations: Vec::new(),
             last_error: None,
             expires_at: None,
+            parked_at: None,
             history: vec![entry],
         }
     }

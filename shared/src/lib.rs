@@ -73,7 +73,7 @@ pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJo
 pub use recurring::{Misfire, RecurringJob, RecurringOptions};
 pub use retry::{OnExhausted, RetryPolicy};
 pub use state::State;
-pub use store::{Count, Cursor, ListQuery, Page};
+pub use store::{Count, Cursor, ListQuery, Page, QueueControl};
 pub use timer::{TickReport, Timer};
 pub use worker::{
     Delivery, HandlerResult, JobContext, JobFailure, Outcome, Poller, Registry, Worker,

@@ -41,6 +41,11 @@ use crate::timing::{RECURRING_LOOKAHEAD, chrono_dur};
 /// Actions run at once within a page.
 const CONCURRENCY: usize = 16;
 
+/// How long after a queue's resume the timer keeps looking for jobs parked
+/// on it: well past [`crate::worker::PAUSE_CHECK`], the longest a worker
+/// may act on a pause it read before the resume.
+pub const DRAIN_QUIET: Duration = Duration::from_secs(60);
+
 /// Longest wait between two repair re-sends of the same job.
 pub const MAX_RESEND_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
@@ -61,6 +66,8 @@ pub struct TickReport {
     pub fired: Vec<JobId>,
     /// Missed recurring occurrences skipped by their misfire policy.
     pub skipped: usize,
+    /// Parked jobs of resumed queues woken.
+    pub unparked: usize,
     /// Index entries that needed nothing (already acted on by another tick).
     pub stale: usize,
     /// Actions that failed; their items stay due and are retried next tick.
@@ -82,7 +89,9 @@ impl TickReport {
             self.released.len(),
             self.fired.len(),
         );
-        if h + r + l + c + f + self.rechecked + self.skipped + self.errors == 0 && self.complete {
+        if h + r + l + c + f + self.rechecked + self.skipped + self.errors + self.unparked == 0
+            && self.complete
+        {
             tracing::debug!(queries = self.queries, "tick: nothing due");
             return;
         }
@@ -94,6 +103,7 @@ impl TickReport {
             rechecked = self.rechecked,
             fired = f,
             skipped = self.skipped,
+            unparked = self.unparked,
             "tick"
         );
         if self.errors > 0 || !self.complete {
@@ -207,7 +217,35 @@ impl Timer {
                 }
             }
         }
+        if let Err(e) = self.drain_resumed(now, &mut report).await {
+            report.errors += 1;
+            tracing::error!(error = %error_chain(&e), "parked jobs of resumed queues not woken; retried next tick");
+        }
         Ok(report)
+    }
+
+    /// Wakes the jobs still parked on queues resumed lately (a worker that
+    /// read the control just before the resume may park a job after it),
+    /// and ends a queue's draining once [`DRAIN_QUIET`] has passed since
+    /// its resume. One `BatchGetItem` of the stack's queue controls per
+    /// tick; the parked bucket is read only for a queue that is draining.
+    async fn drain_resumed(&self, now: DateTime<Utc>, report: &mut TickReport) -> Result<()> {
+        let names: Vec<String> = self.core.config.queue_urls.keys().cloned().collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        for control in self.core.store.queue_controls(&names).await? {
+            let (false, true, Some(resumed_at)) =
+                (control.paused, control.draining, control.resumed_at)
+            else {
+                continue;
+            };
+            report.unparked += self.core.wake_parked(&control.name).await?;
+            if now - resumed_at > chrono_dur(DRAIN_QUIET) {
+                self.core.store.drained(&control.name, resumed_at).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Rolls the jobs that finished since the last roll-up into the metrics

@@ -285,6 +285,8 @@ pub enum Outcome {
     RecordedInvalid(JobId),
     /// Could not be handled now (an AWS error); SQS will deliver it again.
     Retry(String),
+    /// Its queue is paused: the job was parked, to be woken on resume.
+    Parked,
 }
 
 impl Outcome {
@@ -305,12 +307,21 @@ enum Claim {
     Dropped(String),
 }
 
+/// How long a worker trusts what it last read of a queue's control: a
+/// paused queue starts no job more than this long after the pause.
+pub const PAUSE_CHECK: Duration = Duration::from_secs(5);
+
+/// Queue → (when read, paused).
+type PauseCache = HashMap<String, (DateTime<Utc>, bool)>;
+
 /// Runs jobs from SQS messages.
 #[derive(Debug, Clone)]
 pub struct Worker {
     core: Arc<Core>,
     registry: Arc<Registry>,
     name: String,
+    /// Queue → (when read, paused), trusted for [`PAUSE_CHECK`].
+    pauses: Arc<std::sync::Mutex<PauseCache>>,
 }
 
 impl Worker {
@@ -323,7 +334,58 @@ impl Worker {
             core: client.core.clone(),
             registry: Arc::new(registry),
             name,
+            pauses: Default::default(),
         }
+    }
+
+    /// Whether `queue` is paused, as last read (at most [`PAUSE_CHECK`]
+    /// ago; one eventually consistent read per queue per interval). If the
+    /// control cannot be read the queue is taken as running: the claim that
+    /// follows is conditional like any other, and a job never waits on a
+    /// read error.
+    async fn paused(&self, queue: &str) -> bool {
+        let now = self.core.now();
+        if let Some((at, paused)) = self.pauses.lock().expect("not poisoned").get(queue)
+            && now - *at < chrono_dur(PAUSE_CHECK)
+        {
+            return *paused;
+        }
+        let paused = match self.core.store.queue_controls(&[queue.to_owned()]).await {
+            Ok(controls) => controls.first().is_some_and(|c| c.paused),
+            Err(e) => {
+                tracing::warn!(queue, error = %error_chain(&e), "queue control not read; taken as running");
+                false
+            }
+        };
+        self.pauses
+            .lock()
+            .expect("not poisoned")
+            .insert(queue.to_owned(), (now, paused));
+        paused
+    }
+
+    /// Parks the job of a wake-up that arrived while its queue is paused.
+    async fn park(&self, w: &WakeUp) -> Outcome {
+        let now = self.core.now();
+        let due_by = now + chrono_dur(EARLY_TOLERANCE);
+        // The hinted state first, then the other (as the claim does).
+        let hinted = w.state.unwrap_or(State::Enqueued);
+        let other = if hinted == State::Scheduled {
+            State::Enqueued
+        } else {
+            State::Scheduled
+        };
+        for state in [hinted, other] {
+            match self.core.store.park(&w.job, w.v, state, due_by, now).await {
+                Ok(true) => {
+                    tracing::info!(job = %w.job, "queue paused; job parked until it is resumed");
+                    return Outcome::Parked;
+                }
+                Ok(false) => {}
+                Err(e) => return Outcome::Retry(error_chain(&e)),
+            }
+        }
+        Outcome::Dropped("queue paused, and the job is no longer waiting at this version".into())
     }
 
     /// The registry.
@@ -400,6 +462,7 @@ impl Worker {
             message = parse_message(&d.body, Some(kind));
         }
         let outcome = match message {
+            Message::WakeUp(w) if self.paused(&d.queue).await => self.park(&w).await,
             Message::WakeUp(w) => self.wake_up(&w, deadline).await,
             Message::Intake(intake, envelope) => self.intake(d, &intake, envelope).await,
             Message::Invalid(reason) => self.record_invalid(d, &reason).await,

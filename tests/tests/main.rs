@@ -7,6 +7,7 @@ mod infra;
 mod intake;
 mod lifecycle;
 mod metrics;
+mod pause;
 mod recurring;
 mod support;
 mod timer;

@@ -44,6 +44,8 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
             post(recurring_action),
         ),
         ("GET", "/api/queues", get(queues)),
+        ("POST", "/api/queues/{name}/pause", post(pause)),
+        ("POST", "/api/queues/{name}/resume", post(resume)),
         ("GET", "/api/queues/{name}/dead-letters", get(dead_letters)),
         ("POST", "/api/queues/{name}/redrive", post(redrive)),
         (
@@ -561,8 +563,59 @@ async fn recurring_action(
     Ok(Json(RecurringDone { id, action, job }))
 }
 
-async fn queues(admin: Admin) -> ApiResult<Vec<hangar::queue::QueueDepth>> {
-    Ok(Json(admin.client.queue_depths().await?))
+/// A queue: its messages, and whether it is paused.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QueueRow {
+    /// Its messages.
+    #[serde(flatten)]
+    pub depth: hangar::queue::QueueDepth,
+    /// Paused (never for a dead-letter queue).
+    pub paused: bool,
+    /// Since when, if paused.
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) async fn queue_rows(admin: &Admin) -> Result<Vec<QueueRow>, ApiError> {
+    let depths = admin.client.queue_depths().await?;
+    let names: Vec<String> = depths
+        .iter()
+        .filter(|d| !d.name.ends_with("-dlq"))
+        .map(|d| d.name.clone())
+        .collect();
+    let controls = admin.client.queue_controls(&names).await?;
+    Ok(depths
+        .into_iter()
+        .map(|depth| {
+            let control = controls.iter().find(|c| c.name == depth.name && c.paused);
+            QueueRow {
+                paused: control.is_some(),
+                paused_at: control.and_then(|c| c.paused_at),
+                depth,
+            }
+        })
+        .collect())
+}
+
+async fn queues(admin: Admin) -> ApiResult<Vec<QueueRow>> {
+    Ok(Json(queue_rows(&admin).await?))
+}
+
+async fn pause(admin: Admin, Path(name): Path<String>) -> ApiResult<hangar::QueueControl> {
+    Ok(Json(admin.client.pause_queue(&name).await?))
+}
+
+/// What a resume did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resumed {
+    /// The queue's control as written.
+    pub control: hangar::QueueControl,
+    /// Parked jobs woken.
+    pub woken: usize,
+}
+
+async fn resume(admin: Admin, Path(name): Path<String>) -> ApiResult<Resumed> {
+    let (control, woken) = admin.client.resume_queue(&name).await?;
+    Ok(Json(Resumed { control, woken }))
 }
 
 async fn dead_letters(

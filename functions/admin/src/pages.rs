@@ -371,6 +371,7 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 tr { th { "Updated" } td { (time(job.updated_at)) } }
                 @if let Some(t) = job.run_at { tr { th { "Due" } td { (time(t)) } } }
                 @if let Some(t) = job.expires_at { tr { th { "Expires" } td { (time(t)) } } }
+                @if let Some(t) = job.parked_at { tr { th { "Parked" } td { "since " (time(t)) " — its queue " a href="/queues" { (job.options.queue) } " is paused; it runs after the resume" } } }
                 @if let Some(p) = &job.parent {
                     tr { th { "Parent" } td { a href={ "/job/" (p.id.as_str()) } { (p.id.as_str()) } } }
                 }
@@ -469,14 +470,48 @@ async fn recurring_page(admin: Admin) -> Response {
 
 async fn queues_page(admin: Admin) -> Response {
     let result = async {
-        let queues = admin.client.queue_depths().await?;
+        let queues = crate::api::queue_rows(&admin).await?;
+        let writable = !admin.options.read_only;
         Ok(layout(
             &admin,
             "Queues",
             Some(5),
             html! {
                 h1 { "Queues" }
-                (queue_table(&queues))
+                table {
+                    tr { th { "Queue" } th { "Status" } th { "Visible" } th { "In flight" } th { "Delayed" } @if writable { th {} } }
+                    @for q in &queues {
+                        @let name = &q.depth.name;
+                        @let dlq = name.ends_with("-dlq");
+                        tr {
+                            td {
+                                @if let Some(source) = name.strip_suffix("-dlq") {
+                                    a href={ "/queues/" (source) } { (name) }
+                                } @else { (name) }
+                            }
+                            td {
+                                @if dlq { "" }
+                                @else if q.paused {
+                                    strong { "paused" }
+                                    @if let Some(t) = q.paused_at { " since " (time(t)) }
+                                } @else { "running" }
+                            }
+                            td.num { (q.depth.visible) } td.num { (q.depth.in_flight) } td.num { (q.depth.delayed) }
+                            @if writable {
+                                td {
+                                    @if !dlq {
+                                        @if q.paused {
+                                            button data-post={ "/api/queues/" (name) "/resume" } data-confirm={ "Resume " (name) " and wake its parked jobs?" } { "Resume" }
+                                        } @else {
+                                            button.danger data-post={ "/api/queues/" (name) "/pause" } data-confirm={ "Pause " (name) "? Its jobs wait until it is resumed." } { "Pause" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.muted { "A paused queue starts no job within seconds; jobs that arrive meanwhile are parked (kept, shown as Enqueued) and run after the resume. Enqueuing to it still works." }
             },
         ))
     }

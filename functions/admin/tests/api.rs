@@ -747,6 +747,7 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         continuations: Vec::new(),
         last_error: (state == State::Failed).then(|| format!("job {i} failed")),
         expires_at: Some(now + chrono::Duration::days(7)),
+        parked_at: None,
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),
             HistoryEntry::new(State::Processing, started, None).with("worker", "w1"),
@@ -877,4 +878,57 @@ async fn pages_on_a_big_store_cost_a_bounded_number_of_requests() {
     let (_, html) = api.page("/jobs/succeeded").await;
     let rows = html.matches(r#"type="checkbox" name="id""#).count();
     assert_eq!(rows, 50, "a full first page");
+}
+
+/// Pause and resume through the API and the queues page: the page shows the
+/// state and the button for the other action; jobs that arrive while paused
+/// are parked, shown on their page, and woken by the resume.
+#[tokio::test]
+async fn pause_and_resume_a_queue() {
+    let api = Api::new().await;
+    let (status, control) = api.post("/api/queues/default/pause", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{control}");
+    assert_eq!(control["paused"], true);
+    let (_, rows) = api.get("/api/queues").await;
+    let default = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "default")
+        .unwrap()
+        .clone();
+    assert_eq!(default["paused"], true, "{rows}");
+    let (_, page) = api.page("/queues").await;
+    assert!(
+        page.contains("paused") && page.contains("/api/queues/default/resume"),
+        "{page}"
+    );
+
+    let id = api.enqueued().await;
+    let poller = api
+        .env
+        .poller(hangar::Registry::new().raw("k", |_, _| async { Ok(()) }));
+    while poller.poll_once().await.unwrap() > 0 {}
+    let (_, job) = api.get(&format!("/api/jobs/{id}")).await;
+    assert_eq!(job["state"], "Enqueued", "{job}");
+    let (_, page) = api.page(&format!("/job/{id}")).await;
+    assert!(page.contains("Parked"), "{page}");
+
+    let (status, resumed) = api.post("/api/queues/default/resume", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["woken"], 1);
+    assert_eq!(resumed["control"]["paused"], false);
+    let (_, page) = api.page("/queues").await;
+    assert!(page.contains("/api/queues/default/pause"), "{page}");
+    let poller = api
+        .env
+        .poller(hangar::Registry::new().raw("k", |_, _| async { Ok(()) }));
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(api.env.job(&id).await.state, State::Succeeded);
+
+    // An unknown queue is a 400 that names what was looked for.
+    // (The read-only admin refuses every POST; see token_and_read_only.)
+    let (status, body) = api.post("/api/queues/nosuch/pause", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("no SQS queue named"), "{body}");
 }

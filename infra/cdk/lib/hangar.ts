@@ -187,7 +187,7 @@ export class Hangar extends Construct {
       props.workerManifestPath ?? manifestPath,
     );
     // Running jobs, and creating follow-up jobs from handlers.
-    allow(this.worker, 'JobState', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [this.table.tableArn]);
+    allow(this.worker, 'JobState', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [this.table.tableArn]);
     allow(this.worker, 'JobQueues', ['sqs:SendMessage', 'sqs:GetQueueUrl'], [queueArns]);
     for (const q of queues) {
       this.worker.addEventSource(

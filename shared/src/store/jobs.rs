@@ -451,6 +451,9 @@ impl Store {
             e.set_or_remove(attr::DURATION, duration.map(n));
         }
         e.remove(attr::RESENDS);
+        if !change.keep_place {
+            e.remove(attr::PARKED);
+        }
         e.set_or_remove(attr::RUN_AT, change.run_at.map(|(at, _)| ms(at)));
         e.set_or_remove(
             attr::HANDED_OFF,

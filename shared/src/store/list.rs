@@ -369,13 +369,14 @@ impl Store {
     /// with one `BatchGetItem`).
     pub async fn bucket_counts(&self, now: DateTime<Utc>) -> Result<BucketCounts> {
         // Every bucket's shards at once: one round of queries.
-        let (scheduled, active, awaiting, succeeded, failed, deleted) = tokio::join!(
+        let (scheduled, active, awaiting, succeeded, failed, deleted, parked) = tokio::join!(
             self.count_bucket(Bucket::Scheduled),
             self.count_bucket(Bucket::Active),
             self.count_bucket(Bucket::Awaiting),
             self.count_bucket(Bucket::Succeeded),
             self.count_bucket(Bucket::Failed),
             self.count_bucket(Bucket::Deleted),
+            self.count_bucket(Bucket::Parked),
         );
         let (active, active_keys) = active?;
         let mut split = None;
@@ -396,6 +397,7 @@ impl Store {
             succeeded: succeeded?.0,
             failed: failed?.0,
             deleted: deleted?.0,
+            parked: parked?.0,
             active_split: split,
         })
     }
@@ -433,6 +435,8 @@ pub struct BucketCounts {
     pub failed: Count,
     /// Deleted jobs.
     pub deleted: Count,
+    /// Jobs parked while their queue is paused (counted as Enqueued).
+    pub parked: Count,
     /// The Active bucket's jobs by state, when it was small enough to read.
     pub active_split: Option<BTreeMap<State, u64>>,
 }
@@ -472,7 +476,14 @@ impl BucketCounts {
                             exact: self.scheduled.exact && h.exact,
                         }
                     }
-                    State::Enqueued | State::Processing => share(state),
+                    State::Enqueued => {
+                        let e = share(state);
+                        Count {
+                            n: e.n + self.parked.n,
+                            exact: e.exact && self.parked.exact,
+                        }
+                    }
+                    State::Processing => share(state),
                     State::Awaiting => self.awaiting,
                     // Finished jobs whose continuations are being released
                     // are counted where they rest, a moment later.
@@ -497,6 +508,7 @@ mod tests {
     fn counts(active: Count, split: Option<BTreeMap<State, u64>>) -> BucketCounts {
         BucketCounts {
             scheduled: exact(3),
+            parked: exact(0),
             active,
             awaiting: exact(0),
             succeeded: Count {

@@ -21,6 +21,7 @@
 //! - [`metrics`]: the timer's roll-up of finished jobs into hour and day
 //!   items, for charts and per-kind metrics.
 //! - `recurring`: recurring job records and their firings.
+//! - `queues`: queue controls (pause, resume) and parked jobs.
 //! - `table`: creating the table.
 
 use std::time::Duration;
@@ -37,6 +38,7 @@ mod item;
 mod jobs;
 mod list;
 pub mod metrics;
+mod queues;
 mod recurring;
 pub mod schema;
 mod table;
@@ -44,6 +46,7 @@ mod table;
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use due::{Due, DueJob, DueStart, Mark};
 pub use list::{BucketCounts, Count, Cursor, ListQuery, Page};
+pub use queues::{ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
 pub use table::ensure_table;

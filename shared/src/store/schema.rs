@@ -89,6 +89,16 @@ pub(crate) mod attr {
     pub const LAST_RUN: &str = "last_run";
     /// Recurring: the job created last.
     pub const LAST_JOB: &str = "last_job";
+    /// Job: parked while its queue is paused, since (epoch ms).
+    pub const PARKED: &str = "parked";
+    /// Queue control: paused.
+    pub const PAUSED: &str = "paused";
+    /// Queue control: last paused, epoch ms.
+    pub const PAUSED_AT: &str = "paused_at";
+    /// Queue control: last resumed, epoch ms.
+    pub const RESUMED_AT: &str = "resumed_at";
+    /// Queue control: resumed, parked jobs still being woken.
+    pub const DRAINING: &str = "draining";
 }
 
 /// The one index: items by bucket, sharded, ordered by `bucket_at`.
@@ -135,11 +145,15 @@ pub enum Bucket {
     /// Recurring jobs; `bucket_at` is when the timer fires the next
     /// occurrence (occurrence − 2 min), or never when disabled.
     Recurring,
+    /// Enqueued (or due Scheduled) jobs whose wake-up arrived while their
+    /// queue was paused; `bucket_at` is when they were parked. Not watched:
+    /// resuming the queue wakes them.
+    Parked,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 7] = [
+    pub const ALL: [Bucket; 8] = [
         Bucket::Scheduled,
         Bucket::Active,
         Bucket::Awaiting,
@@ -147,6 +161,7 @@ impl Bucket {
         Bucket::Failed,
         Bucket::Deleted,
         Bucket::Recurring,
+        Bucket::Parked,
     ];
 
     /// Buckets the timer reads every tick (items whose `bucket_at` passed).
@@ -162,6 +177,7 @@ impl Bucket {
             Bucket::Failed => "failed",
             Bucket::Deleted => "deleted",
             Bucket::Recurring => "recurring",
+            Bucket::Parked => "parked",
         }
     }
 
@@ -192,8 +208,9 @@ impl Bucket {
     /// The buckets that hold jobs in `state`.
     pub(crate) fn holding(state: State) -> &'static [Bucket] {
         match state {
-            State::Scheduled => &[Bucket::Scheduled, Bucket::Active],
-            State::Enqueued | State::Processing => &[Bucket::Active],
+            State::Scheduled => &[Bucket::Scheduled, Bucket::Active, Bucket::Parked],
+            State::Enqueued => &[Bucket::Active, Bucket::Parked],
+            State::Processing => &[Bucket::Active],
             State::Awaiting => &[Bucket::Awaiting],
             State::Succeeded => &[Bucket::Succeeded],
             State::Failed => &[Bucket::Failed],

@@ -1,0 +1,231 @@
+//! Queue controls (paused or not) and the jobs parked while their queue is
+//! paused.
+//!
+//! A queue's control is one item, `pk = "queue#<name>"`, outside the index.
+//! A job whose wake-up arrives while its queue is paused is parked: one
+//! `UpdateItem` moves its index entry to the Parked bucket (no state change,
+//! no new version) and its message is acknowledged, so a paused queue costs
+//! one write per waiting job, once, and no message goes round. Resuming
+//! moves each parked job of the queue back to Active and sends its wake-up
+//! again (write first, then send: design invariant 4).
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::expr::Expr;
+use super::item::{Item, get_ms, get_s, ms, n, parse_job, s};
+use super::schema::{Bucket, attr, job_key, shard_of};
+use super::{SERVICE, Store, is_condition_failed, is_write_conflict, send_through_conflicts};
+use crate::error::{Error, Result};
+use crate::job::{JobId, JobRecord};
+use crate::state::State;
+use crate::timing::chrono_dur;
+
+/// Whether a queue starts jobs, as its control item says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueControl {
+    /// The Hangar queue name.
+    pub name: String,
+    /// Paused: its jobs are parked instead of started.
+    pub paused: bool,
+    /// When it was last paused.
+    pub paused_at: Option<DateTime<Utc>>,
+    /// When it was last resumed.
+    pub resumed_at: Option<DateTime<Utc>>,
+    /// Resumed, and its parked jobs are still being woken (the timer keeps
+    /// waking any it finds until a quiet period after the resume has
+    /// passed).
+    pub draining: bool,
+}
+
+impl QueueControl {
+    fn unset(name: &str) -> Self {
+        QueueControl {
+            name: name.to_owned(),
+            paused: false,
+            paused_at: None,
+            resumed_at: None,
+            draining: false,
+        }
+    }
+}
+
+pub(crate) fn queue_key(name: &str) -> String {
+    format!("queue#{name}")
+}
+
+fn parse_control(name: &str, item: &Item) -> QueueControl {
+    let flag = |k: &str| matches!(item.get(k), Some(AttributeValue::Bool(true)));
+    QueueControl {
+        name: name.to_owned(),
+        paused: flag(attr::PAUSED),
+        paused_at: get_ms(item, attr::PAUSED_AT),
+        resumed_at: get_ms(item, attr::RESUMED_AT),
+        draining: flag(attr::DRAINING),
+    }
+}
+
+/// A parked job, as its index entry names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEntry {
+    /// The job.
+    pub id: JobId,
+    /// Its queue (projected on the index).
+    pub queue: String,
+}
+
+impl Store {
+    /// The controls of these queues (one `BatchGetItem`, eventually
+    /// consistent); a queue never paused has no item and comes back unset.
+    pub async fn queue_controls(&self, names: &[String]) -> Result<Vec<QueueControl>> {
+        let keys: Vec<String> = names.iter().map(|q| queue_key(q)).collect();
+        let items = self.get_items(&keys, false).await?;
+        Ok(names
+            .iter()
+            .map(|name| {
+                let key = queue_key(name);
+                items
+                    .iter()
+                    .find(|i| get_s(i, attr::PK) == Some(key.as_str()))
+                    .map(|i| parse_control(name, i))
+                    .unwrap_or_else(|| QueueControl::unset(name))
+            })
+            .collect())
+    }
+
+    /// Pauses or resumes a queue; returns its control as written. A resume
+    /// marks the queue draining (see [`QueueControl::draining`]).
+    pub async fn set_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<QueueControl> {
+        let mut e = Expr::default();
+        e.set(attr::PAUSED, AttributeValue::Bool(paused));
+        e.set(attr::UPDATED, ms(now));
+        if paused {
+            e.set(attr::PAUSED_AT, ms(now));
+            e.remove(attr::DRAINING);
+        } else {
+            e.set(attr::RESUMED_AT, ms(now));
+            e.set(attr::DRAINING, AttributeValue::Bool(true));
+        }
+        let item = self
+            .update_returning(queue_key(name), e)
+            .await?
+            .unwrap_or_default();
+        Ok(parse_control(name, &item))
+    }
+
+    /// Ends a queue's draining, if it was not paused or resumed again since
+    /// the resume at `resumed_at`.
+    pub async fn drained(&self, name: &str, resumed_at: DateTime<Utc>) -> Result<bool> {
+        let mut e = Expr::default();
+        e.remove(attr::DRAINING);
+        e.cond_eq(attr::PAUSED, AttributeValue::Bool(false));
+        e.cond_eq(attr::RESUMED_AT, ms(resumed_at));
+        self.update(queue_key(name), e).await
+    }
+
+    /// Parks a job whose wake-up (for `version`, expecting `state`) arrived
+    /// while its queue is paused: its index entry moves to the Parked
+    /// bucket, ordered by the time it was parked. Not a state change. False
+    /// if the job is no longer at that version and state (a Scheduled job
+    /// must also be due by `due_by`).
+    pub async fn park(
+        &self,
+        id: &JobId,
+        version: u64,
+        state: State,
+        due_by: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut e = Expr::default();
+        e.set(
+            attr::BUCKET,
+            s(Bucket::Parked.key(shard_of(id.as_str(), self.shards))),
+        );
+        e.set(attr::BUCKET_AT, ms(now));
+        e.set(attr::PARKED, ms(now));
+        e.cond_live(now);
+        e.cond_eq(attr::VERSION, n(version));
+        e.cond_eq(attr::STATE, s(state.as_str()));
+        if state == State::Scheduled {
+            let (run_at, handed) = (e.n(attr::RUN_AT), e.n(attr::HANDED_OFF));
+            let by = e.v("due_by", ms(due_by));
+            e.cond(format!("{run_at} <= {by} AND attribute_exists({handed})"));
+        }
+        self.update(job_key(id), e).await
+    }
+
+    /// One page of parked jobs (any queue), oldest parked first, and where
+    /// the next page starts.
+    pub async fn parked_page(
+        &self,
+        shard: u32,
+        start: Option<Item>,
+    ) -> Result<(Vec<ParkedEntry>, Option<Item>)> {
+        let out = self
+            .bucket_query(Bucket::Parked, shard)
+            .limit(100)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+        let entries = out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                let id = get_s(i, attr::PK)?.strip_prefix("job#")?;
+                Some(ParkedEntry {
+                    id: JobId::parse(id).ok()?,
+                    queue: get_s(i, attr::QUEUE)?.to_owned(),
+                })
+            })
+            .collect();
+        Ok((entries, out.last_evaluated_key))
+    }
+
+    /// Moves a parked job back to the Active bucket (the timer watches it
+    /// again from here) and returns it, for its wake-up to be sent. None if
+    /// it is no longer parked (woken by someone else, or its state changed).
+    pub async fn unpark(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>> {
+        let mut e = Expr::default();
+        e.set(
+            attr::BUCKET,
+            s(Bucket::Active.key(shard_of(id.as_str(), self.shards))),
+        );
+        e.set(attr::BUCKET_AT, ms(now + chrono_dur(self.grace)));
+        e.remove(attr::PARKED);
+        e.cond_live(now);
+        let p = e.n(attr::PARKED);
+        e.cond(format!("attribute_exists({p})"));
+        match self.update_returning(job_key(id), e).await {
+            Ok(Some(item)) => Ok(Some(parse_job(&item)?)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A conditional `UpdateItem` returning the item as written; None when
+    /// the condition failed.
+    async fn update_returning(&self, pk: String, e: Expr) -> Result<Option<Item>> {
+        let request = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(pk))
+            .set_update_expression(e.update_expression())
+            .set_condition_expression(e.condition_expression())
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew);
+        let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
+        match res {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(_) if is_condition_failed(&res) => Ok(None),
+            Err(e) => Err(Error::aws(SERVICE, "UpdateItem", e)),
+        }
+    }
+}
