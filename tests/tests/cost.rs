@@ -239,3 +239,30 @@ async fn cost_duplicate_delivery() {
     let per = report("a duplicate delivery", &bill, N, 7.0);
     assert_eq!(per.failed_wru, 1.0, "one refused claim per duplicate");
 }
+
+/// A job that waits out a pause: fire-and-forget, plus its parking (the
+/// item and a move to the Parked bucket) and its waking on resume (the
+/// item and a move back to Active), plus the resume's own write and reads
+/// shared among the jobs.
+#[tokio::test]
+async fn cost_parked_by_a_pause() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    // The pause itself (one write to the queue's control item) is not a
+    // job's cost.
+    env.client.pause_queue("default").await.unwrap();
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client.enqueue(&Ok1 { n: n as u32 }).await.unwrap();
+    }
+    drain(&env.poller(registry(&runs))).await;
+    assert_eq!(Runs::get(&runs.ok), 0, "nothing runs while paused");
+    let (_, woken) = env.client.resume_queue("default").await.unwrap();
+    assert_eq!(woken, N);
+    // A new worker: the first read the pause and would trust it for 5 s.
+    let poller = env.poller(registry(&runs));
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a job parked by a pause, then run", &bill, N, 12.5);
+    assert!(per.table_wru >= 5.0 && per.index_wru >= 7.0, "{per:?}");
+}
