@@ -143,6 +143,10 @@ struct EnqueueArgs {
     /// stack's retention).
     #[arg(long, value_parser = parse::duration)]
     retention: Option<Duration>,
+    /// Give up (Deleted, with the reason) if the job has not started this
+    /// long after it was enqueued or became due, e.g. 30s, 5m.
+    #[arg(long, value_parser = parse::duration)]
+    start_within: Option<Duration>,
     /// Create this many identical jobs (batch writes; prints every id).
     #[arg(long, default_value_t = 1, conflicts_with = "after")]
     count: usize,
@@ -416,6 +420,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             }
             if let Some(keep) = a.retention {
                 job = job.retention(keep);
+            }
+            if let Some(latency) = a.start_within {
+                job = job.start_within(latency);
             }
             if let Some(parent) = &a.after {
                 let on = if a.on_any_finished {

@@ -166,6 +166,10 @@ pub fn print_job(j: &JobRecord) {
     if let Some(t) = j.expires_at {
         rows.push(("expires", short_time(t)));
     }
+    rows.push(("timeout", format!("{}s", j.options.timeout.as_secs())));
+    if let Some(d) = j.options.start_within {
+        rows.push(("start in", format!("{}s, else given up", d.as_secs())));
+    }
     if let Some(t) = j.parked_at {
         rows.push(("parked", format!("{} (its queue is paused)", short_time(t))));
     }

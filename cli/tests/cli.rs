@@ -664,3 +664,23 @@ async fn queue_pause_list_resume() {
     let err = fails(&hangar(&env, &["queue", "pause", "nosuch"]), 1);
     assert!(err.contains("no SQS queue named"), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_with_a_latency_timeout() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--start-within", "90s"],
+    ));
+    assert_eq!(
+        env.job(&id).await.options.start_within,
+        Some(std::time::Duration::from_secs(90))
+    );
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains("start in 90s, else given up"), "{text}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--start-within", "soon"]),
+        2,
+    );
+    assert!(err.contains("--start-within"), "{err}");
+}

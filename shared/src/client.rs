@@ -145,7 +145,8 @@ impl Client {
             State::Scheduled,
             now,
             Some(format!("Due {}", fmt_time(run_at))),
-        );
+        )
+        .due(run_at);
         let mut record = self.record(job, entry)?;
         record.run_at = Some(run_at);
         record.handed_off = send_delay.is_some();
@@ -612,7 +613,8 @@ impl Client {
                             job.state,
                             fmt_time(run_at)
                         )),
-                    ),
+                    )
+                    .due(run_at),
                 );
                 ch.run_at = Some((run_at, send.is_some()));
                 if !matches!(job.state, State::Enqueued | State::Scheduled) {

@@ -60,6 +60,10 @@ pub struct Intake {
     /// Retries after the first failure (default 10).
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Give up (Deleted, with the reason) if the job has not started this
+    /// many seconds after it was created or became due.
+    #[serde(default)]
+    pub start_within_seconds: Option<u64>,
 }
 
 fn empty_object() -> Value {
@@ -116,6 +120,7 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             run_at: None,
             idempotency_key: None,
             retries: None,
+            start_within_seconds: None,
         };
         return match intake.validate() {
             Ok(()) => Message::Intake(Box::new(intake), Envelope::KindAttribute),
@@ -216,7 +221,7 @@ fn field_type_error(value: &Value) -> Option<String> {
             "kind" | "queue" | "idempotency_key" if !v.is_string() && !v.is_null() => {
                 "must be a string"
             }
-            "delay_seconds" if !v.is_u64() && !v.is_null() => {
+            "delay_seconds" | "start_within_seconds" if !v.is_u64() && !v.is_null() => {
                 "must be a whole number of seconds, 0 or more"
             }
             "retries" if v.as_u64().is_none_or(|n| n > u64::from(u32::MAX)) && !v.is_null() => {

@@ -161,6 +161,13 @@ pub struct JobOptions {
     /// until deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Duration>,
+    /// Give up if the job has not started this long after it was enqueued
+    /// or became due (Hangfire's `LatencyTimeout`): it becomes Deleted with
+    /// the reason, and its continuations settle accordingly. Checked when
+    /// its first run (since creation or a requeue) is claimed; retries are
+    /// not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_within: Option<Duration>,
 }
 
 impl Default for JobOptions {
@@ -170,6 +177,7 @@ impl Default for JobOptions {
             retry: RetryPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
             retention: None,
+            start_within: None,
         }
     }
 }
@@ -247,6 +255,14 @@ impl NewJob {
     /// Sets the number of retries, keeping the rest of the policy.
     pub fn retries(mut self, attempts: u32) -> Self {
         self.options.retry.attempts = attempts;
+        self
+    }
+
+    /// Gives up on the job, Deleted with the reason, if it has not started
+    /// `latency` after it was enqueued or became due (see
+    /// [`JobOptions::start_within`]).
+    pub fn start_within(mut self, latency: Duration) -> Self {
+        self.options.start_within = Some(latency);
         self
     }
 
@@ -343,6 +359,20 @@ impl HistoryEntry {
         }
     }
 
+    /// Records a Scheduled entry's due time (epoch ms, data `due`), from
+    /// which a latency timeout counts.
+    pub fn due(self, at: DateTime<Utc>) -> Self {
+        self.with(DUE_DATA, crate::clock::to_millis(at).to_string())
+    }
+
+    /// The due time recorded by [`HistoryEntry::due`].
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.data
+            .get(DUE_DATA)
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(crate::clock::from_millis)
+    }
+
     /// Adds a data field, truncated to the limit for its name: error
     /// details and raw bodies [`MAX_DETAIL_BYTES`], error messages
     /// [`MAX_DATA_VALUE_BYTES`], anything else (a type name, a worker, an
@@ -406,6 +436,9 @@ pub struct Continuation {
     /// When it runs.
     pub on: ContinueOn,
 }
+
+/// History data key of a Scheduled entry's due time (epoch ms).
+const DUE_DATA: &str = "due";
 
 /// A job as stored: what [`crate::Client::get`] returns.
 #[derive(Debug, Clone, PartialEq)]

@@ -485,7 +485,9 @@ pub(crate) fn occurrence_job(
         rec.kind.clone(),
         rec.args.clone(),
         rec.options.clone(),
-        HistoryEntry::new(state, now, Some(reason)).with("recurring", rec.id.as_str()),
+        HistoryEntry::new(state, now, Some(reason))
+            .with("recurring", rec.id.as_str())
+            .due(run_at),
     );
     job.run_at = (!due_now).then_some(run_at);
     job.handed_off = !due_now;

@@ -486,6 +486,12 @@ impl Worker {
             Err(e) => return Outcome::Retry(error_chain(&e)),
         };
         match claim {
+            Claim::Claimed(job) if late_by(&job, now).is_some() => {
+                match self.give_up_late(*job, now).await {
+                    Ok(state) => Outcome::Ran(state),
+                    Err(e) => Outcome::Retry(error_chain(&e)),
+                }
+            }
             Claim::Claimed(job) => match self.run(*job, deadline).await {
                 Ok(state) => Outcome::Ran(state),
                 Err(e) => Outcome::Retry(error_chain(&e)),
@@ -737,6 +743,41 @@ impl Worker {
         }
     }
 
+    /// Deletes a job claimed past its latency timeout instead of running
+    /// it, and settles its continuations.
+    async fn give_up_late(&self, job: JobRecord, now: DateTime<Utc>) -> Result<State> {
+        let (waited, within) = late_by(&job, now).expect("checked by the caller");
+        let change = Change::new(
+            State::Deleted,
+            HistoryEntry::new(
+                State::Deleted,
+                now,
+                Some(format!(
+                    "Not started within {}s (waited {}s); given up (latency timeout)",
+                    within.as_secs(),
+                    waited.as_secs()
+                )),
+            )
+            .with("error_type", "hangar::LatencyTimeout"),
+        );
+        match self
+            .core
+            .store
+            .apply(&job.id, &Expect::at(&job), change, now)
+            .await
+        {
+            Ok(done) => {
+                tracing::info!(job = %job.id, waited_s = waited.as_secs(), "latency timeout: job deleted unstarted");
+                self.core.release(&done).await;
+                Ok(State::Deleted)
+            }
+            Err(WriteError::Condition(now_is)) => {
+                Ok(self.discarded(&job, now_is.as_deref(), "Deleted"))
+            }
+            Err(WriteError::Other(e)) => Err(e),
+        }
+    }
+
     /// Runs a claimed job and records the result. Returns the state written.
     async fn run(&self, job: JobRecord, deadline: Option<DateTime<Utc>>) -> Result<State> {
         let started = Instant::now();
@@ -916,6 +957,9 @@ impl Worker {
                 d.message_id,
                 envelope.as_str()
             ));
+        if let Some(s) = intake.start_within_seconds {
+            job = job.start_within(Duration::from_secs(s));
+        }
         if let Some(r) = intake.retries {
             job = job.retries(r);
         }
@@ -981,6 +1025,29 @@ impl Worker {
             Err(e) => Outcome::Retry(error_chain(&e)),
         }
     }
+}
+
+/// How long a just-claimed job waited to start, and its latency timeout,
+/// if it waited longer (see [`JobOptions::start_within`]). Only a first run
+/// (since creation or a requeue) is checked. The wait counts from the time
+/// the job was enqueued, requeued or released, or, claimed straight from
+/// Scheduled, from its due time.
+fn late_by(job: &JobRecord, now: DateTime<Utc>) -> Option<(Duration, Duration)> {
+    let within = job.options.start_within?;
+    if job.attempt != 1 {
+        return None;
+    }
+    // The newest entry is the claim's Processing; before it, Enqueued.
+    let mut entries = job.history.iter().rev().skip(1);
+    let enqueued = entries.next().filter(|e| e.state == State::Enqueued)?;
+    let since = match entries.next() {
+        Some(s) if s.state == State::Scheduled && enqueued.reason.as_deref() == Some("Due") => {
+            s.due_at().unwrap_or(enqueued.at)
+        }
+        _ => enqueued.at,
+    };
+    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
+    (waited > within).then_some((waited, within))
 }
 
 fn panic_message(err: tokio::task::JoinError) -> String {

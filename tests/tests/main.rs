@@ -5,6 +5,7 @@ mod continuations;
 mod cost;
 mod infra;
 mod intake;
+mod latency;
 mod lifecycle;
 mod metrics;
 mod pause;

@@ -367,6 +367,8 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 tr { th { "Kind" } td { (job.kind) } }
                 tr { th { "Queue" } td { (job.options.queue) } }
                 tr { th { "Attempt" } td { (job.attempt) " of " (job.options.retry.attempts.saturating_add(1)) } }
+                tr { th { "Timeout" } td { (job.options.timeout.as_secs()) " s per run" } }
+                @if let Some(d) = job.options.start_within { tr { th { "Start within" } td { (d.as_secs()) " s of being enqueued or due, else given up" } } }
                 tr { th { "Created" } td { (time(job.created_at)) } }
                 tr { th { "Updated" } td { (time(job.updated_at)) } }
                 @if let Some(t) = job.run_at { tr { th { "Due" } td { (time(t)) } } }

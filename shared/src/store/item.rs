@@ -136,6 +136,9 @@ pub(crate) fn job_item(
     if let Some(e) = &job.last_error {
         item.insert(attr::LAST_ERROR.to_owned(), s(e));
     }
+    if let Some(within) = job.options.start_within {
+        item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
+    }
     if let Some(keep) = job.options.retention {
         item.insert(attr::KEEP.to_owned(), n(keep.as_secs()));
     }
@@ -204,6 +207,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
                 get_n(item, attr::TIMEOUT).unwrap_or(crate::job::DEFAULT_TIMEOUT.as_secs()),
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
+            start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
         },
         state,
         version: get_n(item, attr::VERSION).ok_or_else(|| corrupt("missing v".into()))?,
@@ -257,6 +261,9 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> Item {
     if let Some(t) = r.last_run {
         item.insert(attr::LAST_RUN.to_owned(), ms(t));
     }
+    if let Some(within) = r.options.start_within {
+        item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
+    }
     if let Some(keep) = r.options.retention {
         item.insert(attr::KEEP.to_owned(), n(keep.as_secs()));
     }
@@ -302,6 +309,7 @@ pub(crate) fn parse_recurring(item: &Item) -> Result<RecurringJob> {
                 get_n(item, attr::TIMEOUT).unwrap_or(crate::job::DEFAULT_TIMEOUT.as_secs()),
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
+            start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
         },
         cron: req_s(attr::CRON)?,
         tz: req_s(attr::TZ)?,

@@ -384,6 +384,7 @@ mod tests {
                 },
                 timeout: Duration::from_secs(u64::MAX / 2),
                 retention: Some(Duration::from_secs(u64::MAX / 2)),
+                start_within: Some(Duration::from_secs(u64::MAX / 2)),
             },
             history.remove(0),
         );

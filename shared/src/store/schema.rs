@@ -55,6 +55,9 @@ pub(crate) mod attr {
     pub const RESENDS: &str = "resends";
     /// Per-job retention in seconds (absent: the global retention).
     pub const KEEP: &str = "keep";
+    /// Latency timeout in seconds: give up if not started this long after
+    /// being enqueued or due.
+    pub const START_WITHIN: &str = "start_within";
     /// History entries.
     pub const HISTORY: &str = "history";
     /// Retry policy (map).
