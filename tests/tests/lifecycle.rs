@@ -9,7 +9,8 @@ use hangar_integration_tests::{TestEnv, history, states};
 use crate::support::{Flaky, Ok1, Runs, SHORT, registry};
 
 /// The happy path costs the client 1 DynamoDB write + 1 SQS send, and the
-/// worker 2 DynamoDB writes and no reads.
+/// worker 2 DynamoDB writes, and one read of the queue's control (paused?)
+/// per worker and queue every 5 s, not per job.
 #[tokio::test]
 async fn enqueue_runs_to_succeeded_with_minimal_calls() {
     let env = TestEnv::new().await;
@@ -39,9 +40,21 @@ async fn enqueue_runs_to_succeeded_with_minimal_calls() {
     worker_calls.retain(|op, _| op != "ReceiveMessage" && op != "DeleteMessageBatch");
     assert_eq!(
         worker_calls,
+        [("BatchGetItem".to_owned(), 1), ("UpdateItem".to_owned(), 2)].into(),
+        "the worker made other calls"
+    );
+    // A second job within the check interval: the two writes alone.
+    let second = env.client.enqueue(&Ok1 { n: 2 }).await.unwrap();
+    env.calls.reset();
+    while poller.poll_once().await.unwrap() == 0 {}
+    let mut worker_calls = env.calls.counts();
+    worker_calls.retain(|op, _| op != "ReceiveMessage" && op != "DeleteMessageBatch");
+    assert_eq!(
+        worker_calls,
         [("UpdateItem".to_owned(), 2)].into(),
         "the worker made other calls"
     );
+    assert_eq!(env.job(&second).await.state, State::Succeeded);
 
     let job = env.job(&id).await;
     assert_eq!(job.state, State::Succeeded, "{}", history(&job));
@@ -50,7 +63,7 @@ async fn enqueue_runs_to_succeeded_with_minimal_calls() {
         [State::Enqueued, State::Processing, State::Succeeded]
     );
     assert_eq!(job.attempt, 1);
-    assert_eq!(Runs::get(&runs.ok), 1);
+    assert_eq!(Runs::get(&runs.ok), 2);
     assert!(job.history[2].data.contains_key("duration_ms"));
     // Final states expire after the retention period (1 day by default).
     let ttl = job.expires_at.expect("succeeded job has a TTL");
