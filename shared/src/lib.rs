@@ -49,6 +49,7 @@ pub mod clock;
 pub mod config;
 mod core;
 pub mod cron;
+pub mod emf;
 pub mod error;
 pub mod intake;
 pub mod job;

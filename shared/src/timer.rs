@@ -120,6 +120,8 @@ impl TickReport {
 #[derive(Debug, Clone)]
 pub struct Timer {
     core: Arc<Core>,
+    /// Embedded-metric lines (see [`crate::emf`]).
+    emf: Arc<crate::emf::Emf>,
 }
 
 enum Action {
@@ -140,8 +142,15 @@ impl Timer {
     /// A timer sharing a client's clients, clock and configuration.
     pub fn new(client: &crate::client::Client) -> Self {
         Timer {
+            emf: Arc::new(crate::emf::Emf::from_env(&client.core.config.stack)),
             core: client.core.clone(),
         }
+    }
+
+    /// Writes metrics through `emf` instead of as the environment says.
+    pub fn with_metrics(mut self, emf: crate::emf::Emf) -> Self {
+        self.emf = Arc::new(emf);
+        self
     }
 
     /// One tick at the clock's current time, stopping after `budget` (the
@@ -220,6 +229,20 @@ impl Timer {
         if let Err(e) = self.drain_resumed(now, &mut report).await {
             report.errors += 1;
             tracing::error!(error = %error_chain(&e), "parked jobs of resumed queues not woken; retried next tick");
+        }
+        if self.emf.enabled() {
+            let n = |v: usize| v as u64;
+            let counts = [
+                ("HandedOff", n(report.handed_off.len())),
+                ("Resent", n(report.resent.len())),
+                ("LeaseExpired", n(report.lease_expired.len())),
+                ("Fired", n(report.fired.len())),
+                ("Released", n(report.released.len())),
+                ("Unparked", n(report.unparked)),
+                ("TickErrors", n(report.errors)),
+            ];
+            self.emf
+                .write(self.emf.tick_line(&counts, now).into_iter().collect());
         }
         Ok(report)
     }

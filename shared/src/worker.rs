@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::client::{Client, fmt_time};
 use crate::core::Core;
+use crate::emf::{Emf, JobTally};
 use crate::error::{Error, Result, error_chain};
 use crate::intake::{Envelope, Intake, KIND_ATTRIBUTE, Message, parse_message};
 use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, truncate};
@@ -322,7 +323,13 @@ pub struct Worker {
     name: String,
     /// Queue → (when read, paused), trusted for [`PAUSE_CHECK`].
     pauses: Arc<std::sync::Mutex<PauseCache>>,
+    /// Embedded-metric lines (see [`crate::emf`]).
+    emf: Arc<Emf>,
+    /// What the jobs did since the last batch ended, by (queue, kind).
+    tally: Arc<std::sync::Mutex<Tallies>>,
 }
+
+type Tallies = BTreeMap<(String, String), JobTally>;
 
 impl Worker {
     /// A worker sharing a client's clients, clock and configuration.
@@ -335,7 +342,36 @@ impl Worker {
             registry: Arc::new(registry),
             name,
             pauses: Default::default(),
+            emf: Arc::new(Emf::from_env(&client.core.config.stack)),
+            tally: Default::default(),
         }
+    }
+
+    /// Writes metrics through `emf` instead of as the environment says
+    /// (see [`crate::emf`]).
+    pub fn with_metrics(mut self, emf: Emf) -> Self {
+        self.emf = Arc::new(emf);
+        self
+    }
+
+    /// Counts what a job did, for the batch's metric lines.
+    fn count(&self, job: &JobRecord, f: impl FnOnce(&mut JobTally)) {
+        if self.emf.enabled() {
+            let mut tallies = self.tally.lock().expect("not poisoned");
+            f(tallies
+                .entry((job.options.queue.clone(), job.kind.clone()))
+                .or_default());
+        }
+    }
+
+    /// Writes the metric lines of what was counted since the last flush.
+    fn flush_metrics(&self) {
+        if !self.emf.enabled() {
+            return;
+        }
+        let tallies = std::mem::take(&mut *self.tally.lock().expect("not poisoned"));
+        self.emf
+            .write(self.emf.job_lines(&tallies, self.core.now()));
     }
 
     /// Whether `queue` is paused, as last read (at most [`PAUSE_CHECK`]
@@ -447,6 +483,7 @@ impl Worker {
             };
             failed.extend(message_ids.remove(&task));
         }
+        self.flush_metrics();
         failed
     }
 
@@ -487,6 +524,7 @@ impl Worker {
         };
         match claim {
             Claim::Claimed(job) if late_by(&job, now).is_some() => {
+                self.count(&job, |t| t.given_up += 1);
                 match self.give_up_late(*job, now).await {
                     Ok(state) => Outcome::Ran(state),
                     Err(e) => Outcome::Retry(error_chain(&e)),
@@ -825,10 +863,26 @@ impl Worker {
             }
         };
         let elapsed = started.elapsed();
-        match result {
+        let written = match result {
             Ok(()) => self.succeed(&job, elapsed).await,
             Err(failure) => self.fail(&job, failure, elapsed).await,
+        };
+        if let Ok(state) = &written {
+            let latency =
+                startable_since(&job).map(|since| (now - since).num_milliseconds().max(0));
+            self.count(&job, |t| {
+                t.started += 1;
+                t.durations_ms.push(elapsed.as_secs_f64() * 1000.0);
+                t.latencies_ms.extend(latency.map(|ms| ms as f64));
+                match state {
+                    State::Succeeded => t.succeeded += 1,
+                    State::Scheduled => t.retried += 1,
+                    State::Failed | State::Deleted => t.failed += 1,
+                    _ => {}
+                }
+            });
         }
+        written
     }
 
     async fn succeed(&self, job: &JobRecord, elapsed: Duration) -> Result<State> {
@@ -883,7 +937,7 @@ impl Worker {
                 last_error,
                 ..Change::new(
                     State::Scheduled,
-                    with_error(HistoryEntry::new(State::Scheduled, now, Some(reason))),
+                    with_error(HistoryEntry::new(State::Scheduled, now, Some(reason)).due(run_at)),
                 )
             }
         } else {
@@ -1037,17 +1091,24 @@ fn late_by(job: &JobRecord, now: DateTime<Utc>) -> Option<(Duration, Duration)> 
     if job.attempt != 1 {
         return None;
     }
+    let since = startable_since(job)?;
+    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
+    (waited > within).then_some((waited, within))
+}
+
+/// When a just-claimed job could have started: the time it was enqueued,
+/// requeued, released or became due (a retry: its retry's due time). None
+/// for a reclaim after a lost run.
+fn startable_since(job: &JobRecord) -> Option<DateTime<Utc>> {
     // The newest entry is the claim's Processing; before it, Enqueued.
     let mut entries = job.history.iter().rev().skip(1);
     let enqueued = entries.next().filter(|e| e.state == State::Enqueued)?;
-    let since = match entries.next() {
+    Some(match entries.next() {
         Some(s) if s.state == State::Scheduled && enqueued.reason.as_deref() == Some("Due") => {
             s.due_at().unwrap_or(enqueued.at)
         }
         _ => enqueued.at,
-    };
-    let waited = (now - since).to_std().unwrap_or(Duration::ZERO);
-    (waited > within).then_some((waited, within))
+    })
 }
 
 fn panic_message(err: tokio::task::JoinError) -> String {

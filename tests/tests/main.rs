@@ -3,6 +3,7 @@
 
 mod continuations;
 mod cost;
+mod emf;
 mod infra;
 mod intake;
 mod latency;

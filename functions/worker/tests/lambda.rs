@@ -74,8 +74,9 @@ async fn worker_bootstrap_handles_an_sqs_event() {
     ]});
     let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
     let started = std::time::Instant::now();
-    let _child = api
+    let mut child = api
         .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("the worker bootstrap starts");
     let answers = api.answers(1).await;
@@ -112,5 +113,33 @@ async fn worker_bootstrap_handles_an_sqs_event() {
     assert!(
         enqueued.iter().any(|j| j.args["name"] == "request"),
         "{enqueued:?}"
+    );
+
+    // In Lambda the worker writes embedded-metric lines on stdout: the
+    // wake-up's run, counted under its queue and kind.
+    child.kill().await.unwrap();
+    let mut out = String::new();
+    {
+        use tokio::io::AsyncReadExt;
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+    }
+    let metrics: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(metrics.len(), 1, "{out}");
+    assert_eq!(metrics[0]["Kind"], "hello");
+    assert_eq!(metrics[0]["Queue"], "default");
+    assert_eq!(metrics[0]["JobsSucceeded"], 1);
+    assert_eq!(
+        metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Hangar"
     );
 }
