@@ -224,13 +224,46 @@ impl JobContext {
     /// expired and another worker took it over. A long job should check now
     /// and then and stop early; its result would be discarded anyway.
     pub async fn is_cancelled(&self) -> Result<bool> {
-        let job = self.core.store.get(&self.id, self.core.now()).await?;
+        let now = self.core.now();
+        let job = self.core.store.get(&self.id, now).await?;
         Ok(match job {
-            Some(job) => job.state != State::Processing || job.version != self.version,
+            Some(job) => {
+                job.state != State::Processing
+                    || job.version != self.version
+                    || job.lease_until.is_some_and(|lease| lease < now)
+            }
             None => true,
         })
     }
+
+    /// Resolves soon after this run stops owning its job (deleted,
+    /// rescheduled, taken over, or its lease over): await it next to the
+    /// work, e.g. in `tokio::select!`, to stop early. It reads the job (one
+    /// consistent `GetItem`) every [`CANCEL_CHECK`], and only while it is
+    /// being awaited; a failed read is logged and the next one tried.
+    pub async fn cancelled(&self) {
+        self.cancelled_every(CANCEL_CHECK).await
+    }
+
+    /// [`JobContext::cancelled`], reading the job every `every`.
+    pub async fn cancelled_every(&self, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            match self.is_cancelled().await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    job = %self.id,
+                    error = %error_chain(&e),
+                    "cancellation check failed; trying again"
+                ),
+            }
+        }
+    }
 }
+
+/// How often [`JobContext::cancelled`] reads its job.
+pub const CANCEL_CHECK: Duration = Duration::from_secs(5);
 
 /// One SQS message as the worker sees it.
 #[derive(Debug, Clone)]

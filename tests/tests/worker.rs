@@ -513,6 +513,58 @@ async fn handler_sees_deletion() {
     );
 }
 
+/// A handler awaiting its cancellation signal next to its work stops soon
+/// after its job is deleted, reading the job once per interval meanwhile
+/// and not at all once the signal is dropped.
+#[tokio::test]
+async fn the_cancellation_signal_resolves_after_deletion_at_a_bounded_cost() {
+    let env = TestEnv::new().await;
+    let stopped = Arc::new(AtomicU32::new(0));
+    let s = stopped.clone();
+    let worker = env.worker(Registry::new().raw("long", move |_, ctx| {
+        let s = s.clone();
+        async move {
+            tokio::select! {
+                _ = ctx.cancelled_every(Duration::from_millis(200)) => {
+                    s.store(1, Ordering::SeqCst);
+                }
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+            Ok(())
+        }
+    }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("long", serde_json::json!({})))
+        .await
+        .unwrap();
+    let body = WakeUp::for_job(&env.job(&id).await).to_body();
+    let w = worker.clone();
+    let started = std::time::Instant::now();
+    let run = tokio::spawn(async move { w.handle(&delivery("m", body), None).await });
+    while env.job(&id).await.state != State::Processing {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let it run a second: about five reads of the job, no more.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.calls.reset();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let reads = env.calls.count("GetItem");
+    assert!(
+        (3..=6).contains(&reads),
+        "{reads} reads in 1 s at one per 200 ms"
+    );
+    env.client.delete(&id).await.unwrap();
+    let out = run.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "stopped early");
+    assert_eq!(out, Outcome::Ran(State::Deleted));
+    assert_eq!(stopped.load(Ordering::SeqCst), 1);
+    // The signal is gone with the handler: no read after it.
+    env.calls.reset();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(env.calls.count("GetItem"), 0);
+}
+
 /// Final jobs read as gone once past their expiry, before DynamoDB's TTL
 /// sweep removes them.
 #[tokio::test]
