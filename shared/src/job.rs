@@ -168,6 +168,58 @@ pub struct JobOptions {
     /// not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_within: Option<Duration>,
+    /// At most so many starts per period among the jobs of a key, across
+    /// all workers (see [`NewJob::rate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateLimit>,
+}
+
+/// A rate limit: at most `limit` starts per `per_ms` milliseconds among the
+/// jobs that name `key`. Jobs over it wait for the next window with room,
+/// in the order they asked; none is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// The key the jobs share (1 to 128 printable ASCII characters).
+    #[serde(rename = "k")]
+    pub key: String,
+    /// Starts per period.
+    #[serde(rename = "n")]
+    pub limit: u32,
+    /// The period, ms (1 s to 1 day).
+    #[serde(rename = "per")]
+    pub per_ms: u64,
+}
+
+impl RateLimit {
+    /// The period.
+    pub fn per(&self) -> Duration {
+        Duration::from_millis(self.per_ms)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let key_ok = !self.key.is_empty()
+            && self.key.len() <= MAX_KIND_LEN
+            && self.key.bytes().all(|b| b.is_ascii_graphic());
+        if !key_ok {
+            return Err(Error::invalid(
+                "rate limit key",
+                format!(
+                    "{:?} (use 1 to {MAX_KIND_LEN} printable ASCII characters, no spaces)",
+                    self.key
+                ),
+            ));
+        }
+        if self.limit == 0 {
+            return Err(Error::invalid("rate limit", "at least 1 start per period"));
+        }
+        if !(1_000..=86_400_000).contains(&self.per_ms) {
+            return Err(Error::invalid(
+                "rate limit",
+                format!("period of {} ms; use 1 s to 1 day", self.per_ms),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for JobOptions {
@@ -178,6 +230,7 @@ impl Default for JobOptions {
             timeout: DEFAULT_TIMEOUT,
             retention: None,
             start_within: None,
+            rate: None,
         }
     }
 }
@@ -266,6 +319,19 @@ impl NewJob {
         self
     }
 
+    /// At most `limit` starts of the jobs naming `key` per `per`, across
+    /// all workers (Sidekiq's and BullMQ's rate limiters): a job over the
+    /// limit waits, without a worker, for the next window with room, in the
+    /// order it asked.
+    pub fn rate(mut self, key: impl Into<String>, limit: u32, per: Duration) -> Self {
+        self.options.rate = Some(RateLimit {
+            key: key.into(),
+            limit,
+            per_ms: per.as_millis() as u64,
+        });
+        self
+    }
+
     /// Sets the timeout of one run.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = timeout;
@@ -289,6 +355,9 @@ impl NewJob {
         validate_queue(&self.options.queue)?;
         if self.options.timeout.is_zero() {
             return Err(Error::invalid("timeout", "must be more than zero"));
+        }
+        if let Some(rate) = &self.options.rate {
+            rate.validate()?;
         }
         if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {
             return Err(Error::invalid(

@@ -26,6 +26,14 @@ pub struct WakeUp {
     /// without reading the job first.
     #[serde(default, rename = "t", skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u64>,
+    /// The job's rate limit, so the worker reserves its start before the
+    /// claim, without reading the job.
+    #[serde(default, rename = "r", skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::job::RateLimit>,
+    /// The start of the rate-limit window reserved for this start (epoch
+    /// ms): the worker claims when it has come, without reserving again.
+    #[serde(default, rename = "s", skip_serializing_if = "Option::is_none")]
+    pub slot: Option<i64>,
 }
 
 impl WakeUp {
@@ -37,6 +45,8 @@ impl WakeUp {
             v,
             state: Some(state),
             timeout_s: None,
+            rate: None,
+            slot: None,
         }
     }
 
@@ -44,6 +54,7 @@ impl WakeUp {
     pub fn for_job(job: &crate::job::JobRecord) -> Self {
         WakeUp {
             timeout_s: Some(job.options.timeout.as_secs()),
+            rate: job.options.rate.clone(),
             ..Self::new(job.id.clone(), job.version, job.state)
         }
     }

@@ -302,6 +302,7 @@ impl Timer {
         let backoff = now + chrono_dur(interval);
         let wake = |v: u64, st: State| WakeUp {
             timeout_s: Some(job.options.timeout.as_secs()),
+            rate: job.options.rate.clone(),
             ..WakeUp::new(id.clone(), v, st)
         };
         let marked = |how: Mark, next: DateTime<Utc>| self.core.store.mark(&d, how, next, now);

@@ -341,6 +341,11 @@ enum Claim {
     Dropped(String),
 }
 
+/// The part of a rate-limit window (at most this, or a tenth of the
+/// period) left unused at its end, so that a start claimed in a window also
+/// begins in it.
+pub const RATE_MARGIN: Duration = Duration::from_millis(500);
+
 /// How long a worker trusts what it last read of a queue's control: a
 /// paused queue starts no job more than this long after the pause.
 pub const PAUSE_CHECK: Duration = Duration::from_secs(5);
@@ -533,7 +538,7 @@ impl Worker {
         }
         let outcome = match message {
             Message::WakeUp(w) if self.paused(&d.queue).await => self.park(&w).await,
-            Message::WakeUp(w) => self.wake_up(&w, deadline).await,
+            Message::WakeUp(w) => self.wake_up(&w, &d.queue, deadline).await,
             Message::Intake(intake, envelope) => self.intake(d, &intake, envelope).await,
             Message::Invalid(reason) => self.record_invalid(d, &reason).await,
         };
@@ -549,8 +554,46 @@ impl Worker {
         outcome
     }
 
-    async fn wake_up(&self, w: &WakeUp, deadline: Option<DateTime<Utc>>) -> Outcome {
+    async fn wake_up(&self, w: &WakeUp, queue: &str, deadline: Option<DateTime<Utc>>) -> Outcome {
         let now = self.core.now();
+        if let Some(rate) = &w.rate {
+            // A start under a rate limit needs a slot first: reserved now,
+            // or carried by a message put back to wait for its window.
+            // A start counts in the window it happens in, so a slot is
+            // used only while its window has a margin left; a message that
+            // came too late for its window reserves again.
+            let per = chrono_dur(rate.per());
+            let margin = chrono_dur((rate.per() / 10).min(RATE_MARGIN));
+            let reserved = w
+                .slot
+                .map(crate::clock::from_millis)
+                .filter(|&start| now + margin < start + per);
+            let slot = match reserved {
+                Some(start) => start,
+                None => match self
+                    .core
+                    .store
+                    .reserve_rate_slot(&w.job, &rate.key, rate.limit, rate.per(), now + margin)
+                    .await
+                {
+                    Ok(start) => start,
+                    Err(e) => return Outcome::Retry(error_chain(&e)),
+                },
+            };
+            if slot > now {
+                let wait = (slot - now).to_std().unwrap_or(Duration::ZERO);
+                let held = WakeUp {
+                    slot: Some(crate::clock::to_millis(slot)),
+                    ..w.clone()
+                };
+                let after = wait.min(MAX_SQS_DELAY);
+                tracing::debug!(job = %w.job, key = rate.key, wait_s = wait.as_secs(), "rate limit: waiting for its slot");
+                return match self.core.queues.send(queue, &held, after).await {
+                    Ok(()) => Outcome::PutBack(after),
+                    Err(e) => Outcome::Retry(error_chain(&e)),
+                };
+            }
+        }
         let claim = match self.claim(w, now, deadline).await {
             Ok(c) => c,
             Err(e) => return Outcome::Retry(error_chain(&e)),

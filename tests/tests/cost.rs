@@ -266,3 +266,30 @@ async fn cost_parked_by_a_pause() {
     let per = report("a job parked by a pause, then run", &bill, N, 12.5);
     assert!(per.table_wru >= 5.0 && per.index_wru >= 7.0, "{per:?}");
 }
+
+/// A job under a rate limit with room: fire-and-forget plus its
+/// reservation (one small write to the limit's item, not indexed). A job
+/// that must wait for a later window adds one delayed `SendMessage` per
+/// wait of up to 15 minutes.
+#[tokio::test]
+async fn cost_rate_limited() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let limited = |n: u32| {
+        hangar::NewJob::of(&Ok1 { n })
+            .unwrap()
+            .rate("cost", 1000, Duration::from_secs(60))
+    };
+    // The limit's item exists from its first reservation on.
+    env.client.enqueue(limited(99)).await.unwrap();
+    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client.enqueue(limited(n as u32)).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 1 + N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a rate-limited job (room in its window)", &bill, N, 7.0);
+    assert_eq!((per.table_wru, per.index_wru), (4.0, 3.0), "{per:?}");
+}

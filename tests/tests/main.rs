@@ -8,6 +8,7 @@ mod infra;
 mod intake;
 mod latency;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod pause;
 mod recurring;

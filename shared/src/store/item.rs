@@ -136,6 +136,9 @@ pub(crate) fn job_item(
     if let Some(e) = &job.last_error {
         item.insert(attr::LAST_ERROR.to_owned(), s(e));
     }
+    if let Some(rate) = &job.options.rate {
+        item.insert(attr::RATE.to_owned(), to_av(rate));
+    }
     if let Some(within) = job.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -208,6 +211,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
+            rate: from_av(item, attr::RATE, &corrupt)?,
         },
         state,
         version: get_n(item, attr::VERSION).ok_or_else(|| corrupt("missing v".into()))?,
@@ -261,6 +265,9 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> Item {
     if let Some(t) = r.last_run {
         item.insert(attr::LAST_RUN.to_owned(), ms(t));
     }
+    if let Some(rate) = &r.options.rate {
+        item.insert(attr::RATE.to_owned(), to_av(rate));
+    }
     if let Some(within) = r.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -310,6 +317,11 @@ pub(crate) fn parse_recurring(item: &Item) -> Result<RecurringJob> {
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
+            rate: item
+                .get(attr::RATE)
+                .map(|v| serde_dynamo::from_attribute_value(v.clone()))
+                .transpose()
+                .map_err(|e| corrupt(format!("rate: {e}")))?,
         },
         cron: req_s(attr::CRON)?,
         tz: req_s(attr::TZ)?,

@@ -22,6 +22,7 @@
 //!   items, for charts and per-kind metrics.
 //! - `recurring`: recurring job records and their firings.
 //! - `queues`: queue controls (pause, resume) and parked jobs.
+//! - `limits`: rate limit reservations.
 //! - `table`: creating the table.
 
 use std::time::Duration;
@@ -36,6 +37,7 @@ mod due;
 mod expr;
 mod item;
 mod jobs;
+mod limits;
 mod list;
 pub mod metrics;
 mod queues;
@@ -385,6 +387,11 @@ mod tests {
                 timeout: Duration::from_secs(u64::MAX / 2),
                 retention: Some(Duration::from_secs(u64::MAX / 2)),
                 start_within: Some(Duration::from_secs(u64::MAX / 2)),
+                rate: Some(crate::job::RateLimit {
+                    key: "r".repeat(crate::job::MAX_KIND_LEN),
+                    limit: u32::MAX,
+                    per_ms: u64::MAX,
+                }),
             },
             history.remove(0),
         );

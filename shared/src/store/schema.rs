@@ -92,6 +92,12 @@ pub(crate) mod attr {
     pub const LAST_RUN: &str = "last_run";
     /// Recurring: the job created last.
     pub const LAST_JOB: &str = "last_job";
+    /// Job: its rate limit, `{k, n, per}` (key, starts, period in ms).
+    pub const RATE: &str = "rate";
+    /// Rate limit item: the newest window with reservations (index).
+    pub const RATE_WINDOW: &str = "win";
+    /// Rate limit item: reservations in that window.
+    pub const RATE_COUNT: &str = "count";
     /// Job: parked while its queue is paused, since (epoch ms).
     pub const PARKED: &str = "parked";
     /// Queue control: paused.
