@@ -147,6 +147,10 @@ struct EnqueueArgs {
     /// long after it was enqueued or became due, e.g. 30s, 5m.
     #[arg(long, value_parser = parse::duration)]
     start_within: Option<Duration>,
+    /// At most N starts per PERIOD among the jobs naming KEY, across all
+    /// workers: KEY=N/PERIOD, e.g. stripe=25/1s.
+    #[arg(long, value_parser = parse::rate)]
+    rate: Option<(String, u32, Duration)>,
     /// Create this many identical jobs (batch writes; prints every id).
     #[arg(long, default_value_t = 1, conflicts_with = "after")]
     count: usize,
@@ -423,6 +427,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             }
             if let Some(latency) = a.start_within {
                 job = job.start_within(latency);
+            }
+            if let Some((key, n, per)) = &a.rate {
+                job = job.rate(key.clone(), *n, *per);
             }
             if let Some(parent) = &a.after {
                 let on = if a.on_any_finished {

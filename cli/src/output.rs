@@ -167,6 +167,12 @@ pub fn print_job(j: &JobRecord) {
         rows.push(("expires", short_time(t)));
     }
     rows.push(("timeout", format!("{}s", j.options.timeout.as_secs())));
+    if let Some(r) = &j.options.rate {
+        rows.push((
+            "rate",
+            format!("{} per {}s (key {})", r.limit, r.per().as_secs_f64(), r.key),
+        ));
+    }
     if let Some(d) = j.options.start_within {
         rows.push(("start in", format!("{}s, else given up", d.as_secs())));
     }

@@ -6,6 +6,15 @@ use chrono::{DateTime, Utc};
 use hangar::{Misfire, State};
 
 /// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
+/// A rate limit `KEY=N/PERIOD`, e.g. `stripe=25/1s`.
+pub fn rate(s: &str) -> Result<(String, u32, Duration), String> {
+    let bad = || format!("{s:?} is not a rate limit (use KEY=N/PERIOD, e.g. stripe=25/1s)");
+    let (key, rest) = s.split_once('=').ok_or_else(bad)?;
+    let (n, per) = rest.split_once('/').ok_or_else(bad)?;
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    Ok((key.trim().to_owned(), n, duration(per)?))
+}
+
 pub fn duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration (use e.g. 30s, 10m, 2h, 1d, 1h30m)");
     let s = s.trim();

@@ -684,3 +684,23 @@ async fn enqueue_with_a_latency_timeout() {
     );
     assert!(err.contains("--start-within"), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_under_a_rate_limit() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(&env, &["enqueue", "hello", "--rate", "api=5/2s"]));
+    let rate = env.job(&id).await.options.rate.unwrap();
+    assert_eq!(
+        (rate.key.as_str(), rate.limit, rate.per_ms),
+        ("api", 5, 2000)
+    );
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains("5 per 2s (key api)"), "{text}");
+    let err = fails(&hangar(&env, &["enqueue", "hello", "--rate", "api=5"]), 2);
+    assert!(err.contains("KEY=N/PERIOD"), "{err}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--rate", "api=0/1s"]),
+        1,
+    );
+    assert!(err.contains("at least 1"), "{err}");
+}
