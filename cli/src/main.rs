@@ -151,6 +151,9 @@ struct EnqueueArgs {
     /// workers: KEY=N/PERIOD, e.g. stripe=25/1s.
     #[arg(long, value_parser = parse::rate)]
     rate: Option<(String, u32, Duration)>,
+    /// A job parameter, NAME=VALUE (repeatable), shown with the job.
+    #[arg(long = "param", value_parser = parse::param)]
+    params: Vec<(String, String)>,
     /// Create this many identical jobs (batch writes; prints every id).
     #[arg(long, default_value_t = 1, conflicts_with = "after")]
     count: usize,
@@ -430,6 +433,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             }
             if let Some((key, n, per)) = &a.rate {
                 job = job.rate(key.clone(), *n, *per);
+            }
+            for (name, value) in &a.params {
+                job = job.param(name.clone(), value.clone());
             }
             if let Some(parent) = &a.after {
                 let on = if a.on_any_finished {

@@ -167,6 +167,9 @@ pub fn print_job(j: &JobRecord) {
         rows.push(("expires", short_time(t)));
     }
     rows.push(("timeout", format!("{}s", j.options.timeout.as_secs())));
+    for (name, value) in &j.params {
+        rows.push(("param", format!("{name} = {}", one_line(value, 100))));
+    }
     if let Some(r) = &j.options.rate {
         rows.push((
             "rate",

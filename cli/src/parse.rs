@@ -6,6 +6,14 @@ use chrono::{DateTime, Utc};
 use hangar::{Misfire, State};
 
 /// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
+/// A job parameter `NAME=VALUE`.
+pub fn param(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not a parameter (use NAME=VALUE)"))?;
+    Ok((name.trim().to_owned(), value.to_owned()))
+}
+
 /// A rate limit `KEY=N/PERIOD`, e.g. `stripe=25/1s`.
 pub fn rate(s: &str) -> Result<(String, u32, Duration), String> {
     let bad = || format!("{s:?} is not a rate limit (use KEY=N/PERIOD, e.g. stripe=25/1s)");

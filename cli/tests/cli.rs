@@ -704,3 +704,31 @@ async fn enqueue_under_a_rate_limit() {
     );
     assert!(err.contains("at least 1"), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_with_parameters() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(
+        &env,
+        &[
+            "enqueue",
+            "hello",
+            "--param",
+            "tenant=acme",
+            "--param",
+            "trace=a=b",
+        ],
+    ));
+    let params = env.job(&id).await.params;
+    assert_eq!(
+        (params["tenant"].as_str(), params["trace"].as_str()),
+        ("acme", "a=b")
+    );
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains("tenant = acme"), "{text}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--param", "novalue"]),
+        2,
+    );
+    assert!(err.contains("NAME=VALUE"), "{err}");
+}

@@ -66,6 +66,14 @@ impl When {
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) core: Arc<Core>,
+    /// Run before each job is created (see [`crate::filter`]).
+    filters: Arc<Vec<Arc<dyn crate::filter::ClientFilter>>>,
+}
+
+impl std::fmt::Debug for dyn crate::filter::ClientFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientFilter")
+    }
 }
 
 impl Client {
@@ -95,6 +103,7 @@ impl Client {
     ) -> Self {
         let config = Arc::new(config);
         Client {
+            filters: Arc::default(),
             core: Arc::new(Core {
                 store: Store::new(ddb, &config.table, config.shards, config.retention)
                     .with_grace(config.grace),
@@ -710,19 +719,38 @@ impl Client {
         Err(Error::Conflict { id: id.clone() })
     }
 
-    fn record(&self, job: NewJob, entry: HistoryEntry) -> Result<JobRecord> {
+    /// A client that runs `filter` before each job it creates, after the
+    /// filters registered before it (see [`crate::filter::ClientFilter`]).
+    pub fn with_filter(mut self, filter: impl crate::filter::ClientFilter) -> Self {
+        Arc::make_mut(&mut self.filters).push(Arc::new(filter));
+        self
+    }
+
+    pub(crate) fn from_core(core: Arc<Core>) -> Self {
+        Client {
+            core,
+            filters: Arc::default(),
+        }
+    }
+
+    fn record(&self, mut job: NewJob, entry: HistoryEntry) -> Result<JobRecord> {
+        for filter in self.filters.iter() {
+            filter.on_create(&mut job)?;
+        }
         job.validate()?;
         let entry = match &job.origin {
             Some(origin) => entry.with("origin", origin.as_str()),
             None => entry,
         };
-        Ok(JobRecord::new(
+        let mut record = JobRecord::new(
             job.id.unwrap_or_else(JobId::generate),
             job.kind,
             job.args,
             job.options,
             entry,
-        ))
+        );
+        record.params = job.params;
+        Ok(record)
     }
 }
 

@@ -123,6 +123,12 @@ impl Error {
         }
     }
 
+    /// A job refused by a client filter ([`crate::filter::ClientFilter`]):
+    /// an [`Error::Invalid`] saying why.
+    pub fn refused(reason: impl fmt::Display) -> Self {
+        Error::invalid("job (refused by a filter)", reason)
+    }
+
     pub(crate) fn invalid(what: &'static str, message: impl fmt::Display) -> Self {
         Error::Invalid {
             what,

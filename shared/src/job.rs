@@ -244,6 +244,49 @@ pub struct NewJob {
     pub(crate) kind: String,
     pub(crate) args: serde_json::Value,
     pub(crate) options: JobOptions,
+    pub(crate) params: Params,
+}
+
+/// Job parameters: small key/values set on a job by its creator, a filter
+/// or its handler, stored with it and shown by the CLI and the dashboard.
+pub type Params = BTreeMap<String, String>;
+
+/// Most parameters on one job.
+pub const MAX_PARAMS: usize = 32;
+/// Longest parameter name.
+pub const MAX_PARAM_NAME: usize = 64;
+/// Longest parameter value, bytes.
+pub const MAX_PARAM_VALUE: usize = 256;
+
+/// Checks parameters against [`MAX_PARAMS`], [`MAX_PARAM_NAME`] (names of
+/// `A-Za-z0-9._-`) and [`MAX_PARAM_VALUE`].
+pub fn validate_params(params: &Params) -> Result<()> {
+    if params.len() > MAX_PARAMS {
+        return Err(Error::invalid(
+            "job parameters",
+            format!("{} parameters; at most {MAX_PARAMS}", params.len()),
+        ));
+    }
+    for (name, value) in params {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_PARAM_NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(Error::invalid(
+                "job parameter name",
+                format!("{name:?} (use 1 to {MAX_PARAM_NAME} characters of A-Z a-z 0-9 . _ -)"),
+            ));
+        }
+        if value.len() > MAX_PARAM_VALUE {
+            return Err(Error::invalid(
+                "job parameter",
+                format!("{name}: {} bytes; at most {MAX_PARAM_VALUE}", value.len()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl NewJob {
@@ -255,6 +298,7 @@ impl NewJob {
             kind: kind.into(),
             args,
             options: JobOptions::default(),
+            params: Params::new(),
         }
     }
 
@@ -270,6 +314,7 @@ impl NewJob {
             kind: J::KIND.to_owned(),
             args,
             options: J::options(),
+            params: Params::new(),
         })
     }
 
@@ -284,6 +329,33 @@ impl NewJob {
     pub fn created_from(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into());
         self
+    }
+
+    /// Sets a parameter (see [`Params`]).
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets a parameter on a job being built (for client filters, which
+    /// get `&mut NewJob`).
+    pub fn set_param(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.params.insert(name.into(), value.into());
+    }
+
+    /// The arguments.
+    pub fn args(&self) -> &serde_json::Value {
+        &self.args
+    }
+
+    /// The parameters set so far.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The options set so far.
+    pub fn job_options(&self) -> &JobOptions {
+        &self.options
     }
 
     /// Sends the job to this queue.
@@ -359,6 +431,7 @@ impl NewJob {
         if let Some(rate) = &self.options.rate {
             rate.validate()?;
         }
+        validate_params(&self.params)?;
         if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {
             return Err(Error::invalid(
                 "retry policy",
@@ -548,6 +621,8 @@ pub struct JobRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// Since when it has been parked because its queue is paused.
     pub parked_at: Option<DateTime<Utc>>,
+    /// Its parameters.
+    pub params: Params,
     /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
     pub history: Vec<HistoryEntry>,
 }
@@ -581,6 +656,7 @@ impl JobRecord {
             last_error: None,
             expires_at: None,
             parked_at: None,
+            params: Params::new(),
             history: vec![entry],
         }
     }

@@ -42,6 +42,12 @@ pub struct JobJson {
     pub continuations: Vec<String>,
     /// The last failure message.
     pub last_error: Option<String>,
+    /// Parameters (omitted when none).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: crate::job::Params,
+    /// Parked since (its queue is paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_at: Option<DateTime<Utc>>,
     /// State changes, oldest first.
     pub history: Vec<HistoryJson>,
 }
@@ -76,6 +82,8 @@ impl From<&JobRecord> for JobJson {
             parent: j.parent.as_ref().map(|p| p.id.to_string()),
             continuations: j.continuations.iter().map(|c| c.id.to_string()).collect(),
             last_error: j.last_error.clone(),
+            params: j.params.clone(),
+            parked_at: j.parked_at,
             history: j
                 .history
                 .iter()

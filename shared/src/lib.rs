@@ -51,6 +51,7 @@ mod core;
 pub mod cron;
 pub mod emf;
 pub mod error;
+pub mod filter;
 pub mod intake;
 pub mod job;
 pub mod json;

@@ -20,11 +20,12 @@ use crate::client::{Client, fmt_time};
 use crate::core::Core;
 use crate::emf::{Emf, JobTally};
 use crate::error::{Error, Result, error_chain};
+use crate::filter::{AutomaticRetry, Election, WorkerFilter};
 use crate::intake::{Envelope, Intake, KIND_ATTRIBUTE, Message, parse_message};
-use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, truncate};
+use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, Params, truncate};
 use crate::message::WakeUp;
 use crate::queue::{MAX_SQS_DELAY, Received};
-use crate::retry::{OnExhausted, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::state::State;
 use crate::store::{AttemptChange, Change, Expect, Extra, WriteError};
 use crate::timing::{self, chrono_dur};
@@ -191,9 +192,38 @@ pub struct JobContext {
     version: u64,
     deadline: DateTime<Utc>,
     core: Arc<Core>,
+    /// The job's parameters; changes are written with the run's result.
+    params: Arc<std::sync::Mutex<(Params, bool)>>,
 }
 
 impl JobContext {
+    /// A parameter of the job (as created, or as set during this run).
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.params
+            .lock()
+            .expect("not poisoned")
+            .0
+            .get(name)
+            .cloned()
+    }
+
+    /// All the job's parameters.
+    pub fn params(&self) -> Params {
+        self.params.lock().expect("not poisoned").0.clone()
+    }
+
+    /// Sets a parameter, stored with the run's result (in the same write,
+    /// at no extra cost), shown by the CLI and the dashboard. Refused past
+    /// the limits of [`crate::job::validate_params`].
+    pub fn set_param(&self, name: impl Into<String>, value: impl Into<String>) -> Result<()> {
+        let mut params = self.params.lock().expect("not poisoned");
+        let mut next = params.0.clone();
+        next.insert(name.into(), value.into());
+        crate::job::validate_params(&next)?;
+        *params = (next, true);
+        Ok(())
+    }
+
     /// The job's id.
     pub fn id(&self) -> &JobId {
         &self.id
@@ -365,6 +395,14 @@ pub struct Worker {
     emf: Arc<Emf>,
     /// What the jobs did since the last batch ended, by (queue, kind).
     tally: Arc<std::sync::Mutex<Tallies>>,
+    /// Hooks around runs and state changes (see [`crate::filter`]).
+    filters: Arc<Vec<Arc<dyn WorkerFilter>>>,
+}
+
+impl std::fmt::Debug for dyn WorkerFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerFilter")
+    }
 }
 
 type Tallies = BTreeMap<(String, String), JobTally>;
@@ -382,6 +420,22 @@ impl Worker {
             pauses: Default::default(),
             emf: Arc::new(Emf::from_env(&client.core.config.stack)),
             tally: Default::default(),
+            filters: Arc::default(),
+        }
+    }
+
+    /// A worker that runs `filter` around each run and on each state it
+    /// writes, inside the filters registered before it (see
+    /// [`crate::filter::WorkerFilter`]).
+    pub fn with_filter(mut self, filter: impl WorkerFilter) -> Self {
+        Arc::make_mut(&mut self.filters).push(Arc::new(filter));
+        self
+    }
+
+    /// Tells the filters about a state just written.
+    async fn notify(&self, job: &JobRecord, from: State) {
+        for filter in self.filters.iter() {
+            filter.on_state(job, from).await;
         }
     }
 
@@ -759,6 +813,7 @@ impl Worker {
             keep_place: true,
             last_error: None,
             attempt: AttemptChange::Increment,
+            params: None,
         }
     }
 
@@ -883,6 +938,7 @@ impl Worker {
             Ok(done) => {
                 tracing::info!(job = %job.id, waited_s = waited.as_secs(), "latency timeout: job deleted unstarted");
                 self.core.release(&done).await;
+                self.notify(&done, State::Processing).await;
                 Ok(State::Deleted)
             }
             Err(WriteError::Condition(now_is)) => {
@@ -903,6 +959,7 @@ impl Worker {
                 run_until = reserve;
             }
         }
+        let params = Arc::new(std::sync::Mutex::new((job.params.clone(), false)));
         let result = match self.registry.handlers.get(&job.kind) {
             None => Err(JobFailure::typed(
                 "hangar::UnknownKind",
@@ -922,9 +979,14 @@ impl Worker {
                     version: job.version,
                     deadline: run_until,
                     core: self.core.clone(),
+                    params: params.clone(),
                 };
                 let limit = (run_until - now).to_std().unwrap_or(Duration::ZERO);
-                let fut = handler(job.args.clone(), ctx);
+                // The filters wrap the handler, the first registered outermost.
+                let mut fut: crate::filter::Run = handler(job.args.clone(), ctx.clone());
+                for filter in self.filters.iter().rev() {
+                    fut = filter.around(&ctx, fut);
+                }
                 // Its own task, so that a panic is caught and the timeout can
                 // drop it.
                 let task = tokio::spawn(tokio::time::timeout(limit, fut));
@@ -939,9 +1001,11 @@ impl Worker {
             }
         };
         let elapsed = started.elapsed();
+        let (set, changed) = params.lock().expect("not poisoned").clone();
+        let params = changed.then_some(set);
         let written = match result {
-            Ok(()) => self.succeed(&job, elapsed).await,
-            Err(failure) => self.fail(&job, failure, elapsed).await,
+            Ok(()) => self.succeed(&job, elapsed, params).await,
+            Err(failure) => self.fail(&job, failure, elapsed, params).await,
         };
         if let Ok(state) = &written {
             let latency =
@@ -961,13 +1025,21 @@ impl Worker {
         written
     }
 
-    async fn succeed(&self, job: &JobRecord, elapsed: Duration) -> Result<State> {
+    async fn succeed(
+        &self,
+        job: &JobRecord,
+        elapsed: Duration,
+        params: Option<Params>,
+    ) -> Result<State> {
         let now = self.core.now();
-        let change = Change::new(
-            State::Succeeded,
-            HistoryEntry::new(State::Succeeded, now, None)
-                .with("duration_ms", elapsed.as_millis().to_string()),
-        );
+        let change = Change {
+            params,
+            ..Change::new(
+                State::Succeeded,
+                HistoryEntry::new(State::Succeeded, now, None)
+                    .with("duration_ms", elapsed.as_millis().to_string()),
+            )
+        };
         match self
             .core
             .store
@@ -976,6 +1048,7 @@ impl Worker {
         {
             Ok(done) => {
                 self.core.release(&done).await;
+                self.notify(&done, State::Processing).await;
                 Ok(State::Succeeded)
             }
             Err(WriteError::Condition(now_is)) => {
@@ -985,10 +1058,14 @@ impl Worker {
         }
     }
 
-    async fn fail(&self, job: &JobRecord, failure: JobFailure, elapsed: Duration) -> Result<State> {
+    async fn fail(
+        &self,
+        job: &JobRecord,
+        failure: JobFailure,
+        elapsed: Duration,
+        params: Option<Params>,
+    ) -> Result<State> {
         let now = self.core.now();
-        let policy: &RetryPolicy = &job.options.retry;
-        let retry = !failure.permanent && policy.has_retry_after(job.attempt);
         let with_error = |e: HistoryEntry| {
             e.with("error_type", failure.error_type.as_str())
                 .with("error_message", failure.message.as_str())
@@ -996,48 +1073,48 @@ impl Worker {
                 .with("duration_ms", elapsed.as_millis().to_string())
         };
         let last_error = Some(truncate(&failure.message, crate::job::MAX_DATA_VALUE_BYTES));
-        let mut send_delay = None;
-        let change = if retry {
-            let n = job.attempt;
-            let delay = policy.delay_before_retry(n, &mut rand::rng());
-            let run_at = now + chrono_dur(delay);
-            send_delay = timing::send_delay(now, run_at);
-            let reason = format!(
-                "Retry {n} of {} in {}s: {}",
-                policy.attempts,
-                delay.as_secs(),
-                truncate(&failure.message, 200)
-            );
-            Change {
-                run_at: Some((run_at, send_delay.is_some())),
-                last_error,
-                ..Change::new(
-                    State::Scheduled,
-                    with_error(HistoryEntry::new(State::Scheduled, now, Some(reason)).due(run_at)),
-                )
+        // What the failure leads to: the worker's filters first, then the
+        // automatic retry policy; a permanent failure is Failed at once.
+        let election = if failure.permanent {
+            Election::Fail {
+                reason: format!("Failed without retry: {}", truncate(&failure.message, 300)),
             }
         } else {
-            let (to, reason) = if failure.permanent {
-                (
-                    State::Failed,
-                    format!("Failed without retry: {}", truncate(&failure.message, 300)),
-                )
-            } else {
-                let to = match policy.on_exhausted {
-                    OnExhausted::Fail => State::Failed,
-                    OnExhausted::Delete => State::Deleted,
+            self.filters
+                .iter()
+                .find_map(|f| f.elect(job, &failure))
+                .or_else(|| AutomaticRetry.elect(job, &failure))
+                .expect("the automatic retry policy always elects")
+        };
+        let mut send_delay = None;
+        let deleted = matches!(election, Election::Delete { .. });
+        let change = match election {
+            Election::Retry { after, reason } => {
+                let run_at = now + chrono_dur(after);
+                send_delay = timing::send_delay(now, run_at);
+                Change {
+                    run_at: Some((run_at, send_delay.is_some())),
+                    last_error,
+                    params,
+                    ..Change::new(
+                        State::Scheduled,
+                        with_error(
+                            HistoryEntry::new(State::Scheduled, now, Some(reason)).due(run_at),
+                        ),
+                    )
+                }
+            }
+            Election::Fail { reason } | Election::Delete { reason } => {
+                let to = if deleted {
+                    State::Deleted
+                } else {
+                    State::Failed
                 };
-                (
-                    to,
-                    format!(
-                        "Retries exhausted ({} of {})",
-                        policy.attempts, policy.attempts
-                    ),
-                )
-            };
-            Change {
-                last_error,
-                ..Change::new(to, with_error(HistoryEntry::new(to, now, Some(reason))))
+                Change {
+                    last_error,
+                    params,
+                    ..Change::new(to, with_error(HistoryEntry::new(to, now, Some(reason))))
+                }
             }
         };
         match self
@@ -1051,7 +1128,8 @@ impl Worker {
                     self.core.wake(&written, delay).await;
                 }
                 self.core.release(&written).await;
-                tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, state = %written.state, error = %failure.message, "job failed");
+                self.notify(&written, State::Processing).await;
+                tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, state = %written.state, error_type = %failure.error_type, "job failed");
                 Ok(written.state)
             }
             Err(WriteError::Condition(now_is)) => {
@@ -1093,9 +1171,7 @@ impl Worker {
         if let Some(r) = intake.retries {
             job = job.retries(r);
         }
-        let client = Client {
-            core: self.core.clone(),
-        };
+        let client = Client::from_core(self.core.clone());
         let res = match (intake.delay_seconds, intake.run_at) {
             (Some(s), _) => client.schedule(job, Duration::from_secs(s)).await,
             (None, Some(at)) => client.schedule(job, at).await,

@@ -4,6 +4,7 @@
 mod continuations;
 mod cost;
 mod emf;
+mod filters;
 mod infra;
 mod intake;
 mod latency;

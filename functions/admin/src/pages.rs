@@ -368,6 +368,11 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 tr { th { "Queue" } td { (job.options.queue) } }
                 tr { th { "Attempt" } td { (job.attempt) " of " (job.options.retry.attempts.saturating_add(1)) } }
                 tr { th { "Timeout" } td { (job.options.timeout.as_secs()) " s per run" } }
+                @if !job.params.is_empty() {
+                    tr { th { "Parameters" } td {
+                        @for (name, value) in &job.params { code { (name) } " = " (value) br; }
+                    } }
+                }
                 @if let Some(r) = &job.options.rate { tr { th { "Rate limit" } td { (r.limit) " starts per " (r.per().as_secs_f64()) " s, key " code { (r.key) } } } }
                 @if let Some(d) = job.options.start_within { tr { th { "Start within" } td { (d.as_secs()) " s of being enqueued or due, else given up" } } }
                 tr { th { "Created" } td { (time(job.created_at)) } }

@@ -748,6 +748,7 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         last_error: (state == State::Failed).then(|| format!("job {i} failed")),
         expires_at: Some(now + chrono::Duration::days(7)),
         parked_at: None,
+        params: Default::default(),
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),
             HistoryEntry::new(State::Processing, started, None).with("worker", "w1"),
@@ -938,4 +939,29 @@ async fn pause_and_resume_a_queue() {
     let (status, body) = api.post("/api/queues/nosuch/pause", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("no SQS queue named"), "{body}");
+}
+
+/// A job's parameters and limits on its page, escaped; in the API's job.
+#[tokio::test]
+async fn job_page_shows_parameters_and_limits() {
+    let api = Api::new().await;
+    let id = api
+        .env
+        .client
+        .enqueue(
+            NewJob::new("k", json!({}))
+                .param("tenant", "<script>alert(1)</script>")
+                .rate("api", 5, std::time::Duration::from_secs(2))
+                .start_within(std::time::Duration::from_secs(90)),
+        )
+        .await
+        .unwrap();
+    let (_, page) = api.page(&format!("/job/{id}")).await;
+    assert!(
+        page.contains("Parameters") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    assert!(page.contains("5 starts per 2 s"), "{page}");
+    assert!(page.contains("90 s of being enqueued"), "{page}");
 }

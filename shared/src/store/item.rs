@@ -139,6 +139,9 @@ pub(crate) fn job_item(
     if let Some(rate) = &job.options.rate {
         item.insert(attr::RATE.to_owned(), to_av(rate));
     }
+    if !job.params.is_empty() {
+        item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
+    }
     if let Some(within) = job.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -227,6 +230,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         last_error: get_s(item, attr::LAST_ERROR).map(str::to_owned),
         expires_at: get_n::<i64>(item, attr::TTL).and_then(|s| DateTime::from_timestamp(s, 0)),
         parked_at: get_ms(item, attr::PARKED),
+        params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
         history,
     })
 }

@@ -451,6 +451,9 @@ impl Store {
             e.set_or_remove(attr::DURATION, duration.map(n));
         }
         e.remove(attr::RESENDS);
+        if let Some(params) = &change.params {
+            e.set(attr::PARAMS, to_av(params));
+        }
         if !change.keep_place {
             e.remove(attr::PARKED);
         }

@@ -156,6 +156,8 @@ pub(crate) struct Change {
     pub keep_place: bool,
     pub last_error: Option<String>,
     pub attempt: AttemptChange,
+    /// The job's parameters, replaced in the same write.
+    pub params: Option<crate::job::Params>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +177,7 @@ impl Change {
             keep_place: false,
             last_error: None,
             attempt: AttemptChange::Keep,
+            params: None,
         }
     }
 }

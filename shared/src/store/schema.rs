@@ -92,6 +92,8 @@ pub(crate) mod attr {
     pub const LAST_RUN: &str = "last_run";
     /// Recurring: the job created last.
     pub const LAST_JOB: &str = "last_job";
+    /// Job: its parameters (map of strings).
+    pub const PARAMS: &str = "params";
     /// Job: its rate limit, `{k, n, per}` (key, starts, period in ms).
     pub const RATE: &str = "rate";
     /// Rate limit item: the newest window with reservations (index).
