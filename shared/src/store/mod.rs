@@ -401,6 +401,15 @@ mod tests {
         job.history.extend(history);
         job.run_at = Some(now);
         job.handed_off = true;
+        job.params = (0..crate::job::MAX_PARAMS)
+            .map(|i| {
+                (
+                    format!("{i:0>width$}", width = crate::job::MAX_PARAM_NAME),
+                    "v".repeat(crate::job::MAX_PARAM_VALUE),
+                )
+            })
+            .collect();
+        crate::job::validate_params(&job.params).unwrap();
         job.parent = Some(Parent {
             id: id('p'),
             on: ContinueOn::AnyFinished,
@@ -422,7 +431,7 @@ mod tests {
         );
         let store = Store::new(ddb, "t", 8, Duration::from_secs(1));
         let mut item = store.item(&job);
-        for a in [attr::LEASE, attr::CLAIMED_V, attr::RESENDS, attr::TTL] {
+        for a in [attr::LEASE, attr::CLAIMED_V, attr::RESENDS, attr::TTL, attr::PARKED] {
             item.insert(a.to_owned(), n(u64::MAX));
         }
         item.insert(attr::CONTS.to_owned(), to_av(&conts));
