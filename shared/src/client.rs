@@ -457,6 +457,31 @@ impl Client {
         Ok((control, woken))
     }
 
+    /// A concurrency key as it is now: the runs holding a slot (live, and
+    /// those whose lease passed), the jobs waiting and the limit.
+    pub async fn concurrency_key(&self, key: &str) -> Result<crate::store::SlotState> {
+        self.core.store.slot_state(key, self.core.now()).await
+    }
+
+    /// Takes a slot of a concurrency key for a run named `name` whose lease
+    /// ends in `lease`, as a worker does before a claim (tests: a run that
+    /// crashes holding a slot). True if taken.
+    #[cfg(feature = "testing")]
+    pub async fn take_slot_for_test(
+        &self,
+        key: &str,
+        limit: u32,
+        name: &str,
+        lease: Duration,
+    ) -> Result<bool> {
+        let now = self.core.now();
+        let holder = format!(
+            "{name}@{}",
+            crate::clock::to_millis(now + chrono_dur(lease))
+        );
+        self.core.store.acquire_slot(key, limit, &holder, now).await
+    }
+
     /// Whether each of these queues is paused (a queue never paused is not).
     pub async fn queue_controls(&self, queues: &[String]) -> Result<Vec<QueueControl>> {
         self.core.store.queue_controls(queues).await

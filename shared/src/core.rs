@@ -84,6 +84,41 @@ impl Core {
         Ok(woken)
     }
 
+    /// Wakes up to as many jobs waiting on a concurrency key as it has
+    /// free slots, oldest first (each is moved back to the Active bucket,
+    /// then its wake-up sent; it takes a slot like any arrival). Keeps the
+    /// timer looking at the key while jobs still wait. Returns how many were
+    /// woken.
+    pub async fn wake_waiters(&self, key: &str, state: &crate::store::SlotState) -> Result<usize> {
+        if state.waiting == 0 {
+            return Ok(0);
+        }
+        let now = self.now();
+        let free = (state.limit as usize).saturating_sub(state.live.len());
+        let mut woken = 0;
+        if free > 0 {
+            let ids = self.store.waiters(key, free).await?;
+            if ids.is_empty() {
+                // Nobody listed: the count drifted (a waiting job deleted),
+                // or a job is being listed right now; the conditional clear
+                // keeps the count if one joined since it was read.
+                self.store.clear_waiting(key, state.waiting).await?;
+                return Ok(0);
+            }
+            for id in &ids {
+                if let Some(job) = self.store.stop_waiting(id, now).await? {
+                    woken += 1;
+                    self.wake(&job, Duration::ZERO).await;
+                }
+            }
+        }
+        let next = now + crate::timing::chrono_dur(crate::worker::SLOT_RECHECK);
+        self.store
+            .adjust_waiting(key, -(woken as i64), next)
+            .await?;
+        Ok(woken)
+    }
+
     /// Releases the continuations of a job just written in a final state:
     /// each goes Awaiting → Enqueued when its condition is met, else Awaiting
     /// → Deleted, which in turn settles its own continuations. A job that is

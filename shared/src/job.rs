@@ -172,6 +172,36 @@ pub struct JobOptions {
     /// all workers (see [`NewJob::rate`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<RateLimit>,
+    /// At most so many runs at once among the jobs of a key, across all
+    /// workers (see [`NewJob::concurrency`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyLimit>,
+}
+
+/// A concurrency limit: at most `limit` runs at once among the jobs that
+/// name `key` (1: a mutex). A job that finds every slot taken waits, without
+/// a worker, until a run of the key ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencyLimit {
+    /// The key the jobs share (1 to 128 printable ASCII characters).
+    #[serde(rename = "k")]
+    pub key: String,
+    /// Runs at once (1 to 1,000).
+    #[serde(rename = "n")]
+    pub limit: u32,
+}
+
+fn validate_limit_key(what: &'static str, key: &str) -> Result<()> {
+    let ok =
+        !key.is_empty() && key.len() <= MAX_KIND_LEN && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            what,
+            format!("{key:?} (use 1 to {MAX_KIND_LEN} printable ASCII characters, no spaces)"),
+        ))
+    }
 }
 
 /// A rate limit: at most `limit` starts per `per_ms` milliseconds among the
@@ -231,6 +261,7 @@ impl Default for JobOptions {
             retention: None,
             start_within: None,
             rate: None,
+            concurrency: None,
         }
     }
 }
@@ -404,6 +435,19 @@ impl NewJob {
         self
     }
 
+    /// At most `limit` runs at once among the jobs naming `key`, across all
+    /// workers (Hangfire's `DisableConcurrentExecution` with 1, Sidekiq's
+    /// concurrent limiter): a job that finds no free slot waits without a
+    /// worker and is woken when a run of the key ends; a slot held by a run
+    /// that crashed is freed when its lease passes.
+    pub fn concurrency(mut self, key: impl Into<String>, limit: u32) -> Self {
+        self.options.concurrency = Some(ConcurrencyLimit {
+            key: key.into(),
+            limit,
+        });
+        self
+    }
+
     /// Sets the timeout of one run.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = timeout;
@@ -430,6 +474,15 @@ impl NewJob {
         }
         if let Some(rate) = &self.options.rate {
             rate.validate()?;
+        }
+        if let Some(c) = &self.options.concurrency {
+            validate_limit_key("concurrency key", &c.key)?;
+            if !(1..=1000).contains(&c.limit) {
+                return Err(Error::invalid(
+                    "concurrency limit",
+                    format!("{} runs at once; use 1 to 1000", c.limit),
+                ));
+            }
         }
         validate_params(&self.params)?;
         if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {

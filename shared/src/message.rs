@@ -34,6 +34,10 @@ pub struct WakeUp {
     /// ms): the worker claims when it has come, without reserving again.
     #[serde(default, rename = "s", skip_serializing_if = "Option::is_none")]
     pub slot: Option<i64>,
+    /// The job's concurrency limit, so the worker takes a slot before the
+    /// claim, without reading the job.
+    #[serde(default, rename = "c", skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::job::ConcurrencyLimit>,
 }
 
 impl WakeUp {
@@ -47,6 +51,7 @@ impl WakeUp {
             timeout_s: None,
             rate: None,
             slot: None,
+            concurrency: None,
         }
     }
 
@@ -55,6 +60,7 @@ impl WakeUp {
         WakeUp {
             timeout_s: Some(job.options.timeout.as_secs()),
             rate: job.options.rate.clone(),
+            concurrency: job.options.concurrency.clone(),
             ..Self::new(job.id.clone(), job.version, job.state)
         }
     }

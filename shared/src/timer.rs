@@ -68,6 +68,8 @@ pub struct TickReport {
     pub skipped: usize,
     /// Parked jobs of resumed queues woken.
     pub unparked: usize,
+    /// Jobs waiting on a concurrency key woken by the timer's look.
+    pub slots_woken: usize,
     /// Index entries that needed nothing (already acted on by another tick).
     pub stale: usize,
     /// Actions that failed; their items stay due and are retried next tick.
@@ -226,6 +228,10 @@ impl Timer {
                 }
             }
         }
+        if let Err(e) = self.check_limits(now, &mut report).await {
+            report.errors += 1;
+            tracing::error!(error = %error_chain(&e), "concurrency keys not checked; retried next tick");
+        }
         if let Err(e) = self.drain_resumed(now, &mut report).await {
             report.errors += 1;
             tracing::error!(error = %error_chain(&e), "parked jobs of resumed queues not woken; retried next tick");
@@ -245,6 +251,28 @@ impl Timer {
                 .write(self.emf.tick_line(&counts, now).into_iter().collect());
         }
         Ok(report)
+    }
+
+    /// Looks at the concurrency keys with waiting jobs whose look is due
+    /// (one query per shard of the Limits bucket): frees slots whose lease
+    /// passed (a crashed run) and wakes waiting jobs for the free slots, in
+    /// case an ending run's wake-up was missed.
+    async fn check_limits(&self, now: DateTime<Utc>, report: &mut TickReport) -> Result<()> {
+        for shard in 0..self.core.store.shards() {
+            for key in self.core.store.due_limits(shard, now).await? {
+                let mut state = self.core.store.slot_state(&key, now).await?;
+                if !state.expired.is_empty() {
+                    self.core.store.drop_holders(&key, &state.expired).await?;
+                    state.expired.clear();
+                }
+                if state.waiting == 0 {
+                    self.core.store.clear_waiting(&key, 0).await?;
+                    continue;
+                }
+                report.slots_woken += self.core.wake_waiters(&key, &state).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Wakes the jobs still parked on queues resumed lately (a worker that
@@ -303,6 +331,7 @@ impl Timer {
         let wake = |v: u64, st: State| WakeUp {
             timeout_s: Some(job.options.timeout.as_secs()),
             rate: job.options.rate.clone(),
+            concurrency: job.options.concurrency.clone(),
             ..WakeUp::new(id.clone(), v, st)
         };
         let marked = |how: Mark, next: DateTime<Utc>| self.core.store.mark(&d, how, next, now);

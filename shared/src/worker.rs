@@ -351,6 +351,9 @@ pub enum Outcome {
     Retry(String),
     /// Its queue is paused: the job was parked, to be woken on resume.
     Parked,
+    /// Every slot of its concurrency key is taken: the job waits on the
+    /// key's list, to be woken when a run of the key ends.
+    Waiting,
 }
 
 impl Outcome {
@@ -370,6 +373,10 @@ enum Claim {
     },
     Dropped(String),
 }
+
+/// How often the timer looks at a concurrency key that has waiting jobs,
+/// behind the wake-ups each ending run sends.
+pub const SLOT_RECHECK: Duration = Duration::from_secs(60);
 
 /// The part of a rate-limit window (at most this, or a tenth of the
 /// period) left unused at its end, so that a start claimed in a window also
@@ -648,6 +655,112 @@ impl Worker {
                 };
             }
         }
+        // A start under a concurrency key needs a slot first; the claim's
+        // lease is the slot's.
+        let mut held = None;
+        if let Some(c) = &w.concurrency {
+            let hinted = w
+                .timeout_s
+                .map(Duration::from_secs)
+                .unwrap_or(crate::job::DEFAULT_TIMEOUT);
+            let lease = self.lease(hinted, now, deadline);
+            let holder = format!("{}@{}", w.job, crate::clock::to_millis(lease));
+            match self
+                .core
+                .store
+                .acquire_slot(&c.key, c.limit, &holder, now)
+                .await
+            {
+                Ok(true) => held = Some(holder),
+                Ok(false) => match self.wait_for_slot(w, c, &holder, now).await {
+                    Ok(true) => held = Some(holder),
+                    Ok(false) => return Outcome::Waiting,
+                    Err(e) => return Outcome::Retry(error_chain(&e)),
+                },
+                Err(e) => return Outcome::Retry(error_chain(&e)),
+            }
+        }
+        let outcome = self.claim_and_run(w, now, deadline).await;
+        if let (Some(c), Some(holder)) = (&w.concurrency, held) {
+            self.release_slot(&c.key, &holder).await;
+        }
+        outcome
+    }
+
+    /// A wake-up that found every slot of its concurrency key taken: the job
+    /// goes on the key's waiting list (no worker waits) and the key counts
+    /// it. A run that ended in between may have missed it, so the slot is
+    /// asked for once more; true if it was taken then.
+    async fn wait_for_slot(
+        &self,
+        w: &WakeUp,
+        c: &crate::job::ConcurrencyLimit,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let hinted = w.state.unwrap_or(State::Enqueued);
+        let other = if hinted == State::Scheduled {
+            State::Enqueued
+        } else {
+            State::Scheduled
+        };
+        let mut listed = false;
+        for state in [hinted, other] {
+            if self
+                .core
+                .store
+                .wait_for_slot(&w.job, w.v, state, &c.key, now)
+                .await?
+            {
+                listed = true;
+                break;
+            }
+        }
+        if !listed {
+            // Stale: the job moved on; nothing to wait for.
+            return Ok(false);
+        }
+        let next = now + chrono_dur(SLOT_RECHECK);
+        self.core.store.adjust_waiting(&c.key, 1, next).await?;
+        if self
+            .core
+            .store
+            .acquire_slot(&c.key, c.limit, holder, now)
+            .await?
+        {
+            if self.core.store.stop_waiting(&w.job, now).await?.is_some() {
+                self.core.store.adjust_waiting(&c.key, -1, next).await?;
+            }
+            return Ok(true);
+        }
+        tracing::debug!(job = %w.job, key = c.key, "concurrency key full; job waits for a slot");
+        Ok(false)
+    }
+
+    /// Gives back a run's slot and wakes the oldest waiting jobs for the
+    /// slots free. A failure is logged: the slot frees itself when its lease
+    /// passes, and the timer looks at keys with waiting jobs.
+    async fn release_slot(&self, key: &str, holder: &str) {
+        let res = async {
+            let state = self
+                .core
+                .store
+                .release_slot(key, holder, self.core.now())
+                .await?;
+            self.core.wake_waiters(key, &state).await
+        }
+        .await;
+        if let Err(e) = res {
+            tracing::warn!(key, error = %error_chain(&e), "concurrency slot not released; it frees itself when its lease passes");
+        }
+    }
+
+    async fn claim_and_run(
+        &self,
+        w: &WakeUp,
+        now: DateTime<Utc>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Outcome {
         let claim = match self.claim(w, now, deadline).await {
             Ok(c) => c,
             Err(e) => return Outcome::Retry(error_chain(&e)),

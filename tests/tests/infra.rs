@@ -450,6 +450,17 @@ async fn policies_grant_exactly_what_the_code_calls() {
     env.send_raw("default", r#"{"hangar_intake":1,"kind":"ok"}"#)
         .await;
     env.send_raw("default", "not a hangar message").await;
+    // Two jobs under one mutex, in one batch: one waits, and the other's
+    // end wakes it (a query of the key's waiting list).
+    let mut mutexed = Vec::new();
+    for _ in 0..2 {
+        mutexed.push(
+            env.client
+                .enqueue(NewJob::new("ok", json!({})).concurrency("policy", 1))
+                .await
+                .unwrap(),
+        );
+    }
     // The child's release is cut short, for the timer to finish.
     env.faults.fail("UpdateItem", &format!("job#{child}"));
 
@@ -464,7 +475,12 @@ async fn policies_grant_exactly_what_the_code_calls() {
         }
         let env = &env;
         let finished = |id| async move { env.job(id).await.state == State::Succeeded };
-        if received == 0 && finished(&fanout).await && finished(&parent).await {
+        if received == 0
+            && finished(&fanout).await
+            && finished(&parent).await
+            && finished(&mutexed[0]).await
+            && finished(&mutexed[1]).await
+        {
             break;
         }
         assert!(std::time::Instant::now() < until, "jobs did not finish");

@@ -144,3 +144,109 @@ async fn rate_limits_out_of_bounds_are_refused() {
         assert!(err.to_string().contains(what), "{err}");
     }
 }
+
+/// The largest number of runs overlapping in time.
+fn max_overlap(runs: &[&Value]) -> usize {
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for r in runs {
+        edges.push((r["start"].as_i64().unwrap(), 1));
+        edges.push((r["end"].as_i64().unwrap(), -1));
+    }
+    // An end and a start at the same millisecond do not overlap.
+    edges.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+/// 12 jobs of 300 ms under `concurrency("db", 2)` on two worker processes
+/// (four pollers): every job runs once, never more than 2 at once, and the
+/// waiting jobs are woken by the ending runs (no timer runs here).
+#[tokio::test]
+async fn a_concurrency_limit_holds_across_worker_processes() {
+    let env = TestEnv::new().await;
+    let ledger = std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack));
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            env.client
+                .enqueue(
+                    NewJob::new("ledger.run", json!({ "i": i, "ms": 300 })).concurrency("db", 2),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let started = std::time::Instant::now();
+    let _workers = start_workers(&env, &ledger, 2);
+    wait_for(&env, &ids, State::Succeeded, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+
+    let runs = read_ledger(&ledger);
+    let _ = std::fs::remove_file(&ledger);
+    let runs: Vec<&Value> = runs.iter().collect();
+    assert_eq!(runs.len(), 12, "each job ran once: {runs:?}");
+    let overlap = max_overlap(&runs);
+    println!(
+        "figure: concurrency 2, 12 jobs of 300 ms, 2 worker processes: at most {overlap} at once, done in {took:?}"
+    );
+    assert!(overlap <= 2, "{overlap} runs at once");
+    assert_eq!(overlap, 2, "both slots were used");
+    // The key is free again and nobody is counted as waiting.
+    let key = env.client.concurrency_key("db").await.unwrap();
+    assert!(key.live.is_empty() && key.waiting == 0, "{key:?}");
+}
+
+/// A slot held by a run that crashed (its lease passed) is freed for the
+/// next job; the timer wakes a waiting job if no ending run did.
+#[tokio::test]
+async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
+    let clock = hangar::OffsetClock::new();
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
+        shards: Some(1),
+        ..hangar_integration_tests::EnvOptions::clock(clock.clone())
+    })
+    .await;
+    // A run that took the only slot and vanished (its lease: 40 s).
+    env.client
+        .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
+        .await
+        .unwrap();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r = ran.clone();
+    let poller = env.poller(hangar::Registry::new().raw("m.job", move |_, _| {
+        let r = r.clone();
+        async move {
+            r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
+        .await
+        .unwrap();
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the slot is taken"
+    );
+    let key = env.client.concurrency_key("mutex").await.unwrap();
+    assert_eq!(key.waiting, 1, "{key:?}");
+    assert_eq!(env.job(&id).await.state, State::Enqueued);
+
+    // Past the ghost's lease and the timer's next look at the key.
+    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    let report = hangar::Timer::new(&env.client)
+        .tick(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(report.slots_woken, 1, "{report:?}");
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(env.job(&id).await.state, State::Succeeded);
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -188,6 +188,7 @@ export class Hangar extends Construct {
     );
     // Running jobs, and creating follow-up jobs from handlers.
     allow(this.worker, 'JobState', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'], [this.table.tableArn]);
+    allow(this.worker, 'WaitingLists', ['dynamodb:Query'], [indexArn]);
     allow(this.worker, 'JobQueues', ['sqs:SendMessage', 'sqs:GetQueueUrl'], [queueArns]);
     for (const q of queues) {
       this.worker.addEventSource(

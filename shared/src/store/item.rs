@@ -139,6 +139,9 @@ pub(crate) fn job_item(
     if let Some(rate) = &job.options.rate {
         item.insert(attr::RATE.to_owned(), to_av(rate));
     }
+    if let Some(c) = &job.options.concurrency {
+        item.insert(attr::CONCURRENCY.to_owned(), to_av(c));
+    }
     if !job.params.is_empty() {
         item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
     }
@@ -215,6 +218,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
             rate: from_av(item, attr::RATE, &corrupt)?,
+            concurrency: from_av(item, attr::CONCURRENCY, &corrupt)?,
         },
         state,
         version: get_n(item, attr::VERSION).ok_or_else(|| corrupt("missing v".into()))?,
@@ -272,6 +276,9 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> Item {
     if let Some(rate) = &r.options.rate {
         item.insert(attr::RATE.to_owned(), to_av(rate));
     }
+    if let Some(c) = &r.options.concurrency {
+        item.insert(attr::CONCURRENCY.to_owned(), to_av(c));
+    }
     if let Some(within) = r.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -321,6 +328,11 @@ pub(crate) fn parse_recurring(item: &Item) -> Result<RecurringJob> {
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
+            concurrency: item
+                .get(attr::CONCURRENCY)
+                .map(|v| serde_dynamo::from_attribute_value(v.clone()))
+                .transpose()
+                .map_err(|e| corrupt(format!("conc: {e}")))?,
             rate: item
                 .get(attr::RATE)
                 .map(|v| serde_dynamo::from_attribute_value(v.clone()))

@@ -118,3 +118,271 @@ impl Store {
         })
     }
 }
+
+/// Concurrency limits: at most `n` runs at once per key, across all
+/// workers. The key's item, `pk = "conc#<key>"`, holds the runs that have a
+/// slot (`holders`, a string set of `<job id>@<lease ms>`: a slot whose
+/// lease has passed is free again), the jobs waiting (`waiting`) and the
+/// limit (`lim`). A job that finds no slot waits on the index in the key's
+/// own partition (`wait#<key>`, oldest first) without a worker; a finishing
+/// run wakes the oldest, and the timer looks at keys with waiting jobs now
+/// and then (bucket `limits`) in case a wake-up was missed.
+pub(crate) fn conc_key(key: &str) -> String {
+    format!("conc#{key}")
+}
+
+/// A concurrency key as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotState {
+    /// Holders whose lease has not passed.
+    pub live: Vec<String>,
+    /// Holders whose lease has passed.
+    pub expired: Vec<String>,
+    /// Jobs waiting (approximate).
+    pub waiting: u64,
+    /// The limit.
+    pub limit: u32,
+}
+
+fn slot_state(item: &super::item::Item, now: DateTime<Utc>) -> SlotState {
+    let holders: Vec<String> = item
+        .get(attr::HOLDERS)
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
+    let now_ms = to_millis(now);
+    let (live, expired) = holders.into_iter().partition(|h| {
+        h.rsplit_once('@')
+            .and_then(|(_, ms)| ms.parse::<i64>().ok())
+            .is_some_and(|lease| lease >= now_ms)
+    });
+    SlotState {
+        live,
+        expired,
+        waiting: get_n(item, attr::WAITING).unwrap_or(0),
+        limit: get_n(item, attr::LIMIT).unwrap_or(1),
+    }
+}
+
+impl Store {
+    /// Takes a slot under `key` for `holder` (`<job id>@<lease ms>`) if
+    /// fewer than `limit` live runs hold one, freeing slots whose lease has
+    /// passed on the way. True if taken.
+    pub async fn acquire_slot(
+        &self,
+        key: &str,
+        limit: u32,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        for _ in 0..3 {
+            let request = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::PK, s(conc_key(key)))
+                .update_expression("ADD #h :e SET #l = :n")
+                .condition_expression("attribute_not_exists(#h) OR size(#h) < :n")
+                .expression_attribute_names("#h", attr::HOLDERS)
+                .expression_attribute_names("#l", attr::LIMIT)
+                .expression_attribute_values(":e", AttributeValue::Ss(vec![holder.to_owned()]))
+                .expression_attribute_values(":n", n(limit))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
+            let old = match res {
+                Ok(_) => return Ok(true),
+                Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
+                    if e.err().is_conditional_check_failed_exception() =>
+                {
+                    match e.into_err() {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item.unwrap_or_default(),
+                        _ => Default::default(),
+                    }
+                }
+                Err(e) => return Err(Error::aws(SERVICE, "UpdateItem", e)),
+            };
+            let state = slot_state(&old, now);
+            if state.expired.is_empty() {
+                return Ok(false);
+            }
+            // Runs that lost their lease no longer hold a slot.
+            self.drop_holders(key, &state.expired).await?;
+        }
+        Ok(false)
+    }
+
+    /// Frees slots (removing absent holders is harmless).
+    pub async fn drop_holders(&self, key: &str, holders: &[String]) -> Result<()> {
+        if holders.is_empty() {
+            return Ok(());
+        }
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(conc_key(key)))
+            .update_expression("DELETE #h :e")
+            .expression_attribute_names("#h", attr::HOLDERS)
+            .expression_attribute_values(":e", AttributeValue::Ss(holders.to_vec()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Gives back a slot; returns the key as it is now.
+    pub async fn release_slot(
+        &self,
+        key: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SlotState> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(conc_key(key)))
+            .update_expression("DELETE #h :e")
+            .expression_attribute_names("#h", attr::HOLDERS)
+            .expression_attribute_values(":e", AttributeValue::Ss(vec![holder.to_owned()]))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "UpdateItem", e))?;
+        Ok(slot_state(&out.attributes.unwrap_or_default(), now))
+    }
+
+    /// A concurrency key as it is now (strongly consistent).
+    pub async fn slot_state(&self, key: &str, now: DateTime<Utc>) -> Result<SlotState> {
+        Ok(self
+            .get_item(conc_key(key))
+            .await?
+            .map(|i| slot_state(&i, now))
+            .unwrap_or_default())
+    }
+
+    /// Adds `delta` to the jobs waiting on `key` and has the timer look at
+    /// the key at `next_look` (a safety net behind the wake-ups).
+    pub async fn adjust_waiting(
+        &self,
+        key: &str,
+        delta: i64,
+        next_look: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut e = super::expr::Expr::default();
+        let w = e.n(attr::WAITING);
+        let d = e.v("delta", n(delta));
+        let zero = e.v("zero", n(0));
+        e.set_raw(format!("{w} = if_not_exists({w}, {zero}) + {d}"));
+        e.set(
+            attr::BUCKET,
+            s(super::Bucket::Limits.key(super::schema::shard_of(key, self.shards))),
+        );
+        e.set(attr::BUCKET_AT, super::item::ms(next_look));
+        self.update(conc_key(key), e).await.map(drop)
+    }
+
+    /// Sets the waiting count to 0 and stops the timer's looks, if it is
+    /// still `seen` (a job that started waiting since keeps them).
+    pub async fn clear_waiting(&self, key: &str, seen: u64) -> Result<()> {
+        let mut e = super::expr::Expr::default();
+        e.set(attr::WAITING, n(0));
+        e.set(attr::BUCKET_AT, n(super::schema::NEVER_MS));
+        e.cond_eq(attr::WAITING, n(seen));
+        self.update(conc_key(key), e).await.map(drop)
+    }
+
+    /// Moves a job whose wake-up found no slot to its key's waiting list
+    /// (not a state change). False if the job is no longer at that version
+    /// and state.
+    pub async fn wait_for_slot(
+        &self,
+        id: &crate::job::JobId,
+        version: u64,
+        state: crate::state::State,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut e = super::expr::Expr::default();
+        e.set(
+            attr::BUCKET,
+            s(format!("{}#{key}", super::Bucket::Waiting.as_str())),
+        );
+        e.set(attr::BUCKET_AT, super::item::ms(now));
+        e.set(attr::WAITS, s(key));
+        e.cond_live(now);
+        e.cond_eq(attr::VERSION, n(version));
+        e.cond_eq(attr::STATE, s(state.as_str()));
+        self.update(super::schema::job_key(id), e).await
+    }
+
+    /// The oldest jobs waiting on `key`, at most `limit`.
+    pub async fn waiters(&self, key: &str, limit: usize) -> Result<Vec<crate::job::JobId>> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(super::INDEX)
+            .key_condition_expression("#b = :b")
+            .expression_attribute_names("#b", attr::BUCKET)
+            .expression_attribute_values(
+                ":b",
+                s(format!("{}#{key}", super::Bucket::Waiting.as_str())),
+            )
+            .limit(limit.clamp(1, 100) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+        Ok(out.items().iter().filter_map(|i| get_s_pk(i)).collect())
+    }
+
+    /// Takes a job off its key's waiting list, back to the Active bucket
+    /// (watched by the timer again), and returns it for its wake-up. None
+    /// if it was no longer waiting.
+    pub async fn stop_waiting(
+        &self,
+        id: &crate::job::JobId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::job::JobRecord>> {
+        let mut e = super::expr::Expr::default();
+        e.set(
+            attr::BUCKET,
+            s(super::Bucket::Active.key(super::schema::shard_of(id.as_str(), self.shards))),
+        );
+        e.set(
+            attr::BUCKET_AT,
+            super::item::ms(now + crate::timing::chrono_dur(self.grace)),
+        );
+        e.remove(attr::WAITS);
+        e.cond_live(now);
+        let w = e.n(attr::WAITS);
+        e.cond(format!("attribute_exists({w})"));
+        self.update_job_returning(super::schema::job_key(id), e)
+            .await
+    }
+
+    /// Concurrency keys whose look by the timer is due, in one shard.
+    pub async fn due_limits(&self, shard: u32, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let out = self
+            .bucket_query(super::Bucket::Limits, shard)
+            .key_condition_expression("#b = :b AND #at <= :now")
+            .expression_attribute_names("#at", attr::BUCKET_AT)
+            .expression_attribute_values(":now", super::item::ms(now))
+            .limit(100)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| super::item::get_s(i, attr::PK)?.strip_prefix("conc#"))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+fn get_s_pk(item: &super::item::Item) -> Option<crate::job::JobId> {
+    let id = super::item::get_s(item, attr::PK)?.strip_prefix("job#")?;
+    crate::job::JobId::parse(id).ok()
+}

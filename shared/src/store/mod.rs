@@ -47,6 +47,7 @@ mod table;
 
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use due::{Due, DueJob, DueStart, Mark};
+pub use limits::SlotState;
 pub use list::{BucketCounts, Count, Cursor, ListQuery, Page};
 pub use queues::{ParkedEntry, QueueControl};
 pub use recurring::Fire;
@@ -390,6 +391,10 @@ mod tests {
                 timeout: Duration::from_secs(u64::MAX / 2),
                 retention: Some(Duration::from_secs(u64::MAX / 2)),
                 start_within: Some(Duration::from_secs(u64::MAX / 2)),
+                concurrency: Some(crate::job::ConcurrencyLimit {
+                    key: "c".repeat(crate::job::MAX_KIND_LEN),
+                    limit: u32::MAX,
+                }),
                 rate: Some(crate::job::RateLimit {
                     key: "r".repeat(crate::job::MAX_KIND_LEN),
                     limit: u32::MAX,
@@ -431,7 +436,13 @@ mod tests {
         );
         let store = Store::new(ddb, "t", 8, Duration::from_secs(1));
         let mut item = store.item(&job);
-        for a in [attr::LEASE, attr::CLAIMED_V, attr::RESENDS, attr::TTL, attr::PARKED] {
+        for a in [
+            attr::LEASE,
+            attr::CLAIMED_V,
+            attr::RESENDS,
+            attr::TTL,
+            attr::PARKED,
+        ] {
             item.insert(a.to_owned(), n(u64::MAX));
         }
         item.insert(attr::CONTS.to_owned(), to_av(&conts));

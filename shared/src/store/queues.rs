@@ -201,16 +201,25 @@ impl Store {
         e.cond_live(now);
         let p = e.n(attr::PARKED);
         e.cond(format!("attribute_exists({p})"));
-        match self.update_returning(job_key(id), e).await {
-            Ok(Some(item)) => Ok(Some(parse_job(&item)?)),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
+        self.update_job_returning(job_key(id), e).await
+    }
+
+    /// A conditional `UpdateItem` of a job returning it as written; None
+    /// when the condition failed.
+    pub(super) async fn update_job_returning(
+        &self,
+        pk: String,
+        e: Expr,
+    ) -> Result<Option<JobRecord>> {
+        match self.update_returning(pk, e).await? {
+            Some(item) => Ok(Some(parse_job(&item)?)),
+            None => Ok(None),
         }
     }
 
     /// A conditional `UpdateItem` returning the item as written; None when
     /// the condition failed.
-    async fn update_returning(&self, pk: String, e: Expr) -> Result<Option<Item>> {
+    pub(super) async fn update_returning(&self, pk: String, e: Expr) -> Result<Option<Item>> {
         let request = self
             .ddb
             .update_item()

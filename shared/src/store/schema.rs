@@ -92,6 +92,17 @@ pub(crate) mod attr {
     pub const LAST_RUN: &str = "last_run";
     /// Recurring: the job created last.
     pub const LAST_JOB: &str = "last_job";
+    /// Job: the concurrency key it waits on for a slot.
+    pub const WAITS: &str = "waits";
+    /// Job: its concurrency limit, `{k, n}`.
+    pub const CONCURRENCY: &str = "conc";
+    /// Concurrency key item: the runs holding a slot, `<job id>@<lease ms>`.
+    pub const HOLDERS: &str = "holders";
+    /// Concurrency key item: jobs waiting (approximate; corrected when the
+    /// waiting list is read).
+    pub const WAITING: &str = "waiting";
+    /// Concurrency key item: the limit, as the last acquiring job gave it.
+    pub const LIMIT: &str = "lim";
     /// Job: its parameters (map of strings).
     pub const PARAMS: &str = "params";
     /// Job: its rate limit, `{k, n, per}` (key, starts, period in ms).
@@ -160,11 +171,19 @@ pub enum Bucket {
     /// queue was paused; `bucket_at` is when they were parked. Not watched:
     /// resuming the queue wakes them.
     Parked,
+    /// Jobs waiting for a slot under a concurrency key; one partition per
+    /// key (`wait#<key>`, not sharded, so the oldest comes first), and
+    /// `bucket_at` is when they started waiting.
+    Waiting,
+    /// Concurrency keys with waiting jobs; `bucket_at` is when the timer
+    /// looks at the key again (a safety net behind the wake-ups a finishing
+    /// job sends), or never.
+    Limits,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 8] = [
+    pub const ALL: [Bucket; 10] = [
         Bucket::Scheduled,
         Bucket::Active,
         Bucket::Awaiting,
@@ -173,6 +192,8 @@ impl Bucket {
         Bucket::Deleted,
         Bucket::Recurring,
         Bucket::Parked,
+        Bucket::Waiting,
+        Bucket::Limits,
     ];
 
     /// Buckets the timer reads every tick (items whose `bucket_at` passed).
@@ -189,6 +210,8 @@ impl Bucket {
             Bucket::Deleted => "deleted",
             Bucket::Recurring => "recurring",
             Bucket::Parked => "parked",
+            Bucket::Waiting => "wait",
+            Bucket::Limits => "limits",
         }
     }
 
