@@ -92,6 +92,13 @@ enum Command {
     /// Pause and resume queues.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// A concurrency key: the runs holding its slots and the jobs waiting.
+    Concurrency {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        fmt: Format,
+    },
     /// Cron expressions, evaluated exactly as the scheduler does.
     #[command(subcommand)]
     Cron(CronCommand),
@@ -151,6 +158,10 @@ struct EnqueueArgs {
     /// workers: KEY=N/PERIOD, e.g. stripe=25/1s.
     #[arg(long, value_parser = parse::rate)]
     rate: Option<(String, u32, Duration)>,
+    /// At most N runs at once among the jobs naming KEY, across all
+    /// workers: KEY=N (KEY=1: one at a time).
+    #[arg(long, value_parser = parse::concurrency)]
+    concurrency: Option<(String, u32)>,
     /// A job parameter, NAME=VALUE (repeatable), shown with the job.
     #[arg(long = "param", value_parser = parse::param)]
     params: Vec<(String, String)>,
@@ -434,6 +445,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             if let Some((key, n, per)) = &a.rate {
                 job = job.rate(key.clone(), *n, *per);
             }
+            if let Some((key, n)) = &a.concurrency {
+                job = job.concurrency(key.clone(), *n);
+            }
             for (name, value) in &a.params {
                 job = job.param(name.clone(), value.clone());
             }
@@ -564,6 +578,29 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         }
         Command::Recurring(cmd) => recurring(client, cmd).await.map_err(fail)?,
         Command::Queue(cmd) => queue(client, cmd).await.map_err(fail)?,
+        Command::Concurrency { key, fmt } => {
+            let k = client.concurrency_key(&key).await.map_err(fail)?;
+            if fmt.json {
+                Out::json(&serde_json::json!({
+                    "key": key,
+                    "limit": k.limit,
+                    "running": k.live,
+                    "expired": k.expired,
+                    "waiting": k.waiting,
+                }));
+            } else {
+                println!("key      {key}");
+                println!("limit    {}", k.limit);
+                println!("running  {} {}", k.live.len(), k.live.join(" "));
+                println!("waiting  {}", k.waiting);
+                if !k.expired.is_empty() {
+                    println!(
+                        "expired  {} (freed at the next take or timer look)",
+                        k.expired.join(" ")
+                    );
+                }
+            }
+        }
         Command::Setup { queues } => {
             let sdk = ctx.sdk().await;
             let names: Vec<&str> = queues.iter().map(String::as_str).collect();

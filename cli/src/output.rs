@@ -170,6 +170,12 @@ pub fn print_job(j: &JobRecord) {
     for (name, value) in &j.params {
         rows.push(("param", format!("{name} = {}", one_line(value, 100))));
     }
+    if let Some(c) = &j.options.concurrency {
+        rows.push(("conc", format!("{} at once (key {})", c.limit, c.key)));
+    }
+    if let Some(key) = &j.waiting_for {
+        rows.push(("waiting", format!("for a slot of concurrency key {key}")));
+    }
     if let Some(r) = &j.options.rate {
         rows.push((
             "rate",

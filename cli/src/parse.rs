@@ -6,6 +6,13 @@ use chrono::{DateTime, Utc};
 use hangar::{Misfire, State};
 
 /// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
+/// A concurrency limit `KEY=N`.
+pub fn concurrency(s: &str) -> Result<(String, u32), String> {
+    let bad = || format!("{s:?} is not a concurrency limit (use KEY=N, e.g. db=2)");
+    let (key, n) = s.split_once('=').ok_or_else(bad)?;
+    Ok((key.trim().to_owned(), n.trim().parse().map_err(|_| bad())?))
+}
+
 /// A job parameter `NAME=VALUE`.
 pub fn param(s: &str) -> Result<(String, String), String> {
     let (name, value) = s

@@ -732,3 +732,32 @@ async fn enqueue_with_parameters() {
     );
     assert!(err.contains("NAME=VALUE"), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_under_a_concurrency_key_and_show_the_key() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--concurrency", "db=2"],
+    ));
+    let c = env.job(&id).await.options.concurrency.unwrap();
+    assert_eq!((c.key.as_str(), c.limit), ("db", 2));
+    let text = ok(&hangar(&env, &["job", id.as_str()]));
+    assert!(text.contains("2 at once (key db)"), "{text}");
+    // A run holding one of the key's slots.
+    env.client
+        .take_slot_for_test("db", 2, "run-1", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let k = json(&hangar(&env, &["concurrency", "db", "--json"]));
+    assert_eq!(k["limit"], 2);
+    assert_eq!(k["running"].as_array().unwrap().len(), 1, "{k}");
+    assert_eq!(k["waiting"], 0);
+    let text = ok(&hangar(&env, &["concurrency", "db"]));
+    assert!(text.contains("running  1 run-1@"), "{text}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--concurrency", "db=0"]),
+        1,
+    );
+    assert!(err.contains("use 1 to 1000"), "{err}");
+}

@@ -676,6 +676,8 @@ pub struct JobRecord {
     pub parked_at: Option<DateTime<Utc>>,
     /// Its parameters.
     pub params: Params,
+    /// The concurrency key whose slot it is waiting for, if it is waiting.
+    pub waiting_for: Option<String>,
     /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
     pub history: Vec<HistoryEntry>,
 }
@@ -710,6 +712,7 @@ impl JobRecord {
             expires_at: None,
             parked_at: None,
             params: Params::new(),
+            waiting_for: None,
             history: vec![entry],
         }
     }

@@ -48,6 +48,9 @@ pub struct JobJson {
     /// Parked since (its queue is paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_at: Option<DateTime<Utc>>,
+    /// The concurrency key whose slot it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
     /// State changes, oldest first.
     pub history: Vec<HistoryJson>,
 }
@@ -84,6 +87,7 @@ impl From<&JobRecord> for JobJson {
             last_error: j.last_error.clone(),
             params: j.params.clone(),
             parked_at: j.parked_at,
+            waiting_for: j.waiting_for.clone(),
             history: j
                 .history
                 .iter()

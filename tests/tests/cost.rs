@@ -293,3 +293,29 @@ async fn cost_rate_limited() {
     let per = report("a rate-limited job (room in its window)", &bill, N, 7.0);
     assert_eq!((per.table_wru, per.index_wru), (4.0, 3.0), "{per:?}");
 }
+
+/// A job under a concurrency key with a free slot: fire-and-forget plus
+/// taking the slot and giving it back (two small writes to the key's item,
+/// not indexed).
+#[tokio::test]
+async fn cost_concurrency_key() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let limited = |n: u32| {
+        hangar::NewJob::of(&Ok1 { n })
+            .unwrap()
+            .concurrency("cost", 100)
+    };
+    // The key's item exists from its first slot on.
+    env.client.enqueue(limited(99)).await.unwrap();
+    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client.enqueue(limited(n as u32)).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 1 + N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a job under a concurrency key (a slot free)", &bill, N, 8.0);
+    assert_eq!((per.table_wru, per.index_wru), (5.0, 3.0), "{per:?}");
+}

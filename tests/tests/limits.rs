@@ -237,7 +237,9 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
     );
     let key = env.client.concurrency_key("mutex").await.unwrap();
     assert_eq!(key.waiting, 1, "{key:?}");
-    assert_eq!(env.job(&id).await.state, State::Enqueued);
+    let waiting = env.job(&id).await;
+    assert_eq!(waiting.state, State::Enqueued);
+    assert_eq!(waiting.waiting_for.as_deref(), Some("mutex"));
 
     // Past the ghost's lease and the timer's next look at the key.
     clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
@@ -247,6 +249,7 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
         .unwrap();
     assert_eq!(report.slots_woken, 1, "{report:?}");
     while poller.poll_once().await.unwrap() > 0 {}
-    assert_eq!(env.job(&id).await.state, State::Succeeded);
+    let done = env.job(&id).await;
+    assert_eq!((done.state, done.waiting_for), (State::Succeeded, None));
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -373,6 +373,10 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                         @for (name, value) in &job.params { code { (name) } " = " (value) br; }
                     } }
                 }
+                @if let Some(c) = &job.options.concurrency { tr { th { "Concurrency" } td { "at most " (c.limit) " at once, key " code { (c.key) } } } }
+                @if let Some(key) = &job.waiting_for {
+                    tr { th { "Waiting" } td { "for a slot of concurrency key " code { (key) } "; woken when a run of the key ends" } }
+                }
                 @if let Some(r) = &job.options.rate { tr { th { "Rate limit" } td { (r.limit) " starts per " (r.per().as_secs_f64()) " s, key " code { (r.key) } } } }
                 @if let Some(d) = job.options.start_within { tr { th { "Start within" } td { (d.as_secs()) " s of being enqueued or due, else given up" } } }
                 tr { th { "Created" } td { (time(job.created_at)) } }

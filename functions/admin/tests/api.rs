@@ -748,6 +748,7 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         last_error: (state == State::Failed).then(|| format!("job {i} failed")),
         expires_at: Some(now + chrono::Duration::days(7)),
         parked_at: None,
+        waiting_for: None,
         params: Default::default(),
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),
@@ -952,6 +953,7 @@ async fn job_page_shows_parameters_and_limits() {
             NewJob::new("k", json!({}))
                 .param("tenant", "<script>alert(1)</script>")
                 .rate("api", 5, std::time::Duration::from_secs(2))
+                .concurrency("db", 3)
                 .start_within(std::time::Duration::from_secs(90)),
         )
         .await
@@ -963,5 +965,6 @@ async fn job_page_shows_parameters_and_limits() {
     );
     assert!(!page.contains("<script>alert(1)"), "{page}");
     assert!(page.contains("5 starts per 2 s"), "{page}");
+    assert!(page.contains("at most 3 at once"), "{page}");
     assert!(page.contains("90 s of being enqueued"), "{page}");
 }

@@ -234,6 +234,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         last_error: get_s(item, attr::LAST_ERROR).map(str::to_owned),
         expires_at: get_n::<i64>(item, attr::TTL).and_then(|s| DateTime::from_timestamp(s, 0)),
         parked_at: get_ms(item, attr::PARKED),
+        waiting_for: get_s(item, attr::WAITS).map(str::to_owned),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
         history,
     })

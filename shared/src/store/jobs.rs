@@ -456,6 +456,7 @@ impl Store {
         }
         if !change.keep_place {
             e.remove(attr::PARKED);
+            e.remove(attr::WAITS);
         }
         e.set_or_remove(attr::RUN_AT, change.run_at.map(|(at, _)| ms(at)));
         e.set_or_remove(

@@ -334,7 +334,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-        Ok(out.items().iter().filter_map(|i| get_s_pk(i)).collect())
+        Ok(out.items().iter().filter_map(get_s_pk).collect())
     }
 
     /// Takes a job off its key's waiting list, back to the Active bucket
