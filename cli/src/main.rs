@@ -162,6 +162,9 @@ struct EnqueueArgs {
     /// workers: KEY=N (KEY=1: one at a time).
     #[arg(long, value_parser = parse::concurrency)]
     concurrency: Option<(String, u32)>,
+    /// Jobs naming KEY run one at a time, in the order they were created.
+    #[arg(long, conflicts_with = "concurrency")]
+    ordered: Option<String>,
     /// A job parameter, NAME=VALUE (repeatable), shown with the job.
     #[arg(long = "param", value_parser = parse::param)]
     params: Vec<(String, String)>,
@@ -448,6 +451,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             if let Some((key, n)) = &a.concurrency {
                 job = job.concurrency(key.clone(), *n);
             }
+            if let Some(key) = &a.ordered {
+                job = job.ordered(key.clone());
+            }
             for (name, value) in &a.params {
                 job = job.param(name.clone(), value.clone());
             }
@@ -587,12 +593,16 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                     "running": k.live,
                     "expired": k.expired,
                     "waiting": k.waiting,
+                    "next": k.next,
                 }));
             } else {
                 println!("key      {key}");
                 println!("limit    {}", k.limit);
                 println!("running  {} {}", k.live.len(), k.live.join(" "));
                 println!("waiting  {}", k.waiting);
+                if let Some(next) = k.next {
+                    println!("next     {next} (ordered: the job numbered so starts next)");
+                }
                 if !k.expired.is_empty() {
                     println!(
                         "expired  {} (freed at the next take or timer look)",

@@ -173,6 +173,9 @@ pub fn print_job(j: &JobRecord) {
     if let Some(c) = &j.options.concurrency {
         rows.push(("conc", format!("{} at once (key {})", c.limit, c.key)));
     }
+    if let (Some(key), Some(seq)) = (&j.options.ordered, j.sequence) {
+        rows.push(("ordered", format!("number {seq} of key {key}")));
+    }
     if let Some(key) = &j.waiting_for {
         rows.push(("waiting", format!("for a slot of concurrency key {key}")));
     }

@@ -761,3 +761,23 @@ async fn enqueue_under_a_concurrency_key_and_show_the_key() {
     );
     assert!(err.contains("use 1 to 1000"), "{err}");
 }
+
+#[tokio::test]
+async fn enqueue_ordered_jobs() {
+    let env = TestEnv::new().await;
+    let first = id_of(&hangar(&env, &["enqueue", "hello", "--ordered", "acct-7"]));
+    let second = id_of(&hangar(&env, &["enqueue", "hello", "--ordered", "acct-7"]));
+    assert_eq!(env.job(&first).await.sequence, Some(1));
+    assert_eq!(env.job(&second).await.sequence, Some(2));
+    let text = ok(&hangar(&env, &["job", second.as_str()]));
+    assert!(text.contains("number 2 of key acct-7"), "{text}");
+    let k = json(&hangar(&env, &["concurrency", "acct-7", "--json"]));
+    assert_eq!(k["next"], 1, "{k}");
+    fails(
+        &hangar(
+            &env,
+            &["enqueue", "hello", "--ordered", "a", "--concurrency", "a=2"],
+        ),
+        2,
+    );
+}

@@ -134,9 +134,10 @@ impl Client {
     pub async fn enqueue(&self, job: impl IntoNewJob) -> Result<JobId> {
         let job = job.into_new_job()?;
         let now = self.core.now();
-        let record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
+        let mut record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
+        self.number(std::slice::from_mut(&mut record)).await?;
         self.core.store.insert(&record).await?;
         self.core.wake(&record, Duration::ZERO).await;
         Ok(record.id)
@@ -160,6 +161,7 @@ impl Client {
         record.run_at = Some(run_at);
         record.handed_off = send_delay.is_some();
         self.core.queues.url(&record.options.queue).await?;
+        self.number(std::slice::from_mut(&mut record)).await?;
         self.core.store.insert(&record).await?;
         if let Some(delay) = send_delay {
             self.core.wake(&record, delay).await;
@@ -190,6 +192,12 @@ impl Client {
             )),
         )
         .with("parent", parent.as_str());
+        if job.options.ordered.is_some() {
+            return Err(Error::invalid(
+                "continuation",
+                "a continuation cannot be ordered (waiting for its parent, it would hold up its ordering key)",
+            ));
+        }
         let mut record = self.record(job, entry)?;
         record.parent = Some(Parent {
             id: parent.clone(),
@@ -253,12 +261,13 @@ impl Client {
             job.id = None;
             records.push(self.record(job, HistoryEntry::new(State::Enqueued, now, None))?);
         }
-        let mut queues: Vec<&str> = records.iter().map(|r| r.options.queue.as_str()).collect();
+        let mut queues: Vec<String> = records.iter().map(|r| r.options.queue.clone()).collect();
         queues.sort_unstable();
         queues.dedup();
         for q in &queues {
             self.core.queues.url(q).await?;
         }
+        self.number(&mut records).await?;
         self.core.store.insert_many(&records).await?;
         for q in queues {
             let msgs: Vec<_> = records
@@ -266,7 +275,7 @@ impl Client {
                 .filter(|r| r.options.queue == q)
                 .map(|r| (WakeUp::for_job(r), Duration::ZERO))
                 .collect();
-            match self.core.queues.send_batch(q, &msgs).await {
+            match self.core.queues.send_batch(&q, &msgs).await {
                 Ok(failed) if failed.is_empty() => {}
                 Ok(failed) => tracing::warn!(
                     queue = q,
@@ -434,6 +443,29 @@ impl Client {
             .await
     }
 
+    /// Gives each ordered job its place in its key's sequence, in the order
+    /// given (one write per key).
+    async fn number(&self, records: &mut [JobRecord]) -> Result<()> {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in records.iter() {
+            if let Some(key) = &r.options.ordered {
+                *counts.entry(key.clone()).or_default() += 1;
+            }
+        }
+        let now = self.core.now();
+        for (key, count) in counts {
+            let mut seq = self.core.store.allocate_seq(&key, count, now).await?;
+            for r in records
+                .iter_mut()
+                .filter(|r| r.options.ordered.as_deref() == Some(key.as_str()))
+            {
+                r.sequence = Some(seq);
+                seq += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that a queue of this name exists in the stack (an unknown
     /// one is [`Error::Invalid`], naming the SQS queue looked for).
     async fn existing_queue(&self, queue: &str) -> Result<()> {
@@ -463,6 +495,17 @@ impl Client {
         self.core.store.slot_state(key, self.core.now()).await
     }
 
+    /// Gives out sequence numbers of an ordering key without creating jobs
+    /// (tests: a creation cut short after its number was given). Returns the
+    /// first.
+    #[cfg(feature = "testing")]
+    pub async fn number_for_test(&self, key: &str, count: u64) -> Result<u64> {
+        self.core
+            .store
+            .allocate_seq(key, count, self.core.now())
+            .await
+    }
+
     /// Takes a slot of a concurrency key for a run named `name` whose lease
     /// ends in `lease`, as a worker does before a claim (tests: a run that
     /// crashes holding a slot). True if taken.
@@ -479,7 +522,10 @@ impl Client {
             "{name}@{}",
             crate::clock::to_millis(now + chrono_dur(lease))
         );
-        self.core.store.acquire_slot(key, limit, &holder, now).await
+        self.core
+            .store
+            .acquire_slot(key, limit, &holder, None, now)
+            .await
     }
 
     /// Whether each of these queues is paused (a queue never paused is not).

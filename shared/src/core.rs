@@ -94,27 +94,79 @@ impl Core {
             return Ok(0);
         }
         let now = self.now();
+        let look = now + crate::timing::chrono_dur(crate::worker::SLOT_RECHECK);
+        if let Some(next) = state.next {
+            return self.wake_next_in_order(key, state, next, look).await;
+        }
         let free = (state.limit as usize).saturating_sub(state.live.len());
         let mut woken = 0;
         if free > 0 {
-            let ids = self.store.waiters(key, free).await?;
-            if ids.is_empty() {
+            let listed = self.store.waiters(key, free).await?;
+            if listed.is_empty() {
                 // Nobody listed: the count drifted (a waiting job deleted),
                 // or a job is being listed right now; the conditional clear
                 // keeps the count if one joined since it was read.
                 self.store.clear_waiting(key, state.waiting).await?;
                 return Ok(0);
             }
-            for id in &ids {
+            for (id, _) in &listed {
                 if let Some(job) = self.store.stop_waiting(id, now).await? {
                     woken += 1;
                     self.wake(&job, Duration::ZERO).await;
                 }
             }
         }
-        let next = now + crate::timing::chrono_dur(crate::worker::SLOT_RECHECK);
         self.store
-            .adjust_waiting(key, -(woken as i64), next)
+            .adjust_waiting(key, -(woken as i64), look)
+            .await?;
+        Ok(woken)
+    }
+
+    /// An ordering key's waiting jobs: the one numbered `next` may start
+    /// when no run holds the key. If the lowest waiting number is past
+    /// `next` and `next` has not moved for the grace period, the job
+    /// numbered `next` is taken as missing (its creation cut short, or
+    /// deleted before it ran) and skipped.
+    async fn wake_next_in_order(
+        &self,
+        key: &str,
+        state: &crate::store::SlotState,
+        next: u64,
+        look: DateTime<Utc>,
+    ) -> Result<usize> {
+        let now = self.now();
+        if !state.live.is_empty() {
+            self.store.adjust_waiting(key, 0, look).await?;
+            return Ok(0);
+        }
+        let Some((id, seq)) = self.store.waiters(key, 1).await?.into_iter().next() else {
+            self.store.clear_waiting(key, state.waiting).await?;
+            return Ok(0);
+        };
+        let seq = seq.max(0) as u64;
+        if seq > next {
+            let stuck = state
+                .next_since
+                .is_some_and(|t| now - t > crate::timing::chrono_dur(self.config.grace));
+            if !stuck {
+                self.store.adjust_waiting(key, 0, look).await?;
+                return Ok(0);
+            }
+            tracing::warn!(
+                key,
+                missing = next,
+                skip_to = seq,
+                "ordered job missing past the grace period; skipped"
+            );
+            self.store.skip_to(key, next, seq, now).await?;
+        }
+        let mut woken = 0;
+        if let Some(job) = self.store.stop_waiting(&id, now).await? {
+            woken = 1;
+            self.wake(&job, Duration::ZERO).await;
+        }
+        self.store
+            .adjust_waiting(key, -(woken as i64), look)
             .await?;
         Ok(woken)
     }

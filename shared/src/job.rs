@@ -176,6 +176,10 @@ pub struct JobOptions {
     /// workers (see [`NewJob::concurrency`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencyLimit>,
+    /// Jobs with this key run one at a time, in the order they were
+    /// created (see [`NewJob::ordered`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered: Option<String>,
 }
 
 /// A concurrency limit: at most `limit` runs at once among the jobs that
@@ -262,6 +266,7 @@ impl Default for JobOptions {
             start_within: None,
             rate: None,
             concurrency: None,
+            ordered: None,
         }
     }
 }
@@ -448,6 +453,18 @@ impl NewJob {
         self
     }
 
+    /// Jobs naming `key` run one at a time, in the order they were created,
+    /// across all workers (BullMQ's groups, SQS FIFO's message groups): each
+    /// gets the key's next sequence number when it is created (one more
+    /// small write), and a job waits, without a worker, until the one before
+    /// it has ended (Succeeded, Failed or Deleted; a retry keeps its place).
+    /// A job missing from the sequence for longer than the grace period (its
+    /// creation cut short, or deleted before it ran) is skipped.
+    pub fn ordered(mut self, key: impl Into<String>) -> Self {
+        self.options.ordered = Some(key.into());
+        self
+    }
+
     /// Sets the timeout of one run.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = timeout;
@@ -474,6 +491,15 @@ impl NewJob {
         }
         if let Some(rate) = &self.options.rate {
             rate.validate()?;
+        }
+        if let Some(key) = &self.options.ordered {
+            validate_limit_key("ordering key", key)?;
+            if self.options.concurrency.is_some() {
+                return Err(Error::invalid(
+                    "ordering key",
+                    "an ordered job runs one at a time already; give ordered or concurrency, not both",
+                ));
+            }
         }
         if let Some(c) = &self.options.concurrency {
             validate_limit_key("concurrency key", &c.key)?;
@@ -678,6 +704,8 @@ pub struct JobRecord {
     pub params: Params,
     /// The concurrency key whose slot it is waiting for, if it is waiting.
     pub waiting_for: Option<String>,
+    /// Its place in its ordering key's sequence (ordered jobs).
+    pub sequence: Option<u64>,
     /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
     pub history: Vec<HistoryEntry>,
 }
@@ -713,6 +741,7 @@ impl JobRecord {
             parked_at: None,
             params: Params::new(),
             waiting_for: None,
+            sequence: None,
             history: vec![entry],
         }
     }

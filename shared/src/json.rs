@@ -48,6 +48,9 @@ pub struct JobJson {
     /// Parked since (its queue is paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_at: Option<DateTime<Utc>>,
+    /// Its place in its ordering key's sequence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     /// The concurrency key whose slot it waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
@@ -88,6 +91,7 @@ impl From<&JobRecord> for JobJson {
             params: j.params.clone(),
             parked_at: j.parked_at,
             waiting_for: j.waiting_for.clone(),
+            sequence: j.sequence,
             history: j
                 .history
                 .iter()

@@ -38,6 +38,30 @@ pub struct WakeUp {
     /// claim, without reading the job.
     #[serde(default, rename = "c", skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<crate::job::ConcurrencyLimit>,
+    /// An ordered job's key and place in its sequence.
+    #[serde(default, rename = "o", skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderSlot>,
+}
+
+/// An ordered job's key and sequence number, carried by its wake-ups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSlot {
+    /// The ordering key.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// The job's place in the key's sequence.
+    #[serde(rename = "s")]
+    pub seq: u64,
+}
+
+impl OrderSlot {
+    /// The slot of a job, if it is ordered.
+    pub fn of(job: &crate::job::JobRecord) -> Option<Self> {
+        Some(OrderSlot {
+            key: job.options.ordered.clone()?,
+            seq: job.sequence?,
+        })
+    }
 }
 
 impl WakeUp {
@@ -52,6 +76,7 @@ impl WakeUp {
             rate: None,
             slot: None,
             concurrency: None,
+            order: None,
         }
     }
 
@@ -61,6 +86,7 @@ impl WakeUp {
             timeout_s: Some(job.options.timeout.as_secs()),
             rate: job.options.rate.clone(),
             concurrency: job.options.concurrency.clone(),
+            order: OrderSlot::of(job),
             ..Self::new(job.id.clone(), job.version, job.state)
         }
     }

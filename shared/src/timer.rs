@@ -332,6 +332,7 @@ impl Timer {
             timeout_s: Some(job.options.timeout.as_secs()),
             rate: job.options.rate.clone(),
             concurrency: job.options.concurrency.clone(),
+            order: crate::message::OrderSlot::of(job),
             ..WakeUp::new(id.clone(), v, st)
         };
         let marked = |how: Mark, next: DateTime<Utc>| self.core.store.mark(&d, how, next, now);

@@ -374,6 +374,31 @@ enum Claim {
     Dropped(String),
 }
 
+/// The slot a wake-up must hold before its claim: of a concurrency key, or
+/// of an ordering key (one at a time, in sequence).
+struct SlotNeed {
+    key: String,
+    limit: u32,
+    seq: Option<u64>,
+}
+
+impl SlotNeed {
+    fn of(w: &WakeUp) -> Option<Self> {
+        if let Some(c) = &w.concurrency {
+            return Some(SlotNeed {
+                key: c.key.clone(),
+                limit: c.limit,
+                seq: None,
+            });
+        }
+        w.order.as_ref().map(|o| SlotNeed {
+            key: o.key.clone(),
+            limit: 1,
+            seq: Some(o.seq),
+        })
+    }
+}
+
 /// How often the timer looks at a concurrency key that has waiting jobs,
 /// behind the wake-ups each ending run sends.
 pub const SLOT_RECHECK: Duration = Duration::from_secs(60);
@@ -655,10 +680,11 @@ impl Worker {
                 };
             }
         }
-        // A start under a concurrency key needs a slot first; the claim's
-        // lease is the slot's.
+        // A start under a concurrency or ordering key needs a slot first;
+        // the claim's lease is the slot's.
+        let need = SlotNeed::of(w);
         let mut held = None;
-        if let Some(c) = &w.concurrency {
+        if let Some(need) = &need {
             let hinted = w
                 .timeout_s
                 .map(Duration::from_secs)
@@ -668,11 +694,11 @@ impl Worker {
             match self
                 .core
                 .store
-                .acquire_slot(&c.key, c.limit, &holder, now)
+                .acquire_slot(&need.key, need.limit, &holder, need.seq, now)
                 .await
             {
                 Ok(true) => held = Some(holder),
-                Ok(false) => match self.wait_for_slot(w, c, &holder, now).await {
+                Ok(false) => match self.wait_for_slot(w, need, &holder, now).await {
                     Ok(true) => held = Some(holder),
                     Ok(false) => return Outcome::Waiting,
                     Err(e) => return Outcome::Retry(error_chain(&e)),
@@ -681,20 +707,21 @@ impl Worker {
             }
         }
         let outcome = self.claim_and_run(w, now, deadline).await;
-        if let (Some(c), Some(holder)) = (&w.concurrency, held) {
-            self.release_slot(&c.key, &holder).await;
+        if let (Some(need), Some(holder)) = (&need, held) {
+            self.release_slot(need, &holder, &outcome).await;
         }
         outcome
     }
 
-    /// A wake-up that found every slot of its concurrency key taken: the job
-    /// goes on the key's waiting list (no worker waits) and the key counts
-    /// it. A run that ended in between may have missed it, so the slot is
-    /// asked for once more; true if it was taken then.
+    /// A wake-up that found its key's slots taken (or, ordered, the jobs
+    /// before it not done): the job goes on the key's waiting list (no
+    /// worker waits) and the key counts it. A run that ended in between may
+    /// have missed it, so the slot is asked for once more; true if it was
+    /// taken then.
     async fn wait_for_slot(
         &self,
         w: &WakeUp,
-        c: &crate::job::ConcurrencyLimit,
+        need: &SlotNeed,
         holder: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -704,12 +731,16 @@ impl Worker {
         } else {
             State::Scheduled
         };
+        let order_at = match need.seq {
+            Some(seq) => seq as i64,
+            None => crate::clock::to_millis(now),
+        };
         let mut listed = false;
         for state in [hinted, other] {
             if self
                 .core
                 .store
-                .wait_for_slot(&w.job, w.v, state, &c.key, now)
+                .wait_for_slot(&w.job, w.v, state, &need.key, order_at, now)
                 .await?
             {
                 listed = true;
@@ -721,37 +752,47 @@ impl Worker {
             return Ok(false);
         }
         let next = now + chrono_dur(SLOT_RECHECK);
-        self.core.store.adjust_waiting(&c.key, 1, next).await?;
+        self.core.store.adjust_waiting(&need.key, 1, next).await?;
         if self
             .core
             .store
-            .acquire_slot(&c.key, c.limit, holder, now)
+            .acquire_slot(&need.key, need.limit, holder, need.seq, now)
             .await?
         {
             if self.core.store.stop_waiting(&w.job, now).await?.is_some() {
-                self.core.store.adjust_waiting(&c.key, -1, next).await?;
+                self.core.store.adjust_waiting(&need.key, -1, next).await?;
             }
             return Ok(true);
         }
-        tracing::debug!(job = %w.job, key = c.key, "concurrency key full; job waits for a slot");
+        tracing::debug!(job = %w.job, key = need.key, "no slot free; job waits for one");
         Ok(false)
     }
 
-    /// Gives back a run's slot and wakes the oldest waiting jobs for the
-    /// slots free. A failure is logged: the slot frees itself when its lease
-    /// passes, and the timer looks at keys with waiting jobs.
-    async fn release_slot(&self, key: &str, holder: &str) {
+    /// Gives back a run's slot (an ordered job that ended also lets the next
+    /// one start) and wakes the waiting jobs that can start now. A failure
+    /// is logged: the slot frees itself when its lease passes, and the timer
+    /// looks at keys with waiting jobs.
+    async fn release_slot(&self, need: &SlotNeed, holder: &str, outcome: &Outcome) {
+        let now = self.core.now();
         let res = async {
-            let state = self
-                .core
-                .store
-                .release_slot(key, holder, self.core.now())
-                .await?;
-            self.core.wake_waiters(key, &state).await
+            let state = match need.seq {
+                Some(seq) => {
+                    let ended = matches!(
+                        outcome,
+                        Outcome::Ran(State::Succeeded | State::Failed | State::Deleted)
+                    );
+                    self.core
+                        .store
+                        .release_ordered(&need.key, holder, seq, ended, now)
+                        .await?
+                }
+                None => self.core.store.release_slot(&need.key, holder, now).await?,
+            };
+            self.core.wake_waiters(&need.key, &state).await
         }
         .await;
         if let Err(e) = res {
-            tracing::warn!(key, error = %error_chain(&e), "concurrency slot not released; it frees itself when its lease passes");
+            tracing::warn!(key = need.key, error = %error_chain(&e), "slot not released; it frees itself when its lease passes");
         }
     }
 

@@ -319,3 +319,26 @@ async fn cost_concurrency_key() {
     let per = report("a job under a concurrency key (a slot free)", &bill, N, 8.0);
     assert_eq!((per.table_wru, per.index_wru), (5.0, 3.0), "{per:?}");
 }
+
+/// An ordered job whose turn it is: fire-and-forget, plus its number at
+/// creation, taking the key's slot, and giving it back with the next
+/// number (three small writes to the key's item, not indexed).
+#[tokio::test]
+async fn cost_ordered() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let ordered = |n: u32| hangar::NewJob::of(&Ok1 { n }).unwrap().ordered("cost");
+    // The key's item exists from its first number on.
+    env.client.enqueue(ordered(99)).await.unwrap();
+    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client.enqueue(ordered(n as u32)).await.unwrap();
+        // One at a time, each in its turn (none waits).
+        poll_until(&poller, "run", || Runs::get(&runs.ok) == 2 + n as u32).await;
+    }
+    let bill = env.bill(&start).await;
+    let per = report("an ordered job, in its turn", &bill, N, 9.0);
+    assert_eq!((per.table_wru, per.index_wru), (6.0, 3.0), "{per:?}");
+}

@@ -253,3 +253,130 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
     assert_eq!((done.state, done.waiting_for), (State::Succeeded, None));
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// 15 jobs under `ordered("acct")` on two worker processes: they run one
+/// at a time, in the order they were created.
+#[tokio::test]
+async fn ordered_jobs_run_one_at_a_time_in_creation_order_across_processes() {
+    let env = TestEnv::new().await;
+    let ledger = std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack));
+    let mut ids = Vec::new();
+    for i in 0..15 {
+        ids.push(
+            env.client
+                .enqueue(NewJob::new("ledger.run", json!({ "i": i, "ms": 50 })).ordered("acct"))
+                .await
+                .unwrap(),
+        );
+    }
+    let seqs: Vec<u64> = env
+        .client
+        .get_many(&ids)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.sequence.unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=15).collect::<Vec<u64>>());
+    let started = std::time::Instant::now();
+    let _workers = start_workers(&env, &ledger, 2);
+    wait_for(&env, &ids, State::Succeeded, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    let runs = read_ledger(&ledger);
+    let _ = std::fs::remove_file(&ledger);
+    let mut runs: Vec<&Value> = runs.iter().collect();
+    assert_eq!(runs.len(), 15, "each job ran once: {runs:?}");
+    assert_eq!(max_overlap(&runs), 1, "one at a time");
+    runs.sort_by_key(|r| r["start"].as_i64().unwrap());
+    let order: Vec<u64> = runs
+        .iter()
+        .map(|r| r["args"]["i"].as_u64().unwrap())
+        .collect();
+    println!(
+        "figure: ordered key, 15 jobs of 50 ms, 2 worker processes: run order {order:?}, done in {took:?}"
+    );
+    assert_eq!(order, (0..15).collect::<Vec<u64>>(), "creation order");
+}
+
+/// A number given out without a job (a creation cut short) holds up its
+/// key only for the grace period: then the timer skips it.
+#[tokio::test]
+async fn a_missing_ordered_job_is_skipped_after_the_grace_period() {
+    let clock = hangar::OffsetClock::new();
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
+        shards: Some(1),
+        ..hangar_integration_tests::EnvOptions::clock(clock.clone())
+    })
+    .await;
+    let ran = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ran.clone();
+    let poller = env.poller(hangar::Registry::new().raw("o.job", move |args, _| {
+        let r = r.clone();
+        async move {
+            r.lock().unwrap().push(args["n"].as_u64().unwrap());
+            Ok(())
+        }
+    }));
+    let first = env
+        .client
+        .enqueue(NewJob::new("o.job", json!({"n": 1})).ordered("gap"))
+        .await
+        .unwrap();
+    assert_eq!(env.client.number_for_test("gap", 1).await.unwrap(), 2);
+    let third = env
+        .client
+        .enqueue(NewJob::new("o.job", json!({"n": 3})).ordered("gap"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        while poller.poll_once().await.unwrap() > 0 {}
+    }
+    assert_eq!(env.job(&first).await.state, State::Succeeded);
+    let waiting = env.job(&third).await;
+    assert_eq!(waiting.waiting_for.as_deref(), Some("gap"), "{waiting:?}");
+    assert_eq!(*ran.lock().unwrap(), vec![1]);
+
+    // Within the grace period the timer leaves it waiting; after, it skips.
+    let timer = hangar::Timer::new(&env.client);
+    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    assert_eq!(
+        timer
+            .tick(Duration::from_secs(20))
+            .await
+            .unwrap()
+            .slots_woken,
+        0
+    );
+    clock.advance(env.config.grace);
+    let report = timer.tick(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(report.slots_woken, 1, "{report:?}");
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(env.job(&third).await.state, State::Succeeded);
+    assert_eq!(*ran.lock().unwrap(), vec![1, 3]);
+}
+
+#[tokio::test]
+async fn ordering_is_refused_where_it_cannot_hold() {
+    let env = TestEnv::new().await;
+    let err = env
+        .client
+        .enqueue(NewJob::new("k", json!({})).ordered("a").concurrency("a", 2))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not both"), "{err}");
+    let parent = env
+        .client
+        .enqueue(NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    let err = env
+        .client
+        .continue_with(
+            &parent,
+            NewJob::new("k", json!({})).ordered("a"),
+            hangar::ContinueOn::Succeeded,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be ordered"), "{err}");
+}

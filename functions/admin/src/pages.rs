@@ -374,6 +374,9 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                     } }
                 }
                 @if let Some(c) = &job.options.concurrency { tr { th { "Concurrency" } td { "at most " (c.limit) " at once, key " code { (c.key) } } } }
+                @if let (Some(key), Some(seq)) = (&job.options.ordered, job.sequence) {
+                    tr { th { "Ordered" } td { "number " (seq) " of key " code { (key) } "; runs after the ones before it" } }
+                }
                 @if let Some(key) = &job.waiting_for {
                     tr { th { "Waiting" } td { "for a slot of concurrency key " code { (key) } "; woken when a run of the key ends" } }
                 }

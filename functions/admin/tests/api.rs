@@ -749,6 +749,7 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         expires_at: Some(now + chrono::Duration::days(7)),
         parked_at: None,
         waiting_for: None,
+        sequence: None,
         params: Default::default(),
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),

@@ -142,6 +142,12 @@ pub(crate) fn job_item(
     if let Some(c) = &job.options.concurrency {
         item.insert(attr::CONCURRENCY.to_owned(), to_av(c));
     }
+    if let Some(key) = &job.options.ordered {
+        item.insert(attr::ORDERED.to_owned(), s(key));
+    }
+    if let Some(seq) = job.sequence {
+        item.insert(attr::SEQUENCE.to_owned(), n(seq));
+    }
     if !job.params.is_empty() {
         item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
     }
@@ -219,6 +225,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
             rate: from_av(item, attr::RATE, &corrupt)?,
             concurrency: from_av(item, attr::CONCURRENCY, &corrupt)?,
+            ordered: get_s(item, attr::ORDERED).map(str::to_owned),
         },
         state,
         version: get_n(item, attr::VERSION).ok_or_else(|| corrupt("missing v".into()))?,
@@ -235,6 +242,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         expires_at: get_n::<i64>(item, attr::TTL).and_then(|s| DateTime::from_timestamp(s, 0)),
         parked_at: get_ms(item, attr::PARKED),
         waiting_for: get_s(item, attr::WAITS).map(str::to_owned),
+        sequence: get_n(item, attr::SEQUENCE),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
         history,
     })
@@ -279,6 +287,9 @@ pub(crate) fn recurring_item(r: &RecurringJob, shards: u32) -> Item {
     }
     if let Some(c) = &r.options.concurrency {
         item.insert(attr::CONCURRENCY.to_owned(), to_av(c));
+    }
+    if let Some(key) = &r.options.ordered {
+        item.insert(attr::ORDERED.to_owned(), s(key));
     }
     if let Some(within) = r.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
@@ -329,6 +340,7 @@ pub(crate) fn parse_recurring(item: &Item) -> Result<RecurringJob> {
             ),
             retention: get_n(item, attr::KEEP).map(Duration::from_secs),
             start_within: get_n(item, attr::START_WITHIN).map(Duration::from_secs),
+            ordered: get_s(item, attr::ORDERED).map(str::to_owned),
             concurrency: item
                 .get(attr::CONCURRENCY)
                 .map(|v| serde_dynamo::from_attribute_value(v.clone()))

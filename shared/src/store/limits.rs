@@ -142,6 +142,10 @@ pub struct SlotState {
     pub waiting: u64,
     /// The limit.
     pub limit: u32,
+    /// An ordering key's sequence number allowed to start.
+    pub next: Option<u64>,
+    /// Since when `next` has been what it is.
+    pub next_since: Option<DateTime<Utc>>,
 }
 
 fn slot_state(item: &super::item::Item, now: DateTime<Utc>) -> SlotState {
@@ -161,6 +165,8 @@ fn slot_state(item: &super::item::Item, now: DateTime<Utc>) -> SlotState {
         expired,
         waiting: get_n(item, attr::WAITING).unwrap_or(0),
         limit: get_n(item, attr::LIMIT).unwrap_or(1),
+        next: get_n(item, attr::SEQ_NEXT),
+        next_since: get_n::<i64>(item, attr::SEQ_SINCE).map(from_millis),
     }
 }
 
@@ -168,21 +174,22 @@ impl Store {
     /// Takes a slot under `key` for `holder` (`<job id>@<lease ms>`) if
     /// fewer than `limit` live runs hold one, freeing slots whose lease has
     /// passed on the way. True if taken.
+    /// An ordered job's `seq` also must not be past the key's `next`.
     pub async fn acquire_slot(
         &self,
         key: &str,
         limit: u32,
         holder: &str,
+        seq: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         for _ in 0..3 {
-            let request = self
+            let mut request = self
                 .ddb
                 .update_item()
                 .table_name(&self.table)
                 .key(attr::PK, s(conc_key(key)))
                 .update_expression("ADD #h :e SET #l = :n")
-                .condition_expression("attribute_not_exists(#h) OR size(#h) < :n")
                 .expression_attribute_names("#h", attr::HOLDERS)
                 .expression_attribute_names("#l", attr::LIMIT)
                 .expression_attribute_values(":e", AttributeValue::Ss(vec![holder.to_owned()]))
@@ -190,6 +197,15 @@ impl Store {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );
+            request = match seq {
+                None => request.condition_expression("attribute_not_exists(#h) OR size(#h) < :n"),
+                Some(seq) => request
+                    .condition_expression(
+                        "(attribute_not_exists(#h) OR size(#h) < :n) AND #nx >= :seq",
+                    )
+                    .expression_attribute_names("#nx", attr::SEQ_NEXT)
+                    .expression_attribute_values(":seq", n(seq)),
+            };
             let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
             let old = match res {
                 Ok(_) => return Ok(true),
@@ -229,6 +245,85 @@ impl Store {
             .await
             .map_err(|e| Error::aws(SERVICE, "UpdateItem", e))?;
         Ok(())
+    }
+
+    /// Gives out `count` sequence numbers of an ordering key; returns the
+    /// first.
+    pub async fn allocate_seq(&self, key: &str, count: u64, now: DateTime<Utc>) -> Result<u64> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, s(conc_key(key)))
+            .update_expression(
+                "ADD #last :count SET #nx = if_not_exists(#nx, :one), #since = if_not_exists(#since, :now), #l = :one",
+            )
+            .expression_attribute_names("#last", attr::SEQ_LAST)
+            .expression_attribute_names("#nx", attr::SEQ_NEXT)
+            .expression_attribute_names("#since", attr::SEQ_SINCE)
+            .expression_attribute_names("#l", attr::LIMIT)
+            .expression_attribute_values(":count", n(count))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", super::item::ms(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "UpdateItem", e))?;
+        let last: u64 = out
+            .attributes
+            .as_ref()
+            .and_then(|a| get_n(a, attr::SEQ_LAST))
+            .unwrap_or(count);
+        Ok(last + 1 - count)
+    }
+
+    /// Gives back an ordered job's slot and, when the job has ended
+    /// (`advance`), lets the next in the sequence start. Returns the key as
+    /// it is now.
+    pub async fn release_ordered(
+        &self,
+        key: &str,
+        holder: &str,
+        seq: u64,
+        advance: bool,
+        now: DateTime<Utc>,
+    ) -> Result<SlotState> {
+        if advance {
+            let res = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .key(attr::PK, s(conc_key(key)))
+                .update_expression("DELETE #h :e SET #nx = :after, #since = :now")
+                .condition_expression("#nx = :seq")
+                .expression_attribute_names("#h", attr::HOLDERS)
+                .expression_attribute_names("#nx", attr::SEQ_NEXT)
+                .expression_attribute_names("#since", attr::SEQ_SINCE)
+                .expression_attribute_values(":e", AttributeValue::Ss(vec![holder.to_owned()]))
+                .expression_attribute_values(":after", n(seq + 1))
+                .expression_attribute_values(":seq", n(seq))
+                .expression_attribute_values(":now", super::item::ms(now))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            match res {
+                Ok(out) => return Ok(slot_state(&out.attributes.unwrap_or_default(), now)),
+                // `next` moved on already (this job was skipped as missing).
+                Err(_) if is_condition_failed(&res) => {}
+                Err(e) => return Err(Error::aws(SERVICE, "UpdateItem", e)),
+            }
+        }
+        self.release_slot(key, holder, now).await
+    }
+
+    /// Skips an ordering key's `next` from `from` to `to` (the lowest
+    /// waiting job), if it is still `from`.
+    pub async fn skip_to(&self, key: &str, from: u64, to: u64, now: DateTime<Utc>) -> Result<bool> {
+        let mut e = super::expr::Expr::default();
+        e.set(attr::SEQ_NEXT, n(to));
+        e.set(attr::SEQ_SINCE, super::item::ms(now));
+        e.cond_eq(attr::SEQ_NEXT, n(from));
+        self.update(conc_key(key), e).await
     }
 
     /// Gives back a slot; returns the key as it is now.
@@ -296,12 +391,16 @@ impl Store {
     /// Moves a job whose wake-up found no slot to its key's waiting list
     /// (not a state change). False if the job is no longer at that version
     /// and state.
+    /// `order_at` sorts the list: the time it started waiting (ms), or an
+    /// ordered job's sequence number.
+    #[allow(clippy::too_many_arguments)]
     pub async fn wait_for_slot(
         &self,
         id: &crate::job::JobId,
         version: u64,
         state: crate::state::State,
         key: &str,
+        order_at: i64,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut e = super::expr::Expr::default();
@@ -309,7 +408,7 @@ impl Store {
             attr::BUCKET,
             s(format!("{}#{key}", super::Bucket::Waiting.as_str())),
         );
-        e.set(attr::BUCKET_AT, super::item::ms(now));
+        e.set(attr::BUCKET_AT, n(order_at));
         e.set(attr::WAITS, s(key));
         e.cond_live(now);
         e.cond_eq(attr::VERSION, n(version));
@@ -318,7 +417,7 @@ impl Store {
     }
 
     /// The oldest jobs waiting on `key`, at most `limit`.
-    pub async fn waiters(&self, key: &str, limit: usize) -> Result<Vec<crate::job::JobId>> {
+    pub async fn waiters(&self, key: &str, limit: usize) -> Result<Vec<(crate::job::JobId, i64)>> {
         let out = self
             .ddb
             .query()
@@ -382,7 +481,10 @@ impl Store {
     }
 }
 
-fn get_s_pk(item: &super::item::Item) -> Option<crate::job::JobId> {
+fn get_s_pk(item: &super::item::Item) -> Option<(crate::job::JobId, i64)> {
     let id = super::item::get_s(item, attr::PK)?.strip_prefix("job#")?;
-    crate::job::JobId::parse(id).ok()
+    Some((
+        crate::job::JobId::parse(id).ok()?,
+        get_n(item, attr::BUCKET_AT).unwrap_or(0),
+    ))
 }

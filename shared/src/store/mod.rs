@@ -391,6 +391,7 @@ mod tests {
                 timeout: Duration::from_secs(u64::MAX / 2),
                 retention: Some(Duration::from_secs(u64::MAX / 2)),
                 start_within: Some(Duration::from_secs(u64::MAX / 2)),
+                ordered: Some("o".repeat(crate::job::MAX_KIND_LEN)),
                 concurrency: Some(crate::job::ConcurrencyLimit {
                     key: "c".repeat(crate::job::MAX_KIND_LEN),
                     limit: u32::MAX,

@@ -92,6 +92,16 @@ pub(crate) mod attr {
     pub const LAST_RUN: &str = "last_run";
     /// Recurring: the job created last.
     pub const LAST_JOB: &str = "last_job";
+    /// Job: its ordering key.
+    pub const ORDERED: &str = "ord";
+    /// Job: its place in its ordering key's sequence.
+    pub const SEQUENCE: &str = "seq";
+    /// Ordering key item: the last sequence number given out.
+    pub const SEQ_LAST: &str = "seq_last";
+    /// Ordering key item: the sequence number allowed to start.
+    pub const SEQ_NEXT: &str = "next";
+    /// Ordering key item: since when `next` has been what it is, epoch ms.
+    pub const SEQ_SINCE: &str = "next_since";
     /// Job: the concurrency key it waits on for a slot.
     pub const WAITS: &str = "waits";
     /// Job: its concurrency limit, `{k, n}`.
