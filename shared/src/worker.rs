@@ -422,7 +422,7 @@ pub struct Worker {
     registry: Arc<Registry>,
     name: String,
     /// Queue → (when read, paused), trusted for [`PAUSE_CHECK`].
-    pauses: Arc<std::sync::Mutex<PauseCache>>,
+    pauses: Arc<tokio::sync::Mutex<PauseCache>>,
     /// Embedded-metric lines (see [`crate::emf`]).
     emf: Arc<Emf>,
     /// What the jobs did since the last batch ended, by (queue, kind).
@@ -505,7 +505,10 @@ impl Worker {
     /// read error.
     async fn paused(&self, queue: &str) -> bool {
         let now = self.core.now();
-        if let Some((at, paused)) = self.pauses.lock().expect("not poisoned").get(queue)
+        // Held across the read, so that the messages of a batch, handled at
+        // once, make one read between them rather than one each.
+        let mut cache = self.pauses.lock().await;
+        if let Some((at, paused)) = cache.get(queue)
             && now - *at < chrono_dur(PAUSE_CHECK)
         {
             return *paused;
@@ -517,10 +520,7 @@ impl Worker {
                 false
             }
         };
-        self.pauses
-            .lock()
-            .expect("not poisoned")
-            .insert(queue.to_owned(), (now, paused));
+        cache.insert(queue.to_owned(), (now, paused));
         paused
     }
 

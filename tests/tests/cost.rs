@@ -267,30 +267,47 @@ async fn cost_parked_by_a_pause() {
     assert!(per.table_wru >= 5.0 && per.index_wru >= 7.0, "{per:?}");
 }
 
+/// Jobs under a key (a rate limit, a concurrency key, an ordering key),
+/// N metered after one unmetered job has created the key's item (its first
+/// write is an upsert the meter cannot match). `one_by_one` runs each job
+/// before the next is created. Returns the per-job bill.
+async fn keyed(
+    scenario: &str,
+    budget_wru: f64,
+    one_by_one: bool,
+    job: impl Fn(u32) -> hangar::NewJob,
+) -> Bill {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    env.client.enqueue(job(99)).await.unwrap();
+    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
+    let start = env.meter_start().await;
+    for n in 0..N as u32 {
+        env.client.enqueue(job(n)).await.unwrap();
+        if one_by_one {
+            poll_until(&poller, "run", || Runs::get(&runs.ok) == 2 + n).await;
+        }
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 1 + N as u32).await;
+    let bill = env.bill(&start).await;
+    report(scenario, &bill, N, budget_wru)
+}
+
+fn ok1(n: u32) -> hangar::NewJob {
+    hangar::NewJob::of(&Ok1 { n }).unwrap()
+}
+
 /// A job under a rate limit with room: fire-and-forget plus its
 /// reservation (one small write to the limit's item, not indexed). A job
 /// that must wait for a later window adds one delayed `SendMessage` per
 /// wait of up to 15 minutes.
 #[tokio::test]
 async fn cost_rate_limited() {
-    let env = metered_env(None).await;
-    let runs = Runs::default();
-    let poller = env.poller(registry(&runs));
-    let limited = |n: u32| {
-        hangar::NewJob::of(&Ok1 { n })
-            .unwrap()
-            .rate("cost", 1000, Duration::from_secs(60))
-    };
-    // The limit's item exists from its first reservation on.
-    env.client.enqueue(limited(99)).await.unwrap();
-    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
-    let start = env.meter_start().await;
-    for n in 0..N {
-        env.client.enqueue(limited(n as u32)).await.unwrap();
-    }
-    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 1 + N as u32).await;
-    let bill = env.bill(&start).await;
-    let per = report("a rate-limited job (room in its window)", &bill, N, 7.0);
+    let per = keyed("a rate-limited job (room in its window)", 7.0, false, |n| {
+        ok1(n).rate("cost", 1000, Duration::from_secs(60))
+    })
+    .await;
     assert_eq!((per.table_wru, per.index_wru), (4.0, 3.0), "{per:?}");
 }
 
@@ -299,24 +316,13 @@ async fn cost_rate_limited() {
 /// not indexed).
 #[tokio::test]
 async fn cost_concurrency_key() {
-    let env = metered_env(None).await;
-    let runs = Runs::default();
-    let poller = env.poller(registry(&runs));
-    let limited = |n: u32| {
-        hangar::NewJob::of(&Ok1 { n })
-            .unwrap()
-            .concurrency("cost", 100)
-    };
-    // The key's item exists from its first slot on.
-    env.client.enqueue(limited(99)).await.unwrap();
-    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
-    let start = env.meter_start().await;
-    for n in 0..N {
-        env.client.enqueue(limited(n as u32)).await.unwrap();
-    }
-    poll_until(&poller, "runs", || Runs::get(&runs.ok) == 1 + N as u32).await;
-    let bill = env.bill(&start).await;
-    let per = report("a job under a concurrency key (a slot free)", &bill, N, 8.0);
+    let per = keyed(
+        "a job under a concurrency key (a slot free)",
+        8.0,
+        false,
+        |n| ok1(n).concurrency("cost", 100),
+    )
+    .await;
     assert_eq!((per.table_wru, per.index_wru), (5.0, 3.0), "{per:?}");
 }
 
@@ -325,20 +331,9 @@ async fn cost_concurrency_key() {
 /// number (three small writes to the key's item, not indexed).
 #[tokio::test]
 async fn cost_ordered() {
-    let env = metered_env(None).await;
-    let runs = Runs::default();
-    let poller = env.poller(registry(&runs));
-    let ordered = |n: u32| hangar::NewJob::of(&Ok1 { n }).unwrap().ordered("cost");
-    // The key's item exists from its first number on.
-    env.client.enqueue(ordered(99)).await.unwrap();
-    poll_until(&poller, "first", || Runs::get(&runs.ok) == 1).await;
-    let start = env.meter_start().await;
-    for n in 0..N {
-        env.client.enqueue(ordered(n as u32)).await.unwrap();
-        // One at a time, each in its turn (none waits).
-        poll_until(&poller, "run", || Runs::get(&runs.ok) == 2 + n as u32).await;
-    }
-    let bill = env.bill(&start).await;
-    let per = report("an ordered job, in its turn", &bill, N, 9.0);
+    let per = keyed("an ordered job, in its turn", 9.0, true, |n| {
+        ok1(n).ordered("cost")
+    })
+    .await;
     assert_eq!((per.table_wru, per.index_wru), (6.0, 3.0), "{per:?}");
 }

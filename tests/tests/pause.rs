@@ -240,3 +240,28 @@ async fn pausing_a_queue_that_does_not_exist_is_refused() {
     let err = env.client.pause_queue("bad name!").await.unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
 }
+
+/// The messages of a batch, handled at once, share one read of their
+/// queue's control.
+#[tokio::test]
+async fn a_batch_makes_one_read_of_the_queue_control() {
+    let env = TestEnv::new().await;
+    let (registry, ran) = recording();
+    let poller = env.poller(registry);
+    env.client
+        .enqueue_many((0..10).map(|n| NewJob::new("p.run", json!({ "n": n }))))
+        .await
+        .unwrap();
+    env.calls.reset();
+    let mut seen = 0;
+    while seen < 10 {
+        seen += poller.poll_once().await.unwrap();
+    }
+    assert_eq!(ran.lock().unwrap().len(), 10);
+    assert_eq!(
+        env.calls.count("BatchGetItem"),
+        1,
+        "{:?}",
+        env.calls.counts()
+    );
+}
