@@ -43,6 +43,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
             "/api/recurring/{id}/{action}",
             post(recurring_action),
         ),
+        ("GET", "/api/keys/{key}", get(key)),
         ("GET", "/api/queues", get(queues)),
         ("POST", "/api/queues/{name}/pause", post(pause)),
         ("POST", "/api/queues/{name}/resume", post(resume)),
@@ -521,6 +522,13 @@ pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, A
             }),
         })
         .collect())
+}
+
+/// A concurrency or ordering key: the runs holding its slots (live, and
+/// those whose lease passed), the jobs waiting, the limit and, ordered,
+/// the number allowed to start.
+async fn key(admin: Admin, Path(key): Path<String>) -> ApiResult<hangar::store::SlotState> {
+    Ok(Json(admin.client.concurrency_key(&key).await?))
 }
 
 async fn recurring(admin: Admin) -> ApiResult<Vec<RecurringRow>> {

@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/queues", get(queues_page))
         .route("/metrics", get(metrics_page))
         .route("/queues/{name}", get(queue_page))
+        .route("/keys/{key}", get(key_page))
 }
 
 const CSS: &str = r#"
@@ -373,9 +374,9 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                         @for (name, value) in &job.params { code { (name) } " = " (value) br; }
                     } }
                 }
-                @if let Some(c) = &job.options.concurrency { tr { th { "Concurrency" } td { "at most " (c.limit) " at once, key " code { (c.key) } } } }
+                @if let Some(c) = &job.options.concurrency { tr { th { "Concurrency" } td { "at most " (c.limit) " at once, key " a href={ "/keys/" (path_segment(&c.key)) } { code { (c.key) } } } } }
                 @if let (Some(key), Some(seq)) = (&job.options.ordered, job.sequence) {
-                    tr { th { "Ordered" } td { "number " (seq) " of key " code { (key) } "; runs after the ones before it" } }
+                    tr { th { "Ordered" } td { "number " (seq) " of key " a href={ "/keys/" (path_segment(key)) } { code { (key) } } "; runs after the ones before it" } }
                 }
                 @if let Some(key) = &job.waiting_for {
                     tr { th { "Waiting" } td { "for a slot of concurrency key " code { (key) } "; woken when a run of the key ends" } }
@@ -564,6 +565,52 @@ async fn queue_page(admin: Admin, Path(name): Path<String>) -> Response {
                 }
             }
             @if letters.is_empty() { p.muted { "Empty." } }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+/// A key in a URL path: every byte but letters, digits and `-_.~`
+/// percent-encoded (keys may hold `/`, `?`, `#`).
+fn path_segment(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn key_page(admin: Admin, Path(key): Path<String>) -> Response {
+    let result = async {
+        let k = admin.client.concurrency_key(&key).await?;
+        Ok(layout(&admin, &format!("Key {key}"), Some(5), html! {
+            h1 { "Key " code { (key) } }
+            table {
+                tr { th { "Runs at once" } td { "at most " (k.limit) } }
+                tr { th { "Running" } td { (k.live.len()) } }
+                tr { th { "Waiting" } td { (k.waiting) } }
+                @if let Some(next) = k.next { tr { th { "Next to start" } td { "number " (next) } } }
+            }
+            @if !k.live.is_empty() || !k.expired.is_empty() {
+                h2 { "Runs holding a slot" }
+                table {
+                    tr { th { "Job" } th { "Lease until" } }
+                    @for (h, live) in k.live.iter().map(|h| (h, true)).chain(k.expired.iter().map(|h| (h, false))) {
+                        @let (id, lease) = h.rsplit_once('@').unwrap_or((h.as_str(), ""));
+                        tr {
+                            td { a href={ "/job/" (id) } { (id) } }
+                            td {
+                                @if let Some(t) = lease.parse::<i64>().ok().and_then(DateTime::<Utc>::from_timestamp_millis) { (time(t)) }
+                                @if !live { " (passed: freed at the next take)" }
+                            }
+                        }
+                    }
+                }
+            }
         }))
     }
     .await;

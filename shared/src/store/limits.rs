@@ -131,8 +131,8 @@ pub(crate) fn conc_key(key: &str) -> String {
     format!("conc#{key}")
 }
 
-/// A concurrency key as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A concurrency or ordering key as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlotState {
     /// Holders whose lease has not passed.
     pub live: Vec<String>,
