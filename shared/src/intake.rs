@@ -64,6 +64,62 @@ pub struct Intake {
     /// many seconds after it was created or became due.
     #[serde(default)]
     pub start_within_seconds: Option<u64>,
+    /// At most `limit` runs at once among the jobs naming `key`.
+    #[serde(default)]
+    pub concurrency: Option<IntakeConcurrency>,
+    /// The jobs naming this key run one at a time, in creation order.
+    #[serde(default)]
+    pub ordered: Option<String>,
+    /// At most `limit` starts per `per_seconds` among the jobs naming `key`.
+    #[serde(default)]
+    pub rate: Option<IntakeRate>,
+    /// Job parameters (names of A-Z a-z 0-9 . _ -, string values).
+    #[serde(default)]
+    pub params: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A request's concurrency limit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConcurrency {
+    /// The key.
+    pub key: String,
+    /// Runs at once (1 to 1000).
+    pub limit: u32,
+}
+
+/// A request's rate limit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeRate {
+    /// The key.
+    pub key: String,
+    /// Starts per period.
+    pub limit: u32,
+    /// The period, seconds (1 to 86400).
+    pub per_seconds: u64,
+}
+
+impl Intake {
+    /// The request's options as a job's (queue aside): limits and keys.
+    pub fn limits(&self) -> crate::job::JobOptions {
+        crate::job::JobOptions {
+            concurrency: self
+                .concurrency
+                .as_ref()
+                .map(|c| crate::job::ConcurrencyLimit {
+                    key: c.key.clone(),
+                    limit: c.limit,
+                }),
+            ordered: self.ordered.clone(),
+            rate: self.rate.as_ref().map(|r| crate::job::RateLimit {
+                key: r.key.clone(),
+                limit: r.limit,
+                per_ms: r.per_seconds.saturating_mul(1000),
+            }),
+            ..Default::default()
+        }
+    }
 }
 
 fn empty_object() -> Value {
@@ -121,6 +177,10 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             idempotency_key: None,
             retries: None,
             start_within_seconds: None,
+            concurrency: None,
+            ordered: None,
+            rate: None,
+            params: None,
         };
         return match intake.validate() {
             Ok(()) => Message::Intake(Box::new(intake), Envelope::KindAttribute),
@@ -269,6 +329,10 @@ impl Intake {
                     ),
                 ));
             }
+        }
+        crate::job::validate_limits(&self.limits())?;
+        if let Some(params) = &self.params {
+            crate::job::validate_params(params)?;
         }
         Ok(())
     }

@@ -489,27 +489,7 @@ impl NewJob {
         if self.options.timeout.is_zero() {
             return Err(Error::invalid("timeout", "must be more than zero"));
         }
-        if let Some(rate) = &self.options.rate {
-            rate.validate()?;
-        }
-        if let Some(key) = &self.options.ordered {
-            validate_limit_key("ordering key", key)?;
-            if self.options.concurrency.is_some() {
-                return Err(Error::invalid(
-                    "ordering key",
-                    "an ordered job runs one at a time already; give ordered or concurrency, not both",
-                ));
-            }
-        }
-        if let Some(c) = &self.options.concurrency {
-            validate_limit_key("concurrency key", &c.key)?;
-            if !(1..=1000).contains(&c.limit) {
-                return Err(Error::invalid(
-                    "concurrency limit",
-                    format!("{} runs at once; use 1 to 1000", c.limit),
-                ));
-            }
-        }
+        validate_limits(&self.options)?;
         validate_params(&self.params)?;
         if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {
             return Err(Error::invalid(
@@ -532,6 +512,32 @@ impl NewJob {
         }
         Ok(args)
     }
+}
+
+/// Checks a job's rate limit, ordering key and concurrency limit.
+pub(crate) fn validate_limits(options: &JobOptions) -> Result<()> {
+    if let Some(rate) = &options.rate {
+        rate.validate()?;
+    }
+    if let Some(key) = &options.ordered {
+        validate_limit_key("ordering key", key)?;
+        if options.concurrency.is_some() {
+            return Err(Error::invalid(
+                "ordering key",
+                "an ordered job runs one at a time already; give ordered or concurrency, not both",
+            ));
+        }
+    }
+    if let Some(c) = &options.concurrency {
+        validate_limit_key("concurrency key", &c.key)?;
+        if !(1..=1000).contains(&c.limit) {
+            return Err(Error::invalid(
+                "concurrency limit",
+                format!("{} runs at once; use 1 to 1000", c.limit),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Anything [`crate::Client`] accepts as a job: a [`NewJob`] or a reference to

@@ -1322,6 +1322,13 @@ impl Worker {
         if let Some(s) = intake.start_within_seconds {
             job = job.start_within(Duration::from_secs(s));
         }
+        let limits = intake.limits();
+        job.options.concurrency = limits.concurrency;
+        job.options.ordered = limits.ordered;
+        job.options.rate = limits.rate;
+        for (name, value) in intake.params.iter().flatten() {
+            job.set_param(name.clone(), value.clone());
+        }
         if let Some(r) = intake.retries {
             job = job.retries(r);
         }

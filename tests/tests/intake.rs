@@ -332,6 +332,15 @@ fn schema_matches_the_parser() {
         json!({"hangar_intake": 1, "kind": "hello", "idempotency_key": "has space"}),
         json!({"hangar_intake": 1, "kind": "with space"}),
         json!({"hangar_intake": 1, "kind": "hello", "retries": 1.5}),
+        json!({"hangar_intake": 1, "kind": "hello", "concurrency": {"key": "db", "limit": 2}, "params": {"tenant": "acme"}}),
+        json!({"hangar_intake": 1, "kind": "hello", "ordered": "acct-1", "rate": {"key": "api", "limit": 5, "per_seconds": 2}}),
+        json!({"hangar_intake": 1, "kind": "hello", "concurrency": {"key": "db", "limit": 0}}),
+        json!({"hangar_intake": 1, "kind": "hello", "concurrency": {"key": "db"}}),
+        json!({"hangar_intake": 1, "kind": "hello", "ordered": "a", "concurrency": {"key": "a", "limit": 1}}),
+        json!({"hangar_intake": 1, "kind": "hello", "ordered": "has space"}),
+        json!({"hangar_intake": 1, "kind": "hello", "rate": {"key": "api", "limit": 5, "per_seconds": 0}}),
+        json!({"hangar_intake": 1, "kind": "hello", "params": {"bad name": "x"}}),
+        json!({"hangar_intake": 1, "kind": "hello", "params": {"n": 1}}),
     ];
     let schema = workspace_root().join("docs/intake.schema.json");
     let verdicts = run_python(
@@ -388,4 +397,35 @@ async fn queue_routed_to_a_kind() {
     assert_eq!(jobs[0].kind, "hello");
     assert_eq!(jobs[0].args, s3_event);
     assert_eq!(jobs[0].options.queue, "uploads");
+}
+
+/// A request's limits and parameters reach its job.
+#[tokio::test]
+async fn requests_carry_limits_and_parameters() {
+    let env = TestEnv::new().await;
+    env.send_raw(
+        "default",
+        r#"{"hangar_intake":1,"kind":"hello","idempotency_key":"lim-1","concurrency":{"key":"db","limit":2},"rate":{"key":"api","limit":5,"per_seconds":2},"params":{"tenant":"acme"}}"#,
+    )
+    .await;
+    env.send_raw(
+        "default",
+        r#"{"hangar_intake":1,"kind":"hello","idempotency_key":"lim-2","ordered":"acct-9"}"#,
+    )
+    .await;
+    let poller = env.poller(hangar::Registry::new());
+    for _ in 0..2 {
+        poller.poll_once().await.unwrap();
+    }
+    let j = env.job(&JobId::parse("idem-lim-1").unwrap()).await;
+    let c = j.options.concurrency.clone().unwrap();
+    assert_eq!((c.key.as_str(), c.limit), ("db", 2));
+    let r = j.options.rate.clone().unwrap();
+    assert_eq!((r.key.as_str(), r.limit, r.per_ms), ("api", 5, 2000));
+    assert_eq!(j.params["tenant"], "acme");
+    let o = env.job(&JobId::parse("idem-lim-2").unwrap()).await;
+    assert_eq!(
+        (o.options.ordered.as_deref(), o.sequence),
+        (Some("acct-9"), Some(1))
+    );
 }
