@@ -36,6 +36,27 @@ fn start_workers(env: &TestEnv, ledger: &std::path::Path, n: usize) -> Vec<tokio
         .collect()
 }
 
+/// Where the worker processes of a test append their runs.
+fn ledger_path(env: &TestEnv) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack))
+}
+
+/// `n` ledger jobs of `ms` milliseconds (argument `i`: their creation
+/// order), each with the options `with` adds, created one by one.
+async fn enqueue_ledger_jobs(
+    env: &TestEnv,
+    n: u64,
+    ms: u64,
+    with: impl Fn(NewJob) -> NewJob,
+) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let job = NewJob::new("ledger.run", json!({ "i": i, "ms": ms }));
+        ids.push(env.client.enqueue(with(job)).await.unwrap());
+    }
+    ids
+}
+
 fn read_ledger(ledger: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(ledger)
         .unwrap_or_default()
@@ -66,17 +87,9 @@ async fn wait_for(env: &TestEnv, ids: &[JobId], state: State, within: Duration) 
 #[tokio::test]
 async fn a_rate_limit_holds_across_worker_processes() {
     let env = TestEnv::new().await;
-    let ledger = std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack));
+    let ledger = ledger_path(&env);
     let per = Duration::from_secs(2);
-    let mut ids = Vec::new();
-    for i in 0..30 {
-        ids.push(
-            env.client
-                .enqueue(NewJob::new("ledger.run", json!({ "i": i, "ms": 20 })).rate("api", 5, per))
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = enqueue_ledger_jobs(&env, 30, 20, |job| job.rate("api", 5, per)).await;
     // A job outside the limit is not held up by it.
     let free = env
         .client
@@ -177,18 +190,8 @@ fn max_overlap(runs: &[&Value]) -> usize {
 #[tokio::test]
 async fn a_concurrency_limit_holds_across_worker_processes() {
     let env = TestEnv::new().await;
-    let ledger = std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack));
-    let mut ids = Vec::new();
-    for i in 0..12 {
-        ids.push(
-            env.client
-                .enqueue(
-                    NewJob::new("ledger.run", json!({ "i": i, "ms": 300 })).concurrency("db", 2),
-                )
-                .await
-                .unwrap(),
-        );
-    }
+    let ledger = ledger_path(&env);
+    let ids = enqueue_ledger_jobs(&env, 12, 300, |job| job.concurrency("db", 2)).await;
     let started = std::time::Instant::now();
     let _workers = start_workers(&env, &ledger, 2);
     wait_for(&env, &ids, State::Succeeded, Duration::from_secs(60)).await;
@@ -268,16 +271,8 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
 #[tokio::test]
 async fn ordered_jobs_run_one_at_a_time_in_creation_order_across_processes() {
     let env = TestEnv::new().await;
-    let ledger = std::env::temp_dir().join(format!("hangar-ledger-{}.jsonl", env.config.stack));
-    let mut ids = Vec::new();
-    for i in 0..15 {
-        ids.push(
-            env.client
-                .enqueue(NewJob::new("ledger.run", json!({ "i": i, "ms": 50 })).ordered("acct"))
-                .await
-                .unwrap(),
-        );
-    }
+    let ledger = ledger_path(&env);
+    let ids = enqueue_ledger_jobs(&env, 15, 50, |job| job.ordered("acct")).await;
     let seqs: Vec<u64> = env
         .client
         .get_many(&ids)

@@ -264,18 +264,26 @@ impl Store {
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))
     }
 
-    /// A conditional `UpdateItem` that is not a state change; false when
-    /// the condition failed.
-    pub(super) async fn update(&self, pk: String, e: Expr) -> Result<bool> {
-        let request = self
-            .ddb
+    /// An `UpdateItem` of one item from an expression.
+    pub(super) fn update_request(
+        &self,
+        pk: String,
+        e: &Expr,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.ddb
             .update_item()
             .table_name(&self.table)
             .key(attr::PK, s(pk))
             .set_update_expression(e.update_expression())
             .set_condition_expression(e.condition_expression())
             .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values());
+            .set_expression_attribute_values(e.values())
+    }
+
+    /// A conditional `UpdateItem` that is not a state change; false when
+    /// the condition failed.
+    pub(super) async fn update(&self, pk: String, e: Expr) -> Result<bool> {
+        let request = self.update_request(pk, &e);
         let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
         match res {
             Ok(_) => Ok(true),

@@ -221,14 +221,7 @@ impl Store {
     /// the condition failed.
     pub(super) async fn update_returning(&self, pk: String, e: Expr) -> Result<Option<Item>> {
         let request = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key(attr::PK, s(pk))
-            .set_update_expression(e.update_expression())
-            .set_condition_expression(e.condition_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
+            .update_request(pk, &e)
             .return_values(ReturnValue::AllNew);
         let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
         match res {
