@@ -374,6 +374,23 @@ enum Claim {
     Dropped(String),
 }
 
+/// What a wake-up's job may be found at when it is held without a worker
+/// (parked, or waiting for a slot): the hinted state first, then the other,
+/// as the claim tries them; a Scheduled job must be due.
+fn held_as(w: &WakeUp, now: DateTime<Utc>) -> [crate::store::Held; 2] {
+    let hinted = w.state.unwrap_or(State::Enqueued);
+    let other = if hinted == State::Scheduled {
+        State::Enqueued
+    } else {
+        State::Scheduled
+    };
+    [hinted, other].map(|state| crate::store::Held {
+        version: w.v,
+        state,
+        due_by: now + chrono_dur(EARLY_TOLERANCE),
+    })
+}
+
 /// The slot a wake-up must hold before its claim: of a concurrency key, or
 /// of an ordering key (one at a time, in sequence).
 struct SlotNeed {
@@ -527,16 +544,8 @@ impl Worker {
     /// Parks the job of a wake-up that arrived while its queue is paused.
     async fn park(&self, w: &WakeUp) -> Outcome {
         let now = self.core.now();
-        let due_by = now + chrono_dur(EARLY_TOLERANCE);
-        // The hinted state first, then the other (as the claim does).
-        let hinted = w.state.unwrap_or(State::Enqueued);
-        let other = if hinted == State::Scheduled {
-            State::Enqueued
-        } else {
-            State::Scheduled
-        };
-        for state in [hinted, other] {
-            match self.core.store.park(&w.job, w.v, state, due_by, now).await {
+        for held in held_as(w, now) {
+            match self.core.store.park(&w.job, held, now).await {
                 Ok(true) => {
                     tracing::info!(job = %w.job, "queue paused; job parked until it is resumed");
                     return Outcome::Parked;
@@ -725,22 +734,16 @@ impl Worker {
         holder: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let hinted = w.state.unwrap_or(State::Enqueued);
-        let other = if hinted == State::Scheduled {
-            State::Enqueued
-        } else {
-            State::Scheduled
-        };
         let order_at = match need.seq {
             Some(seq) => seq as i64,
             None => crate::clock::to_millis(now),
         };
         let mut listed = false;
-        for state in [hinted, other] {
+        for held in held_as(w, now) {
             if self
                 .core
                 .store
-                .wait_for_slot(&w.job, w.v, state, &need.key, order_at, now)
+                .wait_for_slot(&w.job, held, &need.key, order_at, now)
                 .await?
             {
                 listed = true;

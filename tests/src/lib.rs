@@ -22,6 +22,14 @@ pub mod template;
 
 pub use meter::{Bill, IndexDef, Meter};
 
+/// The region and credentials processes started by tests use on the
+/// emulator.
+pub const TEST_CREDENTIALS: [(&str, &str); 3] = [
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+];
+
 /// The emulator endpoint (`AWS_ENDPOINT_URL`, default `http://127.0.0.1:4566`).
 pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
@@ -525,6 +533,24 @@ impl TestEnv {
     /// A worker on this stack.
     pub fn worker(&self, registry: Registry) -> Worker {
         Worker::new(&self.client, registry)
+    }
+
+    /// The environment a separate process needs to work on this stack: the
+    /// emulator, the stack, its table and its queues' URLs (with
+    /// [`TEST_CREDENTIALS`]).
+    pub fn stack_env(&self) -> Vec<(&'static str, String)> {
+        let queues: Vec<String> = self
+            .config
+            .queue_urls
+            .iter()
+            .map(|(q, url)| format!("{q}={url}"))
+            .collect();
+        vec![
+            ("AWS_ENDPOINT_URL", endpoint()),
+            ("HANGAR_STACK", self.config.stack.clone()),
+            ("HANGAR_TABLE", self.config.table.clone()),
+            ("HANGAR_QUEUE_URLS", queues.join(",")),
+        ]
     }
 
     /// A poller of the `default` queue with a short long-poll.

@@ -105,9 +105,7 @@ impl RuntimeApi {
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/aws/lambda/{function}"),
             )
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .envs(crate::TEST_CREDENTIALS)
             .kill_on_drop(true);
         cmd
     }
@@ -119,17 +117,8 @@ impl RuntimeApi {
         function: &str,
         env: &crate::TestEnv,
     ) -> tokio::process::Command {
-        let queues: Vec<String> = env
-            .config
-            .queue_urls
-            .iter()
-            .map(|(q, url)| format!("{q}={url}"))
-            .collect();
         let mut cmd = self.bare_command(bootstrap, function);
-        cmd.env("AWS_ENDPOINT_URL", crate::endpoint())
-            .env("HANGAR_STACK", &env.config.stack)
-            .env("HANGAR_TABLE", &env.config.table)
-            .env("HANGAR_QUEUE_URLS", queues.join(","));
+        cmd.envs(env.stack_env());
         cmd
     }
 

@@ -10,22 +10,11 @@ use serde_json::{Value, json};
 
 /// Worker processes on `env`'s stack, each appending its runs to `ledger`.
 fn start_workers(env: &TestEnv, ledger: &std::path::Path, n: usize) -> Vec<tokio::process::Child> {
-    let queues: Vec<String> = env
-        .config
-        .queue_urls
-        .iter()
-        .map(|(q, url)| format!("{q}={url}"))
-        .collect();
     (0..n)
         .map(|_| {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_ledger-worker"))
-                .env("AWS_ENDPOINT_URL", hangar_integration_tests::endpoint())
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("HANGAR_STACK", &env.config.stack)
-                .env("HANGAR_TABLE", &env.config.table)
-                .env("HANGAR_QUEUE_URLS", queues.join(","))
+                .envs(hangar_integration_tests::TEST_CREDENTIALS)
+                .envs(env.stack_env())
                 .env("HANGAR_POLLERS", "2")
                 .env("HANGAR_TEST_LEDGER", ledger)
                 .env("RUST_LOG", "warn")

@@ -30,8 +30,19 @@ async fn enqueue(env: &TestEnv, n: u64) -> JobId {
         .unwrap()
 }
 
-/// Hands a received message to a worker, as the poller does, and deletes it.
-async fn handle(env: &TestEnv, worker: &hangar::Worker, m: &hangar::queue::Received) -> Outcome {
+/// Receives the wake-up of job `id` and hands it to `worker`, as the
+/// poller does, then deletes it.
+async fn handle_wake_up(env: &TestEnv, worker: &hangar::Worker, id: &JobId) -> Outcome {
+    let received = env
+        .client
+        .queues()
+        .receive("default", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let m = received
+        .iter()
+        .find(|m| m.body.contains(id.as_str()))
+        .expect("the job's wake-up");
     let d = Delivery {
         message_id: m.message_id.clone(),
         body: m.body.clone(),
@@ -159,14 +170,8 @@ async fn the_timer_wakes_a_job_parked_after_the_resume() {
     env.client.pause_queue("default").await.unwrap();
     // The stale worker reads the pause now...
     let early = enqueue(&env, 0).await;
-    let received = env
-        .client
-        .queues()
-        .receive("default", Duration::from_secs(1))
-        .await
-        .unwrap();
     assert!(matches!(
-        handle(&env, &stale, &received[0]).await,
+        handle_wake_up(&env, &stale, &early).await,
         Outcome::Parked
     ));
     let (_, woken) = env.client.resume_queue("default").await.unwrap();
@@ -175,17 +180,10 @@ async fn the_timer_wakes_a_job_parked_after_the_resume() {
 
     // ...and, still trusting it, parks a job after the resume.
     let late = enqueue(&env, 1).await;
-    let received = env
-        .client
-        .queues()
-        .receive("default", Duration::from_secs(1))
-        .await
-        .unwrap();
-    let m = received
-        .iter()
-        .find(|m| m.body.contains(late.as_str()))
-        .expect("the late job's wake-up");
-    assert!(matches!(handle(&env, &stale, m).await, Outcome::Parked));
+    assert!(matches!(
+        handle_wake_up(&env, &stale, &late).await,
+        Outcome::Parked
+    ));
     assert!(env.job(&late).await.parked_at.is_some());
 
     let r = timer.tick(Duration::from_secs(20)).await.unwrap();

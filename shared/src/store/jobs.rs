@@ -17,7 +17,8 @@ use super::item::{
 use super::schema::{attr, job_key, shard_of};
 use super::{
     AttemptChange, CONDITION_ROUNDS, Change, Expect, Extra, SERVICE, Store, WriteError,
-    is_condition_failed, is_transaction_conflict, is_write_conflict, send_through_conflicts,
+    condition_outcome, is_condition_failed, is_transaction_conflict, is_write_conflict,
+    send_through_conflicts,
 };
 use crate::error::{Error, Result};
 use crate::job::{Continuation, JobId, JobRecord, MAX_CONTINUATIONS, MAX_HISTORY};
@@ -492,7 +493,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-        match res {
+        match condition_outcome(res)? {
             Ok(out) => {
                 let item = out.attributes.ok_or_else(|| Error::Corrupt {
                     key: job_key(id),
@@ -500,16 +501,7 @@ impl Store {
                 })?;
                 Ok(parse_job(&item)?)
             }
-            Err(SdkError::ServiceError(err))
-                if err.err().is_conditional_check_failed_exception() =>
-            {
-                let item = match err.into_err() {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                Err(WriteError::Condition(self.live(item.as_ref(), now)?))
-            }
-            Err(e) => Err(WriteError::Other(Error::aws(SERVICE, "UpdateItem", e))),
+            Err(item) => Err(WriteError::Condition(self.live(item.as_ref(), now)?)),
         }
     }
 

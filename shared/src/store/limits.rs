@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 
 use super::item::{get_n, n, s};
 use super::schema::attr;
-use super::{SERVICE, Store, is_condition_failed, is_write_conflict, send_through_conflicts};
+use super::{
+    SERVICE, Store, condition_outcome, is_condition_failed, is_write_conflict,
+    send_through_conflicts,
+};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 
@@ -92,16 +95,9 @@ impl Store {
                 request = request.expression_attribute_values(k, v);
             }
             let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-            match res {
+            match condition_outcome(res)? {
                 Ok(_) => return Ok(from_millis(win * period_ms)),
-                Err(_) if is_condition_failed(&res) => {
-                    let old = match res {
-                        Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e)) => match e.into_err() {
-                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                            _ => None,
-                        },
-                        _ => None,
-                    };
+                Err(old) => {
                     seen = Some(match old {
                         Some(item) => (
                             get_n(&item, attr::RATE_WINDOW).unwrap_or(i64::MIN),
@@ -110,7 +106,6 @@ impl Store {
                         None => (i64::MIN, 0),
                     });
                 }
-                Err(e) => return Err(Error::aws(SERVICE, "UpdateItem", e)),
             }
         }
         Err(Error::Conflict {
@@ -207,17 +202,9 @@ impl Store {
                     .expression_attribute_values(":seq", n(seq)),
             };
             let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-            let old = match res {
+            let old = match condition_outcome(res)? {
                 Ok(_) => return Ok(true),
-                Err(aws_sdk_dynamodb::error::SdkError::ServiceError(e))
-                    if e.err().is_conditional_check_failed_exception() =>
-                {
-                    match e.into_err() {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item.unwrap_or_default(),
-                        _ => Default::default(),
-                    }
-                }
-                Err(e) => return Err(Error::aws(SERVICE, "UpdateItem", e)),
+                Err(old) => old.unwrap_or_default(),
             };
             let state = slot_state(&old, now);
             if state.expired.is_empty() {
@@ -389,31 +376,22 @@ impl Store {
     }
 
     /// Moves a job whose wake-up found no slot to its key's waiting list
-    /// (not a state change). False if the job is no longer at that version
-    /// and state.
-    /// `order_at` sorts the list: the time it started waiting (ms), or an
-    /// ordered job's sequence number.
-    #[allow(clippy::too_many_arguments)]
+    /// (not a state change), sorted by `order_at`: the time it started
+    /// waiting (ms), or an ordered job's number. False if the job is no
+    /// longer as the wake-up said.
     pub async fn wait_for_slot(
         &self,
         id: &crate::job::JobId,
-        version: u64,
-        state: crate::state::State,
+        held: super::queues::Held,
         key: &str,
         order_at: i64,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut e = super::expr::Expr::default();
-        e.set(
-            attr::BUCKET,
-            s(format!("{}#{key}", super::Bucket::Waiting.as_str())),
+        let place = (
+            format!("{}#{key}", super::Bucket::Waiting.as_str()),
+            order_at,
         );
-        e.set(attr::BUCKET_AT, n(order_at));
-        e.set(attr::WAITS, s(key));
-        e.cond_live(now);
-        e.cond_eq(attr::VERSION, n(version));
-        e.cond_eq(attr::STATE, s(state.as_str()));
-        self.update(super::schema::job_key(id), e).await
+        self.hold(id, held, place, attr::WAITS, s(key), now).await
     }
 
     /// The oldest jobs waiting on `key`, at most `limit`.
@@ -436,29 +414,14 @@ impl Store {
         Ok(out.items().iter().filter_map(get_s_pk).collect())
     }
 
-    /// Takes a job off its key's waiting list, back to the Active bucket
-    /// (watched by the timer again), and returns it for its wake-up. None
-    /// if it was no longer waiting.
+    /// Takes a job off its key's waiting list, back to the Active bucket,
+    /// and returns it for its wake-up. None if it was no longer waiting.
     pub async fn stop_waiting(
         &self,
         id: &crate::job::JobId,
         now: DateTime<Utc>,
     ) -> Result<Option<crate::job::JobRecord>> {
-        let mut e = super::expr::Expr::default();
-        e.set(
-            attr::BUCKET,
-            s(super::Bucket::Active.key(super::schema::shard_of(id.as_str(), self.shards))),
-        );
-        e.set(
-            attr::BUCKET_AT,
-            super::item::ms(now + crate::timing::chrono_dur(self.grace)),
-        );
-        e.remove(attr::WAITS);
-        e.cond_live(now);
-        let w = e.n(attr::WAITS);
-        e.cond(format!("attribute_exists({w})"));
-        self.update_job_returning(super::schema::job_key(id), e)
-            .await
+        self.unhold(id, attr::WAITS, now).await
     }
 
     /// Concurrency keys whose look by the timer is due, in one shard.

@@ -49,7 +49,7 @@ pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use due::{Due, DueJob, DueStart, Mark};
 pub use limits::SlotState;
 pub use list::{BucketCounts, Count, Cursor, ListQuery, Page};
-pub use queues::{ParkedEntry, QueueControl};
+pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
 pub use table::ensure_table;
@@ -120,6 +120,28 @@ fn is_transaction_conflict<O, R>(
             codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
         }
         _ => false,
+    }
+}
+
+/// A conditional `UpdateItem`'s result: written (its output), or refused by
+/// its condition (the item as it was, when the request asked for it with
+/// `ReturnValuesOnConditionCheckFailure`); any other failure is an error.
+fn condition_outcome<O, R: std::fmt::Debug + Send + Sync + 'static>(
+    res: std::result::Result<
+        O,
+        SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+    >,
+) -> crate::error::Result<std::result::Result<O, Option<item::Item>>> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    match res {
+        Ok(out) => Ok(Ok(out)),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            match e.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
+                _ => Ok(Err(None)),
+            }
+        }
+        Err(e) => Err(Error::aws(SERVICE, "UpdateItem", e)),
     }
 }
 

@@ -65,6 +65,18 @@ fn parse_control(name: &str, item: &Item) -> QueueControl {
     }
 }
 
+/// What a wake-up found a held job at: its version and state, and the
+/// time a Scheduled job must be due by.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    /// The wake-up's version.
+    pub version: u64,
+    /// The state expected (Enqueued, or Scheduled and due).
+    pub state: State,
+    /// A Scheduled job's due time must be at or before this.
+    pub due_by: DateTime<Utc>,
+}
+
 /// A parked job, as its index entry names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParkedEntry {
@@ -128,35 +140,16 @@ impl Store {
         self.update(queue_key(name), e).await
     }
 
-    /// Parks a job whose wake-up (for `version`, expecting `state`) arrived
-    /// while its queue is paused: its index entry moves to the Parked
-    /// bucket, ordered by the time it was parked. Not a state change. False
-    /// if the job is no longer at that version and state (a Scheduled job
-    /// must also be due by `due_by`).
-    pub async fn park(
-        &self,
-        id: &JobId,
-        version: u64,
-        state: State,
-        due_by: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut e = Expr::default();
-        e.set(
-            attr::BUCKET,
-            s(Bucket::Parked.key(shard_of(id.as_str(), self.shards))),
+    /// Parks a job whose wake-up arrived while its queue is paused: its
+    /// index entry moves to the Parked bucket, ordered by the time it was
+    /// parked. Not a state change. False if the job is no longer as `held`
+    /// says.
+    pub async fn park(&self, id: &JobId, held: Held, now: DateTime<Utc>) -> Result<bool> {
+        let place = (
+            Bucket::Parked.key(shard_of(id.as_str(), self.shards)),
+            crate::clock::to_millis(now),
         );
-        e.set(attr::BUCKET_AT, ms(now));
-        e.set(attr::PARKED, ms(now));
-        e.cond_live(now);
-        e.cond_eq(attr::VERSION, n(version));
-        e.cond_eq(attr::STATE, s(state.as_str()));
-        if state == State::Scheduled {
-            let (run_at, handed) = (e.n(attr::RUN_AT), e.n(attr::HANDED_OFF));
-            let by = e.v("due_by", ms(due_by));
-            e.cond(format!("{run_at} <= {by} AND attribute_exists({handed})"));
-        }
-        self.update(job_key(id), e).await
+        self.hold(id, held, place, attr::PARKED, ms(now), now).await
     }
 
     /// One page of parked jobs (any queue), oldest parked first, and where
@@ -191,16 +184,57 @@ impl Store {
     /// again from here) and returns it, for its wake-up to be sent. None if
     /// it is no longer parked (woken by someone else, or its state changed).
     pub async fn unpark(&self, id: &JobId, now: DateTime<Utc>) -> Result<Option<JobRecord>> {
+        self.unhold(id, attr::PARKED, now).await
+    }
+
+    /// Moves a job that waits without a worker (parked, or waiting for a
+    /// slot) off the Active bucket to `place` (partition, sort key) and
+    /// marks it (`mark` = `value`): not a state change, no new version. The
+    /// wake-up's version and state must still hold (a Scheduled job must
+    /// also be handed off and due by `due_by`). False if they do not.
+    pub(super) async fn hold(
+        &self,
+        id: &JobId,
+        held: Held,
+        place: (String, i64),
+        mark: &str,
+        value: aws_sdk_dynamodb::types::AttributeValue,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut e = Expr::default();
+        e.set(attr::BUCKET, s(place.0));
+        e.set(attr::BUCKET_AT, n(place.1));
+        e.set(mark, value);
+        e.cond_live(now);
+        e.cond_eq(attr::VERSION, n(held.version));
+        e.cond_eq(attr::STATE, s(held.state.as_str()));
+        if held.state == State::Scheduled {
+            let (run_at, handed) = (e.n(attr::RUN_AT), e.n(attr::HANDED_OFF));
+            let by = e.v("due_by", ms(held.due_by));
+            e.cond(format!("{run_at} <= {by} AND attribute_exists({handed})"));
+        }
+        self.update(job_key(id), e).await
+    }
+
+    /// Takes a held job's `mark` off and moves it back to the Active bucket
+    /// (watched by the timer again), returning it for its wake-up. None if
+    /// it was no longer held so.
+    pub(super) async fn unhold(
+        &self,
+        id: &JobId,
+        mark: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<JobRecord>> {
         let mut e = Expr::default();
         e.set(
             attr::BUCKET,
             s(Bucket::Active.key(shard_of(id.as_str(), self.shards))),
         );
         e.set(attr::BUCKET_AT, ms(now + chrono_dur(self.grace)));
-        e.remove(attr::PARKED);
+        e.remove(mark);
         e.cond_live(now);
-        let p = e.n(attr::PARKED);
-        e.cond(format!("attribute_exists({p})"));
+        let m = e.n(mark);
+        e.cond(format!("attribute_exists({m})"));
         self.update_job_returning(job_key(id), e).await
     }
 
