@@ -58,7 +58,8 @@ case "$CMD" in
       exit 0
     fi
     install
-    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+    # moto_server with DynamoDB requests serialized (see moto_server.py).
+    nohup "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 100); do
       if answers; then
@@ -74,7 +75,7 @@ case "$CMD" in
   stop)
     if [ -f "$PIDFILE" ]; then
       kill "$(cat "$PIDFILE")" 2>/dev/null || true
-      rm -f "$PIDFILE"
+      rm -f "$PIDFILE" "$LOG"
       echo "emulator: stopped $URL" >&2
     fi
     ;;

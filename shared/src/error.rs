@@ -45,6 +45,18 @@ pub enum Error {
         /// The job.
         id: JobId,
     },
+    /// A batch's creation took longer than the grace period: the timer
+    /// took it as cut short and started the batch with the jobs written by
+    /// then; the rest were not created.
+    #[error(
+        "batch {id}: its creation took longer than the grace period and was cut short after {written} jobs; the batch runs with those (create the rest as another batch)"
+    )]
+    BatchCutShort {
+        /// The batch.
+        id: JobId,
+        /// Jobs it holds.
+        written: u64,
+    },
     /// A job with this id already exists.
     #[error("job {id} already exists")]
     AlreadyExists {

@@ -649,10 +649,14 @@ pub fn truncate(s: &str, limit: usize) -> String {
 /// A continuation's link to its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
-    /// The parent job.
+    /// The parent job, or the parent batch when `batch` is set.
     pub id: JobId,
     /// When this job runs.
     pub on: ContinueOn,
+    /// The parent is a batch (see [`crate::batch`]): the job runs when every
+    /// job of the batch Succeeded (`on` Succeeded) or finished.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 /// A continuation waiting on a job, as recorded on the parent.
@@ -662,6 +666,18 @@ pub struct Continuation {
     pub id: JobId,
     /// When it runs.
     pub on: ContinueOn,
+}
+
+/// A flag a write sets on the record it returns, not stored, and left out
+/// of comparisons (a record read back equals the one written).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Transient(pub(crate) bool);
+
+impl PartialEq for Transient {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// History data key of a Scheduled entry's due time (epoch ms).
@@ -712,6 +728,14 @@ pub struct JobRecord {
     pub waiting_for: Option<String>,
     /// Its place in its ordering key's sequence (ordered jobs).
     pub sequence: Option<u64>,
+    /// The batch it belongs to (see [`crate::batch`]).
+    pub batch: Option<JobId>,
+    /// Set on the record a write returns when that write finished the
+    /// job's batch (its last open job): whoever made it releases the
+    /// batch's continuations. Not stored; [`Default`] when building a
+    /// record by hand.
+    #[doc(hidden)]
+    pub completes_batch: Transient,
     /// State changes, oldest first (bounded; see [`MAX_HISTORY`]).
     pub history: Vec<HistoryEntry>,
 }
@@ -748,6 +772,8 @@ impl JobRecord {
             params: Params::new(),
             waiting_for: None,
             sequence: None,
+            batch: None,
+            completes_batch: Transient(false),
             history: vec![entry],
         }
     }

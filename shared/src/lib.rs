@@ -44,6 +44,7 @@
 //! # let _ = later; Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -67,6 +68,7 @@ pub mod timer;
 pub mod timing;
 pub mod worker;
 
+pub use batch::{Batch, BatchRecord, BatchStatus};
 pub use client::{Client, Throughput, When};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;

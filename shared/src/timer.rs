@@ -70,6 +70,10 @@ pub struct TickReport {
     pub unparked: usize,
     /// Jobs waiting on a concurrency key woken by the timer's look.
     pub slots_woken: usize,
+    /// Batches whose creation was cut short, started with the jobs written.
+    pub batches_cut_short: usize,
+    /// Completed batches whose continuations the timer released.
+    pub batches_released: usize,
     /// Index entries that needed nothing (already acted on by another tick).
     pub stale: usize,
     /// Actions that failed; their items stay due and are retried next tick.
@@ -91,7 +95,9 @@ impl TickReport {
             self.released.len(),
             self.fired.len(),
         );
-        if h + r + l + c + f + self.rechecked + self.skipped + self.errors + self.unparked == 0
+        let batches = self.batches_cut_short + self.batches_released;
+        if h + r + l + c + f + self.rechecked + self.skipped + self.errors + self.unparked + batches
+            == 0
             && self.complete
         {
             tracing::debug!(queries = self.queries, "tick: nothing due");
@@ -106,6 +112,7 @@ impl TickReport {
             fired = f,
             skipped = self.skipped,
             unparked = self.unparked,
+            batches,
             "tick"
         );
         if self.errors > 0 || !self.complete {
@@ -232,6 +239,10 @@ impl Timer {
             report.errors += 1;
             tracing::error!(error = %error_chain(&e), "concurrency keys not checked; retried next tick");
         }
+        if let Err(e) = self.check_batches(now, &mut report).await {
+            report.errors += 1;
+            tracing::error!(error = %error_chain(&e), "batches not checked; retried next tick");
+        }
         if let Err(e) = self.drain_resumed(now, &mut report).await {
             report.errors += 1;
             tracing::error!(error = %error_chain(&e), "parked jobs of resumed queues not woken; retried next tick");
@@ -270,6 +281,45 @@ impl Timer {
                     continue;
                 }
                 report.slots_woken += self.core.wake_waiters(&key, &state).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at the batches whose look came (one query): a creation cut
+    /// short (no heartbeat for a grace period) starts with the jobs it
+    /// wrote; a completed batch whose continuations were not all released
+    /// (its last job's writer stopped first) has them released.
+    async fn check_batches(&self, now: DateTime<Utc>, report: &mut TickReport) -> Result<()> {
+        use crate::batch::BatchStatus;
+        let grace = chrono_dur(self.core.config.grace);
+        for (batch, seen_at) in self.core.store.due_batches(now).await? {
+            match batch.status {
+                BatchStatus::Creating => {
+                    let ids: Vec<JobId> = (1..=batch.total).map(|n| batch.job_id(n)).collect();
+                    let written = self.core.store.existing_batch_jobs(&ids).await?.len() as u64;
+                    let Some(started) = self
+                        .core
+                        .store
+                        .start_cut_short(&batch, seen_at, written, now)
+                        .await?
+                    else {
+                        continue;
+                    };
+                    tracing::warn!(batch = %batch.id, written, total = batch.total, "batch creation cut short; started with the jobs written");
+                    report.batches_cut_short += 1;
+                    self.core.settle_batch(&started).await;
+                }
+                BatchStatus::Completed => {
+                    if !self.core.store.look_again(&batch, now + grace * 2).await? {
+                        continue;
+                    }
+                    tracing::warn!(batch = %batch.id, "continuations of a completed batch were not all released; releasing them");
+                    if self.core.settle_batch(&batch).await {
+                        report.batches_released += 1;
+                    }
+                }
+                BatchStatus::Started => {}
             }
         }
         Ok(())

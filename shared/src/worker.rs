@@ -862,7 +862,7 @@ impl Worker {
                         version: Some(w.v),
                         states: vec![State::Scheduled],
                         extra: Extra::DueBy(now + chrono_dur(EARLY_TOLERANCE)),
-                        history: None,
+                        seen: None,
                         conts: None,
                     },
                     vec![
@@ -876,7 +876,7 @@ impl Worker {
                         version: Some(w.v),
                         states: vec![State::Enqueued],
                         extra: Extra::None,
-                        history: None,
+                        seen: None,
                         conts: None,
                     },
                     vec![self.processing_entry(now, None)],
@@ -1019,7 +1019,7 @@ impl Worker {
                 claimed_v: w.v,
                 now,
             },
-            history: Some(old.history.clone()),
+            seen: Some(Box::new(old.clone())),
             conts: Some(old.continuations.len()),
         };
         // A job whose runs keep vanishing (a worker crash, an out-of-memory

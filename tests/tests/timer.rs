@@ -39,8 +39,8 @@ pub(crate) async fn manual_env(at: DateTime<Utc>) -> (TestEnv, ManualClock) {
 /// A job two hours out is not sent early; it is handed off on the tick that
 /// brings it within the lookahead, with the remaining seconds as delay. An
 /// empty tick costs one query per shard of each watched bucket (Scheduled,
-/// Active, Recurring, Limits) and one read of the queue controls, nothing
-/// else.
+/// Active, Recurring, Limits), one of the watched batches and one read of
+/// the queue controls, nothing else.
 #[tokio::test]
 async fn far_job_is_handed_off_on_the_right_tick() {
     let t0 = utc("2026-06-01T08:00:00Z");
@@ -52,8 +52,9 @@ async fn far_job_is_handed_off_on_the_right_tick() {
     let r = tick(&timer).await;
     assert!(r.handed_off.is_empty() && r.complete);
     let calls = env.calls.counts();
-    // Three watched buckets, and the concurrency keys with waiting jobs.
-    assert_eq!(calls.get("Query"), Some(&32), "{calls:?}");
+    // Three watched buckets, the concurrency keys with waiting jobs (8
+    // shards each) and the watched batches (one partition).
+    assert_eq!(calls.get("Query"), Some(&33), "{calls:?}");
     // And one read of the queue controls (is a resumed queue draining?).
     assert_eq!(calls.get("BatchGetItem"), Some(&1), "{calls:?}");
     assert_eq!(calls.len(), 2, "an empty tick only reads: {calls:?}");
@@ -644,7 +645,7 @@ async fn calls_per_tick_with_due_jobs() {
     assert_eq!(r.handed_off.len(), 25);
     let calls = env.calls.counts();
     println!("figure: calls per tick with 25 due jobs: {calls:?}");
-    assert_eq!(calls.get("Query"), Some(&32));
+    assert_eq!(calls.get("Query"), Some(&33));
     // At most one read of the found items per shard, and one of the
     // queue controls.
     assert!(

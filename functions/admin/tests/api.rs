@@ -750,6 +750,8 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         parked_at: None,
         waiting_for: None,
         sequence: None,
+        batch: None,
+        completes_batch: Default::default(),
         params: Default::default(),
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),

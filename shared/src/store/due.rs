@@ -70,10 +70,7 @@ impl Store {
         start: Option<DueStart>,
     ) -> Result<(Vec<Due>, Option<DueStart>)> {
         let out = self
-            .bucket_query(bucket, shard)
-            .key_condition_expression("#b = :b AND #at <= :now")
-            .expression_attribute_names("#at", attr::BUCKET_AT)
-            .expression_attribute_values(":now", ms(now))
+            .due_query(bucket, shard, now)
             .limit(PAGE)
             .set_exclusive_start_key(start.map(|s| s.0))
             .send()

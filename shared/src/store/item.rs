@@ -129,6 +129,9 @@ pub(crate) fn job_item(
     if let Some(p) = &job.parent {
         item.insert(attr::PARENT.to_owned(), s(p.id.as_str()));
         item.insert(attr::PARENT_ON.to_owned(), to_av(&p.on));
+        if p.batch {
+            item.insert(attr::PARENT_BATCH.to_owned(), AttributeValue::Bool(true));
+        }
     }
     if !job.continuations.is_empty() {
         item.insert(attr::CONTS.to_owned(), to_av(&job.continuations));
@@ -147,6 +150,9 @@ pub(crate) fn job_item(
     }
     if let Some(seq) = job.sequence {
         item.insert(attr::SEQUENCE.to_owned(), n(seq));
+    }
+    if let Some(batch) = &job.batch {
+        item.insert(attr::BATCH.to_owned(), s(batch.as_str()));
     }
     if !job.params.is_empty() {
         item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
@@ -207,6 +213,10 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             Some(Parent {
                 id: JobId::parse(p).map_err(|e| corrupt(e.to_string()))?,
                 on,
+                batch: matches!(
+                    item.get(attr::PARENT_BATCH),
+                    Some(AttributeValue::Bool(true))
+                ),
             })
         }
         None => None,
@@ -243,6 +253,10 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         parked_at: get_ms(item, attr::PARKED),
         waiting_for: get_s(item, attr::WAITS).map(str::to_owned),
         sequence: get_n(item, attr::SEQUENCE),
+        batch: get_s(item, attr::BATCH)
+            .map(|b| JobId::parse(b).map_err(|e| corrupt(e.to_string())))
+            .transpose()?,
+        completes_batch: crate::job::Transient(false),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
         history,
     })

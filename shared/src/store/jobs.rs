@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
+use super::batches::{Counted, Tally};
 use super::expr::Expr;
 use super::item::{
     Item, compact_history, is_expired, job_item, ms, n, parse_job, place_for, place_of, s, to_av,
@@ -315,9 +316,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<JobRecord, WriteError> {
         let mut conts = expect.conts.unwrap_or(0);
+        let mut known_conts = None;
         for _ in 0..CONDITION_ROUNDS {
             match self
-                .apply_once(id, expect, change.clone(), conts, now)
+                .apply_once(id, expect, change.clone(), conts, known_conts.as_ref(), now)
                 .await
             {
                 Err(WriteError::Condition(Some(old)))
@@ -327,6 +329,7 @@ impl Store {
                         && expect.states.contains(&old.state) =>
                 {
                     conts = old.continuations.len();
+                    known_conts = Some(old.continuations);
                 }
                 other => return other,
             }
@@ -340,6 +343,7 @@ impl Store {
         expect: &Expect,
         change: Change,
         conts: usize,
+        known_conts: Option<&Vec<Continuation>>,
         now: DateTime<Utc>,
     ) -> Result<JobRecord, WriteError> {
         // Each expected state must reach the target through the entries
@@ -425,7 +429,7 @@ impl Store {
 
         // History: rewrite when the writer knows it and it would overflow,
         // otherwise append.
-        match &expect.history {
+        match expect.seen.as_ref().map(|j| &j.history) {
             Some(old) if old.len() + change.entries.len() > MAX_HISTORY => {
                 let mut all = old.clone();
                 all.extend(change.entries.iter().cloned());
@@ -481,6 +485,34 @@ impl Store {
             e.set(attr::LAST_ERROR, s(err));
         }
 
+        // A batch job's change that moves its batch's counters is written
+        // with them (see crate::batch). A writer that did not read the job
+        // cannot know its batch: its write is refused for a batch job.
+        let counted = expect.seen.as_deref().and_then(|seen| {
+            let batch = seen.batch.as_ref()?;
+            Some((seen, batch, Tally::of(seen.state, change.to)?))
+        });
+        if let Some((seen, batch, tally)) = counted {
+            let written = || applied(seen, &change, known_conts, self, now);
+            match self
+                .apply_counted(id, batch, &e, tally, written, now)
+                .await?
+            {
+                Counted::Written(job) => return Ok(*job),
+                Counted::Refused(refused) => return Err(refused),
+                // Its batch expired: the job is counted nowhere.
+                Counted::NoBatch => {}
+            }
+        } else if expect.seen.is_none()
+            && expect
+                .states
+                .iter()
+                .any(|from| Tally::of(*from, change.to).is_some())
+        {
+            let b = e.n(attr::BATCH);
+            e.cond(format!("attribute_not_exists({b})"));
+        }
+
         let request = self
             .ddb
             .update_item()
@@ -526,52 +558,18 @@ impl Store {
         child: &JobRecord,
         now: DateTime<Utc>,
     ) -> Result<(), WriteError> {
-        let parent = child.parent.as_ref().expect("continuation has a parent");
-        let put = self.put_new(child)?;
-        let cont = Continuation {
-            id: child.id.clone(),
-            on: parent.on,
-        };
-        let mut e = Expr::default();
-        let c = e.n(attr::CONTS);
-        let empty = e.v("empty", AttributeValue::L(vec![]));
-        let one = e.v("c", AttributeValue::L(vec![to_av(&cont)]));
-        e.set_raw(format!(
-            "{c} = list_append(if_not_exists({c}, {empty}), {one})"
-        ));
-        e.cond_live(now);
-        let st = e.n(attr::STATE);
-        let (succeeded, deleted) = (
-            e.v("succeeded", s(State::Succeeded.as_str())),
-            e.v("deleted", s(State::Deleted.as_str())),
-        );
-        e.cond(format!("NOT ({st} IN ({succeeded}, {deleted}))"));
-        let max = e.v("max_conts", n(MAX_CONTINUATIONS));
-        e.cond(format!("(attribute_not_exists({c}) OR size({c}) < {max})"));
-        let update = self.tx_update(job_key(&parent.id), &e)?;
-        let request = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build());
-        let res = send_through_conflicts(|| request.clone().send(), is_transaction_conflict).await;
-        let err = match res {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let reasons = cancellation_reasons(&err);
-        if reasons
-            .first()
-            .is_some_and(|(code, _)| code == "ConditionalCheckFailed")
-        {
-            return Err(WriteError::Other(Error::AlreadyExists {
-                id: child.id.clone(),
-            }));
-        }
-        if let Some((_, item)) = reasons
-            .get(1)
-            .filter(|(code, _)| code == "ConditionalCheckFailed")
-        {
+        let refused = self
+            .put_continuation(child, |e| {
+                e.cond_live(now);
+                let st = e.n(attr::STATE);
+                let (succeeded, deleted) = (
+                    e.v("succeeded", s(State::Succeeded.as_str())),
+                    e.v("deleted", s(State::Deleted.as_str())),
+                );
+                e.cond(format!("NOT ({st} IN ({succeeded}, {deleted}))"));
+            })
+            .await?;
+        if let Some(item) = refused {
             let old = self.live(item.as_ref(), now)?;
             if let Some(p) = old
                 .as_ref()
@@ -589,12 +587,116 @@ impl Store {
             }
             return Err(WriteError::Condition(old));
         }
-        Err(WriteError::Other(Error::aws(
-            SERVICE,
-            "TransactWriteItems",
-            err,
-        )))
+        Ok(())
     }
+
+    /// Puts a new continuation (`child`) and appends it to its parent's
+    /// (a job's or a batch's) list, in one transaction: the parent must
+    /// have fewer than [`MAX_CONTINUATIONS`] and meet the conditions
+    /// `guard` adds. Returns None when written, or the parent item as it
+    /// was when its condition failed (None inside: it does not exist);
+    /// [`Error::AlreadyExists`] if the child's id is taken.
+    pub(super) async fn put_continuation(
+        &self,
+        child: &JobRecord,
+        guard: impl FnOnce(&mut Expr),
+    ) -> Result<Option<Option<Item>>> {
+        let parent = child.parent.as_ref().expect("continuation has a parent");
+        let put = self.put_new(child)?;
+        let cont = Continuation {
+            id: child.id.clone(),
+            on: parent.on,
+        };
+        let mut e = Expr::default();
+        let c = e.n(attr::CONTS);
+        let empty = e.v("empty", AttributeValue::L(vec![]));
+        let one = e.v("c", AttributeValue::L(vec![to_av(&cont)]));
+        e.set_raw(format!(
+            "{c} = list_append(if_not_exists({c}, {empty}), {one})"
+        ));
+        let max = e.v("max_conts", n(MAX_CONTINUATIONS));
+        e.cond(format!("(attribute_not_exists({c}) OR size({c}) < {max})"));
+        guard(&mut e);
+        let parent_pk = if parent.batch {
+            super::schema::batch_key(&parent.id)
+        } else {
+            job_key(&parent.id)
+        };
+        let update = self.tx_update(parent_pk, &e)?;
+        let request = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        let res = send_through_conflicts(|| request.clone().send(), is_transaction_conflict).await;
+        let err = match res {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let mut reasons = cancellation_reasons(&err);
+        if reasons
+            .first()
+            .is_some_and(|(code, _)| code == "ConditionalCheckFailed")
+        {
+            return Err(Error::AlreadyExists {
+                id: child.id.clone(),
+            });
+        }
+        match reasons.get_mut(1) {
+            Some((code, item)) if code == "ConditionalCheckFailed" => Ok(Some(item.take())),
+            _ => Err(Error::aws(SERVICE, "TransactWriteItems", err)),
+        }
+    }
+}
+
+/// The job `seen` as a write of `change` at `now` leaves it, as
+/// [`Store::apply`] writes it (for a write whose item DynamoDB does not
+/// return: a transaction). `conts`: the continuations, if they changed
+/// since it was read.
+fn applied(
+    seen: &JobRecord,
+    change: &Change,
+    conts: Option<&Vec<Continuation>>,
+    store: &Store,
+    now: DateTime<Utc>,
+) -> JobRecord {
+    use super::batches::stored;
+    let mut job = seen.clone();
+    job.state = change.to;
+    job.version += 1;
+    job.updated_at = stored(now);
+    match change.attempt {
+        AttemptChange::Keep => {}
+        AttemptChange::Increment => job.attempt += 1,
+        AttemptChange::Reset => job.attempt = 0,
+    }
+    job.history.extend(change.entries.iter().cloned());
+    if seen.history.len() + change.entries.len() > MAX_HISTORY {
+        job.history = compact_history(job.history);
+    }
+    job.run_at = change.run_at.map(|(at, _)| stored(at));
+    job.handed_off = change.run_at.is_some_and(|(_, handed)| handed);
+    job.lease_until = change.lease.map(|(until, _)| stored(until));
+    job.claimed_version = change.lease.map(|(_, v)| v);
+    if let Some(err) = &change.last_error {
+        job.last_error = Some(err.clone());
+    }
+    if let Some(params) = &change.params {
+        job.params = params.clone();
+    }
+    if let Some(conts) = conts {
+        job.continuations = conts.clone();
+    }
+    job.expires_at = change.to.expires().then(|| {
+        let keep = seen.options.retention.unwrap_or(store.retention);
+        DateTime::from_timestamp(now.timestamp() + keep.as_secs() as i64, 0)
+            .expect("within chrono's range")
+    });
+    if !change.keep_place {
+        job.parked_at = None;
+        job.waiting_for = None;
+    }
+    job
 }
 
 /// The code and, where returned, the item of each part of a cancelled

@@ -427,10 +427,7 @@ impl Store {
     /// Concurrency keys whose look by the timer is due, in one shard.
     pub async fn due_limits(&self, shard: u32, now: DateTime<Utc>) -> Result<Vec<String>> {
         let out = self
-            .bucket_query(super::Bucket::Limits, shard)
-            .key_condition_expression("#b = :b AND #at <= :now")
-            .expression_attribute_names("#at", attr::BUCKET_AT)
-            .expression_attribute_values(":now", super::item::ms(now))
+            .due_query(super::Bucket::Limits, shard, now)
             .limit(100)
             .send()
             .await

@@ -23,6 +23,7 @@
 //! - `recurring`: recurring job records and their firings.
 //! - `queues`: queue controls (pause, resume) and parked jobs.
 //! - `limits`: rate limit reservations.
+//! - `batches`: batch items and the counted writes of their jobs.
 //! - `table`: creating the table.
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ use crate::error::Error;
 use crate::job::{HistoryEntry, JobRecord};
 use crate::state::State;
 
+mod batches;
 mod due;
 mod expr;
 mod item;
@@ -214,10 +216,10 @@ pub(crate) struct Expect {
     pub states: Vec<State>,
     /// A further condition.
     pub extra: Extra,
-    /// The history the writer saw, if it read the item; lets the write
-    /// compact the history instead of appending past
-    /// [`crate::job::MAX_HISTORY`].
-    pub history: Option<Vec<HistoryEntry>>,
+    /// The job as the writer read it, if it did: lets the write compact
+    /// the history instead of appending past [`crate::job::MAX_HISTORY`],
+    /// and count a batch job's change on its batch (see [`crate::batch`]).
+    pub seen: Option<Box<JobRecord>>,
     /// How many continuations the writer saw on the job, if it read the item.
     /// A write to a final state is conditional on this count (see
     /// [`Store::apply`]).
@@ -230,7 +232,7 @@ impl Expect {
             version: Some(job.version),
             states: vec![job.state],
             extra: Extra::None,
-            history: Some(job.history.clone()),
+            seen: Some(Box::new(job.clone())),
             conts: Some(job.continuations.len()),
         }
     }
@@ -241,7 +243,7 @@ impl Expect {
             version: None,
             states: states.to_vec(),
             extra: Extra::None,
-            history: None,
+            seen: None,
             conts: None,
         }
     }
@@ -305,6 +307,20 @@ impl Store {
     /// Number of index shards.
     pub fn shards(&self) -> u32 {
         self.shards
+    }
+
+    /// A query of the entries of one shard of a bucket whose index time is
+    /// at or before `now`, oldest first.
+    fn due_query(
+        &self,
+        bucket: Bucket,
+        shard: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.bucket_query(bucket, shard)
+            .key_condition_expression("#b = :b AND #at <= :now")
+            .expression_attribute_names("#at", schema::attr::BUCKET_AT)
+            .expression_attribute_values(":now", item::ms(now))
     }
 
     /// A query of one shard of a bucket on the index (`#b = :b`; a caller
@@ -442,7 +458,9 @@ mod tests {
         job.parent = Some(Parent {
             id: id('p'),
             on: ContinueOn::AnyFinished,
+            batch: true,
         });
+        job.batch = Some(JobId::parse("b".repeat(crate::batch::MAX_BATCH_ID)).unwrap());
         job.last_error = Some(crate::job::truncate(
             &long('e'),
             crate::job::MAX_DATA_VALUE_BYTES,

@@ -44,6 +44,26 @@ pub(crate) mod attr {
     pub const PARENT: &str = "parent";
     /// Continuation: condition.
     pub const PARENT_ON: &str = "parent_on";
+    /// Continuation: the parent is a batch.
+    pub const PARENT_BATCH: &str = "parent_batch";
+    /// Job: the batch it belongs to.
+    pub const BATCH: &str = "batch";
+    /// Batch: jobs in it.
+    pub const TOTAL: &str = "total";
+    /// Batch: jobs not in a final state (Failed counts: it is not final).
+    pub const OPEN: &str = "open";
+    /// Batch: jobs in Succeeded.
+    pub const N_SUCCEEDED: &str = "n_succeeded";
+    /// Batch: jobs in Failed.
+    pub const N_FAILED: &str = "n_failed";
+    /// Batch: jobs in Deleted.
+    pub const N_DELETED: &str = "n_deleted";
+    /// Batch: when its last open job finished, epoch ms.
+    pub const COMPLETED: &str = "completed";
+    /// Batch: whether every job Succeeded when it completed.
+    pub const ALL_SUCCEEDED: &str = "all_succeeded";
+    /// Batch: what it is for, in words.
+    pub const DESCRIPTION: &str = "description";
     /// Continuations waiting on this job: list of `{id, on}`.
     pub const CONTS: &str = "conts";
     /// Last error message.
@@ -189,11 +209,20 @@ pub enum Bucket {
     /// looks at the key again (a safety net behind the wake-ups a finishing
     /// job sends), or never.
     Limits,
+    /// Batches at rest (started, or completed with their continuations
+    /// released); one partition (`batches#0`), `bucket_at` is creation, so
+    /// the newest batches list first.
+    Batches,
+    /// Batches the timer looks at when `bucket_at` comes: one being created
+    /// (its creation cut short if still so a grace period later), or one
+    /// completed whose continuations are being released. One partition
+    /// (`batchwatch#0`): one query a tick.
+    BatchWatch,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 10] = [
+    pub const ALL: [Bucket; 12] = [
         Bucket::Scheduled,
         Bucket::Active,
         Bucket::Awaiting,
@@ -204,6 +233,8 @@ impl Bucket {
         Bucket::Parked,
         Bucket::Waiting,
         Bucket::Limits,
+        Bucket::Batches,
+        Bucket::BatchWatch,
     ];
 
     /// Buckets the timer reads every tick (items whose `bucket_at` passed).
@@ -222,6 +253,8 @@ impl Bucket {
             Bucket::Parked => "parked",
             Bucket::Waiting => "wait",
             Bucket::Limits => "limits",
+            Bucket::Batches => "batches",
+            Bucket::BatchWatch => "batchwatch",
         }
     }
 
@@ -268,6 +301,10 @@ pub(crate) type Place = (Bucket, DateTime<Utc>);
 
 pub(crate) fn job_key(id: &crate::job::JobId) -> String {
     format!("job#{id}")
+}
+
+pub(crate) fn batch_key(id: &crate::job::JobId) -> String {
+    format!("batch#{id}")
 }
 
 pub(crate) fn recurring_key(id: &str) -> String {
