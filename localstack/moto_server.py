@@ -6,7 +6,8 @@ table taken when it started, which undoes every write other requests made
 meanwhile (a lost update DynamoDB never makes). Here every DynamoDB item
 operation holds one lock, as if the table were serializable, and a failed
 transaction restores only the items it touched (the whole-table copy would
-also cost a copy of every item per transaction).
+also cost a copy of every item per transaction) and takes back the stream
+records of its writes (moto left them in the stream, as if they happened).
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
@@ -71,16 +72,20 @@ def transact_write_items(self, transact_items):
             if table.range_key_attr is not None:
                 # Not a layout this project uses: keep moto's own rollback.
                 return _transact(self, transact_items)
-            saved.append((table, key, copy.deepcopy(table.items.get(key))))
+            shard = getattr(table, "stream_shard", None)
+            streamed = len(shard.items) if shard is not None else 0
+            saved.append((table, key, copy.deepcopy(table.items.get(key)), streamed))
         models.copy = _TablesNotCopied()
         try:
             return _transact(self, transact_items)
         except Exception:
-            for table, key, old in reversed(saved):
+            for table, key, old, streamed in reversed(saved):
                 if old is None:
                     table.items.pop(key, None)
                 else:
                     table.items[key] = old
+                if getattr(table, "stream_shard", None) is not None:
+                    del table.stream_shard.items[streamed:]
             raise
         finally:
             models.copy = copy

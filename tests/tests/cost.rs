@@ -337,3 +337,28 @@ async fn cost_ordered() {
     .await;
     assert_eq!((per.table_wru, per.index_wru), (6.0, 3.0), "{per:?}");
 }
+
+/// A job of a batch of 40: created with batch writes, and its finishing
+/// write a transaction with the batch's counters (each of the two items
+/// counted twice, as DynamoDB bills transactions). The batch's own writes
+/// (created, heartbeat, started, completed, released) spread over its jobs.
+#[tokio::test]
+async fn cost_batch_job() {
+    const JOBS: u32 = 40;
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    let batch = (0..JOBS).fold(hangar::Batch::new(), |b, n| b.enqueue(&Ok1 { n }).unwrap());
+    let id = env.client.start_batch(batch).await.unwrap();
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == JOBS).await;
+    let bill = env.bill(&start).await;
+    let per = report("a job of a batch of 40", &bill, JOBS as usize, 9.5);
+    assert!(per.table_wru >= 6.0, "the finishing transaction: {per:?}");
+    assert!(
+        per.rru < 0.1,
+        "one read of the batch, not one per job: {per:?}"
+    );
+    let b = env.client.batch(&id).await.unwrap().unwrap();
+    assert!(b.released && b.succeeded == u64::from(JOBS));
+}
