@@ -152,6 +152,51 @@ impl Envelope {
     }
 }
 
+/// A request to create a batch (format version 1):
+///
+/// ```json
+/// {"hangar_batch": 1, "description": "nightly export",
+///  "idempotency_key": "export-2026-11-26",
+///  "jobs": [{"kind": "export", "args": {"part": 1}}, {"kind": "export", "args": {"part": 2}}],
+///  "continuations": [{"kind": "notify", "on": "succeeded"}]}
+/// ```
+///
+/// Each job and continuation takes the fields of a job request except
+/// `hangar_intake` and `idempotency_key` (its id comes from the batch's);
+/// a continuation also takes `on`: `succeeded` (default: runs if every job
+/// Succeeded) or `any_finished`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntakeBatch {
+    /// What the batch is for.
+    pub description: Option<String>,
+    /// Requests with the same key make one batch (id `idem-<key>`).
+    pub idempotency_key: Option<String>,
+    /// Its jobs (at least one).
+    pub jobs: Vec<Intake>,
+    /// Its continuations, each with its condition.
+    pub continuations: Vec<(Intake, crate::job::ContinueOn)>,
+}
+
+impl IntakeBatch {
+    /// The batch's id: from the idempotency key, else from the SQS message
+    /// id (a redelivery of the same message makes the same batch).
+    pub fn batch_id(&self, sqs_message_id: &str) -> JobId {
+        request_id(self.idempotency_key.as_deref(), sqs_message_id)
+    }
+}
+
+/// `idem-<key>`, else `msg-<SQS message id>`.
+fn request_id(idempotency_key: Option<&str>, sqs_message_id: &str) -> JobId {
+    let id = match idempotency_key {
+        Some(key) => format!("idem-{key}"),
+        None => format!("msg-{sqs_message_id}"),
+    };
+    JobId::parse(id).unwrap_or_else(|_| JobId::generate())
+}
+
+/// The batch request format version this worker reads.
+pub const BATCH_FORMAT: u32 = 1;
+
 /// What a message is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -159,6 +204,8 @@ pub enum Message {
     WakeUp(WakeUp),
     /// A request to create a job.
     Intake(Box<Intake>, Envelope),
+    /// A request to create a batch.
+    Batch(Box<IntakeBatch>, Envelope),
     /// Neither; the reason says exactly what is wrong.
     Invalid(String),
 }
@@ -207,6 +254,9 @@ fn from_value(value: Value, envelope: Envelope, depth: u8) -> Message {
     if obj.contains_key("hangar_intake") {
         return intake(value, envelope);
     }
+    if obj.contains_key("hangar_batch") {
+        return batch(value, envelope);
+    }
     // SNS notification (not raw delivery): the payload is the `Message`
     // string. Only `Type` and `Message` are required.
     if depth == 0 && obj.get("Type").and_then(Value::as_str) == Some("Notification") {
@@ -228,6 +278,9 @@ fn from_value(value: Value, envelope: Envelope, depth: u8) -> Message {
         if !detail.is_object() {
             return Message::Invalid("EventBridge event's detail is not an object".to_owned());
         }
+        if detail.get("hangar_batch").is_some() {
+            return batch(detail, Envelope::EventBridge);
+        }
         if detail.get("hangar_intake").is_none() {
             return Message::Invalid(
                 "EventBridge event's detail has no \"hangar_intake\" field; shape it with an input transformer (see docs/intake.md)"
@@ -237,7 +290,7 @@ fn from_value(value: Value, envelope: Envelope, depth: u8) -> Message {
         return intake(detail, Envelope::EventBridge);
     }
     Message::Invalid(format!(
-        "{} has neither \"hangar\" (a wake-up) nor \"hangar_intake\" (a job request, see docs/intake.md)",
+        "{} has neither \"hangar\" (a wake-up) nor \"hangar_intake\" (a job request) nor \"hangar_batch\" (a batch request, see docs/intake.md)",
         what(envelope)
     ))
 }
@@ -270,6 +323,144 @@ fn intake(value: Value, envelope: Envelope) -> Message {
     match intake.validate() {
         Ok(()) => Message::Intake(Box::new(intake), envelope),
         Err(e) => Message::Invalid(format!("job request: {e}")),
+    }
+}
+
+fn batch(value: Value, envelope: Envelope) -> Message {
+    match parse_batch(value) {
+        Ok(b) => Message::Batch(Box::new(b), envelope),
+        Err(reason) => Message::Invalid(format!("batch request: {reason}")),
+    }
+}
+
+fn parse_batch(value: Value) -> std::result::Result<IntakeBatch, String> {
+    let Value::Object(mut obj) = value else {
+        unreachable!("checked by the caller")
+    };
+    match obj.remove("hangar_batch") {
+        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(BATCH_FORMAT)) => {}
+        Some(other) => {
+            return Err(format!(
+                "unknown batch format version {other} (this worker reads version {BATCH_FORMAT})"
+            ));
+        }
+        None => unreachable!("checked by the caller"),
+    }
+    let string = |obj: &mut serde_json::Map<String, Value>, field: &str| match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("{field} must be a string, not {other}")),
+    };
+    let description = string(&mut obj, "description")?;
+    if let Some(d) = description
+        .as_ref()
+        .filter(|d| d.len() > crate::batch::MAX_DESCRIPTION)
+    {
+        return Err(format!(
+            "description is {} bytes; at most {}",
+            d.len(),
+            crate::batch::MAX_DESCRIPTION
+        ));
+    }
+    let idempotency_key = string(&mut obj, "idempotency_key")?;
+    if let Some(key) = &idempotency_key {
+        check_idempotency_key(key).map_err(|e| e.to_string())?;
+    }
+    let list = |obj: &mut serde_json::Map<String, Value>, field: &str| match obj.remove(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(format!("{field} must be an array, not {other}")),
+    };
+    let jobs = list(&mut obj, "jobs")?;
+    let continuations = list(&mut obj, "continuations")?;
+    if let Some(field) = obj.keys().next() {
+        return Err(format!(
+            "unknown field `{field}`, expected one of `hangar_batch`, `description`, `idempotency_key`, `jobs`, `continuations`"
+        ));
+    }
+    if jobs.is_empty() || jobs.len() > crate::batch::MAX_BATCH_JOBS {
+        return Err(format!(
+            "{} jobs; a batch has 1 to {}",
+            jobs.len(),
+            crate::batch::MAX_BATCH_JOBS
+        ));
+    }
+    let member = |i: usize, what: &str, value: Value| -> std::result::Result<Intake, String> {
+        let Value::Object(mut fields) = value else {
+            return Err(format!("{what} {i} is not an object"));
+        };
+        for own in ["hangar_intake", "idempotency_key"] {
+            if fields.contains_key(own) {
+                return Err(format!(
+                    "{what} {i}: `{own}` belongs to the batch, not its jobs"
+                ));
+            }
+        }
+        fields.insert("hangar_intake".to_owned(), Value::from(INTAKE_FORMAT));
+        match intake(Value::Object(fields), Envelope::Body) {
+            Message::Intake(job, _) => Ok(*job),
+            Message::Invalid(reason) => Err(format!(
+                "{what} {i}: {}",
+                reason.trim_start_matches("job request: ")
+            )),
+            _ => unreachable!("a request parses as a request"),
+        }
+    };
+    let jobs = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| member(i + 1, "job", v))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let continuations = continuations
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut v)| {
+            let on = match v.as_object_mut().and_then(|o| o.remove("on")) {
+                None | Some(Value::Null) => crate::job::ContinueOn::Succeeded,
+                Some(Value::String(s)) if s == "succeeded" => crate::job::ContinueOn::Succeeded,
+                Some(Value::String(s)) if s == "any_finished" => {
+                    crate::job::ContinueOn::AnyFinished
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "continuation {}: on must be \"succeeded\" or \"any_finished\", not {other}",
+                        i + 1
+                    ));
+                }
+            };
+            let job = member(i + 1, "continuation", v)?;
+            if job.ordered.is_some() {
+                return Err(format!(
+                    "continuation {}: a continuation cannot be ordered",
+                    i + 1
+                ));
+            }
+            Ok((job, on))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(IntakeBatch {
+        description,
+        idempotency_key,
+        jobs,
+        continuations,
+    })
+}
+
+/// Checks an idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY`] characters of
+/// `A-Za-z0-9._:-`.
+fn check_idempotency_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid(
+            "idempotency_key",
+            format!("{key:?} (use 1 to {MAX_IDEMPOTENCY_KEY} characters of A-Z a-z 0-9 . _ : -)"),
+        ))
     }
 }
 
@@ -316,19 +507,7 @@ impl Intake {
             ));
         }
         if let Some(key) = &self.idempotency_key {
-            let ok = !key.is_empty()
-                && key.len() <= MAX_IDEMPOTENCY_KEY
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-            if !ok {
-                return Err(crate::Error::invalid(
-                    "idempotency_key",
-                    format!(
-                        "{key:?} (use 1 to {MAX_IDEMPOTENCY_KEY} characters of A-Z a-z 0-9 . _ : -)"
-                    ),
-                ));
-            }
+            check_idempotency_key(key)?;
         }
         crate::job::validate_limits(&self.limits())?;
         if let Some(params) = &self.params {
@@ -340,11 +519,7 @@ impl Intake {
     /// The job's id: `idem-<key>` with an idempotency key, else
     /// `msg-<SQS message id>`, so a redelivered message is the same job.
     pub fn job_id(&self, sqs_message_id: &str) -> JobId {
-        let id = match &self.idempotency_key {
-            Some(key) => format!("idem-{key}"),
-            None => format!("msg-{sqs_message_id}"),
-        };
-        JobId::parse(id).unwrap_or_else(|_| JobId::generate())
+        request_id(self.idempotency_key.as_deref(), sqs_message_id)
     }
 }
 

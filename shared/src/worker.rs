@@ -635,6 +635,7 @@ impl Worker {
             Message::WakeUp(w) if self.paused(&d.queue).await => self.park(&w).await,
             Message::WakeUp(w) => self.wake_up(&w, &d.queue, deadline).await,
             Message::Intake(intake, envelope) => self.intake(d, &intake, envelope).await,
+            Message::Batch(batch, envelope) => self.intake_batch(d, &batch, envelope).await,
             Message::Invalid(reason) => self.record_invalid(d, &reason).await,
         };
         match &outcome {
@@ -1313,28 +1314,7 @@ impl Worker {
     /// job (arguments too large, say) is recorded as a Failed job instead.
     async fn intake(&self, d: &Delivery, intake: &Intake, envelope: Envelope) -> Outcome {
         let id = intake.job_id(&d.message_id);
-        let queue = intake.queue.clone().unwrap_or_else(|| d.queue.clone());
-        let mut job = NewJob::new(&intake.kind, intake.args.clone())
-            .id(id.clone())
-            .queue(queue)
-            .created_from(format!(
-                "Created from SQS message {} ({})",
-                d.message_id,
-                envelope.as_str()
-            ));
-        if let Some(s) = intake.start_within_seconds {
-            job = job.start_within(Duration::from_secs(s));
-        }
-        let limits = intake.limits();
-        job.options.concurrency = limits.concurrency;
-        job.options.ordered = limits.ordered;
-        job.options.rate = limits.rate;
-        for (name, value) in intake.params.iter().flatten() {
-            job.set_param(name.clone(), value.clone());
-        }
-        if let Some(r) = intake.retries {
-            job = job.retries(r);
-        }
+        let job = requested_job(d, intake, envelope).id(id.clone());
         let client = Client::from_core(self.core.clone());
         let res = match (intake.delay_seconds, intake.run_at) {
             (Some(s), _) => client.schedule(job, Duration::from_secs(s)).await,
@@ -1346,13 +1326,69 @@ impl Worker {
                 tracing::info!(job = %id, kind = %intake.kind, envelope = envelope.as_str(), "job created from a request");
                 Outcome::Created(id)
             }
-            Err(Error::AlreadyExists { id }) => {
-                Outcome::Dropped(format!("job {id} already exists for this request"))
+            Err(e) => self.not_created(d, "job request", e).await,
+        }
+    }
+
+    /// A batch request: creates the batch (once per message, or once per
+    /// idempotency key), as [`Client::start_batch`] does.
+    async fn intake_batch(
+        &self,
+        d: &Delivery,
+        request: &crate::intake::IntakeBatch,
+        envelope: Envelope,
+    ) -> Outcome {
+        let id = request.batch_id(&d.message_id);
+        let mut batch = crate::batch::Batch::new().id(id.clone());
+        if let Some(text) = &request.description {
+            batch = batch.description(text);
+        }
+        let built = (|| {
+            for intake in &request.jobs {
+                let job = requested_job(d, intake, envelope);
+                batch = match (intake.delay_seconds, intake.run_at) {
+                    (Some(s), _) => batch.schedule(job, Duration::from_secs(s))?,
+                    (None, Some(at)) => batch.schedule(job, at)?,
+                    (None, None) => batch.enqueue(job)?,
+                };
             }
-            Err(
-                e @ (Error::Invalid { .. } | Error::PayloadTooLarge { .. } | Error::Args { .. }),
-            ) => self.record_invalid(d, &format!("job request: {e}")).await,
-            Err(e) => Outcome::Retry(error_chain(&e)),
+            for (intake, on) in &request.continuations {
+                batch = batch.continue_with(requested_job(d, intake, envelope), *on)?;
+            }
+            Ok::<_, Error>(batch)
+        })();
+        let res = match built {
+            Ok(batch) => {
+                Client::from_core(self.core.clone())
+                    .start_batch(batch)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(id) => {
+                tracing::info!(batch = %id, jobs = request.jobs.len(), envelope = envelope.as_str(), "batch created from a request");
+                Outcome::Created(id)
+            }
+            Err(e @ Error::BatchCutShort { .. }) => {
+                tracing::warn!(batch = %id, error = %e, "batch request cut short");
+                Outcome::Dropped(e.to_string())
+            }
+            Err(e) => self.not_created(d, "batch request", e).await,
+        }
+    }
+
+    /// A request whose job or batch was not created: already there (a
+    /// duplicate), refused (a visible Failed job), or to be retried.
+    async fn not_created(&self, d: &Delivery, what: &str, e: Error) -> Outcome {
+        match e {
+            Error::AlreadyExists { id } => {
+                Outcome::Dropped(format!("{id} already exists for this request"))
+            }
+            e @ (Error::Invalid { .. } | Error::PayloadTooLarge { .. } | Error::Args { .. }) => {
+                self.record_invalid(d, &format!("{what}: {e}")).await
+            }
+            e => Outcome::Retry(error_chain(&e)),
         }
     }
 
@@ -1395,6 +1431,34 @@ impl Worker {
             Err(e) => Outcome::Retry(error_chain(&e)),
         }
     }
+}
+
+/// The job a request asks for (its id aside): kind, arguments, queue (the
+/// one it arrived on by default), limits, parameters, retries, and where it
+/// came from.
+fn requested_job(d: &Delivery, intake: &Intake, envelope: Envelope) -> NewJob {
+    let queue = intake.queue.clone().unwrap_or_else(|| d.queue.clone());
+    let mut job = NewJob::new(&intake.kind, intake.args.clone())
+        .queue(queue)
+        .created_from(format!(
+            "Created from SQS message {} ({})",
+            d.message_id,
+            envelope.as_str()
+        ));
+    if let Some(s) = intake.start_within_seconds {
+        job = job.start_within(Duration::from_secs(s));
+    }
+    let limits = intake.limits();
+    job.options.concurrency = limits.concurrency;
+    job.options.ordered = limits.ordered;
+    job.options.rate = limits.rate;
+    for (name, value) in intake.params.iter().flatten() {
+        job.set_param(name.clone(), value.clone());
+    }
+    if let Some(r) = intake.retries {
+        job = job.retries(r);
+    }
+    job
 }
 
 /// How long a just-claimed job waited to start, and its latency timeout,

@@ -341,6 +341,19 @@ fn schema_matches_the_parser() {
         json!({"hangar_intake": 1, "kind": "hello", "rate": {"key": "api", "limit": 5, "per_seconds": 0}}),
         json!({"hangar_intake": 1, "kind": "hello", "params": {"bad name": "x"}}),
         json!({"hangar_intake": 1, "kind": "hello", "params": {"n": 1}}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a"}, {"kind": "b", "args": [1], "delay_seconds": 5, "rate": {"key": "api", "limit": 5, "per_seconds": 2}}],
+               "continuations": [{"kind": "c", "on": "any_finished"}, {"kind": "d"}], "description": "d", "idempotency_key": "k"}),
+        json!({"hangar_batch": 1, "jobs": []}),
+        json!({"hangar_batch": 2, "jobs": [{"kind": "a"}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a", "hangar_intake": 1}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a", "idempotency_key": "x"}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a"}], "continuations": [{"kind": "c", "on": "later"}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a"}], "continuations": [{"kind": "c", "ordered": "k"}]}),
+        json!({"hangar_batch": 1, "jobs": [{"args": {}}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a"}], "extra": 1}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a", "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"}]}),
+        json!({"hangar_batch": 1, "jobs": [{"kind": "a"}], "description": "x".repeat(300)}),
+        json!({"hangar_batch": 1, "hangar_intake": 1, "kind": "a", "jobs": [{"kind": "a"}]}),
     ];
     let schema = workspace_root().join("docs/intake.schema.json");
     let verdicts = run_python(
@@ -352,14 +365,14 @@ print(json.dumps([checker.is_valid(b) for b in json.loads(sys.argv[2])]))
 "#,
         &[
             schema.to_str().unwrap(),
-            &serde_json::to_string(&bodies).unwrap(),
+            &serde_json::to_string(&bodies[..]).unwrap(),
         ],
     );
     let schema_says: Vec<bool> = serde_json::from_str(verdicts.trim()).unwrap();
     for (b, schema_ok) in bodies.iter().zip(schema_says) {
         let parser_ok = matches!(
             hangar::intake::parse_message(&b.to_string(), None),
-            hangar::intake::Message::Intake(..)
+            hangar::intake::Message::Intake(..) | hangar::intake::Message::Batch(..)
         );
         assert_eq!(schema_ok, parser_ok, "{b}");
     }
@@ -428,4 +441,58 @@ async fn requests_carry_limits_and_parameters() {
         (o.options.ordered.as_deref(), o.sequence),
         (Some("acct-9"), Some(1))
     );
+}
+
+/// A batch request makes one batch (sent twice with its idempotency key:
+/// still one), whose jobs and continuation run; a bad one becomes a Failed
+/// job saying which job of it was wrong.
+#[tokio::test]
+async fn batch_requests_make_one_batch() {
+    let env = TestEnv::new().await;
+    let request = json!({
+        "hangar_batch": 1,
+        "idempotency_key": "export-1",
+        "description": "two greetings",
+        "jobs": [
+            {"kind": "hello", "args": {"name": "a"}},
+            {"kind": "hello", "args": {"name": "b"}, "params": {"tenant": "acme"}}
+        ],
+        "continuations": [{"kind": "hello", "args": {"name": "done"}, "on": "succeeded"}]
+    });
+    let bad =
+        json!({"hangar_batch": 1, "jobs": [{"kind": "hello"}, {"kind": "hello", "retries": -1}]});
+    let ids = send(
+        &env,
+        &[body(request.clone()), body(request), body(bad)],
+        false,
+    );
+    let batch = JobId::parse("idem-export-1").unwrap();
+    let p = poller(&env);
+    let then = JobId::parse("idem-export-1.then1").unwrap();
+    let done = run_until(&env, &p, &[then], final_state).await;
+    assert_eq!(done[0].state, State::Succeeded);
+    let b = env.client.batch(&batch).await.unwrap().unwrap();
+    assert_eq!((b.total, b.succeeded, b.all_succeeded), (2, 2, Some(true)));
+    assert_eq!(b.description.as_deref(), Some("two greetings"));
+    let second = env.job(&b.job_id(2)).await;
+    assert_eq!(second.params["tenant"], "acme");
+    assert!(
+        second.history[0].data["origin"].contains("Created from SQS message"),
+        "{:?}",
+        second.history[0]
+    );
+    let failed = run_until(
+        &env,
+        &p,
+        &[JobId::parse(format!("msg-{}", ids[2])).unwrap()],
+        |j| j.state == State::Failed,
+    )
+    .await;
+    let reason = failed[0].last_error.clone().unwrap();
+    assert!(
+        reason.starts_with("batch request: job 2: retries"),
+        "{reason}"
+    );
+    assert_eq!(failed[0].kind, INVALID_MESSAGE_KIND);
+    assert_eq!(env.client.batches(10).await.unwrap().len(), 1);
 }
