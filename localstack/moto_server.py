@@ -9,6 +9,10 @@ transaction restores only the items it touched (the whole-table copy would
 also cost a copy of every item per transaction) and takes back the stream
 records of its writes (moto left them in the stream, as if they happened).
 
+And an SQS send to a standard queue no longer computes the queue's
+attributes (moto counts every message in the queue on each send to read
+one FIFO setting, which makes sending n messages cost n squared).
+
 Usage: python moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
@@ -19,6 +23,7 @@ import threading
 from moto.dynamodb import models
 from moto.dynamodb.models.table import Table
 from moto.server import main
+from moto.sqs import models as sqs_models
 
 LOCK = threading.RLock()
 Backend = models.DynamoDBBackend
@@ -92,6 +97,29 @@ def transact_write_items(self, transact_items):
 
 
 Backend.transact_write_items = transact_write_items
+
+_sending = threading.local()
+_queue_attributes = sqs_models.Queue.attributes.fget
+_send_message = sqs_models.SQSBackend.send_message
+
+
+def queue_attributes(self):
+    if getattr(_sending, "on", False) and not self.fifo_queue:
+        # All a send to a standard queue reads from them is FIFO settings.
+        return {}
+    return _queue_attributes(self)
+
+
+def send_message(self, *args, **kwargs):
+    _sending.on = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.on = False
+
+
+sqs_models.Queue.attributes = property(queue_attributes)
+sqs_models.SQSBackend.send_message = send_message
 
 if __name__ == "__main__":
     main()

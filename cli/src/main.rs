@@ -92,6 +92,10 @@ enum Command {
     /// Pause and resume queues.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Batches: jobs created together, with continuations that run when
+    /// every job Succeeded or finished.
+    #[command(subcommand)]
+    Batch(BatchCommand),
     /// A concurrency key: the runs holding its slots and the jobs waiting.
     Concurrency {
         /// The key.
@@ -206,6 +210,67 @@ struct Format {
     /// Machine-readable JSON output.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum BatchCommand {
+    /// Create a batch; prints its id. Its jobs are read as job requests
+    /// (docs/intake.md, without hangar_intake and idempotency_key), one
+    /// JSON object per line or one JSON array.
+    Create {
+        /// File of job requests; - reads standard input.
+        #[arg(long, default_value = "-")]
+        file: String,
+        /// What the batch is for.
+        #[arg(long)]
+        description: Option<String>,
+        /// The batch's id (a creation with an existing id fails; one cut
+        /// short is completed).
+        #[arg(long)]
+        id: Option<String>,
+        /// A continuation that runs if every job Succeeded: a kind, or a
+        /// job request as JSON (repeatable).
+        #[arg(long = "then")]
+        then: Vec<String>,
+        /// A continuation that runs when every job finished, whatever the
+        /// outcome: a kind, or a job request as JSON (repeatable).
+        #[arg(long = "then-any")]
+        then_any: Vec<String>,
+    },
+    /// A batch's progress: jobs pending, succeeded, failed, deleted.
+    Show {
+        /// Batch id.
+        id: String,
+        /// Also list its jobs, this many from the first.
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// Batches, newest first.
+    List {
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        fmt: Format,
+    },
+    /// Add a continuation to a batch (run at once if it already completed).
+    Continue {
+        /// Batch id.
+        id: String,
+        /// Job kind.
+        kind: String,
+        /// Arguments as JSON.
+        #[arg(long, default_value = "{}", value_parser = parse::json)]
+        args: serde_json::Value,
+        /// Queue.
+        #[arg(long, default_value = "default")]
+        queue: String,
+        /// Run whatever the jobs' outcome, not only if every job Succeeded.
+        #[arg(long)]
+        on_any_finished: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -584,6 +649,10 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         }
         Command::Recurring(cmd) => recurring(client, cmd).await.map_err(fail)?,
         Command::Queue(cmd) => queue(client, cmd).await.map_err(fail)?,
+        Command::Batch(command) => batch_command(client, command).await.map_err(|e| match e {
+            BatchFail::Usage(f) => f,
+            BatchFail::Hangar(e) => fail(e),
+        })?,
         Command::Concurrency { key, fmt } => {
             let k = client.concurrency_key(&key).await.map_err(fail)?;
             if fmt.json {
@@ -748,6 +817,120 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
         RecurringCommand::Enable { id } => {
             r.enable(&id).await?;
             println!("{id} enabled");
+        }
+    }
+    Ok(())
+}
+
+/// Why a batch command failed: the user's input, or the library.
+enum BatchFail {
+    Usage(Fail),
+    Hangar(hangar::Error),
+}
+
+impl From<hangar::Error> for BatchFail {
+    fn from(e: hangar::Error) -> Self {
+        BatchFail::Hangar(e)
+    }
+}
+
+async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), BatchFail> {
+    let usage = |m: String| BatchFail::Usage(Fail::usage(m));
+    match command {
+        BatchCommand::Create {
+            file,
+            description,
+            id,
+            then,
+            then_any,
+        } => {
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(&file)
+            }
+            .map_err(|e| usage(format!("cannot read {file}: {e}")))?;
+            let jobs = parse::job_requests(&text).map_err(usage)?;
+            let mut continuations = Vec::new();
+            for (list, on) in [(then, "succeeded"), (then_any, "any_finished")] {
+                for c in list {
+                    let mut request = parse::job_request(&c).map_err(usage)?;
+                    request["on"] = on.into();
+                    continuations.push(request);
+                }
+            }
+            let request = serde_json::json!({
+                "hangar_batch": 1,
+                "description": description,
+                "jobs": jobs,
+                "continuations": continuations,
+            });
+            let batch = match hangar::intake::parse_message(&request.to_string(), None) {
+                hangar::intake::Message::Batch(b, _) => b,
+                hangar::intake::Message::Invalid(reason) => return Err(usage(reason)),
+                _ => unreachable!("a batch request parses as one"),
+            };
+            let id = match id {
+                Some(id) => job_id(&id).map_err(BatchFail::Usage)?,
+                None => JobId::generate(),
+            };
+            let id = client
+                .start_batch(batch.to_batch(id, "default", None)?)
+                .await?;
+            println!("{id}");
+        }
+        BatchCommand::Show { id, jobs, fmt } => {
+            let id = job_id(&id).map_err(BatchFail::Usage)?;
+            let b = client.batch(&id).await?.ok_or_else(|| {
+                BatchFail::Usage(Fail::new(format!("batch {id} not found (or expired)")))
+            })?;
+            let listed = client.batch_jobs(&b, 1, jobs).await?;
+            if fmt.json {
+                let mut out = serde_json::to_value(hangar::json::BatchJson::from(&b))
+                    .expect("plain data serializes");
+                if jobs > 0 {
+                    out["jobs"] = serde_json::to_value(
+                        listed
+                            .iter()
+                            .map(hangar::json::JobJson::from)
+                            .collect::<Vec<_>>(),
+                    )
+                    .expect("plain data serializes");
+                }
+                Out::json(&out);
+            } else {
+                output::print_batch(&b);
+                if !listed.is_empty() {
+                    println!();
+                    output::print_jobs(&listed);
+                }
+            }
+        }
+        BatchCommand::List { limit, fmt } => {
+            let list = client.batches(limit.min(100)).await?;
+            if fmt.json {
+                let out: Vec<_> = list.iter().map(hangar::json::BatchJson::from).collect();
+                Out::json(&out);
+            } else {
+                output::print_batches(&list);
+            }
+        }
+        BatchCommand::Continue {
+            id,
+            kind,
+            args,
+            queue,
+            on_any_finished,
+        } => {
+            let id = job_id(&id).map_err(BatchFail::Usage)?;
+            let on = if on_any_finished {
+                ContinueOn::AnyFinished
+            } else {
+                ContinueOn::Succeeded
+            };
+            let job = NewJob::new(&kind, args).queue(&queue);
+            let cont = client.continue_batch_with(&id, job, on).await?;
+            println!("{cont}");
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
-use hangar::{Client, JobRecord, RecurringJob};
+use hangar::{BatchRecord, Client, JobRecord, RecurringJob};
 use serde::Serialize;
 
 /// A failed command: the message for stderr and the exit code.
@@ -191,8 +191,16 @@ pub fn print_job(j: &JobRecord) {
     if let Some(t) = j.parked_at {
         rows.push(("parked", format!("{} (its queue is paused)", short_time(t))));
     }
+    if let Some(b) = &j.batch {
+        rows.push(("batch", b.to_string()));
+    }
     if let Some(p) = &j.parent {
-        rows.push(("after", p.id.to_string()));
+        let after = if p.batch {
+            format!("batch {}", p.id)
+        } else {
+            p.id.to_string()
+        };
+        rows.push(("after", after));
     }
     if let Some(e) = &j.last_error {
         rows.push(("error", e.clone()));
@@ -272,6 +280,82 @@ pub fn print_recurring(list: &[RecurringJob]) {
             "NEXT RUN",
             "LAST RUN",
             "LAST ERROR",
+        ],
+        &rows,
+    );
+}
+
+pub fn print_batch(b: &BatchRecord) {
+    let mut rows = vec![
+        ("id", b.id.to_string()),
+        ("status", b.status.to_string()),
+        (
+            "jobs",
+            format!(
+                "{} total: {} pending, {} succeeded, {} failed, {} deleted",
+                b.total,
+                b.pending(),
+                b.succeeded,
+                b.failed,
+                b.deleted
+            ),
+        ),
+        ("created", short_time(b.created_at)),
+    ];
+    if let Some(d) = &b.description {
+        rows.insert(1, ("about", one_line(d, 100)));
+    }
+    if let Some(t) = b.completed_at {
+        let how = match b.all_succeeded {
+            Some(true) => "every job Succeeded",
+            _ => "not every job Succeeded",
+        };
+        rows.push(("done", format!("{} ({how})", short_time(t))));
+    }
+    for c in &b.continuations {
+        let on = match c.on {
+            hangar::ContinueOn::Succeeded => "if every job Succeeded",
+            hangar::ContinueOn::AnyFinished => "when every job finished",
+        };
+        rows.push(("then", format!("{} ({on})", c.id)));
+    }
+    rows.push(("job ids", format!("{}.1 to {}.{}", b.id, b.id, b.total)));
+    for (k, v) in rows {
+        println!("{k:<8} {v}");
+    }
+}
+
+pub fn print_batches(list: &[BatchRecord]) {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|b| {
+            vec![
+                b.id.to_string(),
+                b.status.to_string(),
+                b.total.to_string(),
+                b.pending().to_string(),
+                b.succeeded.to_string(),
+                b.failed.to_string(),
+                b.deleted.to_string(),
+                short_time(b.created_at),
+                b.description
+                    .as_deref()
+                    .map(|d| one_line(d, 40))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATUS",
+            "TOTAL",
+            "PENDING",
+            "SUCCEEDED",
+            "FAILED",
+            "DELETED",
+            "CREATED",
+            "DESCRIPTION",
         ],
         &rows,
     );

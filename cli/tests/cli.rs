@@ -781,3 +781,77 @@ async fn enqueue_ordered_jobs() {
         2,
     );
 }
+
+#[tokio::test]
+async fn batch_create_show_list_continue() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("hangar-batch-{}", env.config.stack));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jobs.jsonl");
+    std::fs::write(
+        &file,
+        "{\"kind\": \"hello\", \"args\": {\"name\": \"a\"}}\n\n{\"kind\": \"hello\", \"params\": {\"tenant\": \"acme\"}}\n",
+    )
+    .unwrap();
+    let id = id_of(&hangar(
+        &env,
+        &[
+            "batch",
+            "create",
+            "--file",
+            file.to_str().unwrap(),
+            "--description",
+            "two hellos",
+            "--then",
+            r#"{"kind": "hello", "args": {"name": "after"}}"#,
+            "--then-any",
+            "hello",
+        ],
+    ));
+    let b = json(&hangar(
+        &env,
+        &["batch", "show", id.as_str(), "--jobs", "5", "--json"],
+    ));
+    assert_eq!(b["status"], "Started");
+    assert_eq!(
+        (b["total"].as_u64(), b["pending"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(b["description"], "two hellos");
+    assert_eq!(b["continuations"][1]["on"], "any_finished");
+    assert_eq!(b["jobs"][1]["params"]["tenant"], "acme");
+    assert_eq!(b["jobs"][0]["batch"], id.as_str());
+
+    let then = JobId::parse(b["continuations"][0]["id"].as_str().unwrap()).unwrap();
+    env.drive_to(
+        &example_poller(&env),
+        &then,
+        State::Succeeded,
+        Duration::from_secs(20),
+    )
+    .await;
+    let text = ok(&hangar(&env, &["batch", "show", id.as_str()]));
+    assert!(text.contains("Completed"), "{text}");
+    assert!(text.contains("2 total: 0 pending, 2 succeeded"), "{text}");
+    assert!(text.contains("every job Succeeded"), "{text}");
+    let list = json(&hangar(&env, &["batch", "list", "--json"]));
+    assert_eq!(list[0]["id"], id.as_str());
+    let late = id_of(&hangar(&env, &["batch", "continue", id.as_str(), "hello"]));
+    assert_eq!(env.job(&late).await.state, State::Enqueued);
+
+    std::fs::write(&file, "{\"kind\": \"hello\"}\n{not json\n").unwrap();
+    let err = fails(
+        &hangar(&env, &["batch", "create", "--file", file.to_str().unwrap()]),
+        2,
+    );
+    assert!(err.contains("line 2: not JSON"), "{err}");
+    std::fs::write(&file, "{\"kind\": \"hello\", \"retries\": -1}\n").unwrap();
+    let err = fails(
+        &hangar(&env, &["batch", "create", "--file", file.to_str().unwrap()]),
+        2,
+    );
+    assert!(err.contains("job 1: retries"), "{err}");
+    let err = fails(&hangar(&env, &["batch", "show", "nope"]), 1);
+    assert!(err.contains("batch nope not found"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -101,6 +101,28 @@ pub struct IntakeRate {
 }
 
 impl Intake {
+    /// The job this request asks for (its id aside): kind, arguments,
+    /// queue (`default_queue` unless it names one), limits, parameters and
+    /// retries.
+    pub fn new_job(&self, default_queue: &str) -> crate::job::NewJob {
+        let queue = self.queue.as_deref().unwrap_or(default_queue);
+        let mut job = crate::job::NewJob::new(&self.kind, self.args.clone()).queue(queue);
+        if let Some(s) = self.start_within_seconds {
+            job = job.start_within(std::time::Duration::from_secs(s));
+        }
+        let limits = self.limits();
+        job.options.concurrency = limits.concurrency;
+        job.options.ordered = limits.ordered;
+        job.options.rate = limits.rate;
+        for (name, value) in self.params.iter().flatten() {
+            job.set_param(name.clone(), value.clone());
+        }
+        if let Some(r) = self.retries {
+            job = job.retries(r);
+        }
+        job
+    }
+
     /// The request's options as a job's (queue aside): limits and keys.
     pub fn limits(&self) -> crate::job::JobOptions {
         crate::job::JobOptions {
@@ -182,6 +204,41 @@ impl IntakeBatch {
     /// id (a redelivery of the same message makes the same batch).
     pub fn batch_id(&self, sqs_message_id: &str) -> JobId {
         request_id(self.idempotency_key.as_deref(), sqs_message_id)
+    }
+}
+
+impl IntakeBatch {
+    /// The batch this request asks for, with id `id`: each job on
+    /// `default_queue` unless it names its own, and `origin` (where the
+    /// request came from) recorded on each.
+    pub fn to_batch(
+        &self,
+        id: JobId,
+        default_queue: &str,
+        origin: Option<&str>,
+    ) -> Result<crate::batch::Batch> {
+        let job = |intake: &Intake| {
+            let job = intake.new_job(default_queue);
+            match origin {
+                Some(o) => job.created_from(o),
+                None => job,
+            }
+        };
+        let mut batch = crate::batch::Batch::new().id(id);
+        if let Some(text) = &self.description {
+            batch = batch.description(text);
+        }
+        for intake in &self.jobs {
+            batch = match (intake.delay_seconds, intake.run_at) {
+                (Some(s), _) => batch.schedule(job(intake), std::time::Duration::from_secs(s))?,
+                (None, Some(at)) => batch.schedule(job(intake), at)?,
+                (None, None) => batch.enqueue(job(intake))?,
+            };
+        }
+        for (intake, on) in &self.continuations {
+            batch = batch.continue_with(job(intake), *on)?;
+        }
+        Ok(batch)
     }
 }
 

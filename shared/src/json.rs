@@ -54,6 +54,12 @@ pub struct JobJson {
     /// The concurrency key whose slot it waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// The batch it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    /// Its parent is a batch (a batch continuation).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_is_batch: bool,
     /// State changes, oldest first.
     pub history: Vec<HistoryJson>,
 }
@@ -92,6 +98,8 @@ impl From<&JobRecord> for JobJson {
             parked_at: j.parked_at,
             waiting_for: j.waiting_for.clone(),
             sequence: j.sequence,
+            batch: j.batch.as_ref().map(ToString::to_string),
+            parent_is_batch: j.parent.as_ref().is_some_and(|p| p.batch),
             history: j
                 .history
                 .iter()
@@ -102,6 +110,77 @@ impl From<&JobRecord> for JobJson {
                     data: h.data.clone(),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// A batch as JSON: `hangar batch show --json` and the admin API's batch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchJson {
+    /// The batch id; its jobs are `<id>.1` to `<id>.<total>`.
+    pub id: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// `Creating`, `Started` or `Completed`.
+    pub status: String,
+    /// Jobs in it.
+    pub total: u64,
+    /// Jobs not yet run to an end.
+    pub pending: u64,
+    /// Jobs in Succeeded.
+    pub succeeded: u64,
+    /// Jobs in Failed (waiting for a requeue or a delete).
+    pub failed: u64,
+    /// Jobs in Deleted.
+    pub deleted: u64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// When its last open job finished.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Whether every job had Succeeded when it completed.
+    pub all_succeeded: Option<bool>,
+    /// Its continuations: id and `succeeded` or `any_finished`.
+    pub continuations: Vec<BatchContinuationJson>,
+    /// When the item expires.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A batch continuation as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchContinuationJson {
+    /// The continuation's job id.
+    pub id: String,
+    /// `succeeded` or `any_finished`.
+    pub on: String,
+}
+
+impl From<&crate::batch::BatchRecord> for BatchJson {
+    fn from(b: &crate::batch::BatchRecord) -> Self {
+        BatchJson {
+            id: b.id.to_string(),
+            description: b.description.clone(),
+            status: b.status.to_string(),
+            total: b.total,
+            pending: b.pending(),
+            succeeded: b.succeeded,
+            failed: b.failed,
+            deleted: b.deleted,
+            created_at: b.created_at,
+            completed_at: b.completed_at,
+            all_succeeded: b.all_succeeded,
+            continuations: b
+                .continuations
+                .iter()
+                .map(|c| BatchContinuationJson {
+                    id: c.id.to_string(),
+                    on: match c.on {
+                        crate::job::ContinueOn::Succeeded => "succeeded",
+                        crate::job::ContinueOn::AnyFinished => "any_finished",
+                    }
+                    .to_owned(),
+                })
+                .collect(),
+            expires_at: b.expires_at,
         }
     }
 }

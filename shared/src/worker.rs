@@ -1339,25 +1339,7 @@ impl Worker {
         envelope: Envelope,
     ) -> Outcome {
         let id = request.batch_id(&d.message_id);
-        let mut batch = crate::batch::Batch::new().id(id.clone());
-        if let Some(text) = &request.description {
-            batch = batch.description(text);
-        }
-        let built = (|| {
-            for intake in &request.jobs {
-                let job = requested_job(d, intake, envelope);
-                batch = match (intake.delay_seconds, intake.run_at) {
-                    (Some(s), _) => batch.schedule(job, Duration::from_secs(s))?,
-                    (None, Some(at)) => batch.schedule(job, at)?,
-                    (None, None) => batch.enqueue(job)?,
-                };
-            }
-            for (intake, on) in &request.continuations {
-                batch = batch.continue_with(requested_job(d, intake, envelope), *on)?;
-            }
-            Ok::<_, Error>(batch)
-        })();
-        let res = match built {
+        let res = match request.to_batch(id.clone(), &d.queue, Some(&origin(d, envelope))) {
             Ok(batch) => {
                 Client::from_core(self.core.clone())
                     .start_batch(batch)
@@ -1433,32 +1415,18 @@ impl Worker {
     }
 }
 
-/// The job a request asks for (its id aside): kind, arguments, queue (the
-/// one it arrived on by default), limits, parameters, retries, and where it
-/// came from.
+/// The job a request asks for (its id aside), on the queue it arrived on
+/// unless it names one, recording where it came from.
 fn requested_job(d: &Delivery, intake: &Intake, envelope: Envelope) -> NewJob {
-    let queue = intake.queue.clone().unwrap_or_else(|| d.queue.clone());
-    let mut job = NewJob::new(&intake.kind, intake.args.clone())
-        .queue(queue)
-        .created_from(format!(
-            "Created from SQS message {} ({})",
-            d.message_id,
-            envelope.as_str()
-        ));
-    if let Some(s) = intake.start_within_seconds {
-        job = job.start_within(Duration::from_secs(s));
-    }
-    let limits = intake.limits();
-    job.options.concurrency = limits.concurrency;
-    job.options.ordered = limits.ordered;
-    job.options.rate = limits.rate;
-    for (name, value) in intake.params.iter().flatten() {
-        job.set_param(name.clone(), value.clone());
-    }
-    if let Some(r) = intake.retries {
-        job = job.retries(r);
-    }
-    job
+    intake.new_job(&d.queue).created_from(origin(d, envelope))
+}
+
+fn origin(d: &Delivery, envelope: Envelope) -> String {
+    format!(
+        "Created from SQS message {} ({})",
+        d.message_id,
+        envelope.as_str()
+    )
 }
 
 /// How long a just-claimed job waited to start, and its latency timeout,
