@@ -103,6 +103,32 @@ pub fn json(s: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(s).map_err(|e| format!("not valid JSON ({e})"))
 }
 
+/// Job requests: one JSON object per line, or one JSON array of them.
+pub fn job_requests(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return match serde_json::from_str::<serde_json::Value>(trimmed) {
+            Ok(serde_json::Value::Array(items)) => Ok(items),
+            Ok(_) => Err("expected a JSON array of job requests".to_owned()),
+            Err(e) => Err(format!("job requests are not a JSON array: {e}")),
+        };
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
+        .collect()
+}
+
+/// A job request given on the command line: a JSON object, or a bare kind.
+pub fn job_request(s: &str) -> Result<serde_json::Value, String> {
+    if s.trim_start().starts_with('{') {
+        serde_json::from_str(s).map_err(|e| format!("{s:?} is not a JSON job request: {e}"))
+    } else {
+        Ok(serde_json::json!({ "kind": s }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,31 +153,5 @@ mod tests {
         assert!(state("done").unwrap_err().contains("enqueued"));
         assert_eq!(misfire("STRICT"), Ok(Misfire::Strict));
         assert!(misfire("sometimes").is_err());
-    }
-}
-
-/// Job requests: one JSON object per line, or one JSON array of them.
-pub fn job_requests(text: &str) -> Result<Vec<serde_json::Value>, String> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
-        return match serde_json::from_str::<serde_json::Value>(trimmed) {
-            Ok(serde_json::Value::Array(items)) => Ok(items),
-            Ok(_) => Err("expected a JSON array of job requests".to_owned()),
-            Err(e) => Err(format!("job requests are not a JSON array: {e}")),
-        };
-    }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1)))
-        .collect()
-}
-
-/// A job request given on the command line: a JSON object, or a bare kind.
-pub fn job_request(s: &str) -> Result<serde_json::Value, String> {
-    if s.trim_start().starts_with('{') {
-        serde_json::from_str(s).map_err(|e| format!("{s:?} is not a JSON job request: {e}"))
-    } else {
-        Ok(serde_json::json!({ "kind": s }))
     }
 }
