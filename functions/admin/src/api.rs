@@ -9,7 +9,7 @@ use axum::extract::{Path, Query};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use hangar::json::{JobJson, RecurringJson, StatsJson};
+use hangar::json::{BatchJson, JobJson, RecurringJson, StatsJson};
 use hangar::{JobId, JobRecord, ListQuery, State as JobState};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,8 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
             post(recurring_action),
         ),
         ("GET", "/api/keys/{key}", get(key)),
+        ("GET", "/api/batches", get(batches)),
+        ("GET", "/api/batches/{id}", get(batch)),
         ("GET", "/api/queues", get(queues)),
         ("POST", "/api/queues/{name}/pause", post(pause)),
         ("POST", "/api/queues/{name}/resume", post(resume)),
@@ -529,6 +531,72 @@ pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, A
 /// the number allowed to start.
 async fn key(admin: Admin, Path(key): Path<String>) -> ApiResult<hangar::store::SlotState> {
     Ok(Json(admin.client.concurrency_key(&key).await?))
+}
+
+/// How many batches to list.
+#[derive(Debug, Deserialize)]
+pub struct BatchesQuery {
+    /// At most this many (default 50, up to 100).
+    pub limit: Option<usize>,
+}
+
+async fn batches(admin: Admin, Query(q): Query<BatchesQuery>) -> ApiResult<Vec<BatchJson>> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let list = admin.client.batches(limit).await?;
+    Ok(Json(list.iter().map(BatchJson::from).collect()))
+}
+
+/// Which of a batch's jobs to show.
+#[derive(Debug, Deserialize)]
+pub struct BatchJobsQuery {
+    /// The first job's number (from 1; default 1).
+    pub from: Option<u64>,
+    /// How many jobs (default 50, up to [`MAX_PAGE`]; 0 for none).
+    pub limit: Option<usize>,
+}
+
+/// A batch and a page of its jobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchPage {
+    /// The batch: its progress and continuations.
+    pub batch: BatchJson,
+    /// Its jobs numbered `from` onwards (missing or expired ones left out).
+    pub jobs: Vec<JobJson>,
+    /// The number to ask for next, if there are more.
+    pub next: Option<u64>,
+}
+
+pub(crate) async fn batch_page(
+    admin: &Admin,
+    id: &str,
+    from: Option<u64>,
+    limit: Option<usize>,
+) -> Result<(hangar::BatchRecord, BatchPage), ApiError> {
+    let id = parse_id(id)?;
+    let Some(b) = admin.client.batch(&id).await? else {
+        return Err(ApiError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: format!("batch {id} not found (or expired)"),
+        });
+    };
+    let from = from.unwrap_or(1).max(1);
+    let limit = limit.unwrap_or(50).min(MAX_PAGE);
+    let jobs = admin.client.batch_jobs(&b, from, limit).await?;
+    let after = from + limit as u64;
+    let page = BatchPage {
+        batch: BatchJson::from(&b),
+        jobs: jobs.iter().map(JobJson::from).collect(),
+        next: (limit > 0 && after <= b.total).then_some(after),
+    };
+    Ok((b, page))
+}
+
+async fn batch(
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<BatchJobsQuery>,
+) -> ApiResult<BatchPage> {
+    Ok(Json(batch_page(&admin, &id, q.from, q.limit).await?.1))
 }
 
 async fn recurring(admin: Admin) -> ApiResult<Vec<RecurringRow>> {

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/metrics", get(metrics_page))
         .route("/queues/{name}", get(queue_page))
         .route("/keys/{key}", get(key_page))
+        .route("/batches", get(batches_page))
+        .route("/batches/{id}", get(batch_page))
 }
 
 const CSS: &str = r#"
@@ -49,6 +51,8 @@ button.danger{border-color:#a4262c;color:#a4262c}
 .Succeeded{background:#d7f0dd}.Failed{background:#f6d5d7}.Processing{background:#dbe8fb}.Deleted{background:#eee;color:#666}
 ol.timeline{list-style:none;padding:0}ol.timeline li{border-left:3px solid #8a94a6;margin:0 0 .6em .4em;padding:.1em .8em}
 .muted{color:#6b7385}
+.bar{display:flex;height:.8em;min-width:8em;background:#e3e6eb;border-radius:3px;overflow:hidden}.bar span{display:block}
+.bar .Succeeded{background:#3f9c58}.bar .Failed{background:#c4424a}.bar .Deleted{background:#9aa1ad}
 "#;
 
 const JS: &str = r#"
@@ -109,6 +113,7 @@ fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Markup) -> Mar
                     a href="/recurring" { "Recurring" }
                     a href="/metrics" { "Metrics" }
                     a href="/queues" { "Queues" }
+                    a href="/batches" { "Batches" }
                     form action="/search" method="get" {
                         input name="id" placeholder="Job id" aria-label="Job id";
                     }
@@ -388,8 +393,15 @@ async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 @if let Some(t) = job.run_at { tr { th { "Due" } td { (time(t)) } } }
                 @if let Some(t) = job.expires_at { tr { th { "Expires" } td { (time(t)) } } }
                 @if let Some(t) = job.parked_at { tr { th { "Parked" } td { "since " (time(t)) " — its queue " a href="/queues" { (job.options.queue) } " is paused; it runs after the resume" } } }
+                @if let Some(b) = &job.batch {
+                    tr { th { "Batch" } td { a href={ "/batches/" (b.as_str()) } { (b.as_str()) } } }
+                }
                 @if let Some(p) = &job.parent {
-                    tr { th { "Parent" } td { a href={ "/job/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                    @if p.batch {
+                        tr { th { "Parent" } td { "batch " a href={ "/batches/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                    } @else {
+                        tr { th { "Parent" } td { a href={ "/job/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                    }
                 }
                 @if !job.continuations.is_empty() {
                     tr { th { "Continuations" } td {
@@ -610,6 +622,106 @@ async fn key_page(admin: Admin, Path(key): Path<String>) -> Response {
                         }
                     }
                 }
+            }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+/// A batch's progress as a bar: succeeded, failed, deleted and pending
+/// shares of its jobs.
+fn progress(b: &hangar::BatchRecord) -> Markup {
+    let pct = |n: u64| n as f64 * 100.0 / b.total.max(1) as f64;
+    html! {
+        div.bar role="img" aria-label={ (b.succeeded) " succeeded, " (b.failed) " failed, " (b.deleted) " deleted, " (b.pending()) " pending of " (b.total) } {
+            span.Succeeded style={ "width:" (pct(b.succeeded)) "%" } {}
+            span.Failed style={ "width:" (pct(b.failed)) "%" } {}
+            span.Deleted style={ "width:" (pct(b.deleted)) "%" } {}
+        }
+    }
+}
+
+async fn batches_page(admin: Admin) -> Response {
+    let result = async {
+        let list = admin.client.batches(50).await?;
+        Ok(layout(&admin, "Batches", Some(5), html! {
+            h1 { "Batches" }
+            table {
+                tr { th { "Batch" } th { "Status" } th { "Progress" } th.num { "Jobs" } th.num { "Pending" } th.num { "Succeeded" } th.num { "Failed" } th.num { "Deleted" } th { "Created" } }
+                @for b in &list {
+                    tr {
+                        td { a href={ "/batches/" (b.id.as_str()) } { (b.id.as_str()) } @if let Some(d) = &b.description { div.muted { (d) } } }
+                        td { (b.status.as_str()) }
+                        td { (progress(b)) }
+                        td.num { (b.total) } td.num { (b.pending()) } td.num { (b.succeeded) } td.num { (b.failed) } td.num { (b.deleted) }
+                        td { (time(b.created_at)) }
+                    }
+                }
+            }
+            @if list.is_empty() { p.muted { "No batch yet (create one with hangar batch create, the Rust client or a batch request)." } }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+/// Which jobs of a batch the page lists.
+#[derive(Debug, Deserialize)]
+struct BatchPageQuery {
+    from: Option<u64>,
+}
+
+async fn batch_page(
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<BatchPageQuery>,
+) -> Response {
+    let result = async {
+        let (b, page) = crate::api::batch_page(&admin, &id, q.from, Some(100)).await?;
+        let from = q.from.unwrap_or(1).max(1);
+        Ok(layout(&admin, &format!("Batch {}", b.id), Some(5), html! {
+            h1 { "Batch " (b.id.as_str()) " " (state_badge(b.status.as_str())) }
+            @if let Some(d) = &b.description { p { (d) } }
+            (progress(&b))
+            table {
+                tr { th { "Jobs" } td { (b.total) } }
+                tr { th { "Pending" } td { (b.pending()) } }
+                tr { th { "Succeeded" } td { (b.succeeded) } }
+                tr { th { "Failed" } td { (b.failed) @if b.failed > 0 { span.muted { " — the batch waits until they are requeued or deleted" } } } }
+                tr { th { "Deleted" } td { (b.deleted) } }
+                tr { th { "Created" } td { (time(b.created_at)) } }
+                @if let Some(t) = b.completed_at {
+                    tr { th { "Completed" } td { (time(t)) @if b.all_succeeded == Some(true) { " — every job Succeeded" } @else { " — not every job Succeeded" } } }
+                }
+                @if let Some(t) = b.expires_at { tr { th { "Expires" } td { (time(t)) } } }
+                @if !b.continuations.is_empty() {
+                    tr { th { "Continuations" } td {
+                        @for c in &b.continuations {
+                            a href={ "/job/" (c.id.as_str()) } { (c.id.as_str()) }
+                            @if c.on == hangar::ContinueOn::Succeeded { " (if every job Succeeded)" } @else { " (when every job finished)" }
+                            br;
+                        }
+                    } }
+                }
+            }
+            h2 { "Jobs " (from) " to " ((from + 99).min(b.total)) " of " (b.total) }
+            table {
+                tr { th { "Job" } th { "Kind" } th { "State" } th { "Attempt" } th { "Updated" } th { "Error" } }
+                @for j in &page.jobs {
+                    tr {
+                        td { a href={ "/job/" (j.id) } { (j.id) } }
+                        td { (j.kind) }
+                        td { (state_badge(&j.state)) }
+                        td.num { (j.attempt) }
+                        td { (time(j.updated_at)) }
+                        td.err { (j.last_error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+            p {
+                @if from > 1 { a href={ "/batches/" (b.id.as_str()) "?from=" (from.saturating_sub(100).max(1)) } { "← previous" } " " }
+                @if let Some(next) = page.next { a href={ "/batches/" (b.id.as_str()) "?from=" (next) } { "next →" } }
             }
         }))
     }
