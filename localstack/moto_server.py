@@ -9,9 +9,10 @@ transaction restores only the items it touched (the whole-table copy would
 also cost a copy of every item per transaction) and takes back the stream
 records of its writes (moto left them in the stream, as if they happened).
 
-And an SQS send to a standard queue no longer computes the queue's
-attributes (moto counts every message in the queue on each send to read
-one FIFO setting, which makes sending n messages cost n squared).
+And SQS no longer computes all of a queue's attributes where it needs one:
+moto counts every message in the queue on each send (to read a FIFO
+setting) and for each message a receive looks at (to read the retention
+period), which makes a queue of n messages cost n squared.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
@@ -22,6 +23,7 @@ import threading
 
 from moto.dynamodb import models
 from moto.dynamodb.models.table import Table
+from moto.core.utils import unix_time
 from moto.server import main
 from moto.sqs import models as sqs_models
 
@@ -118,8 +120,17 @@ def send_message(self, *args, **kwargs):
         _sending.on = False
 
 
+def is_message_valid_based_on_retention_period(self, queue_name, message):
+    queue = self.get_queue(queue_name)
+    retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000
+    return retain_until > unix_time()
+
+
 sqs_models.Queue.attributes = property(queue_attributes)
 sqs_models.SQSBackend.send_message = send_message
+sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
+    is_message_valid_based_on_retention_period
+)
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let jobs: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(10_000);
     let create_only = args.iter().any(|a| a == "--create-only");
+    // A visibility timeout that outlasts a batch of deliveries on a busy
+    // emulator (the tests' 2 s would send some to the dead-letter queue).
     let env = TestEnv::with(EnvOptions {
         stream: true,
+        visibility: Duration::from_secs(60),
         ..Default::default()
     })
     .await;
