@@ -150,6 +150,10 @@ struct EnqueueArgs {
     /// Retries after the first failure (default: the job's policy, 10).
     #[arg(long)]
     retries: Option<u32>,
+    /// How long one run may take (default 5m; at most 7d); a run still
+    /// going then is stopped and counts as a failure.
+    #[arg(long, value_parser = parse::duration)]
+    timeout: Option<Duration>,
     /// Keep the job this long once Succeeded or Deleted (default: the
     /// stack's retention).
     #[arg(long, value_parser = parse::duration)]
@@ -503,6 +507,9 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             let mut job = NewJob::new(&a.kind, a.args.clone()).queue(&a.queue);
             if let Some(r) = a.retries {
                 job = job.retries(r);
+            }
+            if let Some(t) = a.timeout {
+                job = job.timeout(t);
             }
             if let Some(keep) = a.retention {
                 job = job.retention(keep);

@@ -855,3 +855,16 @@ async fn batch_create_show_list_continue() {
     assert!(err.contains("batch nope not found"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn enqueue_with_a_run_timeout() {
+    let env = TestEnv::new().await;
+    let id = id_of(&hangar(&env, &["enqueue", "hello", "--timeout", "90s"]));
+    let j = json(&hangar(&env, &["job", id.as_str(), "--json"]));
+    assert_eq!(j["timeout_seconds"], 90);
+    let err = fails(&hangar(&env, &["enqueue", "hello", "--timeout", "8d"]), 1);
+    assert!(
+        err.contains("invalid timeout: 691200s; give 1 s to 7 days"),
+        "{err}"
+    );
+}

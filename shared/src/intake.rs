@@ -60,6 +60,9 @@ pub struct Intake {
     /// Retries after the first failure (default 10).
     #[serde(default)]
     pub retries: Option<u32>,
+    /// How long one run may take, seconds (default 300; at most 7 days).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
     /// Give up (Deleted, with the reason) if the job has not started this
     /// many seconds after it was created or became due.
     #[serde(default)]
@@ -119,6 +122,9 @@ impl Intake {
         }
         if let Some(r) = self.retries {
             job = job.retries(r);
+        }
+        if let Some(s) = self.timeout_seconds {
+            job = job.timeout(std::time::Duration::from_secs(s));
         }
         job
     }
@@ -280,6 +286,7 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             run_at: None,
             idempotency_key: None,
             retries: None,
+            timeout_seconds: None,
             start_within_seconds: None,
             concurrency: None,
             ordered: None,
@@ -529,7 +536,9 @@ fn field_type_error(value: &Value) -> Option<String> {
             "kind" | "queue" | "idempotency_key" if !v.is_string() && !v.is_null() => {
                 "must be a string"
             }
-            "delay_seconds" | "start_within_seconds" if !v.is_u64() && !v.is_null() => {
+            "delay_seconds" | "start_within_seconds" | "timeout_seconds"
+                if !v.is_u64() && !v.is_null() =>
+            {
                 "must be a whole number of seconds, 0 or more"
             }
             "retries" if v.as_u64().is_none_or(|n| n > u64::from(u32::MAX)) && !v.is_null() => {
@@ -565,6 +574,17 @@ impl Intake {
         }
         if let Some(key) = &self.idempotency_key {
             check_idempotency_key(key)?;
+        }
+        if let Some(s) = self.timeout_seconds
+            && (s == 0 || s > crate::job::MAX_TIMEOUT.as_secs())
+        {
+            return Err(crate::Error::invalid(
+                "timeout_seconds",
+                format!(
+                    "{s}; give 1 to {} (7 days)",
+                    crate::job::MAX_TIMEOUT.as_secs()
+                ),
+            ));
         }
         crate::job::validate_limits(&self.limits())?;
         if let Some(params) = &self.params {

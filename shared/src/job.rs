@@ -287,6 +287,10 @@ pub struct NewJob {
 /// or its handler, stored with it and shown by the CLI and the dashboard.
 pub type Params = BTreeMap<String, String>;
 
+/// Longest timeout of one run (a run longer than Lambda's 15 minutes needs
+/// a worker outside Lambda).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
+
 /// Most parameters on one job.
 pub const MAX_PARAMS: usize = 32;
 /// Longest parameter name.
@@ -486,8 +490,15 @@ impl NewJob {
     pub(crate) fn validate(&self) -> Result<String> {
         validate_kind(&self.kind)?;
         validate_queue(&self.options.queue)?;
-        if self.options.timeout.is_zero() {
-            return Err(Error::invalid("timeout", "must be more than zero"));
+        if self.options.timeout.is_zero() || self.options.timeout > MAX_TIMEOUT {
+            return Err(Error::invalid(
+                "timeout",
+                format!(
+                    "{}s; give 1 s to {} days",
+                    self.options.timeout.as_secs(),
+                    MAX_TIMEOUT.as_secs() / 86_400
+                ),
+            ));
         }
         validate_limits(&self.options)?;
         validate_params(&self.params)?;

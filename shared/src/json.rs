@@ -28,6 +28,8 @@ pub struct JobJson {
     pub attempt: u32,
     /// Its arguments.
     pub args: serde_json::Value,
+    /// How long one run may take, seconds.
+    pub timeout_seconds: u64,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -87,6 +89,7 @@ impl From<&JobRecord> for JobJson {
             version: j.version,
             attempt: j.attempt,
             args: j.args.clone(),
+            timeout_seconds: j.options.timeout.as_secs(),
             created_at: j.created_at,
             updated_at: j.updated_at,
             run_at: j.run_at,

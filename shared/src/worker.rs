@@ -1378,11 +1378,14 @@ impl Worker {
     /// neither lost nor retried; its id comes from the SQS message id, so a
     /// redelivery finds the same record.
     async fn record_invalid(&self, d: &Delivery, reason: &str) -> Outcome {
-        tracing::warn!(message_id = %d.message_id, reason, "message is not a Hangar message; recording it as a Failed job");
         let id = match JobId::parse(format!("msg-{}", d.message_id)) {
             Ok(id) => id,
             Err(_) => JobId::generate(),
         };
+        // The reason can quote the body (a field's value), which may hold
+        // personal data: it is stored with the job, and logged only at debug.
+        tracing::warn!(message_id = %d.message_id, job = %id, "message is not a Hangar message; recording it as a Failed job (the job says why)");
+        tracing::debug!(message_id = %d.message_id, reason, "why the message is not a Hangar message");
         let now = self.core.now();
         let entry = HistoryEntry::new(State::Failed, now, Some(reason.to_owned()))
             .with("error_type", "hangar::InvalidMessage")

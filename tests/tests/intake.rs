@@ -344,6 +344,10 @@ fn schema_matches_the_parser() {
         json!({"hangar_batch": 1, "jobs": [{"kind": "a"}, {"kind": "b", "args": [1], "delay_seconds": 5, "rate": {"key": "api", "limit": 5, "per_seconds": 2}}],
                "continuations": [{"kind": "c", "on": "any_finished"}, {"kind": "d"}], "description": "d", "idempotency_key": "k"}),
         json!({"hangar_batch": 1, "jobs": []}),
+        json!({"hangar_intake": 1, "kind": "hello", "timeout_seconds": 90}),
+        json!({"hangar_intake": 1, "kind": "hello", "timeout_seconds": 0}),
+        json!({"hangar_intake": 1, "kind": "hello", "timeout_seconds": 604_801}),
+        json!({"hangar_intake": 1, "kind": "hello", "timeout_seconds": "90"}),
         json!({"hangar_batch": 2, "jobs": [{"kind": "a"}]}),
         json!({"hangar_batch": 1, "jobs": [{"kind": "a", "hangar_intake": 1}]}),
         json!({"hangar_batch": 1, "jobs": [{"kind": "a", "idempotency_key": "x"}]}),
@@ -495,4 +499,26 @@ async fn batch_requests_make_one_batch() {
     );
     assert_eq!(failed[0].kind, INVALID_MESSAGE_KIND);
     assert_eq!(env.client.batches(10).await.unwrap().len(), 1);
+}
+
+/// A request's timeout bounds its job's run, as the Rust client's does: a
+/// run still going after `timeout_seconds` is stopped and counts as a
+/// failure.
+#[tokio::test]
+async fn requests_carry_a_timeout() {
+    let env = TestEnv::new().await;
+    env.send_raw(
+        "default",
+        r#"{"hangar_intake":1,"kind":"sleep","args":{"ms":30000},"idempotency_key":"slow","timeout_seconds":1,"retries":0}"#,
+    )
+    .await;
+    let p = poller(&env);
+    let id = JobId::parse("idem-slow").unwrap();
+    let started = std::time::Instant::now();
+    let job = run_until(&env, &p, &[id], final_state).await.remove(0);
+    assert_eq!(job.options.timeout, Duration::from_secs(1));
+    assert_eq!(job.state, State::Failed);
+    let last = job.last_entry().unwrap();
+    assert_eq!(last.data["error_type"], "hangar::Timeout", "{last:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
 }

@@ -55,3 +55,49 @@ async fn scheduler_bootstrap_runs_a_tick_for_the_schedule_event() {
     let error = answers["error:other"].to_string();
     assert!(error.contains("not a Hangar timer event"), "{error}");
 }
+
+/// The timer's info-level output names jobs by id, never by their
+/// arguments: a tick that fires a recurring job with a marker in its
+/// arguments does not log it.
+#[tokio::test]
+async fn scheduler_logs_no_arguments() {
+    const MARKER: &str = "pii-2b8e41-marker";
+    let env = TestEnv::new().await;
+    env.client
+        .recurring()
+        .add_or_update(
+            "every-minute",
+            NewJob::new("hello", json!({ "email": MARKER })),
+            "* * * * *",
+            RecurringOptions::default(),
+        )
+        .await
+        .unwrap();
+    let mut api = RuntimeApi::start(vec![("tick".into(), json!({"source": "hangar.timer"}))]).await;
+    let child = api
+        .command(env!("CARGO_BIN_EXE_hangar-scheduler"), "scheduler", &env)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the scheduler bootstrap starts");
+    let answers = api.answers(1).await;
+    let report = &answers["response:tick"];
+    assert!(!report["fired"].as_array().unwrap().is_empty(), "{report}");
+    let mut child = child;
+    child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        logs.contains("tick"),
+        "the info-level output was captured: {logs}"
+    );
+    assert!(
+        !logs.contains(MARKER),
+        "a marker from the arguments was logged:\n{logs}"
+    );
+}

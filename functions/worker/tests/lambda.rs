@@ -143,3 +143,84 @@ async fn worker_bootstrap_handles_an_sqs_event() {
         "Hangar"
     );
 }
+
+/// Job arguments, failure messages and raw bodies often hold personal data:
+/// the worker's info-level output (what Lambda sends to CloudWatch Logs)
+/// shows none of them, whatever happens to the job: run, failed, created
+/// from a request or a batch request, recorded as a bad message.
+#[tokio::test]
+async fn worker_logs_no_arguments_or_bodies() {
+    const MARKER: &str = "pii-7f3a9c-marker";
+    let env = TestEnv::new().await;
+    let ok = env
+        .client
+        .enqueue(NewJob::new("sleep", json!({"ms": 1, "email": MARKER})))
+        .await
+        .unwrap();
+    let failing = env
+        .client
+        .enqueue(
+            NewJob::new(
+                "fail",
+                json!({"message": format!("card {MARKER} declined")}),
+            )
+            .retries(0),
+        )
+        .await
+        .unwrap();
+    let unknown = env
+        .client
+        .enqueue(NewJob::new("no-such-kind", json!({"token": MARKER})))
+        .await
+        .unwrap();
+    let wake = |id: &hangar::JobId| {
+        let env = &env;
+        let id = id.clone();
+        async move { WakeUp::for_job(&env.job(&id).await).to_body() }
+    };
+    let event = json!({"Records": [
+        record(&env, "default", "m-ok", &wake(&ok).await),
+        record(&env, "default", "m-fail", &wake(&failing).await),
+        record(&env, "default", "m-unknown", &wake(&unknown).await),
+        record(&env, "default", "m-request", &json!({"hangar_intake": 1, "kind": "sleep", "args": {"ms": 1, "name": MARKER}}).to_string()),
+        record(&env, "default", "m-bad-field", &json!({"hangar_intake": 1, "kind": "sleep", "retries": MARKER}).to_string()),
+        record(&env, "default", "m-not-json", &format!("{{not json {MARKER}")),
+        record(&env, "default", "m-batch", &json!({"hangar_batch": 1, "jobs": [{"kind": "sleep", "args": {"ms": 1, "id": MARKER}}]}).to_string()),
+    ]});
+    let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
+    let mut child = api
+        .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the worker bootstrap starts");
+    let answers = api.answers(1).await;
+    assert_eq!(
+        answers["response:r1"]["batchItemFailures"],
+        json!([]),
+        "{answers:?}"
+    );
+    assert_eq!(env.job(&ok).await.state, State::Succeeded);
+    let failed = env.job(&failing).await;
+    assert_eq!(failed.state, State::Failed);
+    assert!(
+        failed.last_error.unwrap().contains(MARKER),
+        "stored with the job"
+    );
+    child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        logs.contains("job created from a request") && logs.contains("not a Hangar message"),
+        "the info-level output was captured: {logs}"
+    );
+    assert!(
+        !logs.contains(MARKER),
+        "a marker from the arguments was logged:\n{logs}"
+    );
+}
