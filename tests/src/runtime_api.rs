@@ -122,6 +122,18 @@ impl RuntimeApi {
         cmd
     }
 
+    /// Stops a bootstrap started with piped stdout and stderr; returns
+    /// what it wrote on both.
+    pub async fn stop(mut child: tokio::process::Child) -> String {
+        child.kill().await.expect("the bootstrap stops");
+        let output = child.wait_with_output().await.expect("its output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+
     /// The first `n` answers, by `response:<id>` or `error:<id>`.
     pub async fn answers(&mut self, n: usize) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();

@@ -84,14 +84,7 @@ async fn scheduler_logs_no_arguments() {
     let answers = api.answers(1).await;
     let report = &answers["response:tick"];
     assert!(!report["fired"].as_array().unwrap().is_empty(), "{report}");
-    let mut child = child;
-    child.kill().await.unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let logs = RuntimeApi::stop(child).await;
     assert!(
         logs.contains("tick"),
         "the info-level output was captured: {logs}"

@@ -188,7 +188,7 @@ async fn worker_logs_no_arguments_or_bodies() {
         record(&env, "default", "m-batch", &json!({"hangar_batch": 1, "jobs": [{"kind": "sleep", "args": {"ms": 1, "id": MARKER}}]}).to_string()),
     ]});
     let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
-    let mut child = api
+    let child = api
         .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
@@ -208,13 +208,7 @@ async fn worker_logs_no_arguments_or_bodies() {
         failed.last_error.unwrap().contains(MARKER),
         "stored with the job"
     );
-    child.kill().await.unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let logs = RuntimeApi::stop(child).await;
     assert!(
         logs.contains("job created from a request") && logs.contains("not a Hangar message"),
         "the info-level output was captured: {logs}"
