@@ -154,4 +154,24 @@ mod tests {
         assert_eq!(misfire("STRICT"), Ok(Misfire::Strict));
         assert!(misfire("sometimes").is_err());
     }
+
+    proptest::proptest! {
+        /// Any text is a duration or a clear refusal, never a panic; a
+        /// duration written as days, hours, minutes and seconds reads back.
+        #[test]
+        fn durations_from_anywhere(text in "\\PC{0,30}") {
+            if let Err(e) = duration(&text) {
+                proptest::prop_assert!(e.contains("is not a duration"), "{}", e);
+            }
+        }
+
+        #[test]
+        fn durations_round_trip(d in 0u64..100, h in 0u64..100, m in 0u64..1000, s in 0u64..100_000) {
+            let text = format!("{d}d{h}h{m}m{s}s");
+            proptest::prop_assert_eq!(
+                duration(&text),
+                Ok(Duration::from_secs(d * 86_400 + h * 3600 + m * 60 + s))
+            );
+        }
+    }
 }

@@ -79,6 +79,7 @@ impl Cursors {
 mod tests {
     use super::*;
     use hangar::State;
+    use proptest::prelude::*;
 
     #[test]
     fn cursors_round_trip_and_refuse_tampering() {
@@ -104,5 +105,41 @@ mod tests {
         );
         assert_eq!(cursors.decode("nonsense"), Err(CursorError::Malformed));
         assert_eq!(cursors.decode("a.b!"), Err(CursorError::Malformed));
+    }
+
+    proptest::proptest! {
+        /// Any text is refused or decoded, never a panic; any position a
+        /// dashboard issues reads back the same, and no other key's
+        /// cursor is accepted.
+        #[test]
+        fn cursors_from_anywhere(text in "\\PC{0,120}", noise in "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}") {
+            let cursors = Cursors::new(b"k".to_vec());
+            let _ = cursors.decode(&text);
+            proptest::prop_assert!(cursors.decode(&noise).is_err());
+        }
+
+        #[test]
+        fn positions_round_trip(
+            state in proptest::sample::select(hangar::State::ALL.to_vec()),
+            queue in proptest::option::of("[a-z0-9_-]{1,64}"),
+            lanes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(serde_json::json!("Start")),
+                    proptest::strategy::Just(serde_json::json!("Done")),
+                    (proptest::prelude::any::<i64>(), "\\PC{0,40}").prop_map(|(at, pk)| serde_json::json!({"After": {"at": at, "pk": pk}})),
+                ],
+                0..9,
+            ),
+        ) {
+            let position: Position = serde_json::from_value(serde_json::json!({
+                "query": {"state": state, "queue": queue},
+                "cursor": {"lanes": lanes}
+            }))
+            .unwrap();
+            let cursors = Cursors::new(b"key".to_vec());
+            let text = cursors.encode(&position);
+            proptest::prop_assert_eq!(cursors.decode(&text), Ok(position));
+            proptest::prop_assert_eq!(Cursors::new(b"other".to_vec()).decode(&text), Err(CursorError::Forged));
+        }
     }
 }
