@@ -19,6 +19,20 @@ use crate::store::{
 };
 use crate::timing::{self, chrono_dur};
 
+/// How Hangar's SDK clients retry: AWS's standard mode (jittered
+/// exponential back-off for throttling, 5xx and broken connections) with
+/// up to 10 attempts, waits of at most 5 s. Throttling slows a worker down
+/// instead of failing the write that carries a job's result; only a
+/// request refused 10 times in a row (about 30 s) gives up, and the job's
+/// message then comes back for another try. Not the adaptive mode: its
+/// client-side rate limiter, fed by a poller's few requests, held receives
+/// back for tens of seconds under light throttling (`tests/tests/faults.rs`).
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_max_backoff(Duration::from_secs(5))
+}
+
 /// Jobs of a batch written between two heartbeats of its creation.
 const BATCH_CHUNK: usize = 100;
 
@@ -88,10 +102,22 @@ impl Client {
     }
 
     /// A client from an SDK configuration.
+    ///
+    /// Its SDK clients retry as [`retry_config`] says: throttled or failed
+    /// requests wait and are made again, rather than failing a job.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
+        let retry = retry_config();
         Self::from_clients(
-            crate::store::DynamoDbClient::new(sdk),
-            crate::queue::SqsClient::new(sdk),
+            crate::store::DynamoDbClient::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .retry_config(retry.clone())
+                    .build(),
+            ),
+            crate::queue::SqsClient::from_conf(
+                aws_sdk_sqs::config::Builder::from(sdk)
+                    .retry_config(retry)
+                    .build(),
+            ),
             config,
             Arc::new(SystemClock),
         )

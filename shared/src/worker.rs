@@ -855,6 +855,10 @@ impl Worker {
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Claim> {
         let mut assume = w.state.unwrap_or(State::Enqueued);
+        // Marks this claim's history entry: if the write happened but its
+        // answer was lost, the SDK's retry is refused by the condition, and
+        // the item it returns shows whose claim it is.
+        let token = format!("{:016x}", rand::random::<u64>());
         // At most: the hinted claim, the other claim, a reclaim.
         for _ in 0..3 {
             let (expect, entries) = if assume == State::Scheduled {
@@ -868,7 +872,7 @@ impl Worker {
                     },
                     vec![
                         HistoryEntry::new(State::Enqueued, now, Some("Due".to_owned())),
-                        self.processing_entry(now, None),
+                        self.processing_entry(now, None).with(CLAIM_DATA, &token),
                     ],
                 )
             } else {
@@ -880,7 +884,7 @@ impl Worker {
                         seen: None,
                         conts: None,
                     },
-                    vec![self.processing_entry(now, None)],
+                    vec![self.processing_entry(now, None).with(CLAIM_DATA, &token)],
                 )
             };
             // The message carries the job's timeout; if it is missing or
@@ -896,6 +900,19 @@ impl Worker {
                 Err(WriteError::Other(e)) => return Err(e),
                 Err(WriteError::Condition(None)) => {
                     return Ok(Claim::Dropped("job not found".to_owned()));
+                }
+                Err(WriteError::Condition(Some(old)))
+                    if old.state == State::Processing
+                        && old.claimed_version == Some(w.v)
+                        && old
+                            .last_entry()
+                            .and_then(|h| h.data.get(CLAIM_DATA))
+                            .is_some_and(|t| *t == token) =>
+                {
+                    // This claim was written; its answer was lost and the
+                    // SDK's retry refused. The run is ours.
+                    tracing::info!(job = %w.job, "claim written, its answer lost; running");
+                    return self.fit_lease(*old, now, deadline).await;
                 }
                 Err(WriteError::Condition(Some(old))) => {
                     let fresh = old.version == w.v;
@@ -1431,6 +1448,9 @@ fn origin(d: &Delivery, envelope: Envelope) -> String {
         envelope.as_str()
     )
 }
+
+/// History data key of a claim's token (see `Worker::claim`).
+const CLAIM_DATA: &str = "claim";
 
 /// How long a just-claimed job waited to start, and its latency timeout,
 /// if it waited longer (see [`JobOptions::start_within`]). Only a first run

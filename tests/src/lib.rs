@@ -17,6 +17,7 @@ use hangar::setup::{self, QueueSettings};
 use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
 
 pub mod meter;
+pub mod proxy;
 pub mod runtime_api;
 pub mod template;
 
@@ -533,6 +534,25 @@ impl TestEnv {
     /// A worker on this stack.
     pub fn worker(&self, registry: Registry) -> Worker {
         Worker::new(&self.client, registry)
+    }
+
+    /// A client on this stack whose requests go to `endpoint` (the fault
+    /// proxy) instead of the emulator, built as applications build theirs
+    /// ([`Client::new`]: its retry settings, the system clock).
+    pub async fn client_via(&self, endpoint: &str) -> Client {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "hangar-tests",
+            ))
+            .load()
+            .await;
+        Client::new(&sdk, self.config.clone())
     }
 
     /// The environment a separate process needs to work on this stack: the

@@ -5,6 +5,7 @@ mod batches;
 mod continuations;
 mod cost;
 mod emf;
+mod faults;
 mod filters;
 mod infra;
 mod intake;
