@@ -38,8 +38,13 @@ pub fn endpoint() -> String {
 
 /// SDK configuration for the emulator.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(&endpoint()).await
+}
+
+/// SDK configuration for an endpoint, with the test credentials.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test",
@@ -540,19 +545,7 @@ impl TestEnv {
     /// proxy) instead of the emulator, built as applications build theirs
     /// ([`Client::new`]: its retry settings, the system clock).
     pub async fn client_via(&self, endpoint: &str) -> Client {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "hangar-tests",
-            ))
-            .load()
-            .await;
-        Client::new(&sdk, self.config.clone())
+        Client::new(&sdk_config_at(endpoint).await, self.config.clone())
     }
 
     /// The environment a separate process needs to work on this stack: the
