@@ -855,9 +855,11 @@ impl Worker {
         deadline: Option<DateTime<Utc>>,
     ) -> Result<Claim> {
         let mut assume = w.state.unwrap_or(State::Enqueued);
-        // Marks this claim's history entry: if the write happened but its
-        // answer was lost, the SDK's retry is refused by the condition, and
-        // the item it returns shows whose claim it is.
+        // Marks this claim's history entry as this claim's alone: if the
+        // write happened but its answer was lost, the SDK's retry is refused
+        // by the condition, and `Store::apply` knows its own entries in the
+        // item returned (two deliveries of one message claiming at the same
+        // instant still write different entries).
         let token = format!("{:016x}", rand::random::<u64>());
         // At most: the hinted claim, the other claim, a reclaim.
         for _ in 0..3 {
@@ -900,19 +902,6 @@ impl Worker {
                 Err(WriteError::Other(e)) => return Err(e),
                 Err(WriteError::Condition(None)) => {
                     return Ok(Claim::Dropped("job not found".to_owned()));
-                }
-                Err(WriteError::Condition(Some(old)))
-                    if old.state == State::Processing
-                        && old.claimed_version == Some(w.v)
-                        && old
-                            .last_entry()
-                            .and_then(|h| h.data.get(CLAIM_DATA))
-                            .is_some_and(|t| *t == token) =>
-                {
-                    // This claim was written; its answer was lost and the
-                    // SDK's retry refused. The run is ours.
-                    tracing::info!(job = %w.job, "claim written, its answer lost; running");
-                    return self.fit_lease(*old, now, deadline).await;
                 }
                 Err(WriteError::Condition(Some(old))) => {
                     let fresh = old.version == w.v;

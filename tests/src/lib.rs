@@ -563,6 +563,8 @@ impl TestEnv {
             ("HANGAR_STACK", self.config.stack.clone()),
             ("HANGAR_TABLE", self.config.table.clone()),
             ("HANGAR_QUEUE_URLS", queues.join(",")),
+            // Every process of a stack must agree on the index shards.
+            ("HANGAR_SHARDS", self.config.shards.to_string()),
         ]
     }
 

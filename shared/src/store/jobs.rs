@@ -52,11 +52,15 @@ impl Store {
             .set_item(Some(self.item(job)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))
     }
 
-    /// Creates a job; fails with [`Error::AlreadyExists`] if the id is taken.
+    /// Creates a job; fails with [`Error::AlreadyExists`] if the id is taken
+    /// by another job. A put whose answer was lost, made again by the SDK
+    /// and refused, finds its own job (the same first history entry, to the
+    /// nanosecond) and succeeds.
     pub(crate) async fn insert(&self, job: &JobRecord) -> Result<()> {
         let res = self
             .ddb
@@ -65,11 +69,30 @@ impl Store {
             .set_item(Some(self.item(job)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", attr::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(_) if is_condition_failed(&res) => Err(Error::AlreadyExists { id: job.id.clone() }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                let old = match e.into_service_error() {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                let ours = old
+                    .as_ref()
+                    .and_then(|item| parse_job(item).ok())
+                    .is_some_and(|old| old.history.first() == job.history.first());
+                if ours {
+                    tracing::info!(job = %job.id, "job created, the answer lost");
+                    Ok(())
+                } else {
+                    Err(Error::AlreadyExists { id: job.id.clone() })
+                }
+            }
             Err(e) => Err(Error::aws(SERVICE, "PutItem", e)),
         }
     }
@@ -330,6 +353,17 @@ impl Store {
                 {
                     conts = old.continuations.len();
                     known_conts = Some(old.continuations);
+                }
+                // The write happened but its answer was lost, and the SDK's
+                // retry was refused: the item ends with this write's own
+                // entries (their times are to the nanosecond).
+                Err(WriteError::Condition(Some(old)))
+                    if old.state == change.to
+                        && expect.version.is_none_or(|v| old.version == v + 1)
+                        && old.history.ends_with(&change.entries) =>
+                {
+                    tracing::info!(job = %id, state = %old.state, "state change written, its answer lost");
+                    return Ok(*old);
                 }
                 other => return other,
             }
@@ -634,10 +668,19 @@ impl Store {
             Err(e) => e,
         };
         let mut reasons = cancellation_reasons(&err);
-        if reasons
+        if let Some((_, item)) = reasons
             .first()
-            .is_some_and(|(code, _)| code == "ConditionalCheckFailed")
+            .filter(|(code, _)| code == "ConditionalCheckFailed")
         {
+            // The same transaction made again by the SDK after its answer
+            // was lost: the child (and so its place on the parent) is ours.
+            let ours = item
+                .as_ref()
+                .and_then(|i| parse_job(i).ok())
+                .is_some_and(|old| old.history.first() == child.history.first());
+            if ours {
+                return Ok(None);
+            }
             return Err(Error::AlreadyExists {
                 id: child.id.clone(),
             });
