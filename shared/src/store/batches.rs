@@ -164,22 +164,10 @@ impl Store {
             )
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(None),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let old = match e.into_service_error() {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                match old {
-                    Some(item) => Ok(Some(parse_batch(&item)?)),
-                    None => Err(Error::AlreadyExists { id: b.id.clone() }),
-                }
-            }
-            Err(e) => Err(Error::aws(SERVICE, "PutItem", e)),
+        match super::put_outcome(res)? {
+            Ok(()) => Ok(None),
+            Err(Some(item)) => Ok(Some(parse_batch(&item)?)),
+            Err(None) => Err(Error::AlreadyExists { id: b.id.clone() }),
         }
     }
 

@@ -72,16 +72,9 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                let old = match e.into_service_error() {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
+        match super::put_outcome(res)? {
+            Ok(()) => Ok(()),
+            Err(old) => {
                 let ours = old
                     .as_ref()
                     .and_then(|item| parse_job(item).ok())
@@ -93,7 +86,6 @@ impl Store {
                     Err(Error::AlreadyExists { id: job.id.clone() })
                 }
             }
-            Err(e) => Err(Error::aws(SERVICE, "PutItem", e)),
         }
     }
 

@@ -147,6 +147,29 @@ fn condition_outcome<O, R: std::fmt::Debug + Send + Sync + 'static>(
     }
 }
 
+/// A `PutItem` that must not replace an item: written (Ok), or refused
+/// because the key is taken, with the item there when the request asked
+/// for it (`ReturnValuesOnConditionCheckFailure`); any other failure is an
+/// error.
+fn put_outcome<R: std::fmt::Debug + Send + Sync + 'static>(
+    res: std::result::Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+    >,
+) -> crate::error::Result<std::result::Result<(), Option<item::Item>>> {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    match res {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            match e.into_err() {
+                PutItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
+                _ => Ok(Err(None)),
+            }
+        }
+        Err(e) => Err(Error::aws(SERVICE, "PutItem", e)),
+    }
+}
+
 /// Whether a request failed only because its condition did not hold.
 fn is_condition_failed<O, E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     res: &std::result::Result<O, SdkError<E, R>>,
