@@ -106,18 +106,9 @@ impl Client {
     /// Its SDK clients retry as [`retry_config`] says: throttled or failed
     /// requests wait and are made again, rather than failing a job.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> Self {
-        let retry = retry_config();
         Self::from_clients(
-            crate::store::DynamoDbClient::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(sdk)
-                    .retry_config(retry.clone())
-                    .build(),
-            ),
-            crate::queue::SqsClient::from_conf(
-                aws_sdk_sqs::config::Builder::from(sdk)
-                    .retry_config(retry)
-                    .build(),
-            ),
+            crate::store::client_for(sdk, retry_config()),
+            crate::queue::client_for(sdk, retry_config()),
             config,
             Arc::new(SystemClock),
         )

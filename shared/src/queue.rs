@@ -19,6 +19,18 @@ use crate::error::{Error, Result};
 use crate::job::validate_queue;
 use crate::message::WakeUp;
 
+/// An SQS client from an SDK configuration, retrying as `retry` says.
+pub(crate) fn client_for(
+    sdk: &aws_config::SdkConfig,
+    retry: aws_config::retry::RetryConfig,
+) -> SqsClient {
+    SqsClient::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
+            .retry_config(retry)
+            .build(),
+    )
+}
+
 /// The longest SQS `DelaySeconds`.
 pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
 

@@ -177,6 +177,18 @@ fn is_condition_failed<O, E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     matches!(res, Err(SdkError::ServiceError(e)) if e.err().code() == Some("ConditionalCheckFailedException"))
 }
 
+/// A DynamoDB client from an SDK configuration, retrying as `retry` says.
+pub(crate) fn client_for(
+    sdk: &aws_config::SdkConfig,
+    retry: aws_config::retry::RetryConfig,
+) -> DynamoDbClient {
+    DynamoDbClient::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_config(retry)
+            .build(),
+    )
+}
+
 /// The job table.
 #[derive(Debug, Clone)]
 pub struct Store {
