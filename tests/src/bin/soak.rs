@@ -861,6 +861,10 @@ async fn check(
         for m in out.messages() {
             let body = m.body().unwrap_or_default();
             let live = match hangar::message::parse_body(body) {
+                // A recurring occurrence fired just before the recurring job
+                // was removed runs after the soak's end: its message is
+                // where it must be.
+                hangar::message::Body::WakeUp(w) if !plan.want.contains_key(&w.job) => false,
                 hangar::message::Body::WakeUp(w) => {
                     direct.get(&w.job).await.unwrap().is_some_and(|j| {
                         !j.state.is_final() && j.state != State::Failed && j.version == w.v
