@@ -18,7 +18,6 @@
 //! batch's jobs are read by key, and a creation cut short is found out.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::client::When;
 use crate::error::{Error, Result};
@@ -112,7 +111,7 @@ pub fn job_id(batch: &JobId, n: u64) -> JobId {
 }
 
 /// Where a batch is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BatchStatus {
     /// Its jobs are being written; none has been sent yet.
     Creating,
@@ -151,7 +150,7 @@ impl std::fmt::Display for BatchStatus {
 }
 
 /// A batch as stored: what [`crate::Client::batch`] returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
     /// Its id.
     pub id: JobId,

@@ -1026,7 +1026,7 @@ impl Worker {
                 claimed_v: w.v,
                 now,
             },
-            seen: Some(Box::new(old.clone())),
+            seen: Some(old),
             conts: Some(old.continuations.len()),
         };
         // A job whose runs keep vanishing (a worker crash, an out-of-memory

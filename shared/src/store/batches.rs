@@ -7,13 +7,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::expr::Expr;
-use super::item::{Item, get_ms, get_n, get_s, ms, n, parse_job, s, to_av};
+use super::item::{Item, get_ms, get_n, get_s, keys_of, ms, n, parse_job, s, to_av};
 use super::jobs::cancellation_reasons;
 use super::schema::{Bucket, attr, batch_key, job_key};
 use super::{SERVICE, Store, WriteError, is_transaction_conflict};
 use super::{is_write_conflict, send_through_conflicts};
 use crate::batch::{BatchRecord, BatchStatus};
-use crate::clock::from_millis;
 use crate::error::{Error, Result};
 use crate::job::{Continuation, JobId, JobRecord};
 use crate::state::State;
@@ -265,12 +264,7 @@ impl Store {
                 .send()
                 .await
                 .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-            pks.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, attr::PK))
-                    .map(str::to_owned),
-            );
+            pks.extend(keys_of(out.items()));
         }
         let mut batches = Vec::new();
         for item in self.get_items(&pks, false).await? {
@@ -298,12 +292,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-        let pks: Vec<String> = out
-            .items()
-            .iter()
-            .filter_map(|i| get_s(i, attr::PK))
-            .map(str::to_owned)
-            .collect();
+        let pks = keys_of(out.items());
         if pks.is_empty() {
             return Ok(Vec::new());
         }
@@ -518,11 +507,6 @@ impl Store {
         }
         Ok(found)
     }
-}
-
-/// The instant an item stores for `t` (whole milliseconds).
-pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
-    from_millis(crate::clock::to_millis(t))
 }
 
 #[cfg(test)]

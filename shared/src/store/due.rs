@@ -76,12 +76,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-        let pks: Vec<String> = out
-            .items()
-            .iter()
-            .filter_map(|i| get_s(i, attr::PK))
-            .map(str::to_owned)
-            .collect();
+        let pks = super::item::keys_of(out.items());
         let next = out.last_evaluated_key.map(DueStart);
         if pks.is_empty() {
             return Ok((Vec::new(), next));

@@ -45,6 +45,20 @@ pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The keys (`pk`) of the items a query found.
+pub(crate) fn keys_of(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| get_s(i, attr::PK))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The instant an item stores for `t` (whole milliseconds).
+pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    from_millis(to_millis(t))
+}
+
 pub(crate) fn get_ms(item: &Item, key: &str) -> Option<DateTime<Utc>> {
     get_n::<i64>(item, key).map(from_millis)
 }

@@ -326,7 +326,7 @@ impl Store {
     pub(crate) async fn apply(
         &self,
         id: &JobId,
-        expect: &Expect,
+        expect: &Expect<'_>,
         change: Change,
         now: DateTime<Utc>,
     ) -> Result<JobRecord, WriteError> {
@@ -366,7 +366,7 @@ impl Store {
     async fn apply_once(
         &self,
         id: &JobId,
-        expect: &Expect,
+        expect: &Expect<'_>,
         change: Change,
         conts: usize,
         known_conts: Option<&Vec<Continuation>>,
@@ -514,7 +514,7 @@ impl Store {
         // A batch job's change that moves its batch's counters is written
         // with them (see crate::batch). A writer that did not read the job
         // cannot know its batch: its write is refused for a batch job.
-        let counted = expect.seen.as_deref().and_then(|seen| {
+        let counted = expect.seen.and_then(|seen| {
             let batch = seen.batch.as_ref()?;
             Some((seen, batch, Tally::of(seen.state, change.to)?))
         });
@@ -695,7 +695,7 @@ fn applied(
     store: &Store,
     now: DateTime<Utc>,
 ) -> JobRecord {
-    use super::batches::stored;
+    use super::item::stored;
     let mut job = seen.clone();
     job.state = change.to;
     job.version += 1;

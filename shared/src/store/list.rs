@@ -291,12 +291,7 @@ impl Store {
             .map_err(|e| Error::aws(SERVICE, "Query", e))?;
         let counted = out.items().len() as u64;
         if out.last_evaluated_key.is_none() {
-            let keys = out
-                .items()
-                .iter()
-                .filter_map(|i| get_s(i, attr::PK))
-                .map(str::to_owned)
-                .collect();
+            let keys = super::item::keys_of(out.items());
             let exact = Count {
                 n: counted,
                 exact: true,
@@ -344,12 +339,7 @@ impl Store {
                         .send()
                         .await
                         .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-                    pks.extend(
-                        out.items()
-                            .iter()
-                            .filter_map(|i| get_s(i, attr::PK))
-                            .map(str::to_owned),
-                    );
+                    pks.extend(super::item::keys_of(out.items()));
                     start = out.last_evaluated_key;
                     if start.is_none() {
                         return Ok::<_, Error>(pks);

@@ -244,7 +244,7 @@ impl Change {
 
 /// What a write expects to find.
 #[derive(Debug, Clone)]
-pub(crate) struct Expect {
+pub(crate) struct Expect<'a> {
     /// Exact version, if known.
     pub version: Option<u64>,
     /// One of these states.
@@ -254,20 +254,20 @@ pub(crate) struct Expect {
     /// The job as the writer read it, if it did: lets the write compact
     /// the history instead of appending past [`crate::job::MAX_HISTORY`],
     /// and count a batch job's change on its batch (see [`crate::batch`]).
-    pub seen: Option<Box<JobRecord>>,
+    pub seen: Option<&'a JobRecord>,
     /// How many continuations the writer saw on the job, if it read the item.
     /// A write to a final state is conditional on this count (see
     /// [`Store::apply`]).
     pub conts: Option<usize>,
 }
 
-impl Expect {
-    pub fn at(job: &JobRecord) -> Self {
+impl<'a> Expect<'a> {
+    pub fn at(job: &'a JobRecord) -> Self {
         Expect {
             version: Some(job.version),
             states: vec![job.state],
             extra: Extra::None,
-            seen: Some(Box::new(job.clone())),
+            seen: Some(job),
             conts: Some(job.continuations.len()),
         }
     }
