@@ -483,6 +483,7 @@ impl Ctx {
             e,
             hangar::Error::NotFound { .. }
                 | hangar::Error::RecurringNotFound { .. }
+                | hangar::Error::BatchNotFound { .. }
                 | hangar::Error::Invalid { .. }
                 | hangar::Error::InvalidTransition { .. }
                 | hangar::Error::PayloadTooLarge { .. }
@@ -577,11 +578,10 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
         }
         Command::Job { id, fmt } => {
             let id = job_id(&id)?;
-            let job = client
-                .get(&id)
-                .await
-                .map_err(fail)?
-                .ok_or_else(|| Fail::new(format!("job {id} not found (or expired)")))?;
+            let job =
+                client.get(&id).await.map_err(fail)?.ok_or_else(|| {
+                    Fail::new(hangar::Error::NotFound { id: id.clone() }.to_string())
+                })?;
             if fmt.json {
                 Out::json(&hangar::json::JobJson::from(&job));
             } else {
@@ -889,7 +889,9 @@ async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), Bat
         BatchCommand::Show { id, jobs, fmt } => {
             let id = job_id(&id).map_err(BatchFail::Usage)?;
             let b = client.batch(&id).await?.ok_or_else(|| {
-                BatchFail::Usage(Fail::new(format!("batch {id} not found (or expired)")))
+                BatchFail::Usage(Fail::new(
+                    hangar::Error::BatchNotFound { id: id.clone() }.to_string(),
+                ))
             })?;
             let listed = client.batch_jobs(&b, 1, jobs).await?;
             if fmt.json {

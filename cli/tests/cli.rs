@@ -429,69 +429,135 @@ fn cron_next_prints_pinned_occurrences() {
     assert!(err.contains("use 5") || err.contains("fields"), "{err}");
 }
 
+/// The CLI's cases of the bad-input catalogue (`docs/bad-input.md`): each
+/// fails with the exit code and the message the catalogue gives (2 for a
+/// usage error, 1 for the rest) and touches nothing.
 #[tokio::test]
-async fn errors_say_what_to_do() {
+async fn bad_input_catalogue() {
     let env = TestEnv::new().await;
-    // A stack that does not exist.
-    let err = fails(&hangar_on("no-such-stack", &endpoint(), &["jobs"]), 1);
-    assert!(
-        err.contains("no table no-such-stack-jobs at") && err.contains("hangar dev"),
-        "{err}"
-    );
-    // Nothing listening.
-    let err = fails(
-        &hangar_on(&env.config.stack, "http://127.0.0.1:9", &["stats"]),
-        1,
-    );
-    assert!(err.contains("cannot reach http://127.0.0.1:9"), "{err}");
-    // Missing and malformed ids.
-    let missing = JobId::generate();
-    let err = fails(&hangar(&env, &["job", missing.as_str()]), 1);
-    assert!(err.contains("not found"), "{err}");
-    let err = fails(&hangar(&env, &["job", "not an id!"]), 2);
-    assert!(err.contains("job id"), "{err}");
-    // Bad arguments are usage errors (exit 2) and touch nothing.
-    for args in [
-        &["enqueue", "hello", "--args", "{not json"][..],
-        &["enqueue", "hello", "--delay", "10x"],
-        &[
-            "enqueue",
-            "hello",
-            "--delay",
-            "10s",
-            "--at",
-            "2030-01-01T00:00:00Z",
-        ],
-        &["enqueue", "hello", "--at", "tomorrow"],
-        &["jobs", "--state", "done"],
-        &["reschedule", "x"],
-        &["enqueue", "hello", "--on-any-finished"],
-    ] {
-        let err = fails(&hangar(&env, args), 2);
-        assert!(err.contains("error"), "{args:?}: {err}");
-    }
-    let err = fails(
-        &hangar(&env, &["enqueue", "hello", "--queue", "Bad Queue"]),
-        1,
-    );
-    assert!(err.contains("queue"), "{err}");
-    // A transition that is not allowed: an awaiting continuation cannot
-    // be rescheduled.
+    // What the cases need: a continuation waiting for its parent, and
+    // batch files.
     let parent = id_of(&hangar(&env, &["enqueue", "hello", "--delay", "1h"]));
     let child = id_of(&hangar(
         &env,
         &["enqueue", "hello", "--after", parent.as_str()],
     ));
-    let err = fails(
-        &hangar(&env, &["reschedule", child.as_str(), "--delay", "1m"]),
-        1,
+    let dir = std::env::temp_dir().join(format!("hangar-bad-input-{}", env.config.stack));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad_file = dir.join("jobs.jsonl");
+    std::fs::write(
+        &bad_file,
+        "{\"kind\": \"hello\"}\n{\"kind\": \"hello\", \"args\": \n",
+    )
+    .unwrap();
+    let missing_file = dir.join("missing.jsonl");
+    let items = env.item_count().await;
+
+    let missing = JobId::generate();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "C01",
+            vec![
+                "recurring",
+                "add",
+                "nightly",
+                "--cron",
+                "61 * * * *",
+                "--kind",
+                "hello",
+            ],
+        ),
+        (
+            "C02",
+            vec![
+                "recurring",
+                "add",
+                "nightly",
+                "--cron",
+                "0 3 * * *",
+                "--tz",
+                "Mars/Olympus",
+                "--kind",
+                "hello",
+            ],
+        ),
+        ("C03", vec!["cron", "next", "0 3 * *"]),
+        ("C04", vec!["enqueue", "hello", "--delay", "10x"]),
+        ("C05", vec!["enqueue", "hello", "--at", "tomorrow"]),
+        (
+            "C06",
+            vec![
+                "enqueue",
+                "hello",
+                "--delay",
+                "10s",
+                "--at",
+                "2030-01-01T00:00:00Z",
+            ],
+        ),
+        ("C07", vec!["job", "not an id!"]),
+        ("C08", vec!["jobs", "--state", "done"]),
+        ("C09", vec!["job", missing.as_str()]),
+        ("C10", vec!["recurring", "remove", "nightly"]),
+        ("C11", vec!["batch", "show", "nope"]),
+        ("C12", vec!["enqueue", "hello", "--args", "{not json"]),
+        ("C13", vec!["enqueue", "hello", "--queue", "Bad Queue"]),
+        ("C14", vec!["enqueue", "hello", "--queue", "nosuchqueue"]),
+        ("C15", vec!["enqueue", "hello", "--timeout", "0s"]),
+        ("C16", vec!["reschedule", child.as_str(), "--delay", "1m"]),
+        (
+            "C17",
+            vec!["batch", "create", "--file", missing_file.to_str().unwrap()],
+        ),
+        (
+            "C18",
+            vec!["batch", "create", "--file", bad_file.to_str().unwrap()],
+        ),
+        ("C19", vec!["enqueue", "hello", "--on-any-finished"]),
+        ("C20", vec!["queue", "pause", "nosuchqueue"]),
+        ("C21", vec!["enqueue", "send email"]),
+        ("C22", vec!["enqueue", "hello", "--retries", "1000"]),
+        ("C23", vec!["delete", missing.as_str()]),
+        ("C24", vec!["reschedule", parent.as_str()]),
+    ];
+    let mut seen = std::collections::BTreeMap::new();
+    for (case, args) in &cases {
+        let out = hangar(&env, args);
+        assert!(!out.status.success(), "{case}: {args:?} succeeded");
+        seen.insert(
+            case.to_string(),
+            format!(
+                "exit {}: {}",
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
+    }
+    // Where the stack is not.
+    let out = hangar_on("no-such-stack", &endpoint(), &["jobs"]);
+    seen.insert(
+        "C25".into(),
+        format!(
+            "exit {:?}: {}",
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     );
-    assert!(err.contains("Awaiting"), "{err}");
-    // Nothing above enqueued anything.
-    assert_eq!(
-        json(&hangar(&env, &["jobs", "--state", "enqueued", "--json"])),
-        serde_json::json!([])
+    let out = hangar_on(&env.config.stack, "http://127.0.0.1:9", &["stats"]);
+    seen.insert(
+        "C26".into(),
+        format!(
+            "exit {:?}: {}",
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     );
+    hangar_integration_tests::catalogue::check("C", &seen);
+    // Nothing above wrote anything or sent anything.
+    assert_eq!(env.item_count().await, items);
+    assert_eq!(env.job(&child).await.state, State::Awaiting);
+    assert_eq!(env.queue_depth("default").await.0, 0);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A GET (or a POST without the session token) to 127.0.0.1:`port`, as a

@@ -412,7 +412,7 @@ impl Client {
             .await?
         {
             Ok(()) => Ok(record.id),
-            Err(None) => Err(Error::NotFound { id: batch.clone() }),
+            Err(None) => Err(Error::BatchNotFound { id: batch.clone() }),
             Err(Some(b)) => {
                 // Already completed: create the continuation settled.
                 let cont = crate::job::Continuation {

@@ -57,7 +57,14 @@ impl Schedule {
             .seconds(Seconds::Optional)
             .build()
             .parse(trimmed)
-            .map_err(|e| Error::invalid("cron expression", format!("{expr:?}: {e}")))?;
+            .map_err(|e| {
+                Error::invalid(
+                    "cron expression",
+                    format!(
+                        "{expr:?}: {e} (fields: [sec] min hour dom month dow, e.g. \"0 3 * * *\" for 03:00 daily)"
+                    ),
+                )
+            })?;
         let schedule = Schedule {
             expr: trimmed.to_owned(),
             cron,

@@ -17,9 +17,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No such job (or it expired).
-    #[error("job {id} not found")]
+    #[error("job {id} not found (it never existed, or it ended and its retention passed)")]
     NotFound {
         /// The job asked for.
+        id: JobId,
+    },
+    /// No such batch (or it expired).
+    #[error("batch {id} not found (it never existed, or it completed and its retention passed)")]
+    BatchNotFound {
+        /// The batch asked for.
         id: JobId,
     },
     /// No such recurring job.

@@ -367,33 +367,42 @@ fn what(envelope: Envelope) -> &'static str {
     }
 }
 
+/// A refusal of a request found inside an envelope names the envelope.
+fn refused(envelope: Envelope, reason: String) -> Message {
+    Message::Invalid(match envelope {
+        Envelope::Sns | Envelope::EventBridge => format!("{}: {reason}", what(envelope)),
+        _ => reason,
+    })
+}
+
 fn intake(value: Value, envelope: Envelope) -> Message {
+    let refused = |reason| refused(envelope, reason);
     match value.get("hangar_intake") {
         Some(Value::Number(n)) if n.as_u64() == Some(u64::from(INTAKE_FORMAT)) => {}
         Some(other) => {
-            return Message::Invalid(format!(
+            return refused(format!(
                 "unknown intake format version {other} (this worker reads version {INTAKE_FORMAT})"
             ));
         }
         None => unreachable!("checked by the caller"),
     }
     if let Some(reason) = field_type_error(&value) {
-        return Message::Invalid(format!("job request: {reason}"));
+        return refused(format!("job request: {reason}"));
     }
     let intake: Intake = match serde_json::from_value(value) {
         Ok(i) => i,
-        Err(e) => return Message::Invalid(format!("job request: {e}")),
+        Err(e) => return refused(format!("job request: {e}")),
     };
     match intake.validate() {
         Ok(()) => Message::Intake(Box::new(intake), envelope),
-        Err(e) => Message::Invalid(format!("job request: {e}")),
+        Err(e) => refused(format!("job request: {e}")),
     }
 }
 
 fn batch(value: Value, envelope: Envelope) -> Message {
     match parse_batch(value) {
         Ok(b) => Message::Batch(Box::new(b), envelope),
-        Err(reason) => Message::Invalid(format!("batch request: {reason}")),
+        Err(reason) => refused(envelope, format!("batch request: {reason}")),
     }
 }
 
@@ -574,6 +583,14 @@ impl Intake {
         }
         if let Some(key) = &self.idempotency_key {
             check_idempotency_key(key)?;
+        }
+        if let Some(r) = self.retries
+            && r > crate::job::MAX_RETRY_ATTEMPTS
+        {
+            return Err(crate::Error::invalid(
+                "retries",
+                format!("{r}; give 0 to {}", crate::job::MAX_RETRY_ATTEMPTS),
+            ));
         }
         if let Some(s) = self.timeout_seconds
             && (s == 0 || s > crate::job::MAX_TIMEOUT.as_secs())

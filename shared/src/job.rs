@@ -502,6 +502,15 @@ impl NewJob {
         }
         validate_limits(&self.options)?;
         validate_params(&self.params)?;
+        if self.options.retry.attempts > MAX_RETRY_ATTEMPTS {
+            return Err(Error::invalid(
+                "retry policy",
+                format!(
+                    "{} retries; at most {MAX_RETRY_ATTEMPTS} (Hangfire's back-off waits over three years before the 100th)",
+                    self.options.retry.attempts
+                ),
+            ));
+        }
         if self.options.retry.delays_secs.len() > MAX_RETRY_DELAYS {
             return Err(Error::invalid(
                 "retry policy",
@@ -643,6 +652,8 @@ pub const MAX_HISTORY: usize = 40;
 pub const MAX_CONTINUATIONS: usize = 250;
 /// Most fixed retry delays in a [`RetryPolicy`] (the last one repeats).
 pub const MAX_RETRY_DELAYS: usize = 50;
+/// The most retries a job can have.
+pub const MAX_RETRY_ATTEMPTS: u32 = 100;
 
 /// Truncates to at most `limit` bytes on a character boundary, marking the cut.
 pub fn truncate(s: &str, limit: usize) -> String {

@@ -204,7 +204,16 @@ impl Queues {
                     .message_attributes
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(|(k, v)| Some((k, v.string_value?)))
+                    .filter_map(|(k, v)| {
+                        // A Binary attribute is read as text, lossily: a
+                        // `hangar-kind` sent as bytes is then refused as a
+                        // kind name rather than ignored.
+                        let text = v.string_value.or_else(|| {
+                            v.binary_value
+                                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                        })?;
+                        Some((k, text))
+                    })
                     .collect(),
             })
             .collect())

@@ -327,7 +327,15 @@ impl Delivery {
             attributes: msg
                 .message_attributes
                 .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.string_value.clone()?)))
+                .filter_map(|(k, v)| {
+                    // Binary attributes as text, lossily (as `Queues::receive`).
+                    let text = v.string_value.clone().or_else(|| {
+                        v.binary_value
+                            .as_ref()
+                            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                    })?;
+                    Some((k.clone(), text))
+                })
                 .collect(),
         }
     }

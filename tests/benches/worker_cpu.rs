@@ -123,6 +123,7 @@ async fn main() {
             })
             .collect();
         // Hangar: batches of 10, as the event source mapping delivers them.
+        let before = stub_calls(&endpoint).await;
         let (cpu, wall) = measure(async {
             for batch in batches {
                 let failed = worker.handle_batch(batch, None).await;
@@ -130,10 +131,12 @@ async fn main() {
             }
         })
         .await;
+        let after = stub_calls(&endpoint).await;
         hangar.push(Figures {
             cpu,
             wall,
             jobs: per_round,
+            calls: after - before,
         });
         // The floor: the same requests, per job, through the bare SDK.
         let (cpu, wall) = measure(async {
@@ -157,13 +160,17 @@ async fn main() {
             cpu,
             wall,
             jobs: per_round,
+            calls: stub_calls(&endpoint).await - after,
         });
     }
     let _ = std::fs::remove_file(&file);
 
     println!("worker calls per job: {ops:?}");
     println!("{ROUNDS} rounds of {per_round} jobs each, alternating");
-    println!("{:<28} {:>14} {:>12}", "", "CPU per job", "jobs/s");
+    println!(
+        "{:<28} {:>14} {:>12} {:>10}",
+        "", "CPU per job", "jobs/s", "calls/job"
+    );
     for (i, (h, f)) in hangar.iter().zip(&floor).enumerate() {
         h.print(&format!("round {}: Hangar worker", i + 1));
         f.print(&format!("round {}: bare SDK", i + 1));
@@ -197,6 +204,8 @@ struct Figures {
     cpu: f64,
     wall: f64,
     jobs: usize,
+    /// Requests the stub answered.
+    calls: usize,
 }
 
 impl Figures {
@@ -205,6 +214,7 @@ impl Figures {
             cpu: all.iter().map(|f| f.cpu).sum(),
             wall: all.iter().map(|f| f.wall).sum(),
             jobs: all.iter().map(|f| f.jobs).sum(),
+            calls: all.iter().map(|f| f.calls).sum(),
         }
     }
 
@@ -214,9 +224,10 @@ impl Figures {
 
     fn print(&self, label: &str) {
         println!(
-            "{label:<28} {:>11.3} ms {:>12.0}",
+            "{label:<28} {:>11.3} ms {:>12.0} {:>10.2}",
             self.cpu_per_job() * 1000.0,
-            self.jobs as f64 / self.wall
+            self.jobs as f64 / self.wall,
+            self.calls as f64 / self.jobs as f64
         );
     }
 }
@@ -234,6 +245,25 @@ async fn measure(work: impl std::future::Future<Output = ()>) -> (f64, f64) {
     let (cpu, wall) = (cpu_seconds(), Instant::now());
     work.await;
     (cpu_seconds() - cpu, wall.elapsed().as_secs_f64())
+}
+
+/// Requests the stub has answered (its `GET /__calls`), over a plain
+/// connection of its own.
+async fn stub_calls(endpoint: &str) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = endpoint.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET /__calls HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    response
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// An `UpdateItem` as recorded (JSON request), ready to send.
@@ -315,6 +345,8 @@ struct Canned {
     calls: Arc<Vec<(String, Value, Value)>>,
     /// Calls answered so far, per item key.
     seen: Arc<Mutex<HashMap<String, usize>>>,
+    /// Calls answered so far, in all (read at `GET /__calls`).
+    answered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The stub: answers each DynamoDB request with the response recorded for
@@ -327,6 +359,7 @@ async fn stub(file: &str) {
         template: recorded["template"].as_str().unwrap().to_owned(),
         calls: Arc::new(calls),
         seen: Default::default(),
+        answered: Default::default(),
     };
     let app = Router::new().fallback(answer).with_state(canned);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -334,7 +367,22 @@ async fn stub(file: &str) {
     axum::serve(listener, app).await.unwrap();
 }
 
-async fn answer(State(c): State<Canned>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn answer(
+    State(c): State<Canned>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    use std::sync::atomic::Ordering::Relaxed;
+    if uri.path() == "/__calls" {
+        let n = c.answered.load(Relaxed);
+        return (
+            StatusCode::OK,
+            [("content-type", "text/plain")],
+            n.to_string(),
+        );
+    }
+    c.answered.fetch_add(1, Relaxed);
     let op = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

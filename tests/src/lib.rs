@@ -16,6 +16,7 @@ use hangar::clock::SharedClock;
 use hangar::setup::{self, QueueSettings};
 use hangar::{Client, Config, JobId, JobRecord, Poller, Registry, State, SystemClock, Worker};
 
+pub mod catalogue;
 pub mod meter;
 pub mod proxy;
 pub mod runtime_api;

@@ -332,6 +332,8 @@ fn schema_matches_the_parser() {
         json!({"hangar_intake": 1, "kind": "hello", "idempotency_key": "has space"}),
         json!({"hangar_intake": 1, "kind": "with space"}),
         json!({"hangar_intake": 1, "kind": "hello", "retries": 1.5}),
+        json!({"hangar_intake": 1, "kind": "hello", "retries": 100}),
+        json!({"hangar_intake": 1, "kind": "hello", "retries": 101}),
         json!({"hangar_intake": 1, "kind": "hello", "concurrency": {"key": "db", "limit": 2}, "params": {"tenant": "acme"}}),
         json!({"hangar_intake": 1, "kind": "hello", "ordered": "acct-1", "rate": {"key": "api", "limit": 5, "per_seconds": 2}}),
         json!({"hangar_intake": 1, "kind": "hello", "concurrency": {"key": "db", "limit": 0}}),

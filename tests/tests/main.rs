@@ -1,6 +1,7 @@
 //! Integration tests: Hangar against the AWS API emulator through the real
 //! AWS SDK. Run them with `bash tests/run.sh`, which starts the emulator.
 
+mod bad_input;
 mod batches;
 mod continuations;
 mod cost;

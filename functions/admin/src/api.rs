@@ -574,10 +574,7 @@ pub(crate) async fn batch_page(
 ) -> Result<(hangar::BatchRecord, BatchPage), ApiError> {
     let id = parse_id(id)?;
     let Some(b) = admin.client.batch(&id).await? else {
-        return Err(ApiError {
-            status: axum::http::StatusCode::NOT_FOUND,
-            message: format!("batch {id} not found (or expired)"),
-        });
+        return Err(hangar::Error::BatchNotFound { id }.into());
     };
     let from = from.unwrap_or(1).max(1);
     let limit = limit.unwrap_or(50).min(MAX_PAGE);

@@ -113,6 +113,7 @@ impl Admin {
         Router::new()
             .merge(api::routes())
             .merge(pages::routes())
+            .fallback(pages::not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self)
     }
@@ -155,7 +156,9 @@ impl From<hangar::Error> for ApiError {
     fn from(e: hangar::Error) -> Self {
         use hangar::Error as E;
         let status = match &e {
-            E::NotFound { .. } | E::RecurringNotFound { .. } => StatusCode::NOT_FOUND,
+            E::NotFound { .. } | E::RecurringNotFound { .. } | E::BatchNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             E::InvalidTransition { .. } | E::Conflict { .. } | E::AlreadyExists { .. } => {
                 StatusCode::CONFLICT
             }

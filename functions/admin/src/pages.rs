@@ -152,6 +152,29 @@ fn error_page(admin: &Admin, e: ApiError) -> Response {
     (status, Html(body.into_string())).into_response()
 }
 
+/// Any other path: a JSON 404 under `/api/`, else an error page, both
+/// naming the path.
+pub(crate) async fn not_found(
+    admin: Admin,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let path = uri.path();
+    let error = ApiError {
+        status: axum::http::StatusCode::NOT_FOUND,
+        message: if path.starts_with("/api/") {
+            format!("no route {method} {path} (the API's routes are in docs/openapi.yaml)")
+        } else {
+            format!("no page at {path}")
+        },
+    };
+    if path.starts_with("/api/") {
+        error.into_response()
+    } else {
+        error_page(&admin, error)
+    }
+}
+
 fn render(admin: &Admin, result: Result<Markup, ApiError>) -> Response {
     match result {
         Ok(m) => Html(m.into_string()).into_response(),
