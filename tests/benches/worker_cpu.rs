@@ -408,7 +408,10 @@ async fn answer(
     };
     match c.calls.get(n) {
         Some((recorded_op, _, response)) if *recorded_op == op => {
-            let text = response.to_string().replace(&c.template, &id);
+            let mut response: Value =
+                serde_json::from_str(&response.to_string().replace(&c.template, &id)).unwrap();
+            as_written(&mut response, &request);
+            let text = response.to_string();
             (
                 StatusCode::OK,
                 [("content-type", "application/x-amz-json-1.0")],
@@ -420,5 +423,31 @@ async fn answer(
             [("content-type", "application/x-amz-json-1.0")],
             json!({"__type": "bench#Unexpected", "message": format!("call {n} {op}")}).to_string(),
         ),
+    }
+}
+
+/// Puts the values a request's plain assignments (`SET #a = :a`) wrote
+/// into the recorded item it returns, as DynamoDB would: a recorded
+/// response would otherwise carry the recording's times (its lease, for
+/// one, which the worker checks against the one it just wrote).
+fn as_written(response: &mut Value, request: &Value) {
+    let Some(item) = response
+        .get_mut("Attributes")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let update = request["UpdateExpression"].as_str().unwrap_or("");
+    let set = update.strip_prefix("SET ").unwrap_or("");
+    let set = set.split(" REMOVE ").next().unwrap_or("");
+    for assignment in set.split(", ") {
+        let Some((name, value)) = assignment.split_once(" = ") else {
+            continue;
+        };
+        let name = &request["ExpressionAttributeNames"][name];
+        let value = &request["ExpressionAttributeValues"][value];
+        if let (Some(name), false) = (name.as_str(), value.is_null()) {
+            item.insert(name.to_owned(), value.clone());
+        }
     }
 }
