@@ -3,7 +3,8 @@
 //! keep-alive stub in a separate process that answers DynamoDB with canned
 //! responses, recorded once from the emulator for one real job. The floor
 //! makes the same DynamoDB calls (the recorded requests, per job) through
-//! the bare SDK, without Hangar. CPU is this process's user + system time
+//! the bare SDK, without Hangar, each built inside the clock as a copy of
+//! a ready request. CPU is this process's user + system time
 //! (/proc/self/stat), so the stub's is not counted.
 //!
 //! Run: `bash tests/bench.sh worker_cpu [JOBS]` (default 5,000; release
@@ -95,7 +96,8 @@ async fn main() {
     let (mut hangar, mut floor) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let ids: Vec<JobId> = (0..per_round).map(|_| JobId::generate()).collect();
-        // Every message and every floor request is made before the clocks run.
+        // Every message and every floor request is made before the clocks
+        // run; the floor copies each request inside them (see `send`).
         let batches: Vec<Vec<Delivery>> = ids
             .chunks(10)
             .map(|chunk| {
@@ -145,7 +147,7 @@ async fn main() {
                 for job in batch {
                     let ddb = ddb.clone();
                     set.spawn(async move {
-                        for r in job {
+                        for r in &job {
                             r.send(&ddb).await;
                         }
                     });
@@ -297,14 +299,16 @@ impl UpdateItem {
         }
     }
 
-    async fn send(self, ddb: &aws_sdk_dynamodb::Client) {
+    /// Sends a copy: a request has to be built to be sent, and copying a
+    /// built one is the least that can cost.
+    async fn send(&self, ddb: &aws_sdk_dynamodb::Client) {
         ddb.update_item()
-            .table_name(self.table)
-            .set_key(Some(self.key))
-            .set_update_expression(self.update)
-            .set_condition_expression(self.condition)
-            .set_expression_attribute_names(self.names)
-            .set_expression_attribute_values(self.values)
+            .table_name(self.table.clone())
+            .set_key(Some(self.key.clone()))
+            .set_update_expression(self.update.clone())
+            .set_condition_expression(self.condition.clone())
+            .set_expression_attribute_names(self.names.clone())
+            .set_expression_attribute_values(self.values.clone())
             .return_values(ReturnValue::AllNew)
             .send()
             .await

@@ -108,4 +108,12 @@ impl Expr {
     pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
         (!self.values.is_empty()).then(|| self.values.clone())
     }
+    /// The names, moved out (for a request built once).
+    pub fn take_names(&mut self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| std::mem::take(&mut self.names))
+    }
+    /// The values, moved out (a state change's hold its history entries).
+    pub fn take_values(&mut self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| std::mem::take(&mut self.values))
+    }
 }

@@ -33,6 +33,70 @@ pub(crate) fn to_av<T: Serialize>(value: &T) -> AttributeValue {
     serde_dynamo::to_attribute_value(value).expect("plain data serializes")
 }
 
+/// History entries as stored: a list of maps (`state`, `at` in RFC 3339,
+/// `reason` if any, `data` if any), the form `to_av` gives them, written
+/// directly: every state change writes one, so it is on the worker's path.
+pub(crate) fn history_av(entries: &[HistoryEntry]) -> AttributeValue {
+    AttributeValue::L(entries.iter().map(entry_av).collect())
+}
+
+fn entry_av(e: &HistoryEntry) -> AttributeValue {
+    let mut m = HashMap::with_capacity(4);
+    m.insert("state".to_owned(), s(e.state.as_str()));
+    m.insert(
+        "at".to_owned(),
+        s(e.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    );
+    if let Some(r) = &e.reason {
+        m.insert("reason".to_owned(), s(r.as_str()));
+    }
+    if !e.data.is_empty() {
+        let data = e.data.iter().map(|(k, v)| (k.clone(), s(v.as_str())));
+        m.insert("data".to_owned(), AttributeValue::M(data.collect()));
+    }
+    AttributeValue::M(m)
+}
+
+/// Reads stored history entries (see [`history_av`]) without copying the
+/// attribute value first.
+fn history_of(v: &AttributeValue) -> std::result::Result<Vec<HistoryEntry>, String> {
+    let list = v.as_l().map_err(|_| "history is not a list".to_owned())?;
+    list.iter()
+        .map(|e| {
+            let m = e
+                .as_m()
+                .map_err(|_| "a history entry is not a map".to_owned())?;
+            let text = |k: &str| m.get(k).and_then(|v| v.as_s().ok());
+            let state = text("state")
+                .ok_or("a history entry has no state")?
+                .parse()
+                .map_err(|e: crate::state::UnknownState| e.to_string())?;
+            let at = text("at").ok_or("a history entry has no time")?;
+            let at = DateTime::parse_from_rfc3339(at)
+                .map_err(|e| format!("history time {at:?}: {e}"))?
+                .with_timezone(&Utc);
+            let data = match m.get("data") {
+                None => Default::default(),
+                Some(d) => d
+                    .as_m()
+                    .map_err(|_| "history data is not a map".to_owned())?
+                    .iter()
+                    .map(|(k, v)| match v.as_s() {
+                        Ok(v) => Ok((k.clone(), v.clone())),
+                        Err(_) => Err(format!("history data {k} is not a string")),
+                    })
+                    .collect::<std::result::Result<_, String>>()?,
+            };
+            Ok(HistoryEntry {
+                state,
+                at,
+                reason: text("reason").cloned(),
+                data,
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
     item.get(key)
         .and_then(|v| v.as_s().ok())
@@ -123,7 +187,7 @@ pub(crate) fn job_item(
         (attr::ATTEMPT.to_owned(), n(job.attempt)),
         (attr::CREATED.to_owned(), ms(job.created_at)),
         (attr::UPDATED.to_owned(), ms(job.updated_at)),
-        (attr::HISTORY.to_owned(), to_av(&job.history)),
+        (attr::HISTORY.to_owned(), history_av(&job.history)),
         (attr::RETRY.to_owned(), to_av(&job.options.retry)),
         (attr::TIMEOUT.to_owned(), n(job.options.timeout.as_secs())),
     ]);
@@ -218,7 +282,10 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             })
             .transpose()
     }
-    let history: Vec<HistoryEntry> = from_av(item, attr::HISTORY, &corrupt)?.unwrap_or_default();
+    let history = match item.get(attr::HISTORY) {
+        Some(v) => history_of(v).map_err(corrupt)?,
+        None => Vec::new(),
+    };
     let retry: RetryPolicy = from_av(item, attr::RETRY, &corrupt)?.unwrap_or_default();
     let conts: Vec<Continuation> = from_av(item, attr::CONTS, &corrupt)?.unwrap_or_default();
     let parent = match get_s(item, attr::PARENT) {
@@ -410,4 +477,49 @@ pub(crate) fn compact_history(mut history: Vec<HistoryEntry>) -> Vec<HistoryEntr
     out.push(first);
     out.extend(tail);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries() -> Vec<HistoryEntry> {
+        let at = DateTime::parse_from_rfc3339("2026-11-26T19:09:18.515452130Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        vec![
+            HistoryEntry::new(State::Enqueued, at, None),
+            HistoryEntry::new(State::Processing, at + chrono::Duration::seconds(1), None)
+                .with("worker", "w1")
+                .with("claim", "00ff"),
+            HistoryEntry::new(
+                State::Failed,
+                at + chrono::Duration::milliseconds(1500),
+                Some("disk full".into()),
+            )
+            .with("error_type", "io"),
+        ]
+    }
+
+    /// The direct form is the one serde gave (items written before read
+    /// the same), and it reads back as written.
+    #[test]
+    fn history_is_stored_as_serde_stored_it_and_reads_back() {
+        let entries = entries();
+        assert_eq!(history_av(&entries), to_av(&entries));
+        assert_eq!(history_of(&history_av(&entries)).unwrap(), entries);
+        assert_eq!(history_of(&to_av(&entries)).unwrap(), entries);
+    }
+
+    #[test]
+    fn a_broken_history_is_refused_with_a_reason() {
+        let mut bad = history_av(&entries());
+        if let AttributeValue::L(list) = &mut bad
+            && let AttributeValue::M(m) = &mut list[1]
+        {
+            m.insert("at".into(), s("yesterday"));
+        }
+        assert!(history_of(&bad).unwrap_err().contains("yesterday"));
+        assert!(history_of(&s("x")).unwrap_err().contains("not a list"));
+    }
 }

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use super::batches::{Counted, Tally};
 use super::expr::Expr;
 use super::item::{
-    Item, compact_history, is_expired, job_item, ms, n, parse_job, place_for, place_of, s, to_av,
+    Item, compact_history, history_av, is_expired, job_item, ms, n, parse_job, place_for, place_of,
+    s, to_av,
 };
 use super::schema::{attr, job_key, shard_of};
 use super::{
@@ -459,11 +460,11 @@ impl Store {
             Some(old) if old.len() + change.entries.len() > MAX_HISTORY => {
                 let mut all = old.clone();
                 all.extend(change.entries.iter().cloned());
-                e.set(attr::HISTORY, to_av(&compact_history(all)));
+                e.set(attr::HISTORY, history_av(&compact_history(all)));
             }
             _ => {
                 let h = e.n(attr::HISTORY);
-                let entries = e.v("entries", to_av(&change.entries));
+                let entries = e.v("entries", history_av(&change.entries));
                 e.set_raw(format!("{h} = list_append({h}, {entries})"));
             }
         }
@@ -546,8 +547,8 @@ impl Store {
             .key(attr::PK, s(job_key(id)))
             .set_update_expression(e.update_expression())
             .set_condition_expression(e.condition_expression())
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
+            .set_expression_attribute_names(e.take_names())
+            .set_expression_attribute_values(e.take_values())
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;

@@ -81,7 +81,9 @@ where
 {
     let mut round = 0;
     loop {
-        let res = send().await;
+        // Boxed: an SDK call's future is large, and every future awaiting
+        // this one would otherwise hold (and move) a copy of its space.
+        let res = Box::pin(send()).await;
         if !is_conflict(&res) || round == CONFLICT_RETRIES {
             return res;
         }
