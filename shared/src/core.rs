@@ -105,9 +105,9 @@ impl Core {
             let listed = self.store.waiters(key, free).await?;
             if listed.is_empty() {
                 // Nobody listed: the count drifted (a waiting job deleted),
-                // or a job is being listed right now; the conditional clear
-                // keeps the count if one joined since it was read.
-                self.store.clear_waiting(key, state.waiting).await?;
+                // or a job that counted itself is being listed right now.
+                // The timer looks at the list again and decides.
+                self.store.adjust_waiting(key, 0, look).await?;
                 return Ok(0);
             }
             for (id, _) in &listed {
@@ -141,7 +141,8 @@ impl Core {
             return Ok(0);
         }
         let Some((id, seq)) = self.store.waiters(key, 1).await?.into_iter().next() else {
-            self.store.clear_waiting(key, state.waiting).await?;
+            // As in `wake_waiters`: the timer decides.
+            self.store.adjust_waiting(key, 0, look).await?;
             return Ok(0);
         };
         let seq = seq.max(0) as u64;

@@ -272,13 +272,33 @@ impl Timer {
         for shard in 0..self.core.store.shards() {
             for key in self.core.store.due_limits(shard, now).await? {
                 let mut state = self.core.store.slot_state(&key, now).await?;
+                if state
+                    .look_ms
+                    .is_some_and(|at| at > crate::clock::to_millis(now))
+                {
+                    // Counted again since the query: not due yet.
+                    continue;
+                }
                 if !state.expired.is_empty() {
                     self.core.store.drop_holders(&key, &state.expired).await?;
                     state.expired.clear();
                 }
-                if state.waiting == 0 {
-                    self.core.store.clear_waiting(&key, 0).await?;
+                // The count is a hint (a change written twice after a lost
+                // answer drifts it); the key's list is the truth.
+                let listed = self.core.store.waiters(&key, 100).await?.len() as u64;
+                if listed == 0 {
+                    self.core.store.clear_waiting(&key, &state).await?;
                     continue;
+                }
+                if state.waiting == 0 {
+                    tracing::warn!(
+                        key,
+                        listed,
+                        "jobs wait on a concurrency key whose count is 0; counting them again"
+                    );
+                    let look = now + chrono_dur(crate::worker::SLOT_RECHECK);
+                    self.core.store.recount_waiting(&key, listed, look).await?;
+                    state.waiting = listed;
                 }
                 report.slots_woken += self.core.wake_waiters(&key, &state).await?;
             }

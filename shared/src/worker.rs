@@ -747,6 +747,11 @@ impl Worker {
             Some(seq) => seq as i64,
             None => crate::clock::to_millis(now),
         };
+        // Counted before it is listed: a job listed is always counted (or
+        // over-counted), so the key stays under the timer's eye; a count
+        // without a listed job is cleared by the timer.
+        let next = now + chrono_dur(SLOT_RECHECK);
+        self.core.store.adjust_waiting(&need.key, 1, next).await?;
         let mut listed = false;
         for held in held_as(w, now) {
             if self
@@ -760,11 +765,10 @@ impl Worker {
             }
         }
         if !listed {
-            // Stale: the job moved on; nothing to wait for.
+            // Stale: the job moved on; nothing to wait for (the count it
+            // added goes when the timer finds the list empty).
             return Ok(false);
         }
-        let next = now + chrono_dur(SLOT_RECHECK);
-        self.core.store.adjust_waiting(&need.key, 1, next).await?;
         if self
             .core
             .store

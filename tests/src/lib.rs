@@ -349,6 +349,8 @@ pub struct EnvOptions {
     /// table, so a test that ticks hundreds of times and is not about
     /// sharding runs faster with fewer.
     pub shards: Option<u32>,
+    /// Receives of a message before SQS moves it to the dead-letter queue.
+    pub max_receive_count: u32,
 }
 
 impl Default for EnvOptions {
@@ -361,6 +363,7 @@ impl Default for EnvOptions {
             queue_kinds: Vec::new(),
             stream: false,
             shards: None,
+            max_receive_count: 3,
         }
     }
 }
@@ -414,7 +417,7 @@ impl TestEnv {
         }
         let settings = QueueSettings {
             visibility_timeout: opts.visibility,
-            max_receive_count: 3,
+            max_receive_count: opts.max_receive_count,
         };
         let urls = setup::ensure(&ddb, &sqs, &config, &opts.queues, &settings)
             .await

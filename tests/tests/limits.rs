@@ -255,6 +255,75 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// The count of a key's waiting jobs is a hint: a decrement whose answer
+/// was lost is made again by the SDK, and the count drifts below the jobs
+/// listed. A job still listed when the count reads 0 is found by the
+/// timer from the key's list and woken, not left waiting for good.
+#[tokio::test]
+async fn a_waiting_job_is_woken_when_its_keys_count_drifted_to_zero() {
+    let clock = hangar::OffsetClock::new();
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
+        shards: Some(1),
+        ..hangar_integration_tests::EnvOptions::clock(clock.clone())
+    })
+    .await;
+    env.client
+        .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
+        .await
+        .unwrap();
+    let poller = env.poller(hangar::Registry::new().raw("m.job", |_, _| async { Ok(()) }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
+        .await
+        .unwrap();
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert_eq!(env.job(&id).await.waiting_for.as_deref(), Some("mutex"));
+    // The drift: one decrement too many.
+    env.ddb
+        .update_item()
+        .table_name(&env.config.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("conc#mutex".into()),
+        )
+        .update_expression("SET waiting = :w")
+        .expression_attribute_values(
+            ":w",
+            aws_sdk_dynamodb::types::AttributeValue::N("-1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        env.client.concurrency_key("mutex").await.unwrap().waiting,
+        0
+    );
+
+    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    let report = hangar::Timer::new(&env.client)
+        .tick(Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(report.slots_woken, 1, "{report:?}");
+    while poller.poll_once().await.unwrap() > 0 {}
+    let done = env.job(&id).await;
+    assert_eq!((done.state, done.waiting_for), (State::Succeeded, None));
+    // Nobody waits now: the timer's next look clears the key's count.
+    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    hangar::Timer::new(&env.client)
+        .tick(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let key = env.client.concurrency_key("mutex").await.unwrap();
+    assert_eq!(key.waiting, 0, "{key:?}");
+    let year_2100 = 4_102_444_800_000;
+    assert!(
+        key.look_ms.is_some_and(|at| at > year_2100),
+        "never looked at: {key:?}"
+    );
+}
+
 /// 15 jobs under `ordered("acct")` on two worker processes: they run one
 /// at a time, in the order they were created.
 #[tokio::test]

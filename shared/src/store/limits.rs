@@ -133,8 +133,11 @@ pub struct SlotState {
     pub live: Vec<String>,
     /// Holders whose lease has passed.
     pub expired: Vec<String>,
-    /// Jobs waiting (approximate).
+    /// Jobs waiting, as counted: a hint (a count written twice after a
+    /// lost answer drifts), the key's list is the truth.
     pub waiting: u64,
+    /// When the timer looks at the key next (ms), as stored.
+    pub look_ms: Option<i64>,
     /// The limit.
     pub limit: u32,
     /// An ordering key's sequence number allowed to start.
@@ -158,7 +161,8 @@ fn slot_state(item: &super::item::Item, now: DateTime<Utc>) -> SlotState {
     SlotState {
         live,
         expired,
-        waiting: get_n(item, attr::WAITING).unwrap_or(0),
+        waiting: get_n::<i64>(item, attr::WAITING).unwrap_or(0).max(0) as u64,
+        look_ms: get_n(item, attr::BUCKET_AT),
         limit: get_n(item, attr::LIMIT).unwrap_or(1),
         next: get_n(item, attr::SEQ_NEXT),
         next_since: get_n::<i64>(item, attr::SEQ_SINCE).map(from_millis),
@@ -365,13 +369,37 @@ impl Store {
         self.update(conc_key(key), e).await.map(drop)
     }
 
-    /// Sets the waiting count to 0 and stops the timer's looks, if it is
-    /// still `seen` (a job that started waiting since keeps them).
-    pub async fn clear_waiting(&self, key: &str, seen: u64) -> Result<()> {
+    /// Sets the waiting count to 0 and stops the timer's looks, if neither
+    /// changed since `seen` was read (a job that started waiting since
+    /// counted itself first, which moved the look: it keeps them).
+    pub async fn clear_waiting(&self, key: &str, seen: &SlotState) -> Result<()> {
         let mut e = super::expr::Expr::default();
+        let w = e.n(attr::WAITING);
+        let counted = e.v("counted", n(seen.waiting));
         e.set(attr::WAITING, n(0));
         e.set(attr::BUCKET_AT, n(super::schema::NEVER_MS));
-        e.cond_eq(attr::WAITING, n(seen));
+        e.cond(format!("(attribute_not_exists({w}) OR {w} <= {counted})"));
+        match seen.look_ms {
+            Some(at) => e.cond_eq(attr::BUCKET_AT, n(at)),
+            None => {
+                let at = e.n(attr::BUCKET_AT);
+                e.cond(format!("attribute_not_exists({at})"));
+            }
+        }
+        self.update(conc_key(key), e).await.map(drop)
+    }
+
+    /// Sets the waiting count to `count` (the jobs the key's list holds)
+    /// and has the timer look at the key at `next_look`.
+    pub async fn recount_waiting(
+        &self,
+        key: &str,
+        count: u64,
+        next_look: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut e = super::expr::Expr::default();
+        e.set(attr::WAITING, n(count));
+        e.set(attr::BUCKET_AT, super::item::ms(next_look));
         self.update(conc_key(key), e).await.map(drop)
     }
 

@@ -120,6 +120,8 @@ async fn main() {
     let env = TestEnv::with(EnvOptions {
         visibility: Duration::from_secs(20),
         shards: Some(2),
+        // As deployed (the templates' MaxReceiveCount).
+        max_receive_count: 5,
         ..Default::default()
     })
     .await;
@@ -362,10 +364,24 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // Stopped as Lambda stops them (SIGTERM): each finishes the messages
+    // it holds, so a message still in flight after this is one lost.
     let kills = {
         let mut w = workers.lock().await;
+        for child in &w.children {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+        }
         for child in &mut w.children {
-            let _ = child.start_kill();
+            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+            }
         }
         w.kills.clone()
     };
@@ -402,17 +418,21 @@ async fn main() {
 
 /// Messages visible and in flight in a queue of the stack (`default`,
 /// `default-dlq`).
-async fn queue_depth(env: &TestEnv, queue: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let url = env
-        .sqs
+/// The URL of one of the stack's queues (`default`, `default-dlq`).
+async fn queue_url(env: &TestEnv, queue: &str) -> String {
+    env.sqs
         .get_queue_url()
         .queue_name(format!("{}-{queue}", env.config.stack))
         .send()
         .await
         .unwrap()
         .queue_url
-        .unwrap();
+        .unwrap()
+}
+
+async fn queue_depth(env: &TestEnv, queue: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let url = queue_url(env, queue).await;
     let attrs = env
         .sqs
         .get_queue_attributes()
@@ -841,6 +861,39 @@ async fn check(
         v.push(format!(
             "default-dlq: {visible} messages visible, {in_flight} in flight"
         ));
+        // What they are, for whoever reads the failure.
+        let out = env
+            .sqs
+            .receive_message()
+            .queue_url(queue_url(env, "default-dlq").await)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            let body = m.body().unwrap_or_default();
+            let job = match hangar::message::parse_body(body) {
+                hangar::message::Body::WakeUp(w) => direct
+                    .get(&w.job)
+                    .await
+                    .unwrap()
+                    .map(|j| format!("its job {} is {} (v{})", j.id, j.state, j.version)),
+                _ => None,
+            };
+            v.push(format!(
+                "  dead letter after {} receives: {}; {}",
+                m.attributes()
+                    .and_then(|a| a.get(
+                        &aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount
+                    ))
+                    .map_or("?", String::as_str),
+                body.chars().take(160).collect::<String>(),
+                job.unwrap_or_else(|| "not a wake-up of a known job".into())
+            ));
+        }
     }
     let (visible, in_flight) = queue_depth(env, "default").await;
     if in_flight > 0 {
