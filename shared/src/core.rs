@@ -91,18 +91,37 @@ impl Core {
     /// timer looking at the key while jobs still wait. Returns how many were
     /// woken.
     pub async fn wake_waiters(&self, key: &str, state: &crate::store::SlotState) -> Result<usize> {
+        self.wake_listed(key, state, None).await
+    }
+
+    /// [`Core::wake_waiters`], from the key's list as the caller read it
+    /// (oldest first), or, with None, as read here when there is a slot.
+    pub async fn wake_listed(
+        &self,
+        key: &str,
+        state: &crate::store::SlotState,
+        listed: Option<Vec<(JobId, i64)>>,
+    ) -> Result<usize> {
         if state.waiting == 0 {
             return Ok(0);
         }
         let now = self.now();
         let look = now + crate::timing::chrono_dur(crate::worker::SLOT_RECHECK);
         if let Some(next) = state.next {
-            return self.wake_next_in_order(key, state, next, look).await;
+            return self
+                .wake_next_in_order(key, state, next, look, listed)
+                .await;
         }
         let free = (state.limit as usize).saturating_sub(state.live.len());
         let mut woken = 0;
         if free > 0 {
-            let listed = self.store.waiters(key, free).await?;
+            let listed = match listed {
+                Some(mut l) => {
+                    l.truncate(free);
+                    l
+                }
+                None => self.store.waiters(key, free).await?,
+            };
             if listed.is_empty() {
                 // Nobody listed: the count drifted (a waiting job deleted),
                 // or a job that counted itself is being listed right now.
@@ -134,13 +153,18 @@ impl Core {
         state: &crate::store::SlotState,
         next: u64,
         look: DateTime<Utc>,
+        listed: Option<Vec<(JobId, i64)>>,
     ) -> Result<usize> {
         let now = self.now();
         if !state.live.is_empty() {
             self.store.adjust_waiting(key, 0, look).await?;
             return Ok(0);
         }
-        let Some((id, seq)) = self.store.waiters(key, 1).await?.into_iter().next() else {
+        let listed = match listed {
+            Some(l) => l,
+            None => self.store.waiters(key, 1).await?,
+        };
+        let Some((id, seq)) = listed.into_iter().next() else {
             // As in `wake_waiters`: the timer decides.
             self.store.adjust_waiting(key, 0, look).await?;
             return Ok(0);

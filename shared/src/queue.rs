@@ -31,6 +31,13 @@ pub(crate) fn client_for(
     )
 }
 
+/// A message attribute's value as text: a String attribute's as it is, a
+/// Binary one's lossily (a `hangar-kind` sent as bytes is then refused as
+/// a kind name rather than ignored).
+pub(crate) fn attribute_text(string: Option<String>, binary: Option<&[u8]>) -> Option<String> {
+    string.or_else(|| binary.map(|b| String::from_utf8_lossy(b).into_owned()))
+}
+
 /// The longest SQS `DelaySeconds`.
 pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
 
@@ -205,14 +212,8 @@ impl Queues {
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|(k, v)| {
-                        // A Binary attribute is read as text, lossily: a
-                        // `hangar-kind` sent as bytes is then refused as a
-                        // kind name rather than ignored.
-                        let text = v.string_value.or_else(|| {
-                            v.binary_value
-                                .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-                        })?;
-                        Some((k, text))
+                        let binary = v.binary_value.as_ref().map(|b| b.as_ref());
+                        Some((k, attribute_text(v.string_value, binary)?))
                     })
                     .collect(),
             })

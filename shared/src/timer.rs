@@ -285,22 +285,24 @@ impl Timer {
                 }
                 // The count is a hint (a change written twice after a lost
                 // answer drifts it); the key's list is the truth.
-                let listed = self.core.store.waiters(&key, 100).await?.len() as u64;
-                if listed == 0 {
+                // One read of the list serves the check and the wake-ups.
+                let listed = self.core.store.waiters(&key, 100).await?;
+                if listed.is_empty() {
                     self.core.store.clear_waiting(&key, &state).await?;
                     continue;
                 }
                 if state.waiting == 0 {
+                    let count = listed.len() as u64;
                     tracing::warn!(
                         key,
-                        listed,
+                        listed = count,
                         "jobs wait on a concurrency key whose count is 0; counting them again"
                     );
                     let look = now + chrono_dur(crate::worker::SLOT_RECHECK);
-                    self.core.store.recount_waiting(&key, listed, look).await?;
-                    state.waiting = listed;
+                    self.core.store.recount_waiting(&key, count, look).await?;
+                    state.waiting = count;
                 }
-                report.slots_woken += self.core.wake_waiters(&key, &state).await?;
+                report.slots_woken += self.core.wake_listed(&key, &state, Some(listed)).await?;
             }
         }
         Ok(())

@@ -328,12 +328,8 @@ impl Delivery {
                 .message_attributes
                 .iter()
                 .filter_map(|(k, v)| {
-                    // Binary attributes as text, lossily (as `Queues::receive`).
-                    let text = v.string_value.clone().or_else(|| {
-                        v.binary_value
-                            .as_ref()
-                            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-                    })?;
+                    let binary = v.binary_value.as_ref().map(|b| b.0.as_slice());
+                    let text = crate::queue::attribute_text(v.string_value.clone(), binary)?;
                     Some((k.clone(), text))
                 })
                 .collect(),

@@ -201,48 +201,43 @@ async fn a_concurrency_limit_holds_across_worker_processes() {
     assert!(key.live.is_empty() && key.waiting == 0, "{key:?}");
 }
 
-/// A slot held by a run that crashed (its lease passed) is freed for the
-/// next job; the timer wakes a waiting job if no ending run did.
-#[tokio::test]
-async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
+/// A stack on a clock the test moves, where a run that vanished holds the
+/// only slot of `mutex` (its lease: 40 s) and one job, polled by `poller`
+/// (of `registry`, handling `m.job`), waits for it.
+async fn waiting_behind_a_ghost(
+    registry: hangar::Registry,
+) -> (TestEnv, hangar::OffsetClock, hangar::Poller, JobId) {
     let clock = hangar::OffsetClock::new();
     let env = TestEnv::with(hangar_integration_tests::EnvOptions {
         shards: Some(1),
         ..hangar_integration_tests::EnvOptions::clock(clock.clone())
     })
     .await;
-    // A run that took the only slot and vanished (its lease: 40 s).
     env.client
         .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
         .await
         .unwrap();
-    let ran = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let r = ran.clone();
-    let poller = env.poller(hangar::Registry::new().raw("m.job", move |_, _| {
-        let r = r.clone();
-        async move {
-            r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        }
-    }));
+    let poller = env.poller(registry);
     let id = env
         .client
         .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
         .await
         .unwrap();
     while poller.poll_once().await.unwrap() > 0 {}
-    assert_eq!(
-        ran.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "the slot is taken"
-    );
-    let key = env.client.concurrency_key("mutex").await.unwrap();
-    assert_eq!(key.waiting, 1, "{key:?}");
     let waiting = env.job(&id).await;
     assert_eq!(waiting.state, State::Enqueued);
     assert_eq!(waiting.waiting_for.as_deref(), Some("mutex"));
+    (env, clock, poller, id)
+}
 
-    // Past the ghost's lease and the timer's next look at the key.
+/// Past the ghost's lease and the timer's next look at the key, one tick
+/// wakes the waiting job, which then runs.
+async fn tick_wakes_and_runs(
+    env: &TestEnv,
+    clock: &hangar::OffsetClock,
+    poller: &hangar::Poller,
+    id: &JobId,
+) {
     clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
     let report = hangar::Timer::new(&env.client)
         .tick(Duration::from_secs(20))
@@ -250,8 +245,33 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
         .unwrap();
     assert_eq!(report.slots_woken, 1, "{report:?}");
     while poller.poll_once().await.unwrap() > 0 {}
-    let done = env.job(&id).await;
+    let done = env.job(id).await;
     assert_eq!((done.state, done.waiting_for), (State::Succeeded, None));
+}
+
+/// A slot held by a run that crashed (its lease passed) is freed for the
+/// next job; the timer wakes a waiting job if no ending run did.
+#[tokio::test]
+async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r = ran.clone();
+    let registry = hangar::Registry::new().raw("m.job", move |_, _| {
+        let r = r.clone();
+        async move {
+            r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    let (env, clock, poller, id) = waiting_behind_a_ghost(registry).await;
+    assert_eq!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the slot is taken"
+    );
+    let key = env.client.concurrency_key("mutex").await.unwrap();
+    assert_eq!(key.waiting, 1, "{key:?}");
+
+    tick_wakes_and_runs(&env, &clock, &poller, &id).await;
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
@@ -261,24 +281,8 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
 /// timer from the key's list and woken, not left waiting for good.
 #[tokio::test]
 async fn a_waiting_job_is_woken_when_its_keys_count_drifted_to_zero() {
-    let clock = hangar::OffsetClock::new();
-    let env = TestEnv::with(hangar_integration_tests::EnvOptions {
-        shards: Some(1),
-        ..hangar_integration_tests::EnvOptions::clock(clock.clone())
-    })
-    .await;
-    env.client
-        .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
-        .await
-        .unwrap();
-    let poller = env.poller(hangar::Registry::new().raw("m.job", |_, _| async { Ok(()) }));
-    let id = env
-        .client
-        .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
-        .await
-        .unwrap();
-    while poller.poll_once().await.unwrap() > 0 {}
-    assert_eq!(env.job(&id).await.waiting_for.as_deref(), Some("mutex"));
+    let registry = hangar::Registry::new().raw("m.job", |_, _| async { Ok(()) });
+    let (env, clock, poller, id) = waiting_behind_a_ghost(registry).await;
     // The drift: one decrement too many.
     env.ddb
         .update_item()
@@ -300,15 +304,7 @@ async fn a_waiting_job_is_woken_when_its_keys_count_drifted_to_zero() {
         0
     );
 
-    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
-    let report = hangar::Timer::new(&env.client)
-        .tick(Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(report.slots_woken, 1, "{report:?}");
-    while poller.poll_once().await.unwrap() > 0 {}
-    let done = env.job(&id).await;
-    assert_eq!((done.state, done.waiting_for), (State::Succeeded, None));
+    tick_wakes_and_runs(&env, &clock, &poller, &id).await;
     // Nobody waits now: the timer's next look clears the key's count.
     clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
     hangar::Timer::new(&env.client)
