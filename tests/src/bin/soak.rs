@@ -56,6 +56,11 @@ struct Plan {
     batch_then: Option<JobId>,
     batch_jobs: Vec<JobId>,
     bad_bodies: usize,
+    /// The state each job deleted after its creation was in when deleted.
+    deleted_from: BTreeMap<String, usize>,
+    /// The same for the jobs rescheduled after their creation ("refused"
+    /// while running: a running job cannot be rescheduled).
+    rescheduled_from: BTreeMap<String, usize>,
 }
 
 fn ledger_job(ms: u64) -> NewJob {
@@ -416,8 +421,6 @@ async fn main() {
     println!("soak passed");
 }
 
-/// Messages visible and in flight in a queue of the stack (`default`,
-/// `default-dlq`).
 /// The URL of one of the stack's queues (`default`, `default-dlq`).
 async fn queue_url(env: &TestEnv, queue: &str) -> String {
     env.sqs
@@ -455,6 +458,8 @@ async fn queue_depth(env: &TestEnv, queue: &str) -> (u64, u64) {
     )
 }
 
+/// Messages visible and in flight in a queue of the stack (`default`,
+/// `default-dlq`).
 async fn queue_messages(env: &TestEnv, queue: &str) -> u64 {
     let (visible, in_flight) = queue_depth(env, queue).await;
     visible + in_flight
@@ -617,6 +622,61 @@ async fn create(
                 },
             );
         }
+        91..93 => {
+            // Deleted while queued or running (or just after it ran): it
+            // ends Deleted, and no run is claimed after the deletion.
+            let id = client
+                .enqueue(ledger_job(rand::random_range(1000..3000)))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
+            let job = client.delete(&id).await.unwrap();
+            let was = job.history.iter().rev().nth(1).map(|h| h.state.to_string());
+            *plan
+                .lock()
+                .unwrap()
+                .deleted_from
+                .entry(was.unwrap_or_default())
+                .or_default() += 1;
+            want(id, Want::Deleted, tags(4));
+        }
+        93..95 => {
+            // Rescheduled while queued: it runs 2 s later and the message
+            // for its old time is dropped. Refused while it runs; run
+            // again if it had already finished.
+            let id = client
+                .enqueue(ledger_job(rand::random_range(500..2000)))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
+            let outcome = match client.reschedule(&id, Duration::from_secs(2)).await {
+                Ok(due) => {
+                    // The state before the entry this reschedule wrote.
+                    let job = client.get(&id).await.unwrap().expect("just rescheduled");
+                    let due = due.timestamp_millis().to_string();
+                    let at = job
+                        .history
+                        .iter()
+                        .position(|h| h.data.get("due") == Some(&due))
+                        .expect("the reschedule's entry");
+                    job.history[at.saturating_sub(1)].state.to_string()
+                }
+                Err(hangar::Error::InvalidTransition { from, .. }) => {
+                    assert_eq!(from, State::Processing, "only a running job refuses");
+                    "refused while Processing".to_owned()
+                }
+                Err(e) => panic!("reschedule of {id}: {e}"),
+            };
+            *plan
+                .lock()
+                .unwrap()
+                .rescheduled_from
+                .entry(outcome)
+                .or_default() += 1;
+            // Two runs of attempt 1 at most (before and after a
+            // reschedule of the finished job), each with its retries.
+            want(id, Want::Succeeded, tags(4));
+        }
         _ => return Some(ledger_job(ms)),
     }
     None
@@ -644,6 +704,8 @@ struct Run {
     attempt: u64,
     start: i64,
     end: i64,
+    /// Its end line says it succeeded.
+    ok: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -658,33 +720,32 @@ async fn check(
     batch: JobId,
 ) -> Report {
     let mut v = Vec::new();
-    let ends: HashMap<(String, u64), Value> = read_lines(ledger)
+    // A run is its job, attempt, process and start: a job rescheduled
+    // after it ran runs attempt 1 again.
+    type RunKey = (String, u64, u64, i64);
+    let key = |l: &Value| -> RunKey {
+        (
+            l["job"].as_str().unwrap_or_default().to_owned(),
+            l["attempt"].as_u64().unwrap_or(0),
+            l["pid"].as_u64().unwrap_or(0),
+            l["start"].as_i64().unwrap_or(0),
+        )
+    };
+    let ends: HashMap<RunKey, Value> = read_lines(ledger)
         .into_iter()
-        .map(|l| {
-            (
-                (
-                    l["job"].as_str().unwrap_or_default().to_owned(),
-                    l["attempt"].as_u64().unwrap_or(0),
-                ),
-                l,
-            )
-        })
+        .map(|l| (key(&l), l))
         .collect();
     let killed: HashMap<u64, i64> = kills.iter().map(|(p, t)| (u64::from(*p), *t)).collect();
     let mut runs: Vec<Run> = Vec::new();
     let mut seen = HashSet::new();
     for s in read_lines(starts) {
-        let job = s["job"].as_str().unwrap_or_default().to_owned();
-        let attempt = s["attempt"].as_u64().unwrap_or(0);
-        let start = s["start"].as_i64().unwrap_or(0);
-        let pid = s["pid"].as_u64().unwrap_or(0);
-        if !seen.insert((job.clone(), attempt, pid, start)) {
+        let run = key(&s);
+        if !seen.insert(run.clone()) {
             continue;
         }
-        let end = match ends
-            .get(&(job.clone(), attempt))
-            .filter(|e| e["pid"].as_u64() == Some(pid))
-        {
+        let (job, attempt, pid, start) = run.clone();
+        let ok = ends.get(&run).is_some_and(|e| e["ok"] == true);
+        let end = match ends.get(&run) {
             Some(e) => e["end"].as_i64().unwrap_or(start),
             None => match killed.get(&pid) {
                 Some(t) if *t >= start => *t,
@@ -696,6 +757,7 @@ async fn check(
             attempt,
             start,
             end,
+            ok,
         });
     }
     let mut by_job: HashMap<&str, Vec<&Run>> = HashMap::new();
@@ -728,12 +790,7 @@ async fn check(
                 mine.len()
             ));
         }
-        if *want == Want::Succeeded
-            && !mine.iter().any(|r| {
-                ends.get(&(r.job.clone(), r.attempt))
-                    .is_some_and(|e| e["ok"] == true)
-            })
-        {
+        if *want == Want::Succeeded && !mine.iter().any(|r| r.ok) {
             v.push(format!(
                 "job {id} Succeeded without a successful run in the ledger"
             ));
@@ -755,20 +812,39 @@ async fn check(
             }
         }
         if matches!(job.state, State::Succeeded | State::Deleted) {
+            // Each run must have been claimed (a Processing entry at or
+            // before its start) before the job reached its end: a run
+            // claimed just before a deletion may start just after it.
             let done = job
                 .history
                 .iter()
                 .rev()
                 .find(|h| h.state == job.state)
-                .map(|h| h.at.timestamp_millis());
-            if let (Some(done), Some(last)) = (done, mine.last())
-                && last.start > done
-            {
-                {
-                    v.push(format!(
-                        "job {id}: a run started after it was {}",
-                        job.state
-                    ));
+                .map_or(i64::MAX, |h| h.at.timestamp_millis());
+            // A long history keeps its first and last entries only.
+            let truncated = job
+                .history
+                .first()
+                .is_some_and(|h| h.data.contains_key("history_truncated"));
+            for r in &mine {
+                let claim = job
+                    .history
+                    .iter()
+                    .filter(|h| h.state == State::Processing)
+                    .map(|h| h.at.timestamp_millis())
+                    .take_while(|at| *at <= r.start)
+                    .last();
+                match claim {
+                    None if truncated => {}
+                    None => v.push(format!(
+                        "job {id}: run {} started at {} without a claim",
+                        r.attempt, r.start
+                    )),
+                    Some(at) if at > done => v.push(format!(
+                        "job {id}: run {} was claimed after it was {}",
+                        r.attempt, job.state
+                    )),
+                    Some(_) => {}
                 }
             }
         }
@@ -938,7 +1014,7 @@ async fn check(
             .unwrap_or(0)
     };
     let text = format!(
-        "jobs: {} ({} runs in the ledger, {} recurring runs)\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nviolations: {}",
+        "jobs: {} ({} runs in the ledger, {} recurring runs)\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\ndeleted while: {:?}; rescheduled while: {:?}\nviolations: {}",
         plan.want.len(),
         runs.len(),
         runs.iter()
@@ -949,6 +1025,8 @@ async fn check(
         pct(0.99),
         latencies.last().copied().unwrap_or(0),
         RATE.0,
+        plan.deleted_from,
+        plan.rescheduled_from,
         v.len()
     );
     Report {
