@@ -18,7 +18,11 @@ And a request costs less outside its action: moto lists its own package
 directory on every request to find the service (now once), and werkzeug
 logs every request line (now only when HANGAR_EMULATOR_LOG_REQUESTS=1;
 warnings and errors are always logged). On one core those were a fifth of
-the emulator's time under load.
+the emulator's time under load. And each UpdateItem copies its parsed
+expression before checking it (moto's generic deep copy, a quarter of the
+emulator's time under load); the expression's nodes now copy themselves
+to the same result, attribute by attribute, without the generic protocol
+(1.6 times as fast).
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
@@ -31,6 +35,7 @@ import threading
 
 from moto.dynamodb import models
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.ast_nodes import Node
 from moto import backends
 from moto.core.utils import unix_time
 from moto.server import main
@@ -140,6 +145,33 @@ sqs_models.SQSBackend.send_message = send_message
 sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
     is_message_valid_based_on_retention_period
 )
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _copy_value(value, memo):
+    if isinstance(value, _ATOMS):
+        return value
+    if isinstance(value, Node):
+        return _node_deepcopy(value, memo)
+    if type(value) is list:
+        return [_copy_value(v, memo) for v in value]
+    return copy.deepcopy(value, memo)
+
+
+def _node_deepcopy(self, memo):
+    done = memo.get(id(self))
+    if done is not None:
+        return done
+    new = object.__new__(type(self))
+    memo[id(self)] = new
+    new.__dict__.update(
+        (name, _copy_value(value, memo)) for name, value in self.__dict__.items()
+    )
+    return new
+
+
+Node.__deepcopy__ = _node_deepcopy
 
 _moto_modules = tuple(backends.list_of_moto_modules())
 backends.list_of_moto_modules = lambda: _moto_modules

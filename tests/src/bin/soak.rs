@@ -56,11 +56,10 @@ struct Plan {
     batch_then: Option<JobId>,
     batch_jobs: Vec<JobId>,
     bad_bodies: usize,
-    /// The state each job deleted after its creation was in when deleted.
-    deleted_from: BTreeMap<String, usize>,
-    /// The same for the jobs rescheduled after their creation ("refused"
-    /// while running: a running job cannot be rescheduled).
-    rescheduled_from: BTreeMap<String, usize>,
+    /// Jobs deleted or rescheduled after their creation, by the state they
+    /// were in ("rescheduled refused while Processing": a running job
+    /// cannot be rescheduled).
+    moved: BTreeMap<String, usize>,
 }
 
 fn ledger_job(ms: u64) -> NewJob {
@@ -487,6 +486,14 @@ async fn create(
     let want = |id: JobId, w: Want, tags: Tags| {
         plan.lock().unwrap().want.insert(id, (w, tags));
     };
+    let moved = |what: &str| {
+        *plan
+            .lock()
+            .unwrap()
+            .moved
+            .entry(what.to_owned())
+            .or_default() += 1;
+    };
     let tags = |max_runs: u32| Tags {
         max_runs,
         ..Tags::default()
@@ -632,12 +639,7 @@ async fn create(
             tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
             let job = client.delete(&id).await.unwrap();
             let was = job.history.iter().rev().nth(1).map(|h| h.state.to_string());
-            *plan
-                .lock()
-                .unwrap()
-                .deleted_from
-                .entry(was.unwrap_or_default())
-                .or_default() += 1;
+            moved(&format!("deleted while {}", was.unwrap_or_default()));
             want(id, Want::Deleted, tags(4));
         }
         93..95 => {
@@ -659,7 +661,7 @@ async fn create(
                         .iter()
                         .position(|h| h.data.get("due") == Some(&due))
                         .expect("the reschedule's entry");
-                    job.history[at.saturating_sub(1)].state.to_string()
+                    format!("while {}", job.history[at.saturating_sub(1)].state)
                 }
                 Err(hangar::Error::InvalidTransition { from, .. }) => {
                     assert_eq!(from, State::Processing, "only a running job refuses");
@@ -667,12 +669,7 @@ async fn create(
                 }
                 Err(e) => panic!("reschedule of {id}: {e}"),
             };
-            *plan
-                .lock()
-                .unwrap()
-                .rescheduled_from
-                .entry(outcome)
-                .or_default() += 1;
+            moved(&format!("rescheduled {outcome}"));
             // Two runs of attempt 1 at most (before and after a
             // reschedule of the finished job), each with its retries.
             want(id, Want::Succeeded, tags(4));
@@ -1014,7 +1011,7 @@ async fn check(
             .unwrap_or(0)
     };
     let text = format!(
-        "jobs: {} ({} runs in the ledger, {} recurring runs)\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\ndeleted while: {:?}; rescheduled while: {:?}\nviolations: {}",
+        "jobs: {} ({} runs in the ledger, {} recurring runs)\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nmoved after creation: {:?}\nviolations: {}",
         plan.want.len(),
         runs.len(),
         runs.iter()
@@ -1025,8 +1022,7 @@ async fn check(
         pct(0.99),
         latencies.last().copied().unwrap_or(0),
         RATE.0,
-        plan.deleted_from,
-        plan.rescheduled_from,
+        plan.moved,
         v.len()
     );
     Report {
