@@ -1565,17 +1565,21 @@ impl Poller {
         Ok(count)
     }
 
-    /// Polls until `stop` resolves. Only a receive is cut short: a batch
-    /// already received is run to the end and its results recorded, so
-    /// stopping a worker (Ctrl-C, SIGTERM) does not abandon running jobs.
+    /// Polls until `stop` resolves, then returns once the receive under way
+    /// (at most the long-poll wait) and the batch it brings have run and
+    /// their results are recorded: stopping a worker (Ctrl-C, SIGTERM)
+    /// abandons neither a running job nor a message SQS has just handed
+    /// over (cutting a receive short would leave its messages in flight,
+    /// hidden until their visibility timeout).
     pub async fn run_until(&self, stop: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(stop);
         loop {
-            let received = tokio::select! {
+            tokio::select! {
+                biased;
                 _ = &mut stop => return Ok(()),
-                res = self.receive() => res,
-            };
-            let res = match received {
+                _ = std::future::ready(()) => {}
+            }
+            let res = match self.receive().await {
                 Ok(messages) => self.process(messages).await,
                 Err(e) => Err(e),
             };

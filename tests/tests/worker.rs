@@ -624,6 +624,39 @@ async fn stopping_a_worker_finishes_the_running_job() {
     );
 }
 
+/// A stop that comes while a receive waits for messages lets that receive
+/// finish: a message it brings is run, not left in flight until its
+/// visibility timeout.
+#[tokio::test]
+async fn stopping_a_worker_runs_what_its_last_receive_brings() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs)).wait(Duration::from_secs(4));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        poller
+            .run_until(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    // The poller is waiting on the empty queue when the stop comes; the
+    // job arrives during that same wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = env.client.enqueue(&Ok1 { n: 7 }).await.unwrap();
+    running.await.unwrap().unwrap();
+    let job = env.job(&id).await;
+    assert_eq!(job.state, State::Succeeded, "{}", history(&job));
+    assert_eq!(Runs::get(&runs.ok), 1);
+    assert_eq!(
+        env.queue_depth("default").await,
+        (0, 0, 0),
+        "nothing left visible, in flight or delayed"
+    );
+}
+
 /// A write DynamoDB rejects because a transaction holds the item (someone
 /// adding a continuation to the job as it finishes) is made again: the
 /// result is recorded after the conflict, the job runs once, and adding the

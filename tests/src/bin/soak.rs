@@ -38,6 +38,9 @@ enum Want {
     Deleted,
     /// A continuation whose parent Failed: it waits, and never runs.
     Awaiting,
+    /// An occurrence of the recurring job: it runs, or is deleted with the
+    /// recurring job before it starts.
+    RanOrDeleted,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +51,8 @@ struct Tags {
     max_runs: u32,
     /// Must not have run at all.
     never_runs: bool,
+    /// Fired by the recurring job (created ahead of its time: no latency).
+    occurrence: bool,
 }
 
 #[derive(Default)]
@@ -60,6 +65,8 @@ struct Plan {
     /// were in ("rescheduled refused while Processing": a running job
     /// cannot be rescheduled).
     moved: BTreeMap<String, usize>,
+    /// Missed occurrences of the recurring job its misfire policy skipped.
+    skipped: usize,
 }
 
 fn ledger_job(ms: u64) -> NewJob {
@@ -205,12 +212,17 @@ async fn main() {
     let stopped =
         |stop: &std::sync::atomic::AtomicBool| stop.load(std::sync::atomic::Ordering::SeqCst);
     let timer = Timer::new(&client);
+    let skipped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let timer_task = {
-        let stop = stop.clone();
+        let (stop, skipped) = (stop.clone(), skipped.clone());
         tokio::spawn(async move {
             while !stopped(&stop) {
                 let t0 = Instant::now();
-                match timer.tick(Duration::from_secs(10)).await {
+                let tick = timer.tick(Duration::from_secs(10)).await;
+                if let Ok(r) = &tick {
+                    skipped.fetch_add(r.skipped, std::sync::atomic::Ordering::SeqCst);
+                }
+                match tick {
                     Ok(r)
                         if r.unparked > 0
                             || r.errors > 0
@@ -362,9 +374,12 @@ async fn main() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = tokio::join!(timer_task, chaos_task);
     // Let the workers take what is still in flight (a killed worker's
-    // messages come back after the visibility timeout), then stop them.
+    // messages come back after the visibility timeout) and run the
+    // occurrences that came due before the removal, then stop them.
     let drained_by = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < drained_by && queue_messages(&env, "default").await > 0 {
+    while Instant::now() < drained_by
+        && (queue_messages(&env, "default").await > 0 || occurrences_to_run(&direct).await > 0)
+    {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -390,7 +405,25 @@ async fn main() {
         w.kills.clone()
     };
 
-    let plan = std::mem::take(&mut *plan.lock().unwrap());
+    let mut plan = std::mem::take(&mut *plan.lock().unwrap());
+    let planned = plan.want.len();
+    // Every occurrence the recurring job fired, read from the store (one
+    // whose creation's answer was lost too): each must have run, or been
+    // deleted with the recurring job before it started.
+    for state in State::ALL {
+        for job in direct.list(state, None, 1_000_000).await.unwrap() {
+            if job.id.as_str().starts_with("soak-tick:") {
+                let tags = Tags {
+                    max_runs: 4,
+                    occurrence: true,
+                    ..Tags::default()
+                };
+                plan.want.insert(job.id.clone(), (Want::RanOrDeleted, tags));
+                jobs.insert(job.id.clone(), job);
+            }
+        }
+    }
+    plan.skipped = skipped.load(std::sync::atomic::Ordering::SeqCst);
     let report = check(
         &env, &direct, &plan, &jobs, &ledger, &starts, &kills, batch_id,
     )
@@ -405,8 +438,8 @@ async fn main() {
     println!("kills: {}", kills.len());
     println!(
         "throughput: {:.1} jobs/s ({} jobs in {:.0} s)",
-        plan.want.len() as f64 / ran_for.as_secs_f64(),
-        plan.want.len(),
+        planned as f64 / ran_for.as_secs_f64(),
+        planned,
         ran_for.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -462,6 +495,21 @@ async fn queue_depth(env: &TestEnv, queue: &str) -> (u64, u64) {
 async fn queue_messages(env: &TestEnv, queue: &str) -> u64 {
     let (visible, in_flight) = queue_depth(env, queue).await;
     visible + in_flight
+}
+
+/// Occurrences of the recurring job not run yet (nor deleted).
+async fn occurrences_to_run(direct: &Client) -> usize {
+    let mut n = 0;
+    for state in [State::Scheduled, State::Enqueued, State::Processing] {
+        n += direct
+            .list(state, None, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|j| j.id.as_str().starts_with("soak-tick:"))
+            .count();
+    }
+    n
 }
 
 async fn send_raw(raw: &(aws_sdk_sqs::Client, String), body: &str) {
@@ -685,6 +733,7 @@ fn reached(j: &JobRecord, w: Want) -> bool {
         Want::Failed => j.state == State::Failed,
         Want::Deleted => j.state == State::Deleted,
         Want::Awaiting => j.state == State::Awaiting,
+        Want::RanOrDeleted => matches!(j.state, State::Succeeded | State::Deleted),
     }
 }
 
@@ -787,7 +836,7 @@ async fn check(
                 mine.len()
             ));
         }
-        if *want == Want::Succeeded && !mine.iter().any(|r| r.ok) {
+        if job.state == State::Succeeded && !mine.iter().any(|r| r.ok) {
             v.push(format!(
                 "job {id} Succeeded without a successful run in the ledger"
             ));
@@ -845,7 +894,7 @@ async fn check(
                 }
             }
         }
-        if let Some(first) = mine.first() {
+        if let Some(first) = mine.first().filter(|_| !tags.occurrence) {
             latencies.push(first.start - job.created_at.timestamp_millis());
         }
     }
@@ -987,10 +1036,6 @@ async fn check(
         for m in out.messages() {
             let body = m.body().unwrap_or_default();
             let live = match hangar::message::parse_body(body) {
-                // A recurring occurrence fired just before the recurring job
-                // was removed runs after the soak's end: its message is
-                // where it must be.
-                hangar::message::Body::WakeUp(w) if !plan.want.contains_key(&w.job) => false,
                 hangar::message::Body::WakeUp(w) => {
                     direct.get(&w.job).await.unwrap().is_some_and(|j| {
                         !j.state.is_final() && j.state != State::Failed && j.version == w.v
@@ -1003,6 +1048,12 @@ async fn check(
             }
         }
     }
+    let occurrences: Vec<&JobRecord> = plan
+        .want
+        .iter()
+        .filter(|(_, (_, t))| t.occurrence)
+        .filter_map(|(id, _)| jobs.get(id))
+        .collect();
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -1011,12 +1062,20 @@ async fn check(
             .unwrap_or(0)
     };
     let text = format!(
-        "jobs: {} ({} runs in the ledger, {} recurring runs)\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nmoved after creation: {:?}\nviolations: {}",
-        plan.want.len(),
+        "jobs: {} and {} occurrences ({} runs in the ledger)\nrecurring: {} occurrences fired ({} ran, {} deleted with the recurring job), {} missed ones skipped by the misfire policy\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nmoved after creation: {:?}\nviolations: {}",
+        plan.want.len() - occurrences.len(),
+        occurrences.len(),
         runs.len(),
-        runs.iter()
-            .filter(|r| !plan.want.contains_key(&JobId::parse(&r.job).unwrap()))
+        occurrences.len(),
+        occurrences
+            .iter()
+            .filter(|j| j.state == State::Succeeded)
             .count(),
+        occurrences
+            .iter()
+            .filter(|j| j.state == State::Deleted)
+            .count(),
+        plan.skipped,
         pct(0.5),
         pct(0.9),
         pct(0.99),
