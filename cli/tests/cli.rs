@@ -59,6 +59,16 @@ fn id_of(out: &Output) -> JobId {
     JobId::parse(ok(out).trim()).expect("a job id")
 }
 
+/// A file named `name` with `text` in a directory of its own for this
+/// test's stack (remove it with `remove_dir_all` of the file's parent).
+fn job_file(env: &TestEnv, test: &str, name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hangar-{test}-{}", env.config.stack));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 fn example_poller(env: &TestEnv) -> Poller {
     env.poller(hangar_worker::jobs::registry())
 }
@@ -442,14 +452,13 @@ async fn bad_input_catalogue() {
         &env,
         &["enqueue", "hello", "--after", parent.as_str()],
     ));
-    let dir = std::env::temp_dir().join(format!("hangar-bad-input-{}", env.config.stack));
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad_file = dir.join("jobs.jsonl");
-    std::fs::write(
-        &bad_file,
+    let bad_file = job_file(
+        &env,
+        "bad-input",
+        "jobs.jsonl",
         "{\"kind\": \"hello\"}\n{\"kind\": \"hello\", \"args\": \n",
-    )
-    .unwrap();
+    );
+    let dir = bad_file.parent().unwrap().to_owned();
     let missing_file = dir.join("missing.jsonl");
     let items = env.item_count().await;
 
@@ -851,14 +860,13 @@ async fn enqueue_ordered_jobs() {
 #[tokio::test]
 async fn batch_create_show_list_continue() {
     let env = TestEnv::new().await;
-    let dir = std::env::temp_dir().join(format!("hangar-batch-{}", env.config.stack));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("jobs.jsonl");
-    std::fs::write(
-        &file,
+    let file = job_file(
+        &env,
+        "batch",
+        "jobs.jsonl",
         "{\"kind\": \"hello\", \"args\": {\"name\": \"a\"}}\n\n{\"kind\": \"hello\", \"params\": {\"tenant\": \"acme\"}}\n",
-    )
-    .unwrap();
+    );
+    let dir = file.parent().unwrap().to_owned();
     let id = id_of(&hangar(
         &env,
         &[

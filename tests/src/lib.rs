@@ -626,11 +626,28 @@ impl TestEnv {
 
     /// Messages currently in a queue: visible, in flight, delayed.
     pub async fn queue_depth(&self, queue: &str) -> (u64, u64, u64) {
+        self.queue_depth_at(&self.config.queue_urls[queue]).await
+    }
+
+    /// The URL of a queue's dead-letter queue.
+    pub async fn dlq_url(&self, queue: &str) -> String {
+        self.sqs
+            .get_queue_url()
+            .queue_name(self.config.sqs_dlq_name(queue))
+            .send()
+            .await
+            .expect("the dead-letter queue exists")
+            .queue_url
+            .expect("a URL")
+    }
+
+    /// [`TestEnv::queue_depth`] of the queue at `url`.
+    pub async fn queue_depth_at(&self, url: &str) -> (u64, u64, u64) {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let out = self
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.config.queue_urls[queue])
+            .queue_url(url)
             .attribute_names(A::All)
             .send()
             .await

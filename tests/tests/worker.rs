@@ -593,15 +593,14 @@ fn clock_now(env: &TestEnv) -> chrono::DateTime<chrono::Utc> {
     env.clock.now()
 }
 
-/// Stopping a local worker (Ctrl-C, SIGTERM) while a job runs lets the job
-/// finish and records its result; only waiting for new messages is cut
-/// short.
-#[tokio::test]
-async fn stopping_a_worker_finishes_the_running_job() {
-    let env = TestEnv::new().await;
-    let runs = Runs::default();
-    let poller = env.poller(registry(&runs));
-    let id = env.client.enqueue(&Slow { ms: 1500 }).await.unwrap();
+/// Runs a poller in a task until the sender is used (as Ctrl-C or SIGTERM
+/// stops a local worker).
+fn run_until_told(
+    poller: hangar::Poller,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<hangar::Result<()>>,
+) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(async move {
         poller
@@ -610,6 +609,18 @@ async fn stopping_a_worker_finishes_the_running_job() {
             })
             .await
     });
+    (stop, running)
+}
+
+/// Stopping a local worker (Ctrl-C, SIGTERM) while a job runs lets the job
+/// finish and records its result.
+#[tokio::test]
+async fn stopping_a_worker_finishes_the_running_job() {
+    let env = TestEnv::new().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let id = env.client.enqueue(&Slow { ms: 1500 }).await.unwrap();
+    let (stop, running) = run_until_told(poller);
     while Runs::get(&runs.slow) == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -632,14 +643,7 @@ async fn stopping_a_worker_runs_what_its_last_receive_brings() {
     let env = TestEnv::new().await;
     let runs = Runs::default();
     let poller = env.poller(registry(&runs)).wait(Duration::from_secs(4));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(async move {
-        poller
-            .run_until(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, running) = run_until_told(poller);
     // The poller is waiting on the empty queue when the stop comes; the
     // job arrives during that same wait.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -160,18 +160,14 @@ pub(crate) async fn not_found(
     uri: axum::http::Uri,
 ) -> Response {
     let path = uri.path();
-    let error = ApiError {
-        status: axum::http::StatusCode::NOT_FOUND,
-        message: if path.starts_with("/api/") {
-            format!("no route {method} {path} (the API's routes are in docs/openapi.yaml)")
-        } else {
-            format!("no page at {path}")
-        },
-    };
+    let status = axum::http::StatusCode::NOT_FOUND;
     if path.starts_with("/api/") {
-        error.into_response()
+        let message =
+            format!("no route {method} {path} (the API's routes are in docs/openapi.yaml)");
+        ApiError { status, message }.into_response()
     } else {
-        error_page(&admin, error)
+        let message = format!("no page at {path}");
+        error_page(&admin, ApiError { status, message })
     }
 }
 

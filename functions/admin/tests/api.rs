@@ -95,16 +95,7 @@ impl Api {
     /// Puts messages straight into the default queue's dead-letter queue, as
     /// SQS does after too many receives; returns their message ids.
     async fn dead_letters(&self, bodies: &[&str]) -> Vec<String> {
-        let dlq = self
-            .env
-            .sqs
-            .get_queue_url()
-            .queue_name(self.env.config.sqs_dlq_name("default"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
+        let dlq = self.env.dlq_url("default").await;
         let mut ids = Vec::new();
         for body in bodies {
             let out = self

@@ -378,7 +378,7 @@ async fn main() {
     // occurrences that came due before the removal, then stop them.
     let drained_by = Instant::now() + Duration::from_secs(60);
     while Instant::now() < drained_by
-        && (queue_messages(&env, "default").await > 0 || occurrences_to_run(&direct).await > 0)
+        && (queue_messages(&env).await > 0 || occurrences_to_run(&direct).await > 0)
     {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -453,47 +453,9 @@ async fn main() {
     println!("soak passed");
 }
 
-/// The URL of one of the stack's queues (`default`, `default-dlq`).
-async fn queue_url(env: &TestEnv, queue: &str) -> String {
-    env.sqs
-        .get_queue_url()
-        .queue_name(format!("{}-{queue}", env.config.stack))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
-}
-
-async fn queue_depth(env: &TestEnv, queue: &str) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let url = queue_url(env, queue).await;
-    let attrs = env
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    let get = |a: A| {
-        attrs
-            .get(&a)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (
-        get(A::ApproximateNumberOfMessages),
-        get(A::ApproximateNumberOfMessagesNotVisible),
-    )
-}
-
-/// Messages visible and in flight in a queue of the stack (`default`,
-/// `default-dlq`).
-async fn queue_messages(env: &TestEnv, queue: &str) -> u64 {
-    let (visible, in_flight) = queue_depth(env, queue).await;
+/// Messages visible and in flight in the stack's default queue.
+async fn queue_messages(env: &TestEnv) -> u64 {
+    let (visible, in_flight, _) = env.queue_depth("default").await;
     visible + in_flight
 }
 
@@ -680,11 +642,7 @@ async fn create(
         91..93 => {
             // Deleted while queued or running (or just after it ran): it
             // ends Deleted, and no run is claimed after the deletion.
-            let id = client
-                .enqueue(ledger_job(rand::random_range(1000..3000)))
-                .await
-                .unwrap();
-            tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
+            let id = enqueued_a_while_ago(&client, 1000..3000).await;
             let job = client.delete(&id).await.unwrap();
             let was = job.history.iter().rev().nth(1).map(|h| h.state.to_string());
             moved(&format!("deleted while {}", was.unwrap_or_default()));
@@ -694,11 +652,7 @@ async fn create(
             // Rescheduled while queued: it runs 2 s later and the message
             // for its old time is dropped. Refused while it runs; run
             // again if it had already finished.
-            let id = client
-                .enqueue(ledger_job(rand::random_range(500..2000)))
-                .await
-                .unwrap();
-            tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
+            let id = enqueued_a_while_ago(&client, 500..2000).await;
             let outcome = match client.reschedule(&id, Duration::from_secs(2)).await {
                 Ok(due) => {
                     // The state before the entry this reschedule wrote.
@@ -725,6 +679,17 @@ async fn create(
         _ => return Some(ledger_job(ms)),
     }
     None
+}
+
+/// A job of `ms` milliseconds (a random one of the range), enqueued 0-4 s
+/// ago: queued, running or done by now.
+async fn enqueued_a_while_ago(client: &Client, ms: std::ops::Range<u64>) -> JobId {
+    let id = client
+        .enqueue(ledger_job(rand::random_range(ms)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(rand::random_range(0..4000))).await;
+    id
 }
 
 fn reached(j: &JobRecord, w: Want) -> bool {
@@ -978,7 +943,8 @@ async fn check(
     }
     // Nothing in the dead-letter queue, and nothing in the queue but stale
     // wake-ups (for a job that has moved on since, which a worker drops).
-    let (visible, in_flight) = queue_depth(env, "default-dlq").await;
+    let dlq = env.dlq_url("default").await;
+    let (visible, in_flight, _) = env.queue_depth_at(&dlq).await;
     if visible + in_flight > 0 {
         v.push(format!(
             "default-dlq: {visible} messages visible, {in_flight} in flight"
@@ -987,7 +953,7 @@ async fn check(
         let out = env
             .sqs
             .receive_message()
-            .queue_url(queue_url(env, "default-dlq").await)
+            .queue_url(&dlq)
             .max_number_of_messages(10)
             .message_system_attribute_names(
                 aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
@@ -1017,7 +983,7 @@ async fn check(
             ));
         }
     }
-    let (visible, in_flight) = queue_depth(env, "default").await;
+    let (visible, in_flight, _) = env.queue_depth("default").await;
     if in_flight > 0 {
         v.push(format!(
             "default: {in_flight} messages in flight after the workers stopped"
