@@ -96,10 +96,14 @@ enum Command {
     /// every job Succeeded or finished.
     #[command(subcommand)]
     Batch(BatchCommand),
-    /// A concurrency key: the runs holding its slots and the jobs waiting.
+    /// A concurrency or ordering key: the runs holding its slots and the
+    /// jobs waiting, oldest first.
     Concurrency {
         /// The key.
         key: String,
+        /// List at most this many waiting jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         #[command(flatten)]
         fmt: Format,
     },
@@ -660,9 +664,24 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
             BatchFail::Usage(f) => f,
             BatchFail::Hangar(e) => fail(e),
         })?,
-        Command::Concurrency { key, fmt } => {
+        Command::Concurrency { key, limit, fmt } => {
             let k = client.concurrency_key(&key).await.map_err(fail)?;
+            let mut waiting = Vec::new();
+            let mut cursor = None;
+            let more = loop {
+                let page = client
+                    .waiting_jobs(&key, (limit - waiting.len()).clamp(1, 100), cursor.as_ref())
+                    .await
+                    .map_err(fail)?;
+                waiting.extend(page.jobs);
+                match page.next {
+                    Some(next) if waiting.len() < limit => cursor = Some(next),
+                    next => break next.is_some(),
+                }
+            };
+            waiting.truncate(limit);
             if fmt.json {
+                let jobs: Vec<_> = waiting.iter().map(hangar::json::JobJson::from).collect();
                 Out::json(&serde_json::json!({
                     "key": key,
                     "limit": k.limit,
@@ -670,12 +689,25 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                     "expired": k.expired,
                     "waiting": k.waiting,
                     "next": k.next,
+                    "waiting_jobs": jobs,
+                    "more_waiting": more,
                 }));
             } else {
                 println!("key      {key}");
                 println!("limit    {}", k.limit);
                 println!("running  {} {}", k.live.len(), k.live.join(" "));
                 println!("waiting  {}", k.waiting);
+                for j in &waiting {
+                    println!(
+                        "         {} {} (created {})",
+                        j.id,
+                        j.kind,
+                        output::short_time(j.created_at)
+                    );
+                }
+                if more {
+                    println!("         … more (--limit)");
+                }
                 if let Some(next) = k.next {
                     println!("next     {next} (ordered: the job numbered so starts next)");
                 }

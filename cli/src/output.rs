@@ -177,7 +177,7 @@ pub fn print_job(j: &JobRecord) {
         rows.push(("ordered", format!("number {seq} of key {key}")));
     }
     if let Some(key) = &j.waiting_for {
-        rows.push(("waiting", format!("for a slot of concurrency key {key}")));
+        rows.push(("waiting", format!("for a slot of key {key}")));
     }
     if let Some(r) = &j.options.rate {
         rows.push((
@@ -233,7 +233,10 @@ pub fn print_jobs(jobs: &[JobRecord]) {
                 j.id.to_string(),
                 j.kind.clone(),
                 j.options.queue.clone(),
-                j.state.to_string(),
+                match &j.waiting_for {
+                    Some(key) => format!("{} (waiting for {key})", j.state),
+                    None => j.state.to_string(),
+                },
                 j.attempt.to_string(),
                 short_time(j.updated_at),
                 j.last_error

@@ -154,13 +154,50 @@ impl Client {
     pub async fn enqueue(&self, job: impl IntoNewJob) -> Result<JobId> {
         let job = job.into_new_job()?;
         let now = self.core.now();
+        let creation = Creation::of(&job);
         let mut record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
-        self.number(std::slice::from_mut(&mut record)).await?;
-        self.core.store.insert(&record).await?;
-        self.core.wake(&record, Duration::ZERO).await;
+        if self.create(&mut record, creation).await? {
+            self.core.wake(&record, Duration::ZERO).await;
+        }
         Ok(record.id)
+    }
+
+    /// Writes a new job. Returns false when the job was not written because
+    /// its id is taken and its creation is idempotent
+    /// ([`NewJob::idempotency_key`]); [`Error::AlreadyExists`] when it is
+    /// taken otherwise. An ordered job with its own id is looked for first,
+    /// so that a duplicate takes no number of its key (a number without a
+    /// job holds the key up for the grace period).
+    async fn create(&self, record: &mut JobRecord, creation: Creation) -> Result<bool> {
+        if creation.own_id
+            && record.options.ordered.is_some()
+            && self
+                .core
+                .store
+                .get(&record.id, self.core.now())
+                .await?
+                .is_some()
+        {
+            return self.taken(&record.id, creation);
+        }
+        self.number(std::slice::from_mut(record)).await?;
+        match self.core.store.insert(record).await {
+            Ok(()) => Ok(true),
+            Err(Error::AlreadyExists { id }) => self.taken(&id, creation),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A creation whose id is taken: nothing to do if it is idempotent.
+    fn taken(&self, id: &JobId, creation: Creation) -> Result<bool> {
+        if creation.idempotent {
+            tracing::info!(job = %id, "job exists already; an idempotent creation leaves it as it is");
+            Ok(false)
+        } else {
+            Err(Error::AlreadyExists { id: id.clone() })
+        }
     }
 
     /// Schedules a job to run after a delay or at an instant. Up to 15
@@ -169,11 +206,12 @@ impl Client {
     pub async fn schedule(&self, job: impl IntoNewJob, when: impl Into<When>) -> Result<JobId> {
         let job = job.into_new_job()?;
         let now = self.core.now();
+        let creation = Creation::of(&job);
         let (mut record, send_delay) = self.scheduled(job, when.into(), now)?;
         self.core.queues.url(&record.options.queue).await?;
-        self.number(std::slice::from_mut(&mut record)).await?;
-        self.core.store.insert(&record).await?;
-        if let Some(delay) = send_delay {
+        if self.create(&mut record, creation).await?
+            && let Some(delay) = send_delay
+        {
             self.core.wake(&record, delay).await;
         }
         Ok(record.id)
@@ -487,6 +525,7 @@ impl Client {
                 "a continuation cannot be ordered (waiting for its parent, it would hold up its ordering key)",
             ));
         }
+        let creation = Creation::of(&job);
         let mut record = self.record(job, entry)?;
         record.parent = Some(Parent {
             id: parent.clone(),
@@ -496,6 +535,9 @@ impl Client {
         self.core.queues.url(&record.options.queue).await?;
         match self.core.store.insert_continuation(&record, now).await {
             Ok(()) => Ok(record.id),
+            Err(WriteError::Other(Error::AlreadyExists { id })) => {
+                self.taken(&id, creation).map(|_| id)
+            }
             Err(WriteError::Other(e)) => Err(e),
             Err(WriteError::Condition(None)) => Err(Error::NotFound { id: parent.clone() }),
             Err(WriteError::Condition(Some(p))) => {
@@ -518,8 +560,7 @@ impl Client {
                 record.history.push(
                     HistoryEntry::new(state, now, Some(reason)).with("parent", parent.as_str()),
                 );
-                self.core.store.insert(&record).await?;
-                if state == State::Enqueued {
+                if self.create(&mut record, creation).await? && state == State::Enqueued {
                     self.core.wake(&record, Duration::ZERO).await;
                 }
                 Ok(record.id)
@@ -547,8 +588,16 @@ impl Client {
         let now = self.core.now();
         let mut records = Vec::new();
         for job in jobs {
-            let mut job = job.into_new_job()?;
-            job.id = None;
+            let job = job.into_new_job()?;
+            if let Some(id) = &job.id {
+                return Err(Error::invalid(
+                    "job id",
+                    format!(
+                        "{id}: enqueue_many writes with BatchWriteItem, which cannot refuse a taken id; \
+                         enqueue a job that has its own id (or idempotency key) with enqueue"
+                    ),
+                ));
+            }
             records.push(self.record(job, HistoryEntry::new(State::Enqueued, now, None))?);
         }
         let mut queues: Vec<String> = records.iter().map(|r| r.options.queue.clone()).collect();
@@ -783,6 +832,21 @@ impl Client {
     /// those whose lease passed), the jobs waiting and the limit.
     pub async fn concurrency_key(&self, key: &str) -> Result<crate::store::SlotState> {
         self.core.store.slot_state(key, self.core.now()).await
+    }
+
+    /// The jobs waiting for a slot of a concurrency or ordering key, oldest
+    /// (ordered: lowest number) first, at most `size` a page: one query and
+    /// one `BatchGetItem`.
+    pub async fn waiting_jobs(
+        &self,
+        key: &str,
+        size: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page> {
+        self.core
+            .store
+            .waiting_page(key, size, cursor, self.core.now())
+            .await
     }
 
     /// Gives out sequence numbers of an ordering key without creating jobs
@@ -1112,6 +1176,24 @@ impl Client {
         );
         record.params = job.params;
         Ok(record)
+    }
+}
+
+/// How a job's creation treats a taken id.
+#[derive(Debug, Clone, Copy)]
+struct Creation {
+    /// The caller chose the id.
+    own_id: bool,
+    /// A taken id is the job asked for, not an error.
+    idempotent: bool,
+}
+
+impl Creation {
+    fn of(job: &NewJob) -> Self {
+        Creation {
+            own_id: job.id.is_some(),
+            idempotent: job.idempotent,
+        }
     }
 }
 

@@ -101,6 +101,16 @@ impl Schedule {
             .map(|d| d.with_timezone(&Utc))
     }
 
+    /// The last occurrence at or before `t`, if any within croner's search
+    /// horizon.
+    pub fn last_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = t.with_timezone(&self.tz);
+        self.cron
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
     /// Up to `count` occurrences strictly after `t`.
     pub fn upcoming(&self, t: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
         let mut out = Vec::with_capacity(count);
@@ -146,6 +156,33 @@ mod tests {
             .into_iter()
             .map(|t| t.to_rfc3339())
             .collect()
+    }
+
+    /// Looking back finds exactly the occurrences looking forward gives,
+    /// across both DST changes of a year (the recurring page's "last
+    /// started" derives a job id from it).
+    #[test]
+    fn looking_back_finds_the_occurrences_looking_forward_gives() {
+        for (expr, tz, from) in [
+            ("30 2 * * *", "Europe/Berlin", "2026-01-01T00:00:00Z"),
+            ("*/15 * * * *", "Europe/Berlin", "2026-03-28T20:00:00Z"),
+            ("*/15 * * * *", "Europe/Berlin", "2026-10-24T20:00:00Z"),
+            ("0 9 * * 1-5", "America/New_York", "2026-01-01T00:00:00Z"),
+            ("0 0 1 * *", "UTC", "2026-01-01T00:00:00Z"),
+        ] {
+            let s = Schedule::parse(expr, tz).unwrap();
+            let all = s.upcoming(utc(from), 400);
+            for pair in all.windows(2) {
+                let (o, next) = (pair[0], pair[1]);
+                assert_eq!(s.last_at_or_before(o), Some(o), "{expr} {tz} at {o}");
+                let between = o + (next - o) / 2;
+                assert_eq!(
+                    s.last_at_or_before(between),
+                    Some(o),
+                    "{expr} {tz} after {o}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -248,6 +248,13 @@ impl IntakeBatch {
     }
 }
 
+/// The job id an idempotency key names, `idem-<key>`, once the key is
+/// checked.
+pub fn idempotency_job_id(key: &str) -> Result<JobId> {
+    check_idempotency_key(key)?;
+    JobId::parse(format!("idem-{key}"))
+}
+
 /// `idem-<key>`, else `msg-<SQS message id>`.
 fn request_id(idempotency_key: Option<&str>, sqs_message_id: &str) -> JobId {
     let id = match idempotency_key {

@@ -276,6 +276,7 @@ impl Default for JobOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub(crate) id: Option<JobId>,
+    pub(crate) idempotent: bool,
     pub(crate) origin: Option<String>,
     pub(crate) kind: String,
     pub(crate) args: serde_json::Value,
@@ -334,6 +335,7 @@ impl NewJob {
     pub fn new(kind: impl Into<String>, args: serde_json::Value) -> Self {
         NewJob {
             id: None,
+            idempotent: false,
             origin: None,
             kind: kind.into(),
             args,
@@ -350,6 +352,7 @@ impl NewJob {
         })?;
         Ok(NewJob {
             id: None,
+            idempotent: false,
             origin: None,
             kind: J::KIND.to_owned(),
             args,
@@ -359,10 +362,24 @@ impl NewJob {
     }
 
     /// Uses this id instead of a generated one; creating a second job with the
-    /// same id fails with [`Error::AlreadyExists`].
+    /// same id, while the first is kept, fails with [`Error::AlreadyExists`]
+    /// (once the first has expired, the id is free again).
     pub fn id(mut self, id: JobId) -> Self {
         self.id = Some(id);
+        self.idempotent = false;
         self
+    }
+
+    /// Creates the job at most once per `key` (the intake's
+    /// `idempotency_key`, BullMQ's `jobId`): its id is `idem-<key>`, and
+    /// creating it again while that job is kept (until its retention is
+    /// over) creates nothing and returns the same id, whatever the job
+    /// asked for. An intake request with the same key names the same job.
+    /// A key is 1 to 128 characters of `A-Za-z0-9._:-`.
+    pub fn idempotency_key(mut self, key: &str) -> Result<Self> {
+        self.id = Some(crate::intake::idempotency_job_id(key)?);
+        self.idempotent = true;
+        Ok(self)
     }
 
     /// Notes where the job came from in its first history entry (`origin`).

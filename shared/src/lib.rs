@@ -74,7 +74,7 @@ pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob};
-pub use recurring::{Misfire, RecurringJob, RecurringOptions};
+pub use recurring::{LastStarted, Misfire, RecurringJob, RecurringOptions, RecurringStatus};
 pub use retry::{OnExhausted, RetryPolicy};
 pub use state::State;
 pub use store::{Count, Cursor, ListQuery, Page, QueueControl};

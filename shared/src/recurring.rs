@@ -338,6 +338,37 @@ impl Recurring<'_> {
         self.client.core.store.list_recurring().await
     }
 
+    /// Every recurring job with its last occurrence that came due (and its
+    /// job's state) and its next one: the list, and one `BatchGetItem` of
+    /// the last occurrences' jobs.
+    pub async fn statuses(&self) -> Result<Vec<RecurringStatus>> {
+        let core = &self.client.core;
+        let now = core.now();
+        let list = self.list().await?;
+        let due: Vec<Option<(DateTime<Utc>, JobId)>> =
+            list.iter().map(|r| r.last_due(now)).collect();
+        let mut ids: Vec<JobId> = due.iter().flatten().map(|(_, id)| id.clone()).collect();
+        ids.extend(list.iter().filter_map(|r| r.last_job_id.clone()));
+        ids.sort_unstable();
+        ids.dedup();
+        let jobs = core.store.get_many(&ids, now).await?;
+        let state_of = |id: &JobId| jobs.iter().find(|j| &j.id == id).map(|j| j.state);
+        Ok(list
+            .into_iter()
+            .zip(due)
+            .map(|(recurring, due)| RecurringStatus {
+                last_started: due.map(|(occurrence, job_id)| LastStarted {
+                    state: state_of(&job_id),
+                    occurrence,
+                    job_id,
+                }),
+                next: recurring.next_due(now),
+                last_job_state: recurring.last_job_id.as_ref().and_then(state_of),
+                recurring,
+            })
+            .collect())
+    }
+
     /// Creates a job from the recurring job now, whatever its schedule or
     /// enabled flag; the schedule is unchanged.
     pub async fn trigger(&self, id: &str) -> Result<JobId> {
@@ -445,7 +476,60 @@ impl Recurring<'_> {
     }
 }
 
+/// A recurring job as a person reads it (Hangfire's "last execution" and
+/// "next execution"): the last occurrence that came due, with its job's
+/// state, and the next one. The stored `last_run` and `next_run` are the
+/// timer's bookkeeping: an occurrence is fired a few minutes ahead, so
+/// `last_run` can be one that has not come due, and `next_run` the one
+/// after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecurringStatus {
+    /// The recurring job as stored.
+    pub recurring: RecurringJob,
+    /// The last occurrence that came due (or the last trigger), if any.
+    pub last_started: Option<LastStarted>,
+    /// The next occurrence after now, fired ahead or not; None when
+    /// disabled.
+    pub next: Option<DateTime<Utc>>,
+    /// The state of the job fired last (`last_job_id`), if it exists.
+    pub last_job_state: Option<State>,
+}
+
+/// The last occurrence of a recurring job that came due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastStarted {
+    /// The occurrence (or the instant of a trigger).
+    pub occurrence: DateTime<Utc>,
+    /// The job it created.
+    pub job_id: JobId,
+    /// That job's state; None once the job has expired or was never
+    /// created (a skipped occurrence).
+    pub state: Option<State>,
+}
+
 impl RecurringJob {
+    /// The last occurrence due by `now` and the id of its job: the last one
+    /// fired if it is due, else (fired ahead) the occurrence before it, if
+    /// that came after the recurring job was created.
+    pub fn last_due(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, JobId)> {
+        let last = self.last_run?;
+        if last <= now {
+            return Some((last, self.last_job_id.clone()?));
+        }
+        let previous = Schedule::parse(&self.cron, &self.tz)
+            .ok()?
+            .last_at_or_before(now)?;
+        (previous >= self.created_at).then(|| (previous, occurrence_job_id(&self.id, previous)))
+    }
+
+    /// The next occurrence after `now` (None when disabled).
+    pub fn next_due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.enabled {
+            return None;
+        }
+        Schedule::parse(&self.cron, &self.tz).ok()?.next_after(now)
+    }
+
     /// Whether two records describe the same schedule and job (an update
     /// between them changes nothing).
     fn same_definition(&self, other: &RecurringJob) -> bool {

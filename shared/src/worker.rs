@@ -1379,6 +1379,9 @@ impl Worker {
     async fn not_created(&self, d: &Delivery, what: &str, e: Error) -> Outcome {
         match e {
             Error::AlreadyExists { id } => {
+                // A redelivery, or a key used again while its job is kept:
+                // the request is the job already there.
+                tracing::info!(message_id = %d.message_id, job = %id, "{what} names a job or batch that exists; nothing created");
                 Outcome::Dropped(format!("{id} already exists for this request"))
             }
             e @ (Error::Invalid { .. } | Error::PayloadTooLarge { .. } | Error::Args { .. }) => {

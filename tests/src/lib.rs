@@ -572,6 +572,24 @@ impl TestEnv {
         ]
     }
 
+    /// `n` jobs of kind `w` (arguments `{"n": i}`) waiting for a slot of
+    /// `key` (limit 1), whose one slot a run that never ends holds; in the
+    /// order created.
+    pub async fn jobs_waiting_on(&self, key: &str, n: u32) -> Vec<JobId> {
+        self.client
+            .take_slot_for_test(key, 1, "holder", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let job = hangar::NewJob::new("w", serde_json::json!({ "n": i })).concurrency(key, 1);
+            ids.push(self.client.enqueue(job).await.unwrap());
+        }
+        let poller = self.poller(Registry::new().raw("w", |_, _| async { Ok(()) }));
+        while poller.poll_once().await.unwrap() > 0 {}
+        ids
+    }
+
     /// A poller of the `default` queue with a short long-poll.
     pub fn poller(&self, registry: Registry) -> Poller {
         Poller::new(self.worker(registry), "default").wait(Duration::from_secs(1))

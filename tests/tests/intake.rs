@@ -32,7 +32,7 @@ else:
     print(json.dumps([sqs.send_message(QueueUrl=url, MessageBody=m["body"], MessageAttributes=attrs(m))["MessageId"] for m in messages]))
 "#;
 
-fn send(env: &TestEnv, messages: &[Value], batch: bool) -> Vec<String> {
+pub(crate) fn send(env: &TestEnv, messages: &[Value], batch: bool) -> Vec<String> {
     let url = &env.config.queue_urls["default"];
     let out = run_python_with_input(
         SEND,
@@ -42,16 +42,16 @@ fn send(env: &TestEnv, messages: &[Value], batch: bool) -> Vec<String> {
     serde_json::from_str(out.trim()).unwrap()
 }
 
-fn body(v: Value) -> Value {
+pub(crate) fn body(v: Value) -> Value {
     json!({ "body": v.to_string() })
 }
 
-fn poller(env: &TestEnv) -> Poller {
+pub(crate) fn poller(env: &TestEnv) -> Poller {
     env.poller(hangar_worker::jobs::registry())
 }
 
 /// Polls until every job exists and satisfies `done`.
-async fn run_until(
+pub(crate) async fn run_until(
     env: &TestEnv,
     poller: &Poller,
     ids: &[JobId],
@@ -81,7 +81,7 @@ fn final_state(j: &JobRecord) -> bool {
     matches!(j.state, State::Succeeded | State::Failed)
 }
 
-fn request(key: &str, name: &str) -> Value {
+pub(crate) fn request(key: &str, name: &str) -> Value {
     json!({"hangar_intake": 1, "kind": "hello", "args": {"name": name}, "idempotency_key": key})
 }
 

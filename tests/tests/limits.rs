@@ -438,3 +438,89 @@ async fn ordering_is_refused_where_it_cannot_hold() {
         .unwrap_err();
     assert!(err.to_string().contains("cannot be ordered"), "{err}");
 }
+
+/// Jobs waiting for a key's slot, or an ordered job's turn, are Enqueued
+/// jobs: listed with the others (each naming its key), counted with them,
+/// and listed, a page at a time, by their key.
+#[tokio::test]
+async fn waiting_jobs_are_listed_and_counted_as_enqueued() {
+    let env = TestEnv::new().await;
+    let client = &env.client;
+    let mut waiting = env.jobs_waiting_on("db", 4).await;
+    let poller = env.poller(hangar::Registry::new().raw("w", |_, _| async { Ok(()) }));
+    // Two ordered jobs, both behind a run of their key that holds it.
+    client
+        .take_slot_for_test("acct-9", 1, "held", Duration::from_secs(60))
+        .await
+        .unwrap();
+    for n in 0..2 {
+        waiting.push(
+            client
+                .enqueue(NewJob::new("w", json!({ "o": n })).ordered("acct-9"))
+                .await
+                .unwrap(),
+        );
+    }
+    let ready = client.enqueue(NewJob::new("w", json!({}))).await.unwrap();
+    while poller.poll_once().await.unwrap() > 0 {}
+    for id in &waiting {
+        assert!(env.job(id).await.waiting_for.is_some(), "{id} waits");
+    }
+    let ready_job = env.job(&ready).await;
+    assert_eq!(ready_job.state, State::Succeeded);
+
+    let listed = client.list(State::Enqueued, None, 50).await.unwrap();
+    let mut ids: Vec<&JobId> = listed.iter().map(|j| &j.id).collect();
+    ids.sort();
+    let mut expected: Vec<&JobId> = waiting.iter().collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every waiting job is listed as Enqueued");
+    for j in &listed {
+        let key = if j.options.ordered.is_some() {
+            "acct-9"
+        } else {
+            "db"
+        };
+        assert_eq!(j.waiting_for.as_deref(), Some(key), "{}", j.id);
+    }
+    let counts: BTreeMap<State, hangar::Count> =
+        client.counts().await.unwrap().into_iter().collect();
+    assert_eq!(counts[&State::Enqueued].n, 6, "{counts:?}");
+
+    let first = client.waiting_jobs("db", 3, None).await.unwrap();
+    assert_eq!(first.jobs.len(), 3);
+    assert_eq!(
+        first.jobs.iter().map(|j| &j.id).collect::<Vec<_>>(),
+        waiting[..3].iter().collect::<Vec<_>>(),
+        "oldest first"
+    );
+    let rest = client
+        .waiting_jobs("db", 3, first.next.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(rest.jobs.len(), 1);
+    assert_eq!(rest.jobs[0].id, waiting[3]);
+    assert!(rest.next.is_none());
+    let ordered = client.waiting_jobs("acct-9", 10, None).await.unwrap();
+    assert_eq!(ordered.jobs.len(), 2);
+    assert!(
+        ordered.jobs[0].sequence < ordered.jobs[1].sequence,
+        "by number"
+    );
+
+    // A small page of the Enqueued listing goes on through every key.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let query = hangar::ListQuery::state(State::Enqueued);
+    loop {
+        let page = client.list_page(&query, 2, cursor.as_ref()).await.unwrap();
+        assert!(!page.keys_left_out);
+        seen.extend(page.jobs.into_iter().map(|j| j.id));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen.iter().collect::<Vec<_>>(), expected, "each once");
+}

@@ -8,6 +8,7 @@ mod cost;
 mod emf;
 mod faults;
 mod filters;
+mod idempotency;
 mod infra;
 mod intake;
 mod latency;

@@ -181,6 +181,9 @@ pub struct JobRow {
     pub run_at: Option<DateTime<Utc>>,
     /// The last failure message.
     pub last_error: Option<String>,
+    /// The concurrency or ordering key whose slot it waits for, while it
+    /// waits (it is Enqueued).
+    pub waiting_for: Option<String>,
 }
 
 impl From<&JobRecord> for JobRow {
@@ -195,6 +198,7 @@ impl From<&JobRecord> for JobRow {
             updated_at: j.updated_at,
             run_at: j.run_at,
             last_error: j.last_error.clone(),
+            waiting_for: j.waiting_for.clone(),
         }
     }
 }
@@ -206,6 +210,10 @@ pub struct JobPage {
     pub jobs: Vec<JobRow>,
     /// Pass as `cursor` for the next page; null at the end.
     pub next: Option<String>,
+    /// Jobs wait for more keys than a listing reads: those of the keys
+    /// left out are listed by `GET /api/keys/{key}` only.
+    #[serde(default)]
+    pub keys_left_out: bool,
 }
 
 /// `GET /api/jobs` parameters.
@@ -287,26 +295,27 @@ pub(crate) fn list_position(
 pub(crate) async fn page(
     admin: &Admin,
     p: &ListParams,
-) -> Result<(ListQuery, Vec<JobRecord>, Option<String>), ApiError> {
+) -> Result<(ListQuery, hangar::Page, Option<String>), ApiError> {
     let (query, cursor, size) = list_position(admin, p)?;
-    let page = admin
+    let mut page = admin
         .client
         .list_page(&query, size, cursor.as_ref())
         .await?;
-    let next = page.next.map(|cursor| {
+    let next = page.next.take().map(|cursor| {
         admin.cursors.encode(&Position {
             query: query.clone(),
             cursor,
         })
     });
-    Ok((query, page.jobs, next))
+    Ok((query, page, next))
 }
 
 async fn list(admin: Admin, Query(p): Query<ListParams>) -> ApiResult<JobPage> {
-    let (_, jobs, next) = page(&admin, &p).await?;
+    let (_, page, next) = page(&admin, &p).await?;
     Ok(Json(JobPage {
-        jobs: jobs.iter().map(JobRow::from).collect(),
+        jobs: page.jobs.iter().map(JobRow::from).collect(),
         next,
+        keys_left_out: page.keys_left_out,
     }))
 }
 
@@ -499,29 +508,50 @@ async fn bulk(
     Ok(Json(out))
 }
 
-/// A recurring job with the state of the job it created last.
+/// A recurring job with the state of the job it created last, the last
+/// occurrence that came due and the next one.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecurringRow {
     /// The recurring job.
     #[serde(flatten)]
     pub recurring: RecurringJson,
-    /// The state of its last job, if that job still exists.
+    /// The state of its last job (`last_job_id`, which can be an occurrence
+    /// fired ahead), if that job still exists.
     pub last_job_state: Option<String>,
+    /// The last occurrence that came due, and its job.
+    pub last_started: Option<LastStartedJson>,
+    /// The next occurrence after now (None when disabled).
+    pub next_occurrence: Option<DateTime<Utc>>,
+}
+
+/// The last occurrence of a recurring job that came due.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastStartedJson {
+    /// The occurrence, or the instant of a trigger.
+    pub occurrence: DateTime<Utc>,
+    /// The job it created.
+    pub job_id: String,
+    /// That job's state; null once it expired (or the occurrence was
+    /// skipped).
+    pub state: Option<String>,
 }
 
 pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, ApiError> {
-    let list = admin.client.recurring().list().await?;
-    let last: Vec<JobId> = list.iter().filter_map(|r| r.last_job_id.clone()).collect();
-    let jobs = admin.client.get_many(&last).await?;
-    Ok(list
-        .iter()
+    Ok(admin
+        .client
+        .recurring()
+        .statuses()
+        .await?
+        .into_iter()
         .map(|r| RecurringRow {
-            recurring: RecurringJson::from(r),
-            last_job_state: r.last_job_id.as_ref().and_then(|id| {
-                jobs.iter()
-                    .find(|j| &j.id == id)
-                    .map(|j| j.state.to_string())
+            recurring: RecurringJson::from(&r.recurring),
+            last_job_state: r.last_job_state.map(|s| s.to_string()),
+            last_started: r.last_started.map(|l| LastStartedJson {
+                occurrence: l.occurrence,
+                job_id: l.job_id.to_string(),
+                state: l.state.map(|s| s.to_string()),
             }),
+            next_occurrence: r.next,
         })
         .collect())
 }
@@ -529,8 +559,64 @@ pub(crate) async fn recurring_rows(admin: &Admin) -> Result<Vec<RecurringRow>, A
 /// A concurrency or ordering key: the runs holding its slots (live, and
 /// those whose lease passed), the jobs waiting, the limit and, ordered,
 /// the number allowed to start.
-async fn key(admin: Admin, Path(key): Path<String>) -> ApiResult<hangar::store::SlotState> {
-    Ok(Json(admin.client.concurrency_key(&key).await?))
+async fn key(
+    admin: Admin,
+    Path(key): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> ApiResult<KeyJson> {
+    Ok(Json(key_state(&admin, &key, &q).await?))
+}
+
+/// Which of a key's waiting jobs to show.
+#[derive(Debug, Deserialize, Default)]
+pub struct KeyQuery {
+    /// Where to go on, from a previous answer's `next`.
+    pub cursor: Option<String>,
+    /// How many waiting jobs, 1 to 100 (default 50).
+    pub limit: Option<usize>,
+}
+
+/// A concurrency or ordering key and a page of the jobs waiting for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyJson {
+    /// The key as stored: slots held, the waiting count, the limit.
+    #[serde(flatten)]
+    pub state: hangar::store::SlotState,
+    /// Jobs waiting for a slot, oldest (ordered: lowest number) first.
+    pub waiting_jobs: Vec<JobRow>,
+    /// Pass as `cursor` for more waiting jobs; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Most waiting jobs one answer about a key lists.
+pub const MAX_WAITING_PAGE: usize = 100;
+
+pub(crate) async fn key_state(admin: &Admin, key: &str, q: &KeyQuery) -> Result<KeyJson, ApiError> {
+    let size = q.limit.unwrap_or(50);
+    if size == 0 || size > MAX_WAITING_PAGE {
+        return Err(ApiError::bad(format!(
+            "limit must be 1 to {MAX_WAITING_PAGE}"
+        )));
+    }
+    let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(text) => Some(admin.cursors.decode(text)?.cursor),
+        None => None,
+    };
+    let (state, page) = tokio::try_join!(
+        admin.client.concurrency_key(key),
+        admin.client.waiting_jobs(key, size, cursor.as_ref()),
+    )?;
+    let next_cursor = page.next.map(|cursor| {
+        admin.cursors.encode(&Position {
+            query: ListQuery::state(JobState::Enqueued),
+            cursor,
+        })
+    });
+    Ok(KeyJson {
+        state,
+        waiting_jobs: page.jobs.iter().map(JobRow::from).collect(),
+        next_cursor,
+    })
 }
 
 /// How many batches to list.

@@ -213,9 +213,11 @@ fn timeline(points: &[crate::api::Point], label: &str) -> Markup {
                 @let hf = p.failed as f64 / max * h;
                 @let x = i as f64 * bar + 1.0;
                 rect x=(x) y={ (h - hs - hf) } width={ ((bar - 2.0).max(1.0)) } height=(hs) fill="#3f8f5a" {
-                    title { (p.at.format("%H:%M UTC")) ": " (p.succeeded) " succeeded, " (p.failed) " failed" }
+                    title { (p.at.format("%H:%M UTC")) ": " (p.succeeded) " succeeded" }
                 }
-                rect x=(x) y={ (h - hf) } width={ ((bar - 2.0).max(1.0)) } height=(hf) fill="#b3383e";
+                rect x=(x) y={ (h - hf) } width={ ((bar - 2.0).max(1.0)) } height=(hf) fill="#b3383e" {
+                    title { (p.at.format("%H:%M UTC")) ": " (p.failed) " failed" }
+                }
             }
         }
     }
@@ -301,7 +303,8 @@ async fn state_page(
             cursor: p.cursor.clone(),
             limit: Some(50),
         };
-        let (query, jobs, next) = page(&admin, &params).await?;
+        let (query, listed, next) = page(&admin, &params).await?;
+        let jobs = listed.jobs;
         let lower = st.as_str().to_ascii_lowercase();
         let writable = !admin.options.read_only;
         Ok(layout(&admin, st.as_str(), None, html! {
@@ -329,6 +332,9 @@ async fn state_page(
             }
             (job_table(&jobs))
             @if jobs.is_empty() { p.muted { "No jobs on this page." } }
+            @if listed.keys_left_out {
+                p.muted { "Jobs wait for more concurrency and ordering keys than this list reads; a key's page lists all of its waiting jobs." }
+            }
             @if let Some(next) = next {
                 p { a href={ "/jobs/" (lower) "?cursor=" (next) } { "Next page →" } }
             }
@@ -351,7 +357,12 @@ fn job_table(jobs: &[JobRecord]) -> Markup {
                     td { a href={ "/job/" (j.id.as_str()) } { (j.id.as_str()) } }
                     td { (j.kind) }
                     td { (j.options.queue) }
-                    td { (state_badge(j.state.as_str())) }
+                    td {
+                        (state_badge(j.state.as_str()))
+                        @if let Some(key) = &j.waiting_for {
+                            " " span.waiting { "waiting for " a href={ "/keys/" (path_segment(key)) } { code { (key) } } }
+                        }
+                    }
                     td.num { (j.attempt) }
                     td { (time(j.updated_at)) }
                     td.err { (j.last_error.as_deref().unwrap_or("")) }
@@ -474,7 +485,7 @@ async fn recurring_page(admin: Admin) -> Response {
         Ok(layout(&admin, "Recurring jobs", None, html! {
             h1 { "Recurring jobs" }
             table {
-                tr { th { "Id" } th { "Cron" } th { "Zone" } th { "Misfire" } th { "Kind" } th { "Next run" } th { "Last run" } th { "Last job" } th { "Last error" } th {} }
+                tr { th { "Id" } th { "Cron" } th { "Zone" } th { "Misfire" } th { "Kind" } th { "Next run" } th { "Last run" } th { "Last error" } th {} }
                 @for r in &rows {
                     @let rec = &r.recurring;
                     tr {
@@ -483,13 +494,16 @@ async fn recurring_page(admin: Admin) -> Response {
                         td { (rec.tz) }
                         td { (rec.misfire) }
                         td { (rec.kind) }
-                        td { @if let Some(t) = rec.next_run { (time(t)) } }
-                        td { @if let Some(t) = rec.last_run { (time(t)) } }
-                        td {
-                            @if let Some(j) = &rec.last_job_id {
-                                a href={ "/job/" (j) } { (j) }
-                                @if let Some(s) = &r.last_job_state { " " (state_badge(s)) }
-                            }
+                        td.next { @if let Some(t) = r.next_occurrence { (time(t)) } @else if !rec.enabled { span.muted { "disabled" } } }
+                        td.last {
+                            @if let Some(l) = &r.last_started {
+                                a href={ "/job/" (l.job_id) } { (time(l.occurrence)) }
+                                " "
+                                @match &l.state {
+                                    Some(s) => (state_badge(s)),
+                                    None => span.muted { "expired" },
+                                }
+                            } @else { span.muted { "not yet" } }
                         }
                         td.err { (rec.last_error.as_deref().unwrap_or("")) }
                         td {
@@ -615,9 +629,14 @@ fn path_segment(key: &str) -> String {
         .collect()
 }
 
-async fn key_page(admin: Admin, Path(key): Path<String>) -> Response {
+async fn key_page(
+    admin: Admin,
+    Path(key): Path<String>,
+    Query(q): Query<crate::api::KeyQuery>,
+) -> Response {
     let result = async {
-        let k = admin.client.concurrency_key(&key).await?;
+        let answer = crate::api::key_state(&admin, &key, &q).await?;
+        let k = &answer.state;
         Ok(layout(&admin, &format!("Key {key}"), Some(5), html! {
             h1 { "Key " code { (key) } }
             table {
@@ -625,6 +644,25 @@ async fn key_page(admin: Admin, Path(key): Path<String>) -> Response {
                 tr { th { "Running" } td { (k.live.len()) } }
                 tr { th { "Waiting" } td { (k.waiting) } }
                 @if let Some(next) = k.next { tr { th { "Next to start" } td { "number " (next) } } }
+            }
+            h2 { "Jobs waiting" }
+            @if answer.waiting_jobs.is_empty() {
+                p.muted { "None on this page." }
+            } @else {
+                table {
+                    tr { th { "Job" } th { "Kind" } th { "Queue" } th { "Created" } }
+                    @for j in &answer.waiting_jobs {
+                        tr {
+                            td { a href={ "/job/" (j.id) } { (j.id) } }
+                            td { (j.kind) }
+                            td { (j.queue) }
+                            td { (time(j.created_at)) }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &answer.next_cursor {
+                p { a href={ "/keys/" (path_segment(&key)) "?cursor=" (next) } { "More waiting jobs →" } }
             }
             @if !k.live.is_empty() || !k.expired.is_empty() {
                 h2 { "Runs holding a slot" }

@@ -859,8 +859,15 @@ async fn pages_on_a_big_store_cost_a_bounded_number_of_requests() {
             } else {
                 1
             };
+            // Enqueued's first page also looks for keys with waiting jobs
+            // (one query per shard of the Limits bucket; none wait here).
+            let keys = if page.starts_with("/jobs/enqueued") && !later {
+                shards
+            } else {
+                0
+            };
             assert!(
-                queries == shards * buckets || (later && queries <= shards * buckets),
+                queries == shards * buckets + keys || (later && queries <= shards * buckets),
                 "{page}: {all:?}"
             );
             assert!(

@@ -1,16 +1,17 @@
 //! The dashboard in a real browser: Debian's headless Chromium driven
 //! through ChromeDriver's WebDriver API (plain HTTP on 127.0.0.1). Loads the
-//! overview, opens a Failed job whose arguments hold markup, sees it shown
-//! as text with nothing run, requeues it from its page (confirming the
-//! dialog) and sees it succeed. Screenshots go to target/screenshots (and
-//! to docs/ with HANGAR_UPDATE_SCREENSHOTS=1).
+//! overview and finds a drawn bar for every finished job in its charts;
+//! opens a Failed job whose arguments hold markup, sees it shown as text
+//! with nothing run, requeues it from its page (confirming the dialog) and
+//! sees it succeed. Screenshots go to target/screenshots (and to docs/ with
+//! HANGAR_UPDATE_SCREENSHOTS=1).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hangar::{NewJob, Registry, State};
-use hangar_integration_tests::{TestEnv, workspace_root};
+use hangar::{ManualClock, NewJob, Registry, State, Timer};
+use hangar_integration_tests::{EnvOptions, TestEnv, workspace_root};
 use serde_json::{Value, json};
 
 /// One WebDriver request: method, path, JSON body; the response's `value`.
@@ -180,6 +181,114 @@ impl Browser {
     }
 }
 
+/// Serves the dashboard of `client` on a free 127.0.0.1 port; its base URL.
+async fn serve(client: &hangar::Client) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router =
+        hangar_admin::Admin::new(client.clone(), hangar_admin::local_options(port)).router();
+    tokio::spawn(hangar_admin::serve(
+        router,
+        listener,
+        std::future::pending(),
+    ));
+    format!("http://127.0.0.1:{port}")
+}
+
+/// What a person sees in a chart: the bars drawn (direct children of the
+/// chart with a height on screen) and the number each one's title gives.
+async fn drawn_bars(browser: &Browser, label: &str) -> Vec<(String, u64)> {
+    let script = format!(
+        "const svg = document.querySelector('svg[aria-label=\"{label}\"]');
+         if (!svg) return null;
+         return [...svg.children]
+           .filter(e => e.tagName === 'rect' && e.getBoundingClientRect().height > 0)
+           .map(e => (e.querySelector('title') || {{textContent: ''}}).textContent);"
+    );
+    let titles = browser.js(&script).await;
+    let titles = titles
+        .as_array()
+        .unwrap_or_else(|| panic!("no chart {label:?} on the page: {titles}"));
+    titles
+        .iter()
+        .map(|t| {
+            let t = t.as_str().unwrap_or_default().to_owned();
+            // "10:15 UTC: 5 succeeded"
+            let n = t
+                .rsplit(": ")
+                .next()
+                .and_then(|s| s.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("a bar without a count in its title: {t:?}"));
+            (t, n)
+        })
+        .collect()
+}
+
+/// After jobs finish over two minutes, both throughput charts draw bars
+/// whose titles add up to the jobs that finished, succeeded and failed.
+#[tokio::test]
+async fn the_throughput_charts_draw_the_finished_jobs() {
+    let t0 = chrono::Utc::now();
+    let clock = ManualClock::new(t0);
+    let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
+    let poller = env.poller(Registry::new().raw("k", |args, _| async move {
+        if args["fail"] == true {
+            Err(hangar::JobFailure::msg("no"))
+        } else {
+            Ok(())
+        }
+    }));
+    let timer = Timer::new(&env.client);
+    let mut finished = 0;
+    for (minute, ok, failing) in [(0, 5, 2), (1, 3, 0)] {
+        clock.set(t0 + chrono::Duration::minutes(minute));
+        for (n, fail) in (0..ok)
+            .map(|n| (n, false))
+            .chain((0..failing).map(|n| (n, true)))
+        {
+            let id = env
+                .client
+                .enqueue(NewJob::new("k", json!({ "n": n, "fail": fail })).retries(0))
+                .await
+                .unwrap();
+            let state = if fail {
+                State::Failed
+            } else {
+                State::Succeeded
+            };
+            env.drive_to(&poller, &id, state, Duration::from_secs(15))
+                .await;
+            finished += 1;
+        }
+        clock.set(t0 + chrono::Duration::minutes(minute) + chrono::Duration::seconds(40));
+        timer.roll_up().await.unwrap();
+    }
+    let base = serve(&env.client).await;
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/")).await;
+    for label in [
+        "Succeeded and failed per minute",
+        "Succeeded and failed per hour",
+    ] {
+        let bars = drawn_bars(&browser, label).await;
+        let total: u64 = bars.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, finished, "{label}: {bars:?}");
+        assert!(
+            bars.iter().any(|(t, _)| t.ends_with("failed")),
+            "{label}: a failed bar is drawn: {bars:?}"
+        );
+    }
+    let per_minute = drawn_bars(&browser, "Succeeded and failed per minute").await;
+    assert_eq!(
+        per_minute.len(),
+        3,
+        "two minutes' green bars and one red: {per_minute:?}"
+    );
+    browser.screenshot("dashboard-overview.png").await;
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn dashboard_in_a_real_browser() {
     let env = TestEnv::new().await;
@@ -218,16 +327,7 @@ async fn dashboard_in_a_real_browser() {
             .await;
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router =
-        hangar_admin::Admin::new(env.client.clone(), hangar_admin::local_options(port)).router();
-    tokio::spawn(hangar_admin::serve(
-        router,
-        listener,
-        std::future::pending(),
-    ));
-    let base = format!("http://127.0.0.1:{port}");
+    let base = serve(&env.client).await;
 
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
@@ -235,7 +335,6 @@ async fn dashboard_in_a_real_browser() {
         .js("return document.querySelector('h1').textContent")
         .await;
     assert_eq!(h1, "Overview");
-    browser.screenshot("dashboard-overview.png").await;
 
     // The Failed list links to the job.
     browser.go(&format!("{base}/jobs/failed")).await;

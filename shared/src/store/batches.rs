@@ -124,8 +124,8 @@ impl Store {
     }
 
     /// Writes a new batch (Creating, watched a grace period ahead in case
-    /// its creation is cut short). Returns the batch already there if the
-    /// id is taken.
+    /// its creation is cut short), replacing one past its expiry. Returns
+    /// the batch already there if the id is taken.
     pub(crate) async fn create_batch(&self, b: &BatchRecord) -> Result<Option<BatchRecord>> {
         let mut item = HashMap::from([
             (attr::PK.to_owned(), s(batch_key(&b.id))),
@@ -156,8 +156,9 @@ impl Store {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
+            .condition_expression(super::jobs::CREATE_CONDITION)
+            .set_expression_attribute_names(Some(super::jobs::create_names()))
+            .set_expression_attribute_values(Some(super::jobs::create_values(b.created_at)))
             .return_values_on_condition_check_failure(
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
             )

@@ -26,6 +26,26 @@ use crate::error::{Error, Result};
 use crate::job::{Continuation, JobId, JobRecord, MAX_CONTINUATIONS, MAX_HISTORY};
 use crate::state::{State, can_transition};
 
+/// The condition of a write that creates an item under a key: nothing is
+/// there, or what is there is past its expiry. DynamoDB's TTL sweep removes
+/// an expired item days later, and every read treats it as gone meanwhile,
+/// so a new item takes its key in the same conditional write (an
+/// idempotency key can be used again once its job's retention is over).
+pub(crate) const CREATE_CONDITION: &str = "attribute_not_exists(#pk) OR #ttl <= :created_s";
+
+/// The names [`CREATE_CONDITION`] uses.
+pub(crate) fn create_names() -> HashMap<String, String> {
+    HashMap::from([
+        ("#pk".to_owned(), attr::PK.to_owned()),
+        ("#ttl".to_owned(), attr::TTL.to_owned()),
+    ])
+}
+
+/// The values [`CREATE_CONDITION`] uses, for a creation at `now`.
+pub(crate) fn create_values(now: DateTime<Utc>) -> HashMap<String, AttributeValue> {
+    HashMap::from([(":created_s".to_owned(), n(now.timestamp()))])
+}
+
 impl Store {
     /// The TTL of a job written in `state` at `now`, if the state expires.
     fn ttl_for(
@@ -46,30 +66,34 @@ impl Store {
         job_item(job, place_of(job, self.grace), self.shards, ttl)
     }
 
-    /// A `Put` of a new job: fails if the id is taken.
+    /// A `Put` of a new job: fails if the id is taken by a job that has
+    /// not expired (see [`CREATE_CONDITION`]).
     pub(crate) fn put_new(&self, job: &JobRecord) -> Result<Put> {
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(self.item(job)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
+            .condition_expression(CREATE_CONDITION)
+            .set_expression_attribute_names(Some(create_names()))
+            .set_expression_attribute_values(Some(create_values(job.created_at)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| Error::aws(SERVICE, "TransactWriteItems", e))
     }
 
     /// Creates a job; fails with [`Error::AlreadyExists`] if the id is taken
-    /// by another job. A put whose answer was lost, made again by the SDK
-    /// and refused, finds its own job (the same first history entry, to the
-    /// nanosecond) and succeeds.
+    /// by another job that has not expired (an expired one is replaced). A
+    /// put whose answer was lost, made again by the SDK and refused, finds
+    /// its own job (the same first history entry, to the nanosecond) and
+    /// succeeds.
     pub(crate) async fn insert(&self, job: &JobRecord) -> Result<()> {
         let res = self
             .ddb
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.item(job)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK)
+            .condition_expression(CREATE_CONDITION)
+            .set_expression_attribute_names(Some(create_names()))
+            .set_expression_attribute_values(Some(create_values(job.created_at)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

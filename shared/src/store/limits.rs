@@ -415,10 +415,7 @@ impl Store {
         order_at: i64,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let place = (
-            format!("{}#{key}", super::Bucket::Waiting.as_str()),
-            order_at,
-        );
+        let place = (super::list::waiting_partition(key), order_at);
         self.hold(id, held, place, attr::WAITS, s(key), now).await
     }
 
@@ -431,10 +428,7 @@ impl Store {
             .index_name(super::INDEX)
             .key_condition_expression("#b = :b")
             .expression_attribute_names("#b", attr::BUCKET)
-            .expression_attribute_values(
-                ":b",
-                s(format!("{}#{key}", super::Bucket::Waiting.as_str())),
-            )
+            .expression_attribute_values(":b", s(super::list::waiting_partition(key)))
             .limit(limit.clamp(1, 100) as i32)
             .send()
             .await

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::item::{Item, get_n, get_s, is_expired, ms, parse_job, s};
-use super::schema::{Bucket, attr};
+use super::schema::{Bucket, NEVER_MS, attr};
 use super::{SERVICE, Store};
 use crate::error::{Error, Result};
 use crate::job::JobRecord;
@@ -56,12 +56,48 @@ impl ListQuery {
     }
 }
 
-/// Where a listing goes on: per lane (bucket and shard), the last entry
-/// taken. Serializable, so a caller can hand it out (signed) and take it
-/// back.
+/// Most concurrency and ordering keys whose waiting jobs a listing of
+/// Enqueued (or Scheduled) jobs reads, one query per key on its first page
+/// (and on later pages, for a key with more waiting jobs than a page).
+/// A listing that leaves keys out says so ([`Page::keys_left_out`]); each
+/// key's own listing ([`Store::waiting_page`]) has them all.
+pub const MAX_WAIT_KEYS: usize = 25;
+
+/// Where a listing goes on: per lane (a bucket's shard, or a key's waiting
+/// jobs), the last entry taken. Serializable, so a caller can hand it out
+/// (signed) and take it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     lanes: Vec<Lane>,
+    /// The keys whose waiting jobs are the lanes after the shards'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<String>,
+    /// More keys had waiting jobs than the listing reads.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    cut: bool,
+}
+
+/// Where a lane's entries come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A shard of a bucket, in index time.
+    Shard(Bucket, u32),
+    /// A key's waiting jobs (`wait#<key>`), merged in by creation time.
+    Key(String),
+}
+
+impl Source {
+    fn partition(&self) -> String {
+        match self {
+            Source::Shard(bucket, shard) => bucket.key(*shard),
+            Source::Key(key) => waiting_partition(key),
+        }
+    }
+}
+
+/// The index partition of a key's waiting jobs.
+pub(crate) fn waiting_partition(key: &str) -> String {
+    format!("{}#{key}", Bucket::Waiting.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +118,9 @@ pub struct Page {
     pub next: Option<Cursor>,
     /// Queries made for this page.
     pub queries: usize,
+    /// Jobs waiting for more than [`MAX_WAIT_KEYS`] keys: those of the
+    /// keys left out are not in this listing.
+    pub keys_left_out: bool,
 }
 
 /// A count of jobs.
@@ -95,17 +134,57 @@ pub struct Count {
 }
 
 struct Entry {
+    /// Where it sorts in the merge.
     at: i64,
+    /// Its index time, where its lane goes on after it.
+    key_at: i64,
     pk: String,
     lane: usize,
 }
 
 impl Store {
-    fn lanes(&self, state: State) -> Vec<(Bucket, u32)> {
+    fn lanes(&self, state: State, keys: &[String]) -> Vec<Source> {
         Bucket::holding(state)
             .iter()
-            .flat_map(|b| (0..self.shards).map(move |shard| (*b, shard)))
+            .flat_map(|b| (0..self.shards).map(move |shard| Source::Shard(*b, shard)))
+            .chain(keys.iter().cloned().map(Source::Key))
             .collect()
+    }
+
+    /// The concurrency and ordering keys with jobs waiting (their look by
+    /// the timer is not "never"), at most `max` (by key), and whether there
+    /// were more: one query per shard of the Limits bucket.
+    pub(crate) async fn waiting_keys(&self, max: usize) -> Result<(Vec<String>, bool)> {
+        let mut set = tokio::task::JoinSet::new();
+        for shard in 0..self.shards {
+            let q = self
+                .bucket_query(Bucket::Limits, shard)
+                .key_condition_expression("#b = :b AND #at < :never")
+                .expression_attribute_names("#at", attr::BUCKET_AT)
+                .expression_attribute_values(":never", AttributeValue::N(NEVER_MS.to_string()))
+                .projection_expression("#pk")
+                .expression_attribute_names("#pk", attr::PK)
+                .limit(max as i32 + 1);
+            set.spawn(async move { q.send().await });
+        }
+        let mut keys = Vec::new();
+        let mut more = false;
+        while let Some(joined) = set.join_next().await {
+            let out = joined
+                .expect("query task does not panic")
+                .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+            more |= out.last_evaluated_key.is_some();
+            keys.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| get_s(i, attr::PK)?.strip_prefix("conc#"))
+                    .map(str::to_owned),
+            );
+        }
+        keys.sort_unstable();
+        more |= keys.len() > max;
+        keys.truncate(max);
+        Ok((keys, more))
     }
 
     /// One page of jobs in a state, newest first (by index time), at most
@@ -123,7 +202,15 @@ impl Store {
     ) -> Result<Page> {
         let size = size.clamp(1, 1000);
         let ascending = query.state == State::Processing;
-        let lanes = self.lanes(query.state);
+        // Jobs waiting for a key's slot are Enqueued (or due Scheduled)
+        // jobs in their key's own partition.
+        let waits = matches!(query.state, State::Enqueued | State::Scheduled);
+        let (keys, cut) = match cursor {
+            Some(c) => (c.keys.clone(), c.cut),
+            None if waits => self.waiting_keys(MAX_WAIT_KEYS).await?,
+            None => (Vec::new(), false),
+        };
+        let lanes = self.lanes(query.state, &keys);
         let mut positions = match cursor {
             Some(c) if c.lanes.len() == lanes.len() => c.lanes.clone(),
             Some(_) => {
@@ -135,12 +222,13 @@ impl Store {
             None => vec![Lane::Start; lanes.len()],
         };
         let mut set = tokio::task::JoinSet::new();
-        for (i, (bucket, shard)) in lanes.iter().enumerate() {
+        for (i, source) in lanes.iter().enumerate() {
+            let partition = source.partition();
             let start = match &positions[i] {
                 Lane::Done => continue,
                 Lane::Start => None,
                 Lane::After { at, pk } => Some(std::collections::HashMap::from([
-                    (attr::BUCKET.to_owned(), s(bucket.key(*shard))),
+                    (attr::BUCKET.to_owned(), s(&partition)),
                     (
                         attr::BUCKET_AT.to_owned(),
                         AttributeValue::N(at.to_string()),
@@ -149,25 +237,33 @@ impl Store {
                 ])),
             };
             let mut q = self
-                .bucket_query(*bucket, *shard)
+                .partition_query(partition)
                 .scan_index_forward(ascending)
                 .limit(size as i32)
                 .set_exclusive_start_key(start);
-            q = match (query.since, query.until) {
-                (None, None) => q,
-                (since, until) => q
-                    .key_condition_expression("#b = :b AND #at BETWEEN :since AND :until")
-                    .expression_attribute_names("#at", attr::BUCKET_AT)
-                    .expression_attribute_values(
-                        ":since",
-                        ms(since.unwrap_or(DateTime::<Utc>::MIN_UTC)),
-                    )
-                    .expression_attribute_values(
-                        ":until",
-                        ms(until.unwrap_or(DateTime::<Utc>::MAX_UTC)),
-                    ),
-            };
             let mut filters = Vec::new();
+            let window = (query.since.is_some() || query.until.is_some()).then(|| {
+                (
+                    ms(query.since.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+                    ms(query.until.unwrap_or(DateTime::<Utc>::MAX_UTC)),
+                )
+            });
+            if let Some((since, until)) = window {
+                q = q
+                    .expression_attribute_values(":since", since)
+                    .expression_attribute_values(":until", until);
+                q = match source {
+                    Source::Shard(..) => q
+                        .key_condition_expression("#b = :b AND #at BETWEEN :since AND :until")
+                        .expression_attribute_names("#at", attr::BUCKET_AT),
+                    // A waiting job's index time is when it started waiting
+                    // (or its number): its creation is what the window means.
+                    Source::Key(_) => {
+                        filters.push("#created BETWEEN :since AND :until");
+                        q.expression_attribute_names("#created", attr::CREATED)
+                    }
+                };
+            }
             if let Some(queue) = &query.queue {
                 filters.push("#queue = :queue");
                 q = q
@@ -192,16 +288,34 @@ impl Store {
             let (lane, res) = joined.expect("query task does not panic");
             let out = res.map_err(|e| Error::aws(SERVICE, "Query", e))?;
             queries += 1;
+            let by_creation = matches!(lanes[lane], Source::Key(_));
+            // The merge takes a prefix of each lane, so a lane's merge times
+            // must not go back: a waiting job listed after a newer one in
+            // its key's order is merged as no newer than that one.
+            let mut bound: Option<i64> = None;
             for item in out.items() {
-                if let (Some(at), Some(pk)) =
+                let (Some(key_at), Some(pk)) =
                     (get_n::<i64>(item, attr::BUCKET_AT), get_s(item, attr::PK))
-                {
-                    entries.push(Entry {
-                        at,
-                        pk: pk.to_owned(),
-                        lane,
-                    });
-                }
+                else {
+                    continue;
+                };
+                let own = if by_creation {
+                    get_n::<i64>(item, attr::CREATED).unwrap_or(key_at)
+                } else {
+                    key_at
+                };
+                let at = match bound {
+                    Some(b) if ascending => own.max(b),
+                    Some(b) => own.min(b),
+                    None => own,
+                };
+                bound = Some(at);
+                entries.push(Entry {
+                    at,
+                    key_at,
+                    pk: pk.to_owned(),
+                    lane,
+                });
             }
             last_keys.insert(lane, out.last_evaluated_key);
         }
@@ -217,7 +331,7 @@ impl Store {
             let last_taken = taken.iter().rev().find(|e| e.lane == lane);
             positions[lane] = match (left_over, last_taken, last_key) {
                 (true, Some(e), _) => Lane::After {
-                    at: e.at,
+                    at: e.key_at,
                     pk: e.pk.clone(),
                 },
                 (true, None, _) => positions[lane].clone(),
@@ -242,12 +356,76 @@ impl Store {
             .filter_map(|pk| found.remove(pk))
             .filter(|j| j.state == query.state && !is_expired(j, now))
             .collect();
-        let next =
-            (!positions.iter().all(|l| *l == Lane::Done)).then_some(Cursor { lanes: positions });
+        let next = (!positions.iter().all(|l| *l == Lane::Done)).then_some(Cursor {
+            lanes: positions,
+            keys,
+            cut,
+        });
         Ok(Page {
             jobs,
             next,
             queries,
+            keys_left_out: cut,
+        })
+    }
+
+    /// One page of the jobs waiting for a slot of `key`, oldest (or, for an
+    /// ordering key, lowest number) first: one query and one
+    /// `BatchGetItem`. Jobs that stopped waiting since the index saw them
+    /// are left out.
+    pub async fn waiting_page(
+        &self,
+        key: &str,
+        size: usize,
+        cursor: Option<&Cursor>,
+        now: DateTime<Utc>,
+    ) -> Result<Page> {
+        let partition = waiting_partition(key);
+        let start = match cursor.map(|c| (c.lanes.as_slice(), c.keys.as_slice())) {
+            None => None,
+            Some(([Lane::After { at, pk }], [k])) if k == key => {
+                Some(std::collections::HashMap::from([
+                    (attr::BUCKET.to_owned(), s(&partition)),
+                    (
+                        attr::BUCKET_AT.to_owned(),
+                        AttributeValue::N(at.to_string()),
+                    ),
+                    (attr::PK.to_owned(), s(pk)),
+                ]))
+            }
+            Some(_) => return Err(Error::invalid("cursor", "it belongs to another listing")),
+        };
+        let out = self
+            .partition_query(partition)
+            .limit(size.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+        let pks = super::item::keys_of(out.items());
+        let mut found: std::collections::HashMap<String, JobRecord> = Default::default();
+        for item in self.get_items(&pks, false).await? {
+            let job = parse_job(&item)?;
+            found.insert(super::schema::job_key(&job.id), job);
+        }
+        let jobs = pks
+            .iter()
+            .filter_map(|pk| found.remove(pk))
+            .filter(|j| j.waiting_for.as_deref() == Some(key) && !is_expired(j, now))
+            .collect();
+        let next = out.last_evaluated_key.map(|k| Cursor {
+            lanes: vec![Lane::After {
+                at: get_n(&k, attr::BUCKET_AT).unwrap_or(0),
+                pk: get_s(&k, attr::PK).unwrap_or_default().to_owned(),
+            }],
+            keys: vec![key.to_owned()],
+            cut: false,
+        });
+        Ok(Page {
+            jobs,
+            next,
+            queries: 1,
+            keys_left_out: false,
         })
     }
 
@@ -354,12 +532,14 @@ impl Store {
         Ok(pks)
     }
 
-    /// Entries per bucket (see [`COUNT_PAGE`]), and the Active bucket's
-    /// jobs by state when it holds no more than [`ACTIVE_SAMPLE`] (read
-    /// with one `BatchGetItem`).
+    /// Entries per bucket (see [`COUNT_PAGE`]), the jobs waiting for a
+    /// key's slot (see [`Store::count_waiting`]), and the Active bucket's
+    /// jobs by state: all of them when it holds no more than
+    /// [`ACTIVE_SAMPLE`], else its oldest [`ACTIVE_SAMPLE`] (where running
+    /// jobs sit), each read with one `BatchGetItem`.
     pub async fn bucket_counts(&self, now: DateTime<Utc>) -> Result<BucketCounts> {
         // Every bucket's shards at once: one round of queries.
-        let (scheduled, active, awaiting, succeeded, failed, deleted, parked) = tokio::join!(
+        let (scheduled, active, awaiting, succeeded, failed, deleted, parked, waiting) = tokio::join!(
             self.count_bucket(Bucket::Scheduled),
             self.count_bucket(Bucket::Active),
             self.count_bucket(Bucket::Awaiting),
@@ -367,19 +547,27 @@ impl Store {
             self.count_bucket(Bucket::Failed),
             self.count_bucket(Bucket::Deleted),
             self.count_bucket(Bucket::Parked),
+            self.count_waiting(),
         );
         let (active, active_keys) = active?;
-        let mut split = None;
-        if active.exact && active.n as usize <= ACTIVE_SAMPLE {
-            let mut by_state = BTreeMap::new();
-            for item in self.get_items(&active_keys, false).await? {
-                let job = parse_job(&item)?;
-                if !is_expired(&job, now) {
-                    *by_state.entry(job.state).or_default() += 1;
-                }
+        let small = active.exact && active.n as usize <= ACTIVE_SAMPLE;
+        let keys = if small {
+            active_keys
+        } else {
+            self.oldest_active().await?
+        };
+        let mut by_state = BTreeMap::new();
+        for item in self.get_items(&keys, false).await? {
+            let job = parse_job(&item)?;
+            if !is_expired(&job, now) {
+                *by_state.entry(job.state).or_default() += 1;
             }
-            split = Some(by_state);
         }
+        let (active_split, oldest_active) = if small {
+            (Some(by_state), None)
+        } else {
+            (None, Some((keys.len() as u64, by_state)))
+        };
         Ok(BucketCounts {
             scheduled: scheduled?.0,
             active,
@@ -388,10 +576,57 @@ impl Store {
             failed: failed?.0,
             deleted: deleted?.0,
             parked: parked?.0,
-            active_split: split,
+            waiting: waiting?,
+            active_split,
+            oldest_active,
         })
     }
+
+    /// The keys of the oldest [`ACTIVE_SAMPLE`] entries of the Active
+    /// bucket: as many of each shard's oldest, all shards at once.
+    async fn oldest_active(&self) -> Result<Vec<String>> {
+        let per_shard = ACTIVE_SAMPLE.div_ceil(self.shards.max(1) as usize);
+        let mut set = tokio::task::JoinSet::new();
+        for shard in 0..self.shards {
+            let q = self
+                .bucket_query(Bucket::Active, shard)
+                .projection_expression("#pk")
+                .expression_attribute_names("#pk", attr::PK)
+                .limit(per_shard as i32);
+            set.spawn(async move { q.send().await });
+        }
+        let mut keys = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let out = joined
+                .expect("query task does not panic")
+                .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+            keys.extend(super::item::keys_of(out.items()));
+        }
+        keys.truncate(ACTIVE_SAMPLE);
+        Ok(keys)
+    }
+
+    /// Jobs waiting for a concurrency or ordering key's slot, from the
+    /// keys' own counts: one query per shard of the Limits bucket and one
+    /// `BatchGetItem` of up to [`MAX_COUNTED_KEYS`] keys, however many jobs
+    /// wait. An estimate past that many keys. (A key's count is a hint
+    /// that a lost answer can push up until the timer sets it again from
+    /// the key's list.)
+    pub(crate) async fn count_waiting(&self) -> Result<Count> {
+        let (keys, more) = self.waiting_keys(MAX_COUNTED_KEYS).await?;
+        let pks: Vec<String> = keys.iter().map(|k| super::limits::conc_key(k)).collect();
+        let n = self
+            .get_items(&pks, false)
+            .await?
+            .iter()
+            .map(|item| get_n::<i64>(item, attr::WAITING).unwrap_or(0).max(0) as u64)
+            .sum();
+        Ok(Count { n, exact: !more })
+    }
 }
+
+/// Most keys whose waiting jobs a count reads (one `BatchGetItem`).
+pub const MAX_COUNTED_KEYS: usize = 100;
 
 /// The entries of a shard of which `counted`, the newest, span `newest`
 /// down to `last`, and whose oldest is at `first`: as many again per span
@@ -427,21 +662,42 @@ pub struct BucketCounts {
     pub deleted: Count,
     /// Jobs parked while their queue is paused (counted as Enqueued).
     pub parked: Count,
+    /// Jobs waiting for a key's slot (counted as Enqueued).
+    pub waiting: Count,
     /// The Active bucket's jobs by state, when it was small enough to read.
     pub active_split: Option<BTreeMap<State, u64>>,
+    /// Otherwise: how many of its oldest entries were read, and their jobs
+    /// by state.
+    pub oldest_active: Option<(u64, BTreeMap<State, u64>)>,
 }
 
 impl BucketCounts {
-    /// Jobs per state, every state listed. A large Active bucket (not read)
-    /// is split by the stack's queues, `in_sqs` = (messages in flight,
-    /// messages delayed): a running job holds its message in flight, a
-    /// handed-off Scheduled job's message is delayed, the rest wait.
+    /// Jobs per state, every state listed. A large Active bucket (not read
+    /// in full) is split by what its oldest entries hold and by the stack's
+    /// queues, `in_sqs` = (messages in flight, messages delayed). Running
+    /// jobs sit at the old end of the bucket (claims are roughly first in,
+    /// first out, and a claim does not move an entry), so the oldest
+    /// entries read hold them all unless every one of those is running;
+    /// only then is the count of messages in flight used, which is higher
+    /// (it counts every message of a batch a worker received). A
+    /// handed-off Scheduled job's message is delayed; the rest wait.
     pub fn per_state(&self, in_sqs: (u64, u64)) -> Vec<(State, Count)> {
         let active = self.active.n;
         let (split, exact) = match &self.active_split {
             Some(split) => (split.clone(), true),
             None => {
-                let processing = in_sqs.0.min(active);
+                let running = match &self.oldest_active {
+                    Some((read, states)) => {
+                        let seen = states.get(&State::Processing).copied().unwrap_or(0);
+                        if seen < *read {
+                            seen
+                        } else {
+                            seen.max(in_sqs.0)
+                        }
+                    }
+                    None => in_sqs.0,
+                };
+                let processing = running.min(active);
                 let handed_off = in_sqs.1.min(active - processing);
                 let split = BTreeMap::from([
                     (State::Processing, processing),
@@ -469,8 +725,8 @@ impl BucketCounts {
                     State::Enqueued => {
                         let e = share(state);
                         Count {
-                            n: e.n + self.parked.n,
-                            exact: e.exact && self.parked.exact,
+                            n: e.n + self.parked.n + self.waiting.n,
+                            exact: e.exact && self.parked.exact && self.waiting.exact,
                         }
                     }
                     State::Processing => share(state),
@@ -499,6 +755,8 @@ mod tests {
         BucketCounts {
             scheduled: exact(3),
             parked: exact(0),
+            waiting: exact(0),
+            oldest_active: None,
             active,
             awaiting: exact(0),
             succeeded: Count {
@@ -548,6 +806,32 @@ mod tests {
                 exact: false
             }
         );
+    }
+
+    #[test]
+    fn jobs_waiting_for_a_key_count_as_enqueued() {
+        let mut c = counts(exact(2), Some(BTreeMap::from([(State::Enqueued, 2)])));
+        c.waiting = exact(3);
+        let per: BTreeMap<State, Count> = c.per_state((0, 0)).into_iter().collect();
+        assert_eq!(per[&State::Enqueued], exact(5));
+    }
+
+    /// Four jobs running during a burst of 10,000: the oldest entries show
+    /// four, although 40 messages are in flight (received in batches).
+    #[test]
+    fn running_jobs_are_counted_at_the_old_end_of_a_large_bucket() {
+        let mut c = counts(exact(10_000), None);
+        c.oldest_active = Some((
+            50,
+            BTreeMap::from([(State::Processing, 4), (State::Enqueued, 46)]),
+        ));
+        let per: BTreeMap<State, Count> = c.per_state((40, 0)).into_iter().collect();
+        assert_eq!(per[&State::Processing].n, 4);
+        assert!(!per[&State::Processing].exact);
+        // Every entry read is running: more may be, as many as in flight.
+        c.oldest_active = Some((50, BTreeMap::from([(State::Processing, 50)])));
+        let per: BTreeMap<State, Count> = c.per_state((400, 0)).into_iter().collect();
+        assert_eq!(per[&State::Processing].n, 400);
     }
 
     #[test]

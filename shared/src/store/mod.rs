@@ -367,13 +367,21 @@ impl Store {
         bucket: Bucket,
         shard: u32,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.partition_query(bucket.key(shard))
+    }
+
+    /// A query of one index partition (`#b = :b`).
+    fn partition_query(
+        &self,
+        partition: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.ddb
             .query()
             .table_name(&self.table)
             .index_name(INDEX)
             .key_condition_expression("#b = :b")
             .expression_attribute_names("#b", schema::attr::BUCKET)
-            .expression_attribute_values(":b", item::s(bucket.key(shard)))
+            .expression_attribute_values(":b", item::s(partition))
     }
 }
 

@@ -134,10 +134,12 @@ impl Store {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(self.item(job)))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#state = :deleted AND #attempt = :zero)",
-            )
-            .expression_attribute_names("#pk", attr::PK)
+            .condition_expression(format!(
+                "{} OR (#state = :deleted AND #attempt = :zero)",
+                super::jobs::CREATE_CONDITION
+            ))
+            .set_expression_attribute_names(Some(super::jobs::create_names()))
+            .set_expression_attribute_values(Some(super::jobs::create_values(now)))
             .expression_attribute_names("#state", attr::STATE)
             .expression_attribute_names("#attempt", attr::ATTEMPT)
             .expression_attribute_values(":deleted", s(State::Deleted.as_str()))
