@@ -17,16 +17,19 @@ use crate::output::{Fail, Out};
 
 /// Hangfire-style background jobs on AWS: inspect and act on jobs.
 ///
-/// Talks to the AWS endpoint in AWS_ENDPOINT_URL (or --endpoint) with the
-/// usual AWS credentials and region; resources are named after --stack.
+/// Talks to the AWS endpoint in AWS_ENDPOINT_URL (AWS_ENDPOINT_URL_DYNAMODB
+/// and AWS_ENDPOINT_URL_SQS per service), or --endpoint, with the usual AWS
+/// credentials and region; resources are named after --stack.
 #[derive(Parser)]
 #[command(name = "hangar", version, propagate_version = true)]
 struct Cli {
     /// Stack name: the table is <stack>-jobs, queues are <stack>-<queue>.
     #[arg(long, env = "HANGAR_STACK", default_value = "hangar", global = true)]
     stack: String,
-    /// AWS endpoint, e.g. http://127.0.0.1:4566 for an emulator.
-    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    /// AWS endpoint of every service, e.g. http://127.0.0.1:4566 for an
+    /// emulator. Without it the SDK's variables apply: AWS_ENDPOINT_URL, and
+    /// AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS over it per service.
+    #[arg(long, global = true)]
     endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -426,16 +429,35 @@ async fn run(cli: Cli) -> Result<(), Fail> {
 /// Where the command talks to.
 pub(crate) struct Ctx {
     pub(crate) stack: String,
+    /// `--endpoint`: every service at this URL. Without it the SDK reads
+    /// the standard variables itself.
     pub(crate) endpoint: Option<String>,
 }
 
+/// An environment variable, unless unset or empty.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 impl Ctx {
+    /// The SDK configuration. An endpoint set here would override the
+    /// per-service variables (`AWS_ENDPOINT_URL_DYNAMODB`,
+    /// `AWS_ENDPOINT_URL_SQS`), so only `--endpoint` is: `AWS_ENDPOINT_URL`
+    /// is left to the SDK, which lets those override it.
     pub(crate) async fn sdk(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(e) = &self.endpoint {
             loader = loader.endpoint_url(e);
         }
         loader.load().await
+    }
+
+    /// One endpoint for everything (`hangar dev`): `--endpoint`, else
+    /// `AWS_ENDPOINT_URL`.
+    pub(crate) fn shared_endpoint(&self) -> Option<String> {
+        self.endpoint
+            .clone()
+            .or_else(|| env_var("AWS_ENDPOINT_URL"))
     }
 
     pub(crate) fn config(&self) -> Result<hangar::Config, Fail> {
@@ -455,29 +477,45 @@ impl Ctx {
         Ok(Client::new(&self.sdk().await, self.config()?))
     }
 
-    pub(crate) fn endpoint_name(&self) -> String {
-        self.endpoint
-            .clone()
-            .unwrap_or_else(|| "AWS (no AWS_ENDPOINT_URL set)".to_owned())
+    /// Where requests to `service` (`DynamoDB`, `SQS`) go, and what set
+    /// it (`--endpoint` or the variable), as the SDK resolves it.
+    pub(crate) fn endpoint_of(&self, service: Option<&str>) -> (String, String) {
+        if let Some(e) = &self.endpoint {
+            return (e.clone(), "--endpoint".to_owned());
+        }
+        let own = service.map(|s| format!("AWS_ENDPOINT_URL_{}", s.to_ascii_uppercase()));
+        own.into_iter()
+            .chain(["AWS_ENDPOINT_URL".to_owned()])
+            .find_map(|var| env_var(&var).map(|url| (url, var)))
+            .unwrap_or_else(|| {
+                (
+                    "AWS (no AWS_ENDPOINT_URL set)".to_owned(),
+                    "AWS_ENDPOINT_URL".to_owned(),
+                )
+            })
     }
 
     /// Turns a library error into what to tell the user.
     pub(crate) fn fail(&self, table: &str, e: hangar::Error) -> Fail {
         let chain = hangar::error::error_chain(&e);
+        let service = match &e {
+            hangar::Error::Aws { service, .. } => Some(*service),
+            _ => None,
+        };
         if chain.contains("ResourceNotFoundException") || chain.contains("non-existent table") {
+            let (url, var) = self.endpoint_of(Some("DynamoDB"));
             Fail::new(format!(
-                "no table {table} at {} — run `hangar dev`, or `hangar setup`, or set AWS_ENDPOINT_URL / --stack to the right place",
-                self.endpoint_name()
+                "no table {table} at {url} — run `hangar dev`, or `hangar setup`, or set {var} / --stack to the right place"
             ))
         } else if chain.contains("QueueDoesNotExist") || chain.contains("NonExistentQueue") {
+            let (url, _) = self.endpoint_of(Some("SQS"));
             Fail::new(format!(
-                "{e}: the queue does not exist at {} — create it with `hangar setup --queues NAME`",
-                self.endpoint_name()
+                "{e}: the queue does not exist at {url} — create it with `hangar setup --queues NAME`"
             ))
         } else if chain.contains("dispatch failure") || chain.contains("Connection refused") {
+            let (url, var) = self.endpoint_of(service);
             Fail::new(format!(
-                "cannot reach {} ({chain}) — start the emulator with `hangar dev` or check AWS_ENDPOINT_URL",
-                self.endpoint_name()
+                "cannot reach {url} ({chain}) — start the emulator with `hangar dev` or check {var}"
             ))
         } else if matches!(
             e,

@@ -15,10 +15,18 @@ fn hangar(env: &TestEnv, args: &[&str]) -> Output {
 }
 
 fn hangar_on(stack: &str, endpoint: &str, args: &[&str]) -> Output {
+    hangar_with(stack, &[("AWS_ENDPOINT_URL", endpoint)], args)
+}
+
+/// `hangar` on `stack` with these endpoint variables (and no others).
+fn hangar_with(stack: &str, endpoints: &[(&str, &str)], args: &[&str]) -> Output {
     std::process::Command::new(BIN)
         .args(args)
         .env("HANGAR_STACK", stack)
-        .env("AWS_ENDPOINT_URL", endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("AWS_ENDPOINT_URL_SQS")
+        .envs(endpoints.iter().copied())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -567,6 +575,56 @@ async fn bad_input_catalogue() {
     assert_eq!(env.job(&child).await.state, State::Awaiting);
     assert_eq!(env.queue_depth("default").await.0, 0);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The SDK's per-service variables apply over `AWS_ENDPOINT_URL`, so
+/// DynamoDB and SQS can be in different places; `--endpoint` puts both at
+/// one URL whatever the variables say.
+#[tokio::test]
+async fn per_service_endpoint_variables_override_aws_endpoint_url() {
+    let env = TestEnv::new().await;
+    let stack = env.config.stack.as_str();
+    let (emulator, nowhere) = (endpoint(), "http://127.0.0.1:9".to_owned());
+    // Nothing listens at AWS_ENDPOINT_URL: both services at their own.
+    let split = [
+        ("AWS_ENDPOINT_URL", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", emulator.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", emulator.as_str()),
+    ];
+    // `enqueue` writes the job to DynamoDB and sends its wake-up to SQS.
+    let id = id_of(&hangar_with(stack, &split, &["enqueue", "hello"]));
+    assert_eq!(env.job(&id).await.state, State::Enqueued);
+    assert_eq!(env.queue_depth("default").await.0, 1);
+    let s = json(&hangar_with(stack, &split, &["stats", "--json"]));
+    assert_eq!(s["states"]["enqueued"], 1, "{s}");
+
+    // One service nowhere: the command fails, naming that endpoint and the
+    // variable that set it.
+    for (var, args) in [
+        ("AWS_ENDPOINT_URL_SQS", vec!["stats"]),
+        ("AWS_ENDPOINT_URL_DYNAMODB", vec!["job", id.as_str()]),
+    ] {
+        let vars = [("AWS_ENDPOINT_URL", emulator.as_str()), (var, &nowhere)];
+        let err = fails(&hangar_with(stack, &vars, &args), 1);
+        assert!(
+            err.contains("cannot reach http://127.0.0.1:9")
+                && err.contains(&format!("check {var}")),
+            "{var}: {err}"
+        );
+    }
+
+    // --endpoint wins over every variable.
+    let all_nowhere = [
+        ("AWS_ENDPOINT_URL", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", nowhere.as_str()),
+    ];
+    let s = json(&hangar_with(
+        stack,
+        &all_nowhere,
+        &["--endpoint", &emulator, "stats", "--json"],
+    ));
+    assert_eq!(s["states"]["enqueued"], 1, "{s}");
 }
 
 /// A GET (or a POST without the session token) to 127.0.0.1:`port`, as a
