@@ -68,8 +68,12 @@ pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<(), Fail> {
             let name = args
                 .function
                 .unwrap_or_else(|| format!("{}-admin", ctx.stack));
-            let endpoint = std::env::var("AWS_ENDPOINT_URL_LAMBDA")
-                .ok()
+            // As for the other services: --endpoint, else Lambda's own
+            // variable, else AWS_ENDPOINT_URL.
+            let endpoint = ctx
+                .endpoint
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_LAMBDA").ok())
                 .or_else(|| config.endpoint_url().map(str::to_owned))
                 .unwrap_or_else(|| format!("https://lambda.{}.amazonaws.com", signer.region));
             function_url(&signer, &http, &endpoint, &name).await?

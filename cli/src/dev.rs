@@ -85,8 +85,8 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     hangar::run::init_tracing();
     // 1. The emulator.
     let mut _emulator = None;
-    let endpoint = match &ctx.endpoint {
-        Some(e) => e.clone(),
+    let endpoint = match ctx.shared_endpoint() {
+        Some(e) => e,
         None => {
             let script = emulator_script().ok_or_else(|| {
                 Fail::new(
@@ -116,6 +116,13 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
             _emulator = Some(Emulator { script, port });
             format!("http://127.0.0.1:{port}")
         }
+    };
+
+    // Everything goes to that one endpoint, whatever per-service variables
+    // say, and errors name it.
+    let ctx = &Ctx {
+        stack: ctx.stack.clone(),
+        endpoint: Some(endpoint.clone()),
     };
 
     // 2. The resources. An emulator takes any credentials; use test ones
@@ -165,6 +172,8 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
             c.arg("-c")
                 .arg(cmd)
                 .env("AWS_ENDPOINT_URL", &endpoint)
+                .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+                .env_remove("AWS_ENDPOINT_URL_SQS")
                 .env("AWS_REGION", &region)
                 .env("HANGAR_STACK", &config.stack)
                 .env("HANGAR_TABLE", &config.table)

@@ -17,16 +17,19 @@ use crate::output::{Fail, Out};
 
 /// Hangfire-style background jobs on AWS: inspect and act on jobs.
 ///
-/// Talks to the AWS endpoint in AWS_ENDPOINT_URL (or --endpoint) with the
-/// usual AWS credentials and region; resources are named after --stack.
+/// Talks to the AWS endpoint in AWS_ENDPOINT_URL (AWS_ENDPOINT_URL_DYNAMODB
+/// and AWS_ENDPOINT_URL_SQS per service), or --endpoint, with the usual AWS
+/// credentials and region; resources are named after --stack.
 #[derive(Parser)]
 #[command(name = "hangar", version, propagate_version = true)]
 struct Cli {
     /// Stack name: the table is <stack>-jobs, queues are <stack>-<queue>.
     #[arg(long, env = "HANGAR_STACK", default_value = "hangar", global = true)]
     stack: String,
-    /// AWS endpoint, e.g. http://127.0.0.1:4566 for an emulator.
-    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    /// AWS endpoint of every service, e.g. http://127.0.0.1:4566 for an
+    /// emulator. Without it the SDK's variables apply: AWS_ENDPOINT_URL, and
+    /// AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS over it per service.
+    #[arg(long, global = true)]
     endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -34,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a job; prints its id.
+    /// Create a job; prints its id (--json: the job as stored).
     Enqueue(EnqueueArgs),
     /// Show one job: state, history, error.
     Job {
@@ -68,11 +71,15 @@ enum Command {
         /// With --state: at most this many.
         #[arg(long, default_value_t = 10_000)]
         limit: usize,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Delete a job (it moves to Deleted and expires with the retention).
     Delete {
         /// Job id.
         id: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Move a job's run time.
     Reschedule {
@@ -80,6 +87,8 @@ enum Command {
         id: String,
         #[command(flatten)]
         when: WhenArgs,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Jobs per state, and messages per queue.
     Stats {
@@ -181,8 +190,10 @@ struct EnqueueArgs {
     #[arg(long = "param", value_parser = parse::param)]
     params: Vec<(String, String)>,
     /// Create this many identical jobs (batch writes; prints every id).
-    #[arg(long, default_value_t = 1, conflicts_with = "after")]
-    count: usize,
+    #[arg(long, conflicts_with = "after", value_parser = parse::count)]
+    count: Option<usize>,
+    #[command(flatten)]
+    fmt: Format,
 }
 
 #[derive(Args)]
@@ -222,7 +233,8 @@ struct Format {
 
 #[derive(Subcommand)]
 enum BatchCommand {
-    /// Create a batch; prints its id. Its jobs are read as job requests
+    /// Create a batch; prints its id (--json: the batch and its job ids).
+    /// Its jobs are read as job requests
     /// (docs/intake.md, without hangar_intake and idempotency_key), one
     /// JSON object per line or one JSON array.
     Create {
@@ -244,6 +256,8 @@ enum BatchCommand {
         /// outcome: a kind, or a job request as JSON (repeatable).
         #[arg(long = "then-any")]
         then_any: Vec<String>,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// A batch's progress: jobs pending, succeeded, failed, deleted.
     Show {
@@ -278,6 +292,8 @@ enum BatchCommand {
         /// Run whatever the jobs' outcome, not only if every job Succeeded.
         #[arg(long)]
         on_any_finished: bool,
+        #[command(flatten)]
+        fmt: Format,
     },
 }
 
@@ -288,11 +304,15 @@ enum QueueCommand {
     Pause {
         /// Queue name.
         name: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Start jobs from a paused queue again, waking its parked jobs.
     Resume {
         /// Queue name.
         name: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Each queue of the stack: paused or running, and its messages.
     List {
@@ -325,31 +345,42 @@ enum RecurringCommand {
         /// After missed occurrences: relaxed (run once), strict (run each), ignorable (skip).
         #[arg(long, default_value = "relaxed", value_parser = parse::misfire)]
         misfire: Misfire,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// List recurring jobs.
     List {
         #[command(flatten)]
         fmt: Format,
     },
-    /// Run a recurring job now (its schedule is unchanged); prints the job id.
+    /// Run a recurring job now (its schedule is unchanged); prints the job
+    /// id (--json: the job as stored).
     Trigger {
         /// Recurring job id.
         id: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Remove a recurring job.
     Remove {
         /// Recurring job id.
         id: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Stop firing until enabled.
     Disable {
         /// Recurring job id.
         id: String,
+        #[command(flatten)]
+        fmt: Format,
     },
     /// Fire again from the next occurrence.
     Enable {
         /// Recurring job id.
         id: String,
+        #[command(flatten)]
+        fmt: Format,
     },
 }
 
@@ -430,16 +461,35 @@ async fn run(cli: Cli) -> Result<(), Fail> {
 /// Where the command talks to.
 pub(crate) struct Ctx {
     pub(crate) stack: String,
+    /// `--endpoint`: every service at this URL. Without it the SDK reads
+    /// the standard variables itself.
     pub(crate) endpoint: Option<String>,
 }
 
+/// An environment variable, unless unset or empty.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 impl Ctx {
+    /// The SDK configuration. An endpoint set here would override the
+    /// per-service variables (`AWS_ENDPOINT_URL_DYNAMODB`,
+    /// `AWS_ENDPOINT_URL_SQS`), so only `--endpoint` is: `AWS_ENDPOINT_URL`
+    /// is left to the SDK, which lets those override it.
     pub(crate) async fn sdk(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(e) = &self.endpoint {
             loader = loader.endpoint_url(e);
         }
         loader.load().await
+    }
+
+    /// One endpoint for everything (`hangar dev`): `--endpoint`, else
+    /// `AWS_ENDPOINT_URL`.
+    pub(crate) fn shared_endpoint(&self) -> Option<String> {
+        self.endpoint
+            .clone()
+            .or_else(|| env_var("AWS_ENDPOINT_URL"))
     }
 
     pub(crate) fn config(&self) -> Result<hangar::Config, Fail> {
@@ -459,29 +509,45 @@ impl Ctx {
         Ok(Client::new(&self.sdk().await, self.config()?))
     }
 
-    pub(crate) fn endpoint_name(&self) -> String {
-        self.endpoint
-            .clone()
-            .unwrap_or_else(|| "AWS (no AWS_ENDPOINT_URL set)".to_owned())
+    /// Where requests to `service` (`DynamoDB`, `SQS`) go, and what set
+    /// it (`--endpoint` or the variable), as the SDK resolves it.
+    pub(crate) fn endpoint_of(&self, service: Option<&str>) -> (String, String) {
+        if let Some(e) = &self.endpoint {
+            return (e.clone(), "--endpoint".to_owned());
+        }
+        let own = service.map(|s| format!("AWS_ENDPOINT_URL_{}", s.to_ascii_uppercase()));
+        own.into_iter()
+            .chain(["AWS_ENDPOINT_URL".to_owned()])
+            .find_map(|var| env_var(&var).map(|url| (url, var)))
+            .unwrap_or_else(|| {
+                (
+                    "AWS (no AWS_ENDPOINT_URL set)".to_owned(),
+                    "AWS_ENDPOINT_URL".to_owned(),
+                )
+            })
     }
 
     /// Turns a library error into what to tell the user.
     pub(crate) fn fail(&self, table: &str, e: hangar::Error) -> Fail {
         let chain = hangar::error::error_chain(&e);
+        let service = match &e {
+            hangar::Error::Aws { service, .. } => Some(*service),
+            _ => None,
+        };
         if chain.contains("ResourceNotFoundException") || chain.contains("non-existent table") {
+            let (url, var) = self.endpoint_of(Some("DynamoDB"));
             Fail::new(format!(
-                "no table {table} at {} — run `hangar dev`, or `hangar setup`, or set AWS_ENDPOINT_URL / --stack to the right place",
-                self.endpoint_name()
+                "no table {table} at {url} — run `hangar dev`, or `hangar setup`, or set {var} / --stack to the right place"
             ))
         } else if chain.contains("QueueDoesNotExist") || chain.contains("NonExistentQueue") {
+            let (url, _) = self.endpoint_of(Some("SQS"));
             Fail::new(format!(
-                "{e}: the queue does not exist at {} — create it with `hangar setup --queues NAME`",
-                self.endpoint_name()
+                "{e}: the queue does not exist at {url} — create it with `hangar setup --queues NAME`"
             ))
         } else if chain.contains("dispatch failure") || chain.contains("Connection refused") {
+            let (url, var) = self.endpoint_of(service);
             Fail::new(format!(
-                "cannot reach {} ({chain}) — start the emulator with `hangar dev` or check AWS_ENDPOINT_URL",
-                self.endpoint_name()
+                "cannot reach {url} ({chain}) — start the emulator with `hangar dev` or check {var}"
             ))
         } else if matches!(
             e,
@@ -504,81 +570,139 @@ fn job_id(s: &str) -> Result<JobId, Fail> {
     JobId::parse(s).map_err(Fail::usage)
 }
 
-async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fail> {
-    let table = client.config().table.clone();
-    let fail = |e: hangar::Error| ctx.fail(&table, e);
-    match command {
-        Command::Enqueue(a) => {
-            let mut job = NewJob::new(&a.kind, a.args.clone()).queue(&a.queue);
-            if let Some(r) = a.retries {
-                job = job.retries(r);
-            }
-            if let Some(t) = a.timeout {
-                job = job.timeout(t);
-            }
-            if let Some(keep) = a.retention {
-                job = job.retention(keep);
-            }
-            if let Some(latency) = a.start_within {
-                job = job.start_within(latency);
-            }
-            if let Some((key, n, per)) = &a.rate {
-                job = job.rate(key.clone(), *n, *per);
-            }
-            if let Some((key, n)) = &a.concurrency {
-                job = job.concurrency(key.clone(), *n);
-            }
-            if let Some(key) = &a.ordered {
-                job = job.ordered(key.clone());
-            }
-            for (name, value) in &a.params {
-                job = job.param(name.clone(), value.clone());
-            }
-            if let Some(parent) = &a.after {
+/// A job read back after the command wrote it.
+async fn stored(client: &Client, id: &JobId) -> hangar::Result<hangar::JobRecord> {
+    client
+        .get(id)
+        .await?
+        .ok_or_else(|| hangar::Error::NotFound { id: id.clone() })
+}
+
+/// A job the command created: its id, or with `--json` the job as stored
+/// (read back).
+async fn created(client: &Client, id: &JobId, fmt: Format) -> hangar::Result<()> {
+    if fmt.json {
+        Out::json(&hangar::json::JobJson::from(&stored(client, id).await?));
+    } else {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+impl EnqueueArgs {
+    /// The job the arguments describe.
+    fn new_job(&self) -> NewJob {
+        let mut job = NewJob::new(&self.kind, self.args.clone()).queue(&self.queue);
+        if let Some(r) = self.retries {
+            job = job.retries(r);
+        }
+        if let Some(t) = self.timeout {
+            job = job.timeout(t);
+        }
+        if let Some(keep) = self.retention {
+            job = job.retention(keep);
+        }
+        if let Some(latency) = self.start_within {
+            job = job.start_within(latency);
+        }
+        if let Some((key, n, per)) = &self.rate {
+            job = job.rate(key.clone(), *n, *per);
+        }
+        if let Some((key, n)) = &self.concurrency {
+            job = job.concurrency(key.clone(), *n);
+        }
+        if let Some(key) = &self.ordered {
+            job = job.ordered(key.clone());
+        }
+        for (name, value) in &self.params {
+            job = job.param(name.clone(), value.clone());
+        }
+        job
+    }
+}
+
+/// `hangar enqueue`: one job (a continuation of `parent` if given) or,
+/// with `--count`, many.
+async fn enqueue(client: &Client, a: EnqueueArgs, parent: Option<JobId>) -> hangar::Result<()> {
+    let job = a.new_job();
+    let when = a.when.when();
+    let Some(count) = a.count else {
+        let id = match (&parent, when) {
+            (Some(parent), _) => {
                 let on = if a.on_any_finished {
                     ContinueOn::AnyFinished
                 } else {
                     ContinueOn::Succeeded
                 };
-                let id = client
-                    .continue_with(&job_id(parent)?, job, on)
-                    .await
-                    .map_err(fail)?;
-                println!("{id}");
-            } else if a.count > 1 {
-                if let Some(when) = a.when.when() {
-                    let bar = output::progress(a.count as u64, "scheduling");
-                    for _ in 0..a.count {
-                        let id = client.schedule(job.clone(), when).await.map_err(fail)?;
-                        bar.suspend(|| println!("{id}"));
-                        bar.inc(1);
-                    }
-                    bar.finish_and_clear();
-                } else {
-                    let bar = output::progress(a.count as u64, "enqueuing");
-                    // enqueue_many writes in batches of 25 and sends in batches of 10.
-                    for chunk in (0..a.count).collect::<Vec<_>>().chunks(500) {
-                        let ids = client
-                            .enqueue_many(chunk.iter().map(|_| job.clone()))
-                            .await
-                            .map_err(fail)?;
-                        bar.suspend(|| {
-                            for id in &ids {
-                                println!("{id}");
-                            }
-                        });
-                        bar.inc(ids.len() as u64);
-                    }
-                    bar.finish_and_clear();
-                }
-            } else {
-                let id = match a.when.when() {
-                    Some(when) => client.schedule(job, when).await,
-                    None => client.enqueue(job).await,
-                }
-                .map_err(fail)?;
-                println!("{id}");
+                client.continue_with(parent, job, on).await?
             }
+            (None, Some(when)) => client.schedule(job, when).await?,
+            (None, None) => client.enqueue(job).await?,
+        };
+        return created(client, &id, a.fmt).await;
+    };
+    // Ids are printed as they are created, or all at once with --json.
+    let mut all = Vec::new();
+    let bar = output::progress(
+        count as u64,
+        if when.is_some() {
+            "scheduling"
+        } else {
+            "enqueuing"
+        },
+    );
+    let mut done = |ids: Vec<JobId>| {
+        if !a.fmt.json {
+            bar.suspend(|| {
+                for id in &ids {
+                    println!("{id}");
+                }
+            });
+        }
+        bar.inc(ids.len() as u64);
+        all.extend(ids);
+    };
+    let result = async {
+        if let Some(when) = when {
+            for _ in 0..count {
+                done(vec![client.schedule(job.clone(), when).await?]);
+            }
+        } else {
+            // enqueue_many writes in batches of 25 and sends in batches of 10.
+            for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
+                done(
+                    client
+                        .enqueue_many(chunk.iter().map(|_| job.clone()))
+                        .await?,
+                );
+            }
+        }
+        hangar::Result::Ok(())
+    }
+    .await;
+    bar.finish_and_clear();
+    // Cut short: what was created is still told.
+    if a.fmt.json && (result.is_ok() || !all.is_empty()) {
+        let state = if when.is_some() {
+            State::Scheduled
+        } else {
+            State::Enqueued
+        };
+        Out::json(&output::Created {
+            state: state.to_string(),
+            ids: all.iter().map(ToString::to_string).collect(),
+        });
+    }
+    result
+}
+
+async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fail> {
+    let table = client.config().table.clone();
+    let fail = |e: hangar::Error| ctx.fail(&table, e);
+    match command {
+        Command::Enqueue(a) => {
+            let parent = a.after.as_deref().map(job_id).transpose()?;
+            enqueue(client, a, parent).await.map_err(fail)?;
         }
         Command::Job { id, fmt } => {
             let id = job_id(&id)?;
@@ -609,11 +733,16 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                 output::print_jobs(&jobs);
             }
         }
-        Command::Requeue { id, state, limit } => {
+        Command::Requeue {
+            id,
+            state,
+            limit,
+            fmt,
+        } => {
             if let Some(id) = id {
                 let id = job_id(&id)?;
-                client.requeue(&id).await.map_err(fail)?;
-                println!("{id} requeued");
+                let job = client.requeue(&id).await.map_err(fail)?;
+                output::changed(&job, fmt.json, || println!("{id} requeued"));
             } else if let Some(state) = state {
                 let jobs = client.list(state, None, limit).await.map_err(fail)?;
                 let bar = output::progress(jobs.len() as u64, "requeuing");
@@ -627,20 +756,24 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                     })
                     .await;
                 bar.finish_and_clear();
-                let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-                let done = results.len() - failed;
-                println!("{done} requeued, {failed} failed");
+                let outcome = output::Requeued::of(&results);
+                let failed = outcome.failed.len();
+                if fmt.json {
+                    Out::json(&outcome);
+                } else {
+                    println!("{} requeued, {failed} failed", outcome.requeued.len());
+                }
                 if failed > 0 {
                     return Err(Fail::new(format!("{failed} jobs could not be requeued")));
                 }
             }
         }
-        Command::Delete { id } => {
+        Command::Delete { id, fmt } => {
             let id = job_id(&id)?;
-            client.delete(&id).await.map_err(fail)?;
-            println!("{id} deleted");
+            let job = client.delete(&id).await.map_err(fail)?;
+            output::changed(&job, fmt.json, || println!("{id} deleted"));
         }
-        Command::Reschedule { id, when } => {
+        Command::Reschedule { id, when, fmt } => {
             let id = job_id(&id)?;
             let w = when
                 .delay
@@ -648,7 +781,13 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
                 .or(when.at.map(When::At))
                 .expect("clap requires one");
             let at = client.reschedule(&id, w).await.map_err(fail)?.to_rfc3339();
-            println!("{id} rescheduled to {at}");
+            if fmt.json {
+                // The library gives the new due time; the job is read back.
+                let job = stored(client, &id).await.map_err(fail)?;
+                Out::json(&hangar::json::JobJson::from(&job));
+            } else {
+                println!("{id} rescheduled to {at}");
+            }
         }
         Command::Stats { fmt } => {
             let stats = output::Stats::collect(client).await.map_err(fail)?;
@@ -754,16 +893,24 @@ async fn commands(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Fa
 
 async fn queue(client: &Client, cmd: QueueCommand) -> hangar::Result<()> {
     match cmd {
-        QueueCommand::Pause { name } => {
-            client.pause_queue(&name).await?;
-            println!(
-                "paused {name}: no job starts from it within {}s; its jobs wait until `hangar queue resume {name}`",
-                hangar::worker::PAUSE_CHECK.as_secs()
-            );
+        QueueCommand::Pause { name, fmt } => {
+            let control = client.pause_queue(&name).await?;
+            if fmt.json {
+                Out::json(&control);
+            } else {
+                println!(
+                    "paused {name}: no job starts from it within {}s; its jobs wait until `hangar queue resume {name}`",
+                    hangar::worker::PAUSE_CHECK.as_secs()
+                );
+            }
         }
-        QueueCommand::Resume { name } => {
-            let (_, woken) = client.resume_queue(&name).await?;
-            println!("resumed {name}: {woken} parked job(s) woken");
+        QueueCommand::Resume { name, fmt } => {
+            let (control, woken) = client.resume_queue(&name).await?;
+            if fmt.json {
+                Out::json(&output::Resumed { control, woken });
+            } else {
+                println!("resumed {name}: {woken} parked job(s) woken");
+            }
         }
         QueueCommand::List { fmt } => {
             let depths = client.queue_depths().await?;
@@ -821,6 +968,7 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
             args,
             queue,
             misfire,
+            fmt,
         } => {
             let rec = r
                 .add_or_update(
@@ -830,8 +978,12 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
                     RecurringOptions::default().tz(tz).misfire(misfire),
                 )
                 .await?;
-            let next = rec.next_run.map(|t| t.to_rfc3339()).unwrap_or_default();
-            println!("{id} next run {next}");
+            if fmt.json {
+                Out::json(&hangar::json::RecurringJson::from(&rec));
+            } else {
+                let next = rec.next_run.map(|t| t.to_rfc3339()).unwrap_or_default();
+                println!("{id} next run {next}");
+            }
         }
         RecurringCommand::List { fmt } => {
             let list = r.list().await?;
@@ -842,21 +994,47 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
                 output::print_recurring(&list);
             }
         }
-        RecurringCommand::Trigger { id } => println!("{}", r.trigger(&id).await?),
-        RecurringCommand::Remove { id } => {
+        RecurringCommand::Trigger { id, fmt } => {
+            created(client, &r.trigger(&id).await?, fmt).await?
+        }
+        RecurringCommand::Remove { id, fmt } => {
             if !r.remove(&id).await? {
                 return Err(hangar::Error::RecurringNotFound { id });
             }
-            println!("{id} removed");
+            if fmt.json {
+                Out::json(&serde_json::json!({ "id": id, "removed": true }));
+            } else {
+                println!("{id} removed");
+            }
         }
-        RecurringCommand::Disable { id } => {
+        RecurringCommand::Disable { id, fmt } => {
             r.disable(&id).await?;
-            println!("{id} disabled");
+            recurring_changed(&r, &id, fmt, "disabled").await?;
         }
-        RecurringCommand::Enable { id } => {
+        RecurringCommand::Enable { id, fmt } => {
             r.enable(&id).await?;
-            println!("{id} enabled");
+            recurring_changed(&r, &id, fmt, "enabled").await?;
         }
+    }
+    Ok(())
+}
+
+/// After a disable or an enable: the recurring job as stored (read back),
+/// or what was done.
+async fn recurring_changed(
+    r: &hangar::recurring::Recurring<'_>,
+    id: &str,
+    fmt: Format,
+    done: &str,
+) -> hangar::Result<()> {
+    if fmt.json {
+        let rec = r
+            .get(id)
+            .await?
+            .ok_or_else(|| hangar::Error::RecurringNotFound { id: id.to_owned() })?;
+        Out::json(&hangar::json::RecurringJson::from(&rec));
+    } else {
+        println!("{id} {done}");
     }
     Ok(())
 }
@@ -882,6 +1060,7 @@ async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), Bat
             id,
             then,
             then_any,
+            fmt,
         } => {
             let text = if file == "-" {
                 std::io::read_to_string(std::io::stdin())
@@ -916,7 +1095,19 @@ async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), Bat
             let id = client
                 .start_batch(batch.to_batch(id, "default", None)?)
                 .await?;
-            println!("{id}");
+            if fmt.json {
+                // The batch as stored, read back, and the ids of its jobs.
+                let b = client
+                    .batch(&id)
+                    .await?
+                    .ok_or(hangar::Error::BatchNotFound { id })?;
+                let mut out = serde_json::to_value(hangar::json::BatchJson::from(&b))
+                    .expect("plain data serializes");
+                out["job_ids"] = (1..=b.total).map(|n| b.job_id(n).to_string()).collect();
+                Out::json(&out);
+            } else {
+                println!("{id}");
+            }
         }
         BatchCommand::Show { id, jobs, fmt } => {
             let id = job_id(&id).map_err(BatchFail::Usage)?;
@@ -962,6 +1153,7 @@ async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), Bat
             args,
             queue,
             on_any_finished,
+            fmt,
         } => {
             let id = job_id(&id).map_err(BatchFail::Usage)?;
             let on = if on_any_finished {
@@ -971,7 +1163,7 @@ async fn batch_command(client: &Client, command: BatchCommand) -> Result<(), Bat
             };
             let job = NewJob::new(&kind, args).queue(&queue);
             let cont = client.continue_batch_with(&id, job, on).await?;
-            println!("{cont}");
+            created(client, &cont, fmt).await?;
         }
     }
     Ok(())

@@ -49,6 +49,66 @@ impl Out {
     }
 }
 
+/// A job an action changed: with `--json` the job as written (as `hangar job
+/// --json` prints it), else the line `text` prints.
+pub fn changed(job: &JobRecord, json: bool, text: impl FnOnce()) {
+    if json {
+        Out::json(&hangar::json::JobJson::from(job));
+    } else {
+        text();
+    }
+}
+
+/// `hangar enqueue --count N --json`: the jobs created and the state they
+/// were created in.
+#[derive(Serialize)]
+pub struct Created {
+    pub ids: Vec<String>,
+    pub state: String,
+}
+
+/// `hangar requeue --state S --json`: the jobs requeued, and the ones that
+/// could not be, with why.
+#[derive(Serialize)]
+pub struct Requeued {
+    pub requeued: Vec<String>,
+    pub failed: Vec<NotRequeued>,
+}
+
+#[derive(Serialize)]
+pub struct NotRequeued {
+    pub id: String,
+    pub error: String,
+}
+
+impl Requeued {
+    pub fn of(results: &[(hangar::JobId, hangar::Result<()>)]) -> Self {
+        let mut out = Requeued {
+            requeued: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (id, result) in results {
+            match result {
+                Ok(()) => out.requeued.push(id.to_string()),
+                Err(e) => out.failed.push(NotRequeued {
+                    id: id.to_string(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// `hangar queue resume --json`: the queue's control as written, and how
+/// many parked jobs were woken.
+#[derive(Serialize)]
+pub struct Resumed {
+    #[serde(flatten)]
+    pub control: hangar::QueueControl,
+    pub woken: usize,
+}
+
 /// A progress bar on a terminal; hidden otherwise.
 pub fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {

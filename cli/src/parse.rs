@@ -5,7 +5,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hangar::{Misfire, State};
 
-/// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
 /// A concurrency limit `KEY=N`.
 pub fn concurrency(s: &str) -> Result<(String, u32), String> {
     let bad = || format!("{s:?} is not a concurrency limit (use KEY=N, e.g. db=2)");
@@ -30,6 +29,15 @@ pub fn rate(s: &str) -> Result<(String, u32, Duration), String> {
     Ok((key.trim().to_owned(), n, duration(per)?))
 }
 
+/// How many jobs to create: 1 or more.
+pub fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a count of jobs (use 1 or more)")),
+    }
+}
+
+/// `90`, `30s`, `10m`, `2h`, `1d`, or a combination such as `1h30m`.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration (use e.g. 30s, 10m, 2h, 1d, 1h30m)");
     let s = s.trim();
@@ -132,6 +140,17 @@ pub fn job_request(s: &str) -> Result<serde_json::Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(count("3"), Ok(3));
+        for bad in ["0", "-1", "many", ""] {
+            assert_eq!(
+                count(bad),
+                Err(format!("{bad:?} is not a count of jobs (use 1 or more)"))
+            );
+        }
+    }
 
     #[test]
     fn durations() {

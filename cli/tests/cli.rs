@@ -15,10 +15,18 @@ fn hangar(env: &TestEnv, args: &[&str]) -> Output {
 }
 
 fn hangar_on(stack: &str, endpoint: &str, args: &[&str]) -> Output {
+    hangar_with(stack, &[("AWS_ENDPOINT_URL", endpoint)], args)
+}
+
+/// `hangar` on `stack` with these endpoint variables (and no others).
+fn hangar_with(stack: &str, endpoints: &[(&str, &str)], args: &[&str]) -> Output {
     std::process::Command::new(BIN)
         .args(args)
         .env("HANGAR_STACK", stack)
-        .env("AWS_ENDPOINT_URL", endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+        .env_remove("AWS_ENDPOINT_URL_SQS")
+        .envs(endpoints.iter().copied())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -183,6 +191,131 @@ async fn delayed_reschedule_delete_requeue() {
     );
 }
 
+/// Each job action, with `--json`, prints the job as it left it, as `hangar
+/// job --json` shows it.
+#[tokio::test]
+async fn job_actions_print_the_job_as_json() {
+    let env = TestEnv::new().await;
+    let show = |id: &str| json(&hangar(&env, &["job", id, "--json"]));
+    let j = json(&hangar(
+        &env,
+        &["enqueue", "hello", "--args", r#"{"name":"j"}"#, "--json"],
+    ));
+    let id = j["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (&j["kind"], &j["state"], &j["args"]["name"]),
+        (
+            &Value::from("hello"),
+            &Value::from("Enqueued"),
+            &Value::from("j")
+        ),
+        "{j}"
+    );
+    assert_eq!(j, show(&id));
+
+    let before = chrono::Utc::now();
+    let d = json(&hangar(
+        &env,
+        &["enqueue", "hello", "--delay", "1h", "--json"],
+    ));
+    let delayed = d["id"].as_str().unwrap().to_owned();
+    assert_eq!(d["state"], "Scheduled", "{d}");
+    let run_at = chrono::DateTime::parse_from_rfc3339(d["run_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (3599..=3601).contains(&(run_at.to_utc() - before).num_seconds()),
+        "{d}"
+    );
+
+    let c = json(&hangar(
+        &env,
+        &["enqueue", "hello", "--after", &delayed, "--json"],
+    ));
+    assert_eq!(
+        (&c["state"], &c["parent"]),
+        (&"Awaiting".into(), &delayed.clone().into()),
+        "{c}"
+    );
+
+    let r = json(&hangar(
+        &env,
+        &[
+            "reschedule",
+            &delayed,
+            "--at",
+            "2030-01-01T09:00:00Z",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["state"], "Scheduled", "{r}");
+    assert_eq!(r["run_at"], "2030-01-01T09:00:00Z", "{r}");
+    assert_eq!(r, show(&delayed));
+
+    let del = json(&hangar(&env, &["delete", &delayed, "--json"]));
+    assert_eq!(del["state"], "Deleted", "{del}");
+    assert_eq!(
+        del["history"].as_array().unwrap().last().unwrap()["reason"],
+        "Deleted (was Scheduled)"
+    );
+    assert_eq!(del, show(&delayed));
+
+    let req = json(&hangar(&env, &["requeue", &delayed, "--json"]));
+    assert_eq!(
+        (&req["state"], &req["run_at"]),
+        (&"Enqueued".into(), &Value::Null),
+        "{req}"
+    );
+    assert_eq!(req, show(&delayed));
+}
+
+/// `enqueue --count N --json` prints every id created and their state;
+/// `requeue --state S --json` the jobs requeued and those that were not.
+#[tokio::test]
+async fn many_job_actions_print_their_ids_as_json() {
+    let env = TestEnv::new().await;
+    let ids = |v: &Value, key: &str| -> Vec<JobId> {
+        v[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} in {v}"))
+            .iter()
+            .map(|i| JobId::parse(i.as_str().unwrap()).unwrap())
+            .collect()
+    };
+    let many = json(&hangar(
+        &env,
+        &["enqueue", "hello", "--count", "3", "--json"],
+    ));
+    assert_eq!(many["state"], "Enqueued", "{many}");
+    let created = ids(&many, "ids");
+    assert_eq!(created.len(), 3, "{many}");
+    for id in &created {
+        assert_eq!(env.job(id).await.state, State::Enqueued);
+    }
+    let later = json(&hangar(
+        &env,
+        &[
+            "enqueue", "hello", "--count", "1", "--delay", "1h", "--json",
+        ],
+    ));
+    assert_eq!(later["state"], "Scheduled", "{later}");
+    let later = ids(&later, "ids");
+    assert_eq!(later.len(), 1);
+    assert_eq!(env.job(&later[0]).await.state, State::Scheduled);
+
+    for id in &created[..2] {
+        ok(&hangar(&env, &["delete", id.as_str()]));
+    }
+    let out = json(&hangar(&env, &["requeue", "--state", "deleted", "--json"]));
+    let mut requeued = ids(&out, "requeued");
+    requeued.sort();
+    let mut expected = created[..2].to_vec();
+    expected.sort();
+    assert_eq!(requeued, expected, "{out}");
+    assert_eq!(out["failed"], serde_json::json!([]), "{out}");
+    for id in &created {
+        assert_eq!(env.job(id).await.state, State::Enqueued);
+    }
+}
+
 #[tokio::test]
 async fn continuation_waits_for_its_parent() {
     let env = TestEnv::new().await;
@@ -340,6 +473,82 @@ async fn recurring_commands() {
     assert_eq!(list[0]["enabled"], false);
     ok(&hangar(&env, &["recurring", "enable", "nightly"]));
     ok(&hangar(&env, &["recurring", "remove", "nightly"]));
+    assert_eq!(
+        json(&hangar(&env, &["recurring", "list", "--json"])),
+        serde_json::json!([])
+    );
+
+    // With --json: the recurring job as stored after each change, the job
+    // a trigger created, and the removal.
+    let before = chrono::Utc::now();
+    let rec = json(&hangar(
+        &env,
+        &[
+            "recurring",
+            "add",
+            "weekly",
+            "--cron",
+            "0 30 4 * * MON",
+            "--kind",
+            "hello",
+            "--args",
+            r#"{"name":"week"}"#,
+            "--misfire",
+            "strict",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (
+            &rec["id"],
+            &rec["cron"],
+            &rec["tz"],
+            &rec["misfire"],
+            &rec["enabled"]
+        ),
+        (
+            &"weekly".into(),
+            &"0 30 4 * * MON".into(),
+            &"UTC".into(),
+            &"strict".into(),
+            &true.into()
+        ),
+        "{rec}"
+    );
+    let next = chrono::DateTime::parse_from_rfc3339(rec["next_run"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    assert!(
+        next > before && next - before <= chrono::TimeDelta::days(7),
+        "{rec}"
+    );
+    assert_eq!(
+        (next.format("%a %H:%M:%S").to_string()),
+        "Mon 04:30:00",
+        "{rec}"
+    );
+    assert_eq!(
+        json(&hangar(&env, &["recurring", "list", "--json"]))[0],
+        rec
+    );
+    let job = json(&hangar(&env, &["recurring", "trigger", "weekly", "--json"]));
+    assert_eq!(
+        (&job["kind"], &job["args"]["name"], &job["state"]),
+        (&"hello".into(), &"week".into(), &"Enqueued".into()),
+        "{job}"
+    );
+    let off = json(&hangar(&env, &["recurring", "disable", "weekly", "--json"]));
+    assert_eq!(
+        (&off["id"], &off["enabled"]),
+        (&"weekly".into(), &false.into()),
+        "{off}"
+    );
+    assert_eq!(off["last_job_id"], job["id"], "{off}");
+    let on = json(&hangar(&env, &["recurring", "enable", "weekly", "--json"]));
+    assert_eq!(on["enabled"], true, "{on}");
+    assert_eq!(on["next_run"], rec["next_run"], "{on}");
+    let gone = json(&hangar(&env, &["recurring", "remove", "weekly", "--json"]));
+    assert_eq!(gone, serde_json::json!({"id": "weekly", "removed": true}));
     assert_eq!(
         json(&hangar(&env, &["recurring", "list", "--json"])),
         serde_json::json!([])
@@ -528,6 +737,7 @@ async fn bad_input_catalogue() {
         ("C22", vec!["enqueue", "hello", "--retries", "1000"]),
         ("C23", vec!["delete", missing.as_str()]),
         ("C24", vec!["reschedule", parent.as_str()]),
+        ("C27", vec!["enqueue", "hello", "--count", "0"]),
     ];
     let mut seen = std::collections::BTreeMap::new();
     for (case, args) in &cases {
@@ -567,6 +777,56 @@ async fn bad_input_catalogue() {
     assert_eq!(env.job(&child).await.state, State::Awaiting);
     assert_eq!(env.queue_depth("default").await.0, 0);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The SDK's per-service variables apply over `AWS_ENDPOINT_URL`, so
+/// DynamoDB and SQS can be in different places; `--endpoint` puts both at
+/// one URL whatever the variables say.
+#[tokio::test]
+async fn per_service_endpoint_variables_override_aws_endpoint_url() {
+    let env = TestEnv::new().await;
+    let stack = env.config.stack.as_str();
+    let (emulator, nowhere) = (endpoint(), "http://127.0.0.1:9".to_owned());
+    // Nothing listens at AWS_ENDPOINT_URL: both services at their own.
+    let split = [
+        ("AWS_ENDPOINT_URL", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", emulator.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", emulator.as_str()),
+    ];
+    // `enqueue` writes the job to DynamoDB and sends its wake-up to SQS.
+    let id = id_of(&hangar_with(stack, &split, &["enqueue", "hello"]));
+    assert_eq!(env.job(&id).await.state, State::Enqueued);
+    assert_eq!(env.queue_depth("default").await.0, 1);
+    let s = json(&hangar_with(stack, &split, &["stats", "--json"]));
+    assert_eq!(s["states"]["enqueued"], 1, "{s}");
+
+    // One service nowhere: the command fails, naming that endpoint and the
+    // variable that set it.
+    for (var, args) in [
+        ("AWS_ENDPOINT_URL_SQS", vec!["stats"]),
+        ("AWS_ENDPOINT_URL_DYNAMODB", vec!["job", id.as_str()]),
+    ] {
+        let vars = [("AWS_ENDPOINT_URL", emulator.as_str()), (var, &nowhere)];
+        let err = fails(&hangar_with(stack, &vars, &args), 1);
+        assert!(
+            err.contains("cannot reach http://127.0.0.1:9")
+                && err.contains(&format!("check {var}")),
+            "{var}: {err}"
+        );
+    }
+
+    // --endpoint wins over every variable.
+    let all_nowhere = [
+        ("AWS_ENDPOINT_URL", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", nowhere.as_str()),
+    ];
+    let s = json(&hangar_with(
+        stack,
+        &all_nowhere,
+        &["--endpoint", &emulator, "stats", "--json"],
+    ));
+    assert_eq!(s["states"]["enqueued"], 1, "{s}");
 }
 
 /// A GET (or a POST without the session token) to 127.0.0.1:`port`, as a
@@ -738,6 +998,27 @@ async fn queue_pause_list_resume() {
 
     let err = fails(&hangar(&env, &["queue", "pause", "nosuch"]), 1);
     assert!(err.contains("no SQS queue named"), "{err}");
+
+    // With --json: the queue's control as written, and the jobs woken.
+    let paused = json(&hangar(&env, &["queue", "pause", "default", "--json"]));
+    assert_eq!(
+        (&paused["name"], &paused["paused"]),
+        (&"default".into(), &true.into()),
+        "{paused}"
+    );
+    assert!(paused["paused_at"].is_string(), "{paused}");
+    let parked = id_of(&hangar(&env, &["enqueue", "hello"]));
+    let poller = env.poller(hangar::Registry::new().raw("hello", |_, _| async { Ok(()) }));
+    while poller.poll_once().await.unwrap() > 0 {}
+    assert!(env.job(&parked).await.parked_at.is_some());
+    let resumed = json(&hangar(&env, &["queue", "resume", "default", "--json"]));
+    assert_eq!(
+        (&resumed["name"], &resumed["paused"], &resumed["woken"]),
+        (&"default".into(), &false.into(), &1.into()),
+        "{resumed}"
+    );
+    assert_eq!(resumed["paused_at"], paused["paused_at"], "{resumed}");
+    assert!(resumed["resumed_at"].is_string(), "{resumed}");
 }
 
 #[tokio::test]
@@ -912,6 +1193,63 @@ async fn batch_create_show_list_continue() {
     assert_eq!(list[0]["id"], id.as_str());
     let late = id_of(&hangar(&env, &["batch", "continue", id.as_str(), "hello"]));
     assert_eq!(env.job(&late).await.state, State::Enqueued);
+
+    // With --json: the batch as stored and its jobs' ids; a continuation
+    // as stored.
+    let b = json(&hangar(
+        &env,
+        &[
+            "batch",
+            "create",
+            "--file",
+            file.to_str().unwrap(),
+            "--then-any",
+            "hello",
+            "--json",
+        ],
+    ));
+    let second = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (&b["status"], &b["total"]),
+        (&"Started".into(), &2.into()),
+        "{b}"
+    );
+    assert_eq!(b["continuations"][0]["on"], "any_finished", "{b}");
+    let job_ids: Vec<&str> = b["job_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        job_ids,
+        [format!("{second}.1"), format!("{second}.2")],
+        "{b}"
+    );
+    let mut names = Vec::new();
+    for jid in &job_ids {
+        let j = env.job(&JobId::parse(*jid).unwrap()).await;
+        assert_eq!(j.batch.as_ref().map(JobId::as_str), Some(second.as_str()));
+        names.push(j.args["name"].as_str().map(str::to_owned));
+    }
+    assert_eq!(names, [Some("a".to_owned()), None]);
+    let cont = json(&hangar(
+        &env,
+        &[
+            "batch",
+            "continue",
+            &second,
+            "hello",
+            "--on-any-finished",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (&cont["state"], &cont["parent"]),
+        (&"Awaiting".into(), &second.clone().into()),
+        "{cont}"
+    );
+    assert_eq!(cont["parent_is_batch"], true, "{cont}");
 
     std::fs::write(&file, "{\"kind\": \"hello\"}\n{not json\n").unwrap();
     let err = fails(

@@ -27,6 +27,17 @@ fn record(env: &TestEnv, queue: &str, id: &str, body: &str) -> Value {
     })
 }
 
+/// Waits for the answer to the event `r1` and asserts that it handled
+/// every record (no `batchItemFailures`).
+async fn all_handled(api: &mut RuntimeApi) {
+    let answers = api.answers(1).await;
+    assert_eq!(
+        answers["response:r1"]["batchItemFailures"],
+        json!([]),
+        "{answers:?}"
+    );
+}
+
 /// One SQS event with a wake-up, a job request, a malformed body, and an
 /// early wake-up whose delayed copy cannot be sent (its queue is gone): the
 /// first three handled (the malformed body as a visible Failed job), the
@@ -195,12 +206,7 @@ async fn worker_logs_no_arguments_or_bodies() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the worker bootstrap starts");
-    let answers = api.answers(1).await;
-    assert_eq!(
-        answers["response:r1"]["batchItemFailures"],
-        json!([]),
-        "{answers:?}"
-    );
+    all_handled(&mut api).await;
     assert_eq!(env.job(&ok).await.state, State::Succeeded);
     let failed = env.job(&failing).await;
     assert_eq!(failed.state, State::Failed);
@@ -216,5 +222,40 @@ async fn worker_logs_no_arguments_or_bodies() {
     assert!(
         !logs.contains(MARKER),
         "a marker from the arguments was logged:\n{logs}"
+    );
+}
+
+/// The SDK's per-service endpoint variables apply over `AWS_ENDPOINT_URL`
+/// (which LocalStack sets in a function's environment): with it pointing
+/// nowhere and `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS` at the
+/// emulator, the worker turns a job request into a job (a DynamoDB write)
+/// and sends its wake-up (SQS).
+#[tokio::test]
+async fn worker_uses_the_per_service_endpoint_variables() {
+    let env = TestEnv::new().await;
+    let emulator = hangar_integration_tests::endpoint();
+    let event = json!({"Records": [
+        record(&env, "default", "m-endpoints", r#"{"hangar_intake":1,"kind":"hello","args":{"name":"split"}}"#),
+    ]});
+    let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
+    let _child = api
+        .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &emulator)
+        .env("AWS_ENDPOINT_URL_SQS", &emulator)
+        .spawn()
+        .expect("the worker bootstrap starts");
+    all_handled(&mut api).await;
+    let job = env
+        .job(&hangar::JobId::parse("msg-m-endpoints").unwrap())
+        .await;
+    assert_eq!(
+        (job.state, job.args["name"].as_str()),
+        (State::Enqueued, Some("split"))
+    );
+    assert_eq!(
+        env.queue_depth("default").await.0,
+        1,
+        "its wake-up was sent"
     );
 }
