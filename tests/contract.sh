@@ -24,6 +24,7 @@
 # Its settings (cases per phase, steps per scenario) are tests/contract.toml,
 # and tests/contract_hooks.py keeps made-up cursors out of the requests that
 # must be accepted.
+#
 # It stops everything it started. Part of tests/run.sh; run alone, it
 # installs the emulator's virtualenv (localstack/requirements.txt pins
 # openapi-spec-validator and schemathesis) and builds the CLI first.
@@ -65,14 +66,14 @@ trap stop EXIT
 # Ready once the demo set is in (hangar dev prints the line after it), then
 # the session token from the overview page.
 for _ in $(seq 1 120); do
-  if grep -q "Ctrl-C stops everything" "$LOG"; then break; fi
-  if ! kill -0 "$DEV" 2>/dev/null; then
-    echo "contract: hangar dev stopped:" >&2
-    cat "$LOG" >&2
-    exit 1
-  fi
+  if grep -q "Ctrl-C stops everything" "$LOG" || ! kill -0 "$DEV" 2>/dev/null; then break; fi
   sleep 1
 done
+if ! grep -q "Ctrl-C stops everything" "$LOG"; then
+  echo "contract: hangar dev did not come up within 120 s:" >&2
+  cat "$LOG" >&2
+  exit 1
+fi
 TOKEN="$("$BIN/python" - "$URL" <<'PY'
 import re, sys, urllib.request
 page = urllib.request.urlopen(sys.argv[1] + "/", timeout=10).read().decode()
