@@ -30,9 +30,10 @@
 # openapi-spec-validator and schemathesis) and builds the CLI first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
 
 localstack/emulator.sh install
-BIN="$PWD/localstack/.venv/bin"
+BIN="$ROOT/localstack/.venv/bin"
 
 echo "== openapi-spec-validator docs/openapi.yaml" >&2
 "$BIN/openapi-spec-validator" docs/openapi.yaml
@@ -58,7 +59,7 @@ stop() {
     sleep 0.1
   done
   kill -KILL "$DEV" 2>/dev/null || true
-  localstack/emulator.sh stop "$EMULATOR_PORT" >/dev/null 2>&1 || true
+  "$ROOT/localstack/emulator.sh" stop "$EMULATOR_PORT" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap stop EXIT
@@ -98,7 +99,6 @@ for body in ['{"hangar": 1, "id": "gone"}', "not a Hangar message"]:
 PY
 
 echo "== schemathesis against hangar dev's API at $URL" >&2
-ROOT="$PWD"
 cd "$WORK"
 status=0
 HANGAR_CONTRACT_URL="$URL" HANGAR_CONTRACT_TOKEN="$TOKEN" \
