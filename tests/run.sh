@@ -7,7 +7,8 @@
 # tests use it. Otherwise this installs the pinned moto emulator into
 # localstack/.venv, starts it on a free 127.0.0.1 port, and stops it at exit.
 # Extra arguments go to `cargo test` and skip the format and lint checks
-# (`bash tests/run.sh -p hangar --lib` runs the unit tests only).
+# and the API contract test (`bash tests/run.sh -p hangar --lib` runs the
+# unit tests only).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,3 +33,10 @@ infra/cdk/synth.sh
 source tests/emulator-env.sh
 
 cargo test --workspace --locked "$@"
+
+if [ "$#" -eq 0 ]; then
+  # The admin API against docs/openapi.yaml: the document validated, then
+  # schemathesis's generated and chained requests against `hangar dev`.
+  echo "== API contract (tests/contract.sh)" >&2
+  bash tests/contract.sh
+fi

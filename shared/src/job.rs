@@ -195,7 +195,9 @@ pub struct ConcurrencyLimit {
     pub limit: u32,
 }
 
-fn validate_limit_key(what: &'static str, key: &str) -> Result<()> {
+/// Checks a concurrency, ordering or rate-limit key: 1 to 128 printable
+/// ASCII characters, no spaces.
+pub fn validate_limit_key(what: &'static str, key: &str) -> Result<()> {
     let ok =
         !key.is_empty() && key.len() <= MAX_KIND_LEN && key.bytes().all(|b| b.is_ascii_graphic());
     if ok {

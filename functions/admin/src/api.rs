@@ -5,12 +5,17 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hangar::json::{BatchJson, JobJson, RecurringJson, StatsJson};
 use hangar::{JobId, JobRecord, ListQuery, State as JobState};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cursor::Position;
@@ -22,6 +27,12 @@ pub const MAX_PAGE: usize = 200;
 pub const MAX_BULK_IDS: usize = 100;
 /// Most jobs one whole-state bulk request acts on (call again for more).
 pub const MAX_BULK_STATE: usize = 1000;
+/// Most batches one listing shows.
+pub const MAX_BATCHES: usize = 100;
+/// Most waiting jobs one answer about a key shows.
+pub const MAX_KEY_PAGE: usize = 100;
+/// The longest delay a reschedule takes: 100 years, in seconds.
+pub const MAX_DELAY_SECONDS: u64 = 100 * 31_557_600;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -70,9 +81,136 @@ pub fn route_list() -> Vec<(String, String)> {
 pub(crate) fn routes() -> Router<Admin> {
     table()
         .into_iter()
-        .fold(Router::new(), |router, (_, path, handler)| {
+        .fold(Router::new(), |router, (method, path, handler)| {
+            let handler = handler
+                .route_layer(axum::middleware::from_fn(crate::action_guard))
+                .fallback(move |other: Method| async move {
+                    ApiError {
+                        status: StatusCode::METHOD_NOT_ALLOWED,
+                        message: format!("this path does not take {other}; it takes {method}"),
+                    }
+                });
             router.route(path, handler)
         })
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
+/// Every error the API answers is `{"error": "..."}`: the ones axum makes
+/// itself (a query string or path that does not parse, a body over the
+/// size limit) are plain text, rewritten here with their status and
+/// headers.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = match text.is_empty() {
+        true => status.canonical_reason().unwrap_or("error").to_owned(),
+        false => text,
+    };
+    let json = ApiError { status, message }.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, json.into_body())
+}
+
+/// A JSON request body: no body at all reads as `{}`; anything else must be
+/// a JSON object sent as `application/json`, with no field null (leave a
+/// field out instead). Every refusal is a 400 naming what is wrong (a body
+/// over axum's size limit stays a 413).
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError {
+                status: e.status(),
+                message: format!("body: {}", e.body_text()),
+            })?;
+        let bytes = if bytes.is_empty() {
+            Bytes::from_static(b"{}")
+        } else if json {
+            bytes
+        } else {
+            return Err(ApiError::bad(
+                "body: send JSON with the header content-type: application/json",
+            ));
+        };
+        let Json(value) = Json::<serde_json::Value>::from_bytes(&bytes)
+            .map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+        if let Some((name, _)) = value
+            .as_object()
+            .and_then(|o| o.iter().find(|(_, v)| v.is_null()))
+        {
+            return Err(ApiError::bad(format!(
+                "body: {name} is null; leave it out instead"
+            )));
+        }
+        serde_json::from_value(value)
+            .map(Body)
+            .map_err(|e| ApiError::bad(format!("body: {e}")))
+    }
+}
+
+/// A count in a JSON body: an integer, written `5` or `5.0` (JSON Schema's
+/// integers include numbers with no fraction).
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => Ok(Some(u)),
+        (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of 0 or more"
+        ))),
+    }
+}
+
+/// A size or position from a query or body: `default` when not given, else
+/// it must lie in `range`.
+fn bounded<N>(
+    what: &str,
+    given: Option<N>,
+    default: N,
+    range: std::ops::RangeInclusive<N>,
+) -> Result<N, ApiError>
+where
+    N: PartialOrd + std::fmt::Display + Copy,
+{
+    let n = given.unwrap_or(default);
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::bad(format!(
+            "{what} must be {} to {} ({n} given)",
+            range.start(),
+            range.end()
+        )))
+    }
 }
 
 /// Counts, queue depths, and finished jobs over time.
@@ -219,7 +357,7 @@ pub struct JobPage {
 /// `GET /api/jobs` parameters.
 #[derive(Debug, Deserialize, Default)]
 pub struct ListParams {
-    /// The state (any case); not needed with a cursor.
+    /// The state (any case); with a cursor, the state of its listing.
     pub state: Option<String>,
     /// Only this queue.
     pub queue: Option<String>,
@@ -263,19 +401,19 @@ pub(crate) fn list_position(
     admin: &Admin,
     p: &ListParams,
 ) -> Result<(ListQuery, Option<hangar::Cursor>, usize), ApiError> {
-    let size = p.limit.unwrap_or(50);
-    if size == 0 || size > MAX_PAGE {
-        return Err(ApiError::bad(format!("limit must be 1 to {MAX_PAGE}")));
-    }
+    let size = bounded("limit", p.limit, 50, 1..=MAX_PAGE)?;
+    let state = p.state.as_deref().map(parse_state).transpose()?;
     if let Some(text) = p.cursor.as_deref().filter(|c| !c.is_empty()) {
         let Position { query, cursor } = admin.cursors.decode(text)?;
+        if let Some(state) = state.filter(|s| *s != query.state) {
+            return Err(ApiError::bad(format!(
+                "the cursor continues the listing of {} jobs, not {state}; start the listing again",
+                query.state
+            )));
+        }
         return Ok((query, Some(cursor), size));
     }
-    let state = parse_state(
-        p.state
-            .as_deref()
-            .ok_or_else(|| ApiError::bad("state is required (or a cursor)"))?,
-    )?;
+    let state = state.ok_or_else(|| ApiError::bad("state is required"))?;
     let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let query = ListQuery {
         state,
@@ -311,6 +449,20 @@ pub(crate) async fn page(
 }
 
 async fn list(admin: Admin, Query(p): Query<ListParams>) -> ApiResult<JobPage> {
+    if p.state.is_none() {
+        return Err(ApiError::bad(
+            "state is required (with a cursor, the state of its listing)",
+        ));
+    }
+    // The dashboard's filter form sends empty fields for no bound; the API
+    // takes a time or nothing.
+    for (name, given) in [("since", &p.since), ("until", &p.until)] {
+        if given.as_deref() == Some("") {
+            return Err(ApiError::bad(format!(
+                "{name} is empty; give an RFC 3339 time or leave it out"
+            )));
+        }
+    }
     let (_, page, next) = page(&admin, &p).await?;
     Ok(Json(JobPage {
         jobs: page.jobs.iter().map(JobRow::from).collect(),
@@ -362,6 +514,7 @@ pub struct RescheduleBody {
     /// Run at this time (RFC 3339).
     pub at: Option<String>,
     /// Run after this many seconds.
+    #[serde(default, deserialize_with = "whole")]
     pub delay_seconds: Option<u64>,
 }
 
@@ -377,13 +530,14 @@ pub struct Rescheduled {
 async fn reschedule(
     admin: Admin,
     Path(id): Path<String>,
-    body: Result<Json<RescheduleBody>, axum::extract::rejection::JsonRejection>,
+    Body(body): Body<RescheduleBody>,
 ) -> ApiResult<Rescheduled> {
     let id = parse_id(&id)?;
-    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
     let when: hangar::When = match (body.at, body.delay_seconds) {
         (Some(at), None) => parse_time("at", &at)?.into(),
-        (None, Some(s)) => Duration::from_secs(s).into(),
+        (None, Some(s)) => {
+            Duration::from_secs(bounded("delay_seconds", Some(s), 0, 0..=MAX_DELAY_SECONDS)?).into()
+        }
         _ => return Err(ApiError::bad("give either at (RFC 3339) or delay_seconds")),
     };
     let run_at = admin.client.reschedule(&id, when).await?;
@@ -404,7 +558,8 @@ pub struct BulkBody {
     /// every job in this state (up to `limit`, at most 1000, per request).
     pub state: Option<String>,
     /// With `state`: how many at most (default 1000).
-    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "whole")]
+    pub limit: Option<u64>,
 }
 
 /// What a bulk action did.
@@ -427,11 +582,7 @@ pub struct Refused {
     pub error: String,
 }
 
-async fn bulk(
-    admin: Admin,
-    body: Result<Json<BulkBody>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<BulkResult> {
-    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
+async fn bulk(admin: Admin, Body(body): Body<BulkBody>) -> ApiResult<BulkResult> {
     let requeue = match body.action.as_str() {
         "requeue" => true,
         "delete" => false,
@@ -442,6 +593,11 @@ async fn bulk(
         }
     };
     let (ids, more) = match (body.ids, body.state) {
+        (Some(_), None) if body.limit.is_some() => {
+            return Err(ApiError::bad(
+                "limit goes with state; with ids, every id given is acted on",
+            ));
+        }
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_BULK_IDS {
                 return Err(ApiError::bad(format!(
@@ -457,12 +613,12 @@ async fn bulk(
         }
         (None, Some(state)) => {
             let state = parse_state(&state)?;
-            let limit = body.limit.unwrap_or(MAX_BULK_STATE);
-            if limit == 0 || limit > MAX_BULK_STATE {
-                return Err(ApiError::bad(format!(
-                    "limit must be 1 to {MAX_BULK_STATE}"
-                )));
-            }
+            let limit = bounded(
+                "limit",
+                body.limit,
+                MAX_BULK_STATE as u64,
+                1..=MAX_BULK_STATE as u64,
+            )? as usize;
             let query = ListQuery::state(state);
             let mut ids = Vec::new();
             let mut cursor = None;
@@ -567,12 +723,12 @@ async fn key(
     Ok(Json(key_state(&admin, &key, &q).await?))
 }
 
-/// Which of a key's waiting jobs to show.
+/// `GET /api/keys/{key}` parameters: which of its waiting jobs to show.
 #[derive(Debug, Deserialize, Default)]
 pub struct KeyQuery {
-    /// Where to go on, from a previous answer's `next`.
+    /// Where to go on, from a previous answer's `next_cursor`.
     pub cursor: Option<String>,
-    /// How many waiting jobs, 1 to 100 (default 50).
+    /// How many waiting jobs (default 50, up to [`MAX_KEY_PAGE`]).
     pub limit: Option<usize>,
 }
 
@@ -588,16 +744,9 @@ pub struct KeyJson {
     pub next_cursor: Option<String>,
 }
 
-/// Most waiting jobs one answer about a key lists.
-pub const MAX_WAITING_PAGE: usize = 100;
-
 pub(crate) async fn key_state(admin: &Admin, key: &str, q: &KeyQuery) -> Result<KeyJson, ApiError> {
-    let size = q.limit.unwrap_or(50);
-    if size == 0 || size > MAX_WAITING_PAGE {
-        return Err(ApiError::bad(format!(
-            "limit must be 1 to {MAX_WAITING_PAGE}"
-        )));
-    }
+    hangar::job::validate_limit_key("key", key)?;
+    let size = bounded("limit", q.limit, 50, 1..=MAX_KEY_PAGE)?;
     let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => Some(admin.cursors.decode(text)?.cursor),
         None => None,
@@ -622,12 +771,12 @@ pub(crate) async fn key_state(admin: &Admin, key: &str, q: &KeyQuery) -> Result<
 /// How many batches to list.
 #[derive(Debug, Deserialize)]
 pub struct BatchesQuery {
-    /// At most this many (default 50, up to 100).
+    /// At most this many (default 50, up to [`MAX_BATCHES`]).
     pub limit: Option<usize>,
 }
 
 async fn batches(admin: Admin, Query(q): Query<BatchesQuery>) -> ApiResult<Vec<BatchJson>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let limit = bounded("limit", q.limit, 50, 1..=MAX_BATCHES)?;
     let list = admin.client.batches(limit).await?;
     Ok(Json(list.iter().map(BatchJson::from).collect()))
 }
@@ -659,11 +808,11 @@ pub(crate) async fn batch_page(
     limit: Option<usize>,
 ) -> Result<(hangar::BatchRecord, BatchPage), ApiError> {
     let id = parse_id(id)?;
+    let from = bounded("from", from, 1, 1..=hangar::batch::MAX_BATCH_JOBS as u64)?;
+    let limit = bounded("limit", limit, 50, 0..=MAX_PAGE)?;
     let Some(b) = admin.client.batch(&id).await? else {
         return Err(hangar::Error::BatchNotFound { id }.into());
     };
-    let from = from.unwrap_or(1).max(1);
-    let limit = limit.unwrap_or(50).min(MAX_PAGE);
     let jobs = admin.client.batch_jobs(&b, from, limit).await?;
     let after = from + limit as u64;
     let page = BatchPage {
@@ -759,8 +908,21 @@ async fn queues(admin: Admin) -> ApiResult<Vec<QueueRow>> {
     Ok(Json(queue_rows(&admin).await?))
 }
 
+/// A queue route's error: a well-formed name with no SQS queue behind it
+/// is a 404 (a malformed one stays a 400).
+fn queue_error(e: hangar::Error) -> ApiError {
+    let missing = matches!(&e, hangar::Error::Invalid { what: "queue", .. });
+    let mut error = ApiError::from(e);
+    if missing {
+        error.status = StatusCode::NOT_FOUND;
+    }
+    error
+}
+
 async fn pause(admin: Admin, Path(name): Path<String>) -> ApiResult<hangar::QueueControl> {
-    Ok(Json(admin.client.pause_queue(&name).await?))
+    Ok(Json(
+        admin.client.pause_queue(&name).await.map_err(queue_error)?,
+    ))
 }
 
 /// What a resume did.
@@ -773,7 +935,11 @@ pub struct Resumed {
 }
 
 async fn resume(admin: Admin, Path(name): Path<String>) -> ApiResult<Resumed> {
-    let (control, woken) = admin.client.resume_queue(&name).await?;
+    let (control, woken) = admin
+        .client
+        .resume_queue(&name)
+        .await
+        .map_err(queue_error)?;
     Ok(Json(Resumed { control, woken }))
 }
 
@@ -781,7 +947,14 @@ async fn dead_letters(
     admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Vec<hangar::queue::DeadLetter>> {
-    Ok(Json(admin.client.queues().peek_dead_letters(&name).await?))
+    Ok(Json(
+        admin
+            .client
+            .queues()
+            .peek_dead_letters(&name)
+            .await
+            .map_err(queue_error)?,
+    ))
 }
 
 /// `POST /api/queues/{name}/redrive` and `.../dead-letters/delete`.
@@ -814,25 +987,29 @@ fn message_ids(body: &MessagesBody, required: bool) -> Result<Option<Vec<String>
 async fn redrive(
     admin: Admin,
     Path(name): Path<String>,
-    body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
+    Body(body): Body<MessagesBody>,
 ) -> ApiResult<Moved> {
-    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
     let ids = message_ids(&body, false)?;
-    let count = admin.client.queues().redrive(&name, ids.as_deref()).await?;
+    let count = admin
+        .client
+        .queues()
+        .redrive(&name, ids.as_deref())
+        .await
+        .map_err(queue_error)?;
     Ok(Json(Moved { count }))
 }
 
 async fn delete_dead_letters(
     admin: Admin,
     Path(name): Path<String>,
-    body: Result<Json<MessagesBody>, axum::extract::rejection::JsonRejection>,
+    Body(body): Body<MessagesBody>,
 ) -> ApiResult<Moved> {
-    let Json(body) = body.map_err(|e| ApiError::bad(format!("body: {}", e.body_text())))?;
     let ids = message_ids(&body, true)?.unwrap_or_default();
     let count = admin
         .client
         .queues()
         .delete_dead_letters(&name, &ids)
-        .await?;
+        .await
+        .map_err(queue_error)?;
     Ok(Json(Moved { count }))
 }

@@ -193,9 +193,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Refuses requests for another host (a local server), state-changing
-/// requests in read-only mode, and those without the session token (or,
-/// with none set, without the header at all).
+/// Refuses requests for another host (a local server), and state changes
+/// (any method but GET and HEAD) in read-only mode or without the session
+/// token (or, with none set, without the header at all). Under `/api/`,
+/// each route checks its actions itself once routing has found its handler
+/// ([`action_guard`]), so a method a path does not take is a 405, not a
+/// 403; an API path that is no route runs no handler either way.
 async fn guard(
     State(admin): State<Admin>,
     headers: HeaderMap,
@@ -220,15 +223,42 @@ async fn guard(
         }
         .into_response();
     }
-    if request.method() == Method::GET || request.method() == Method::HEAD {
+    if request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
+    match refusal(&admin, request.method(), &headers) {
+        Some(refused) => refused.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// The guard on each API route, inside its method routing: refuses a state
+/// change as [`guard`] does for every other path.
+pub(crate) async fn action_guard(request: Request, next: Next) -> Response {
+    let refused = match request.extensions().get::<Admin>() {
+        Some(admin) => refusal(admin, request.method(), request.headers()),
+        None => Some(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: "this request did not pass the dashboard's guard".into(),
+        }),
+    };
+    match refused {
+        Some(refused) => refused.into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// Why a request may not go on: a state change (any method but GET and
+/// HEAD) in read-only mode, or without the session token.
+fn refusal(admin: &Admin, method: &Method, headers: &HeaderMap) -> Option<ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        return None;
+    }
     if admin.options.read_only {
-        return ApiError {
+        return Some(ApiError {
             status: StatusCode::FORBIDDEN,
             message: "this dashboard is read-only (HANGAR_ADMIN_READ_ONLY)".into(),
-        }
-        .into_response();
+        });
     }
     let sent = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
     let ok = match (&admin.options.token, sent) {
@@ -236,16 +266,12 @@ async fn guard(
         (Some(token), Some(sent)) => same_token(sent, token),
         (None, Some(_)) => true,
     };
-    if !ok {
-        return ApiError {
-            status: StatusCode::FORBIDDEN,
-            message: format!(
-                "state-changing requests need the {TOKEN_HEADER} header of this dashboard's session"
-            ),
-        }
-        .into_response();
-    }
-    next.run(request).await
+    (!ok).then(|| ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: format!(
+            "state-changing requests need the {TOKEN_HEADER} header of this dashboard's session"
+        ),
+    })
 }
 
 /// Whether a sent token is the session's, compared in constant time.

@@ -185,7 +185,9 @@ async fn listing_and_cursors() {
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["jobs"].as_array().unwrap().len(), 4);
     let next = first["next"].as_str().unwrap().to_owned();
-    let (_, second) = api.get(&format!("/api/jobs?cursor={next}&limit=4")).await;
+    let (_, second) = api
+        .get(&format!("/api/jobs?state=enqueued&cursor={next}&limit=4"))
+        .await;
     let mut ids: Vec<String> = first["jobs"]
         .as_array()
         .unwrap()
@@ -206,7 +208,22 @@ async fn listing_and_cursors() {
     assert!(error_of(&v).contains("limit"), "{v}");
     let (status, _) = api.get("/api/jobs").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, v) = api.get("/api/jobs?cursor=garbage").await;
+    let (status, v) = api.get(&format!("/api/jobs?cursor={next}")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a cursor goes with its state"
+    );
+    assert!(error_of(&v).contains("state is required"), "{v}");
+    let (status, v) = api
+        .get(&format!("/api/jobs?state=failed&cursor={next}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_of(&v).contains("listing of Enqueued jobs, not Failed"),
+        "{v}"
+    );
+    let (status, v) = api.get("/api/jobs?state=enqueued&cursor=garbage").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&v).contains("malformed"), "{v}");
     let forged = format!(
@@ -214,7 +231,9 @@ async fn listing_and_cursors() {
         &next[..next.find('.').unwrap()],
         &next[next.find('.').unwrap() + 1..]
     );
-    let (status, v) = api.get(&format!("/api/jobs?cursor={forged}")).await;
+    let (status, v) = api
+        .get(&format!("/api/jobs?state=enqueued&cursor={forged}"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (status, v) = api.get("/api/jobs?state=failed&since=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -615,28 +634,37 @@ async fn policy_grants_exactly_what_the_admin_calls() {
     }
 }
 
-/// docs/openapi.yaml describes exactly the router's API routes: a test fails
-/// when one is missing from the file or the file names one the router
-/// lacks.
+/// docs/openapi.yaml is a valid OpenAPI document (openapi-spec-validator)
+/// that describes exactly the router's API routes, declares on every
+/// action the token the guard asks for, and names the limits the handlers
+/// enforce. tests/contract.sh then holds the running API to it.
 #[test]
 fn openapi_matches_the_routes() {
     let path = hangar_integration_tests::workspace_root().join("docs/openapi.yaml");
     let out = hangar_integration_tests::run_python(
-        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        "import json, sys, yaml\n\
+         from openapi_spec_validator import validate\n\
+         spec = yaml.safe_load(open(sys.argv[1]))\n\
+         validate(spec)\n\
+         print(json.dumps(spec))",
         &[path.to_str().unwrap()],
     );
     let spec: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
-    let mut documented: Vec<(String, String)> = spec["paths"]
+    let operations: Vec<(String, String, &Value)> = spec["paths"]
         .as_object()
         .unwrap()
         .iter()
         .flat_map(|(path, ops)| {
             ops.as_object()
                 .unwrap()
-                .keys()
-                .map(move |m| (m.to_ascii_uppercase(), path.clone()))
+                .iter()
+                .map(move |(m, op)| (m.to_ascii_uppercase(), path.clone(), op))
         })
+        .collect();
+    let mut documented: Vec<(String, String)> = operations
+        .iter()
+        .map(|(m, p, _)| (m.clone(), p.clone()))
         .collect();
     documented.sort();
     let mut routes = hangar_admin::api::route_list();
@@ -645,6 +673,65 @@ fn openapi_matches_the_routes() {
         documented, routes,
         "docs/openapi.yaml (left) against the router (right)"
     );
+
+    // Every route can answer 403 (a local server's host check) and 500;
+    // every action needs the token; every input can be refused.
+    for (method, path, op) in &operations {
+        let responses = op["responses"].as_object().unwrap();
+        let has = |code: &str| responses.contains_key(code);
+        assert!(has("200") && has("403") && has("500"), "{method} {path}");
+        let takes_input = op.get("parameters").is_some() || op.get("requestBody").is_some();
+        assert_eq!(
+            has("400"),
+            takes_input,
+            "{method} {path}: 400 documented iff it takes input"
+        );
+        let token = json!([{ "token": [] }]);
+        assert_eq!(
+            op.get("security"),
+            (method == "POST").then_some(&token),
+            "{method} {path}: the actions, and only they, need the token"
+        );
+    }
+    let scheme = &spec["components"]["securitySchemes"]["token"];
+    assert_eq!(
+        (&scheme["type"], &scheme["in"], &scheme["name"]),
+        (&json!("apiKey"), &json!("header"), &json!(TOKEN_HEADER))
+    );
+
+    // The documented limits are the enforced ones.
+    let resolve = |v: &Value| -> Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => spec.pointer(&r[1..]).unwrap().clone(),
+            None => v.clone(),
+        }
+    };
+    let query_max = |path: &str, name: &str| -> u64 {
+        let params = spec["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let p = params
+            .iter()
+            .map(&resolve)
+            .find(|p| p["name"] == name)
+            .unwrap();
+        p["schema"]["maximum"].as_u64().unwrap()
+    };
+    use hangar_admin::api::*;
+    assert_eq!(query_max("/api/jobs", "limit"), MAX_PAGE as u64);
+    assert_eq!(query_max("/api/batches", "limit"), MAX_BATCHES as u64);
+    assert_eq!(query_max("/api/keys/{key}", "limit"), MAX_KEY_PAGE as u64);
+    assert_eq!(query_max("/api/batches/{id}", "limit"), MAX_PAGE as u64);
+    assert_eq!(
+        query_max("/api/batches/{id}", "from"),
+        hangar::batch::MAX_BATCH_JOBS as u64
+    );
+    let bulk = &spec["components"]["schemas"]["Bulk"]["properties"];
+    assert_eq!(bulk["limit"]["maximum"], MAX_BULK_STATE);
+    assert_eq!(bulk["ids"]["maxItems"], MAX_BULK_IDS);
+    let ids = &spec["components"]["schemas"]["MessageIds"]["properties"]["ids"];
+    assert_eq!(ids["maxItems"], MAX_BULK_IDS);
+    let reschedule = &spec["paths"]["/api/jobs/{id}/reschedule"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["properties"];
+    assert_eq!(reschedule["delay_seconds"]["maximum"], MAX_DELAY_SECONDS);
 }
 
 /// The dead-letter queue: peeked without consuming, chosen messages moved
@@ -691,6 +778,16 @@ async fn dead_letters() {
     );
     let (_, v) = api.get("/api/queues/default/dead-letters").await;
     assert!(v.as_array().unwrap().is_empty(), "{v}");
+    // A redrive without a body moves them all.
+    api.dead_letters(&["third"]).await;
+    let (status, body) = api
+        .send_with(
+            "POST",
+            "/api/queues/default/redrive",
+            &[(TOKEN_HEADER, TOKEN)],
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"count":1}"#));
 
     let (status, _) = api
         .post("/api/queues/default/dead-letters/delete", json!({}))
@@ -703,7 +800,7 @@ async fn dead_letters() {
     let (status, v) = api.get("/api/queues/Bad%20Name/dead-letters").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (status, v) = api.get("/api/queues/nosuchqueue/dead-letters").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
 }
 
 /// A finished job as the worker leaves it: created `age` ago, run for
@@ -936,10 +1033,10 @@ async fn pause_and_resume_a_queue() {
     while poller.poll_once().await.unwrap() > 0 {}
     assert_eq!(api.env.job(&id).await.state, State::Succeeded);
 
-    // An unknown queue is a 400 that names what was looked for.
+    // An unknown queue is a 404 that names what was looked for.
     // (The read-only admin refuses every POST; see token_and_read_only.)
     let (status, body) = api.post("/api/queues/nosuch/pause", json!({})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.to_string().contains("no SQS queue named"), "{body}");
 }
 
@@ -1113,11 +1210,13 @@ async fn bad_input_catalogue() {
     );
     saw(
         "A03",
-        api.send(get("/api/jobs?cursor=garbage".into())).await,
+        api.send(get("/api/jobs?state=enqueued&cursor=garbage".into()))
+            .await,
     );
     saw(
         "A04",
-        api.send(get(format!("/api/jobs?cursor={forged}"))).await,
+        api.send(get(format!("/api/jobs?state=enqueued&cursor={forged}")))
+            .await,
     );
     saw(
         "A05",
@@ -1201,6 +1300,53 @@ async fn bad_input_catalogue() {
             .await,
     );
     saw("A22", api.send(get("/api/nope".into())).await);
+    let gets = [
+        ("A26", "/api/batches?limit=101".to_owned()),
+        ("A27", format!("/api/batches/{a}?from=0")),
+        ("A28", "/api/jobs?state=failed&limit=ten".to_owned()),
+        ("A29", format!("/api/jobs?state=failed&cursor={next}")),
+        ("A30", "/api/keys/two%20words".to_owned()),
+        ("A31", "/api/queues/nosuchqueue/dead-letters".to_owned()),
+        ("A38", "/api/jobs?state=failed&until=".to_owned()),
+    ];
+    for (case, uri) in gets {
+        saw(case, api.send(get(uri)).await);
+    }
+    saw("A32", api.send_with("PUT", "/api/stats", &[]).await);
+    saw("A33", api.send_with("POST", "/api/stats", &[]).await);
+    saw(
+        "A34",
+        api.send(post(
+            format!("/api/jobs/{a}/reschedule"),
+            r#"{"delay_seconds": 1e12}"#,
+        ))
+        .await,
+    );
+    saw(
+        "A35",
+        api.send(bulk(
+            json!({"action": "delete", "ids": [a.as_str()], "limit": 1}),
+        ))
+        .await,
+    );
+    saw(
+        "A36",
+        api.send(bulk(
+            json!({"action": "delete", "ids": null, "state": "enqueued"}),
+        ))
+        .await,
+    );
+    saw(
+        "A37",
+        api.send(
+            Request::post(format!("/api/jobs/{a}/reschedule"))
+                .header("content-type", "text/plain")
+                .header(TOKEN_HEADER, TOKEN)
+                .body(Body::from(r#"{"delay_seconds": 60}"#))
+                .unwrap(),
+        )
+        .await,
+    );
     saw("A23", api.send(get(format!("/job/{missing}"))).await);
     let ro = Api::with(Options {
         read_only: true,
