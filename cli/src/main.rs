@@ -986,12 +986,12 @@ async fn recurring(client: &Client, cmd: RecurringCommand) -> hangar::Result<()>
             }
         }
         RecurringCommand::List { fmt } => {
-            let list = r.list().await?;
             if fmt.json {
+                let list = r.list().await?;
                 let out: Vec<_> = list.iter().map(hangar::json::RecurringJson::from).collect();
                 Out::json(&out);
             } else {
-                output::print_recurring(&list);
+                output::print_recurring(&r.statuses().await?);
             }
         }
         RecurringCommand::Trigger { id, fmt } => {

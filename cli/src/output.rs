@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
-use hangar::{BatchRecord, Client, JobRecord, RecurringJob};
+use hangar::{BatchRecord, Client, JobRecord, RecurringStatus};
 use serde::Serialize;
 
 /// A failed command: the message for stderr and the exit code.
@@ -314,18 +314,29 @@ pub fn print_jobs(jobs: &[JobRecord]) {
     );
 }
 
-pub fn print_recurring(list: &[RecurringJob]) {
+/// Recurring jobs as a person reads them: the next occurrence after now,
+/// and the last that came due with its job's state (not one fired ahead).
+pub fn print_recurring(list: &[RecurringStatus]) {
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|r| {
+        .map(|st| {
+            let r = &st.recurring;
+            let last = match &st.last_started {
+                Some(l) => format!(
+                    "{} {}",
+                    short_time(l.occurrence),
+                    l.state.map_or("(expired)".to_owned(), |s| s.to_string())
+                ),
+                None => String::new(),
+            };
             vec![
                 r.id.clone(),
                 r.cron.clone(),
                 r.tz.clone(),
                 r.kind.clone(),
                 if r.enabled { "yes" } else { "no" }.to_owned(),
-                r.next_run.map(short_time).unwrap_or_default(),
-                r.last_run.map(short_time).unwrap_or_default(),
+                st.next.map(short_time).unwrap_or_default(),
+                last,
                 r.last_error
                     .as_deref()
                     .map(|e| one_line(e, 40))

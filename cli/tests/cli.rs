@@ -1280,3 +1280,48 @@ async fn enqueue_with_a_run_timeout() {
         "{err}"
     );
 }
+
+/// Four jobs under `db=1` with its slot held: `hangar jobs` lists them as
+/// Enqueued waiting for `db`, `hangar stats` counts them, and `hangar
+/// concurrency db` lists them, oldest first, as many as `--limit` asks.
+#[tokio::test]
+async fn jobs_waiting_for_a_key_are_listed_and_counted() {
+    let env = TestEnv::new().await;
+    let ids: Vec<String> = env
+        .jobs_waiting_on("db", 4)
+        .await
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let listed = json(&hangar(&env, &["jobs", "--state", "enqueued", "--json"]));
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(
+        listed.iter().all(|j| j["waiting_for"] == "db"),
+        "{listed:?}"
+    );
+    let text = ok(&hangar(&env, &["jobs", "--state", "enqueued"]));
+    assert_eq!(
+        text.matches("Enqueued (waiting for db)").count(),
+        4,
+        "{text}"
+    );
+    let stats = json(&hangar(&env, &["stats", "--json"]));
+    assert_eq!(stats["states"]["enqueued"], 4, "{stats}");
+    let key = json(&hangar(
+        &env,
+        &["concurrency", "db", "--limit", "3", "--json"],
+    ));
+    let waiting: Vec<&str> = key["waiting_jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ids[..3], "{key}");
+    assert_eq!(key["more_waiting"], true);
+    let text = ok(&hangar(&env, &["concurrency", "db"]));
+    for id in &ids {
+        assert!(text.contains(id.as_str()), "{id}: {text}");
+    }
+}
