@@ -744,7 +744,7 @@ async fn policies_grant_exactly_what_the_code_calls() {
 }
 
 /// The README's "Hangar in your own crate" section, built as written: its
-/// dependency lines (Hangar by path instead of git), its worker and its
+/// dependency lines (the clone's path made this repository's), its worker and its
 /// enqueue-only application, as a crate outside this workspace.
 #[test]
 fn own_worker_crate_builds_from_the_readme() {
@@ -765,16 +765,17 @@ fn own_worker_crate_builds_from_the_readme() {
         body[..body.find("```").unwrap()].to_owned()
     };
     let deps = block("", "toml");
-    let git = r#"hangar = { git = "https://github.com/hangar-jobs/hangar" }"#;
-    assert!(deps.contains(git), "{deps}");
+    // A clone of this repository beside the user's crate.
+    let clone = r#"hangar = { path = "../hangar/shared" }"#;
+    assert!(deps.contains(clone), "{deps}");
     let deps = deps.replace(
-        git,
+        clone,
         &format!(
             "hangar = {{ path = {:?} }}",
             root.join("shared").display().to_string()
         ),
     );
-    let dir = root.join("target/own-worker-crate");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("own-worker-crate");
     std::fs::create_dir_all(dir.join("src/bin")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),
