@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds every function as Lambda runs it, with cargo-lambda (release,
 # stripped, linked by zig for Amazon Linux's glibc): the worker, scheduler
-# and admin bootstraps in target/lambda/<binary>/bootstrap, and prints
-# their sizes. Architecture: --arm64 (what the templates deploy) or
+# and admin bootstraps in <target>/lambda/<binary>/bootstrap (<target>:
+# CARGO_TARGET_DIR if set, else target/), and prints their sizes. Architecture: --arm64 (what the templates deploy) or
 # --x86-64; default: this machine's, since another target's standard
 # library may not be installable here.
 set -euo pipefail
@@ -24,8 +24,9 @@ args=()
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
 cargo lambda build --release --locked "$arch" "${args[@]}"
 
-echo "bootstrap sizes ($arch, stripped):"
+lambda="$(tests/target-dir.sh)/lambda"
+echo "bootstrap sizes ($arch, stripped, in $lambda):"
 for b in "${bins[@]}"; do
-  f="target/lambda/$b/bootstrap"
+  f="$lambda/$b/bootstrap"
   awk -v b="$b" -v n="$(stat -c %s "$f")" 'BEGIN { printf "  %-18s %6.1f MB\n", b, n / 1000000 }'
 done

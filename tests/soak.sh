@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 size="${1:-10000}"
 cargo build --locked -q -p hangar-integration-tests --bin soak --bin ledger-worker
+# Where cargo put them (CARGO_TARGET_DIR, if set).
+bin="$(tests/target-dir.sh)/debug"
 # shellcheck source=tests/emulator-env.sh
 source tests/emulator-env.sh
 # Worker processes die with the soak, even if it is cut short.
-trap 'pkill -f "^$PWD/target/debug/ledger-worker" || true; localstack/emulator.sh stop "${PORT:-}" >/dev/null 2>&1 || true' EXIT
+trap 'pkill -f "^$bin/ledger-worker" || true; localstack/emulator.sh stop "${PORT:-}" >/dev/null 2>&1 || true' EXIT
 export RUST_LOG="${RUST_LOG:-error}"
-target/debug/soak "$size"
+"$bin/soak" "$size"

@@ -71,19 +71,33 @@ impl std::str::FromStr for JobId {
     }
 }
 
-/// Checks a queue name: 1 to 64 characters of `[a-z0-9_-]`.
+/// Longest queue name. A queue is deployed as the SQS queues
+/// `<stack>-<queue>` and `<stack>-<queue>-dlq` (SQS allows 80 characters);
+/// the longest stack name the templates can deploy is 54 characters (its
+/// functions are named `<stack>-scheduler`, and Lambda allows 64), which
+/// leaves 21: a name this library accepts deploys under any stack.
+pub const MAX_QUEUE_LEN: usize = 20;
+
+/// Checks a queue name: 1 to [`MAX_QUEUE_LEN`] characters of `[a-z0-9]`.
+///
+/// The deploy templates enforce the same rule (the SAM template's
+/// `AllowedPattern`, the CDK construct at synth time): a queue name is also
+/// part of CloudFormation logical ids (`<queue>Queue`, `<queue>QueueUrl`),
+/// which allow only letters and digits, and SQS queue names are case
+/// sensitive, so `-`, `_` and capitals are refused everywhere instead of
+/// deploying a queue no job could be sent to.
 pub fn validate_queue(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= MAX_QUEUE_LEN
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
         Err(Error::invalid(
             "queue name",
-            format!("{name:?} (use 1 to 64 characters of a-z 0-9 _ -)"),
+            format!("{name:?} (use 1 to {MAX_QUEUE_LEN} characters of a-z 0-9)"),
         ))
     }
 }
@@ -859,10 +873,17 @@ mod tests {
 
     #[test]
     fn queue_names() {
-        for ok in ["default", "critical", "email_v2", "a-b", "0"] {
+        for ok in [
+            "default",
+            "critical",
+            "emailv2",
+            "0",
+            &"q".repeat(MAX_QUEUE_LEN),
+        ] {
             validate_queue(ok).unwrap();
         }
-        for bad in ["", "Default", "a.b", "a b", &"q".repeat(65)] {
+        let too_long = "q".repeat(MAX_QUEUE_LEN + 1);
+        for bad in ["", "Default", "a.b", "a b", "a-b", "email_v2", &too_long] {
             let err = validate_queue(bad).unwrap_err();
             assert!(err.to_string().contains("queue name"), "{err}");
         }

@@ -70,6 +70,19 @@ impl Queues {
     /// The URL of a queue, looked up by name on first use.
     pub async fn url(&self, queue: &str) -> Result<String> {
         validate_queue(queue)?;
+        self.lookup(queue).await
+    }
+
+    /// The URL of a queue's dead-letter queue (`<stack>-<queue>-dlq`),
+    /// looked up by name on first use.
+    pub async fn dead_letter_url(&self, queue: &str) -> Result<String> {
+        validate_queue(queue)?;
+        self.lookup(&format!("{queue}-dlq")).await
+    }
+
+    /// The URL of the stack's SQS queue `<stack>-<queue>` (`queue` a
+    /// Hangar queue name, or one with `-dlq`), from the cache or looked up.
+    async fn lookup(&self, queue: &str) -> Result<String> {
         if let Some(url) = self.urls.read().expect("queue cache").get(queue) {
             return Ok(url.clone());
         }
@@ -267,7 +280,7 @@ impl Queues {
         } else {
             for (name, url) in &self.config.queue_urls {
                 urls.push(url.clone());
-                match self.url(&format!("{name}-dlq")).await {
+                match self.dead_letter_url(name).await {
                     Ok(dlq) => urls.push(dlq),
                     Err(Error::Invalid { .. }) => {}
                     Err(e) => return Err(e),
@@ -329,7 +342,7 @@ impl Queues {
     /// them (received with a zero visibility timeout, so they stay
     /// visible; SQS counts the receive).
     pub async fn peek_dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>> {
-        let url = self.url(&format!("{queue}-dlq")).await?;
+        let url = self.dead_letter_url(queue).await?;
         let out = self
             .sqs
             .receive_message()
@@ -384,7 +397,7 @@ impl Queues {
         only: Option<&[String]>,
         send_to: Option<&str>,
     ) -> Result<usize> {
-        let dlq = self.url(&format!("{queue}-dlq")).await?;
+        let dlq = self.dead_letter_url(queue).await?;
         let mut done = 0;
         let mut wanted: Option<std::collections::BTreeSet<&String>> =
             only.map(|ids| ids.iter().collect());

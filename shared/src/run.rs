@@ -26,15 +26,55 @@ pub fn in_lambda() -> bool {
 /// Installs a `tracing` subscriber filtered by `RUST_LOG` (default `info`):
 /// JSON lines without timestamps in Lambda (CloudWatch adds them), readable
 /// lines elsewhere. Does nothing if a subscriber is already installed.
+///
+/// In Lambda every line the process writes is JSON (CloudWatch Logs
+/// Insights and metric filters parse it): a panic, which Rust would report
+/// in plain text, is logged as an `ERROR` line with its location (its
+/// message, which may quote a job's data, only at `debug`; a handler's
+/// panic message is stored with its job anyway), and an error that stops
+/// the function is logged by [`exit_on_error`].
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if in_lambda() {
-        builder.json().without_time().try_init()
+    if in_lambda() {
+        if builder.json().without_time().try_init().is_ok() {
+            std::panic::set_hook(Box::new(log_panic));
+        }
     } else {
-        builder.with_writer(std::io::stderr).try_init()
-    };
+        let _ = builder.with_writer(std::io::stderr).try_init();
+    }
+}
+
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload");
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    tracing::error!(%location, thread, "panicked");
+    tracing::debug!(%location, thread, message, "panic message");
+}
+
+/// What a Lambda entry point returns, with an error that stops the function
+/// logged as a JSON line before the process exits with status 1 (Lambda
+/// reports the exit); returned from `main`, Rust would print it as plain
+/// text. Outside Lambda the result is returned as it is.
+pub fn exit_on_error(
+    function: &str,
+    result: std::result::Result<(), BoxError>,
+) -> std::result::Result<(), BoxError> {
+    match result {
+        Err(e) if in_lambda() => {
+            tracing::error!(function, error = %error_chain(&*e), "the function stopped");
+            std::process::exit(1);
+        }
+        other => other,
+    }
 }
 
 /// Runs a worker for `registry` with configuration from the environment
@@ -45,6 +85,10 @@ pub fn init_tracing() {
 /// `default`) with `HANGAR_POLLERS` concurrent pollers per queue (default 4).
 pub async fn worker(registry: Registry) -> std::result::Result<(), BoxError> {
     init_tracing();
+    exit_on_error("worker", run_worker(registry).await)
+}
+
+async fn run_worker(registry: Registry) -> std::result::Result<(), BoxError> {
     let client = Client::from_env().await?;
     let worker = Worker::new(&client, registry);
     if in_lambda() {
@@ -93,6 +137,10 @@ pub async fn poll(
 /// `HANGAR_TICK_SECONDS` (default 60) until Ctrl-C or SIGTERM.
 pub async fn scheduler() -> std::result::Result<(), BoxError> {
     init_tracing();
+    exit_on_error("scheduler", run_scheduler().await)
+}
+
+async fn run_scheduler() -> std::result::Result<(), BoxError> {
     let client = Client::from_env().await?;
     let timer = Timer::new(&client);
     if in_lambda() {

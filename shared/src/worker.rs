@@ -266,11 +266,12 @@ impl JobContext {
         })
     }
 
-    /// Resolves soon after this run stops owning its job (deleted,
-    /// rescheduled, taken over, or its lease over): await it next to the
-    /// work, e.g. in `tokio::select!`, to stop early. It reads the job (one
-    /// consistent `GetItem`) every [`CANCEL_CHECK`], and only while it is
-    /// being awaited; a failed read is logged and the next one tried.
+    /// Resolves soon after this run stops owning its job (deleted, taken
+    /// over, or its lease over; a running job cannot be rescheduled): await
+    /// it next to the work, e.g. in `tokio::select!`, to stop early. It
+    /// reads the job (one consistent `GetItem`) every [`CANCEL_CHECK`], and
+    /// only while it is being awaited; a failed read is logged and the next
+    /// one tried.
     pub async fn cancelled(&self) {
         self.cancelled_every(CANCEL_CHECK).await
     }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hangar_integration_tests::runtime_api::RuntimeApi;
-use hangar_integration_tests::workspace_root;
 
 const RUNS: usize = 20;
 
@@ -51,10 +50,7 @@ async fn main() {
             "bootstrap", "min", "median", "p95", "AWS calls"
         );
         for bin in ["hangar-worker", "hangar-scheduler", "hangar-admin"] {
-            let path = workspace_root()
-                .join("target/lambda")
-                .join(bin)
-                .join("bootstrap");
+            let path = lambda_dir().join(bin).join("bootstrap");
             assert!(path.exists(), "no {}: run infra/build.sh", path.display());
             let mut times = Vec::new();
             for _ in 0..RUNS {
@@ -96,4 +92,15 @@ async fn main() {
         0,
         "an AWS call before the first invocation"
     );
+}
+
+/// Where `infra/build.sh` (cargo-lambda) put the bootstraps: `lambda/` of
+/// the target directory this bench was built in (`<target>/<profile>/deps/`),
+/// which is CARGO_TARGET_DIR when that is set.
+fn lambda_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("this bench's path");
+    exe.ancestors()
+        .nth(3)
+        .expect("the bench runs from <target>/<profile>/deps")
+        .join("lambda")
 }

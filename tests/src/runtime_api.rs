@@ -123,15 +123,46 @@ impl RuntimeApi {
     }
 
     /// Stops a bootstrap started with piped stdout and stderr; returns
-    /// what it wrote on both.
+    /// what it wrote on both, every line of which must be JSON (what Lambda
+    /// sends to CloudWatch Logs, see [`json_lines`]).
     pub async fn stop(mut child: tokio::process::Child) -> String {
         child.kill().await.expect("the bootstrap stops");
         let output = child.wait_with_output().await.expect("its output");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        logs_of(&output)
+    }
+
+    /// Runs a bootstrap whose configuration the library refuses (a queue
+    /// name in `HANGAR_QUEUES`): it must exit with status 1 before asking
+    /// for an event, having written only JSON lines, one of them the error.
+    /// Returns those lines.
+    pub async fn refused_start(bootstrap: &str, function: &str) -> Vec<Value> {
+        let api = RuntimeApi::start(Vec::new()).await;
+        let output = api
+            .bare_command(bootstrap, function)
+            .env("HANGAR_QUEUES", "default,Emails")
+            .env(
+                "HANGAR_QUEUE_URL_PREFIX",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/hangar-",
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .expect("the bootstrap exits within 30 s")
+            .expect("the bootstrap runs");
+        let logs = logs_of(&output);
+        assert_eq!(output.status.code(), Some(1), "{logs}");
+        assert!(api.first_next().is_none(), "it asked for an event: {logs}");
+        let lines = json_lines(&logs);
+        assert!(
+            lines.iter().any(|l| l["level"] == "ERROR"
+                && l["fields"]["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(r#"invalid queue name: "Emails""#))),
+            "the error, as a JSON line: {logs}"
+        );
+        lines
     }
 
     /// The first `n` answers, by `response:<id>` or `error:<id>`.
@@ -151,4 +182,28 @@ impl RuntimeApi {
     pub fn first_next(&self) -> Option<Instant> {
         *self.first_next.lock().unwrap()
     }
+}
+
+/// What a bootstrap wrote on stdout and stderr, each line checked to be
+/// JSON ([`json_lines`]).
+fn logs_of(output: &std::process::Output) -> String {
+    let mut logs = String::new();
+    for bytes in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(bytes);
+        let _ = json_lines(&text);
+        logs.push_str(&text);
+    }
+    logs
+}
+
+/// Every line of what a bootstrap wrote in Lambda, parsed: each must be a
+/// JSON object (a log line with its `level` and `fields`, or an embedded
+/// metric line), as CloudWatch Logs Insights and metric filters read them.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(v) if v.is_object() => v,
+            _ => panic!("a line that is not a JSON object: {line:?}\nin:\n{text}"),
+        })
+        .collect()
 }

@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 
 use hangar_integration_tests::template::{
-    Deploy, function, granted, needed, of_type, resource, sam_with, statements,
+    Deploy, OWN_WORKER_BINARY, function, granted, needed, of_type, own_worker_crate, resource,
+    sam_expand, statements,
 };
 use hangar_integration_tests::{TestEnv, workspace_root};
 use serde_json::{Value, json};
@@ -35,7 +36,8 @@ fn cfn_lint(path: &std::path::Path) {
 fn templates_pass_cfn_lint_and_sam_validate() {
     let root = workspace_root();
     cfn_lint(&root.join("infra/template.yaml"));
-    cfn_lint(&root.join("infra/cdk/cdk.out/HangarStack.template.json"));
+    cfn_lint(&Deploy::Cdk.cdk_template_path());
+    cfn_lint(&Deploy::CdkQueues.cdk_template_path());
     let out = std::process::Command::new(tool("sam"))
         .args(["validate", "--lint", "--region", "us-east-1", "-t"])
         .arg(root.join("infra/template.yaml"))
@@ -119,26 +121,25 @@ fn timer_schedule_fires_the_scheduler_every_minute() {
 
 /// Every queue has its dead-letter queue and its own event source on the
 /// worker with its own settings; visibility is six times the worker's
-/// timeout; SAM takes the queues and per-queue settings as parameters.
+/// timeout; SAM takes the queues and per-queue settings as parameters, the
+/// CDK app as context.
 #[test]
 fn every_queue_has_its_dead_letter_queue_and_event_source() {
-    let sam = sam_with(&json!({
-        "Queues": "default,emails,reports",
-        "QueueMaxConcurrency": "emails=5,reports=2",
-        "QueueBatchSize": "emails=1",
-        "QueueBatchingWindow": "reports=20",
-    }));
-    let expect = [
-        ("default", 50, 10, 0),
-        ("emails", 5, 1, 0),
-        ("reports", 2, 10, 20),
-    ];
-    check_queues(&sam, &expect);
-    check_queues(&Deploy::Sam.template(), &[("default", 50, 10, 0)]);
-    check_queues(&Deploy::Cdk.template(), &[("default", 50, 10, 0)]);
+    for deploy in Deploy::ALL {
+        check_queues(&deploy.template(), deploy.queues());
+    }
 }
 
 fn check_queues(t: &Value, expect: &[(&str, i64, i64, i64)]) {
+    let outputs = t["Outputs"].as_object().unwrap();
+    for (name, ..) in expect {
+        for output in [
+            format!("{name}QueueUrl"),
+            format!("{name}DeadLetterQueueUrl"),
+        ] {
+            assert!(outputs.contains_key(&output), "no output {output}");
+        }
+    }
     let queues = of_type(t, "AWS::SQS::Queue");
     assert_eq!(queues.len(), expect.len() * 2, "{queues:?}");
     let (worker_id, worker) = function(t, "worker");
@@ -265,14 +266,206 @@ fn policies_are_scoped() {
         assert_eq!(actions, want, "{deploy:?}");
         let outputs = t["Outputs"].as_object().unwrap();
         for o in [
+            "Stack",
             "JobsTableName",
-            "defaultQueueUrl",
-            "defaultDeadLetterQueueUrl",
+            "WorkerFunctionArn",
+            "SchedulerFunctionArn",
             "AdminUrl",
             "ClientPolicyArn",
         ] {
             assert!(outputs.contains_key(o), "{deploy:?}: no output {o}");
         }
+    }
+}
+
+/// One rule for queue names: the library (`validate_queue`), the SAM
+/// template (its parameter constraints and the logical ids its expansion
+/// makes, as CloudFormation checks them), the CDK construct (synth fails),
+/// the intake schema and the API document give each name the same verdict;
+/// and a name they accept deploys under the longest stack name whose
+/// functions can be named: SQS names within 80 characters, Lambda's within
+/// 64.
+#[test]
+fn queue_names_follow_one_rule_everywhere() {
+    use std::collections::BTreeMap;
+
+    let longest = "q".repeat(hangar::job::MAX_QUEUE_LEN);
+    let too_long = "q".repeat(hangar::job::MAX_QUEUE_LEN + 1);
+    let names: Vec<&str> = vec![
+        "default",
+        "emails",
+        "a",
+        "0",
+        "reports2024",
+        &longest,
+        "",
+        "Emails",
+        "EMAILS",
+        "e-mails",
+        "e_mails",
+        "a.b",
+        "a b",
+        "émails",
+        "emails!",
+        &too_long,
+    ];
+    let library: Vec<bool> = names
+        .iter()
+        .map(|n| hangar::job::validate_queue(n).is_ok())
+        .collect();
+    assert!(library.contains(&true) && library.contains(&false));
+
+    // SAM: each name as the stack's one queue, expanded as CloudFormation
+    // would (one process per name, in parallel).
+    let sam: Vec<bool> = std::thread::scope(|s| {
+        let runs: Vec<_> = names
+            .iter()
+            .map(|n| s.spawn(move || sam_expand(&json!({ "Queues": n })).is_ok()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+
+    // CDK: the construct with each name as its one queue.
+    let out = std::process::Command::new("npx")
+        .args(["tsx", "test/queue-names.ts"])
+        .args(&names)
+        .current_dir(workspace_root().join("infra/cdk"))
+        .output()
+        .expect("npx runs (tests/run.sh installs the CDK app's packages)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cdk: BTreeMap<String, Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["name"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+
+    // The documents: the intake schema's queue pattern, the API's.
+    let documents = hangar_integration_tests::run_python(
+        r#"
+import json, re, sys, yaml
+schema = json.load(open(sys.argv[1]))["$defs"]["job"]["properties"]["queue"]["pattern"]
+api = yaml.safe_load(open(sys.argv[2]))["components"]["parameters"]["QueueName"]["schema"]["pattern"]
+names = json.loads(sys.argv[3])
+print(json.dumps([[bool(re.search(p, n)) for p in (schema, api)] for n in names]))
+"#,
+        &[
+            workspace_root()
+                .join("docs/intake.schema.json")
+                .to_str()
+                .unwrap(),
+            workspace_root().join("docs/openapi.yaml").to_str().unwrap(),
+            &serde_json::to_string(&names).unwrap(),
+        ],
+    );
+    let documents: Vec<[bool; 2]> = serde_json::from_str(documents.trim()).unwrap();
+
+    for (i, name) in names.iter().enumerate() {
+        let verdict = library[i];
+        assert_eq!(sam[i], verdict, "{name:?}: SAM (left) against the library");
+        assert_eq!(
+            cdk[*name]["ok"], verdict,
+            "{name:?}: CDK (left) against the library: {}",
+            cdk[*name]
+        );
+        assert_eq!(
+            documents[i], [verdict; 2],
+            "{name:?}: docs/intake.schema.json and docs/openapi.yaml against the library"
+        );
+    }
+
+    // What the accepted names deploy, under the longest stack name.
+    let good: Vec<&str> = names
+        .iter()
+        .zip(&library)
+        .filter(|(_, ok)| **ok)
+        .map(|(n, _)| *n)
+        .collect();
+    let stack = "p".repeat(54);
+    let t = sam_expand(&json!({ "Queues": good.join(","), "AWS::StackName": stack })).unwrap();
+    let named = |ty: &str, property: &str| -> Vec<String> {
+        of_type(&t, ty)
+            .iter()
+            .map(|(_, r)| r["Properties"][property].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut queues = named("AWS::SQS::Queue", "QueueName");
+    let mut functions = named("AWS::Lambda::Function", "FunctionName");
+    for name in &good {
+        for key in ["queueNames", "functionNames"] {
+            let list = cdk[*name][key].as_array().unwrap();
+            let list = list.iter().map(|n| n.as_str().unwrap().to_owned());
+            if key == "queueNames" {
+                queues.extend(list);
+            } else {
+                functions.extend(list);
+            }
+        }
+    }
+    assert!(
+        queues
+            .iter()
+            .any(|q| q.ends_with(&format!("-{longest}-dlq")))
+    );
+    for q in &queues {
+        assert!(q.len() <= 80, "SQS allows 80 characters: {q}");
+    }
+    for f in &functions {
+        assert!(f.len() <= 64, "Lambda allows 64 characters: {f}");
+    }
+}
+
+/// The CDK app deploys the worker of a crate outside this workspace
+/// (`workerManifestPath`, `workerBinary`): the worker function's code is
+/// what `cargo lambda build --bin <binary>` makes in that crate, the
+/// scheduler's and the admin's Hangar's own, and the out-of-tree worker
+/// gets the same role as Hangar's.
+#[test]
+fn cdk_app_deploys_an_out_of_tree_worker() {
+    let deploy = Deploy::CdkQueues;
+    let built = |function: &str| -> (String, Vec<String>) {
+        let text = deploy.bootstrap(function);
+        let mut lines = text.lines();
+        let dir = lines.next().unwrap().to_owned();
+        let args = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        (dir, args)
+    };
+    let bin_of = |args: &[String]| -> String {
+        let at = args.iter().position(|a| a == "--bin").expect("a --bin");
+        args[at + 1].clone()
+    };
+    let (dir, args) = built("worker");
+    assert_eq!(
+        std::path::Path::new(&dir),
+        own_worker_crate(),
+        "the worker is built in its own crate"
+    );
+    assert_eq!(bin_of(&args), OWN_WORKER_BINARY, "{args:?}");
+    assert!(
+        args.iter().any(|a| a == "--release") && args.iter().any(|a| a == "--arm64"),
+        "{args:?}"
+    );
+    for (function, binary) in [("scheduler", "hangar-scheduler"), ("admin", "hangar-admin")] {
+        let (dir, args) = built(function);
+        assert_eq!(std::path::Path::new(&dir), workspace_root(), "{function}");
+        assert_eq!(bin_of(&args), binary, "{function}");
+    }
+    for function in ["worker", "scheduler", "admin"] {
+        assert_eq!(
+            granted(&deploy.template(), function),
+            granted(&Deploy::Cdk.template(), function),
+            "{function}: the same grants as with Hangar's worker and one queue"
+        );
     }
 }
 
@@ -551,7 +744,7 @@ async fn policies_grant_exactly_what_the_code_calls() {
 }
 
 /// The README's "Hangar in your own crate" section, built as written: its
-/// dependency lines (Hangar by path instead of git), its worker and its
+/// dependency lines (the clone's path made this repository's), its worker and its
 /// enqueue-only application, as a crate outside this workspace.
 #[test]
 fn own_worker_crate_builds_from_the_readme() {
@@ -572,16 +765,17 @@ fn own_worker_crate_builds_from_the_readme() {
         body[..body.find("```").unwrap()].to_owned()
     };
     let deps = block("", "toml");
-    let git = r#"hangar = { git = "https://github.com/hangar-jobs/hangar" }"#;
-    assert!(deps.contains(git), "{deps}");
+    // A clone of this repository beside the user's crate.
+    let clone = r#"hangar = { path = "../hangar/shared" }"#;
+    assert!(deps.contains(clone), "{deps}");
     let deps = deps.replace(
-        git,
+        clone,
         &format!(
             "hangar = {{ path = {:?} }}",
             root.join("shared").display().to_string()
         ),
     );
-    let dir = root.join("target/own-worker-crate");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("own-worker-crate");
     std::fs::create_dir_all(dir.join("src/bin")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),

@@ -5,6 +5,7 @@ mod bad_input;
 mod batches;
 mod continuations;
 mod cost;
+mod docs;
 mod emf;
 mod faults;
 mod filters;

@@ -327,6 +327,10 @@ pub async fn serve(
 /// 8080) with a session token, printing the URL to open.
 pub async fn run() -> Result<(), lambda_http::Error> {
     hangar::run::init_tracing();
+    hangar::run::exit_on_error("admin", serve_from_env().await)
+}
+
+async fn serve_from_env() -> Result<(), lambda_http::Error> {
     let client = Client::from_env().await?;
     if hangar::run::in_lambda() {
         let router = Admin::new(client, options_from_env()).router();

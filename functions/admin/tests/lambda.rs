@@ -82,8 +82,10 @@ async fn admin_bootstrap_serves_function_url_events() {
     )
     .await;
     let started = Instant::now();
-    let mut child = api
+    let child = api
         .command(env!("CARGO_BIN_EXE_hangar-admin"), "admin", &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the admin bootstrap starts");
     let results = api.answers(5).await;
@@ -91,7 +93,8 @@ async fn admin_bootstrap_serves_function_url_events() {
         "figure: admin bootstrap answered 5 Function URL events in {:?}",
         started.elapsed()
     );
-    child.kill().await.unwrap();
+    // Every line it wrote is JSON.
+    RuntimeApi::stop(child).await;
 
     let body = |k: &str| -> Value {
         let r = &results[k];
@@ -118,4 +121,12 @@ async fn admin_bootstrap_serves_function_url_events() {
             .unwrap()
             .contains("Overview")
     );
+}
+
+/// In Lambda an error that stops the admin function before its first event
+/// (a queue name the library refuses) is a JSON line too, and the process
+/// exits with status 1.
+#[tokio::test]
+async fn admin_bootstrap_reports_a_refused_configuration_as_json() {
+    RuntimeApi::refused_start(env!("CARGO_BIN_EXE_hangar-admin"), "admin").await;
 }

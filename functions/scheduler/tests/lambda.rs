@@ -37,11 +37,15 @@ async fn scheduler_bootstrap_runs_a_tick_for_the_schedule_event() {
         ("other".into(), json!({"source": "aws.events"})),
     ])
     .await;
-    let _child = api
+    let child = api
         .command(env!("CARGO_BIN_EXE_hangar-scheduler"), "scheduler", &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the scheduler bootstrap starts");
     let answers = api.answers(2).await;
+    // Every line it wrote, the refused event's error included, is JSON.
+    RuntimeApi::stop(child).await;
 
     let report = &answers["response:tick"];
     assert_eq!(report["complete"], true, "{answers:?}");
@@ -93,4 +97,12 @@ async fn scheduler_logs_no_arguments() {
         !logs.contains(MARKER),
         "a marker from the arguments was logged:\n{logs}"
     );
+}
+
+/// In Lambda an error that stops the scheduler before its first event (a
+/// queue name the library refuses) is a JSON line too, and the process
+/// exits with status 1.
+#[tokio::test]
+async fn scheduler_bootstrap_reports_a_refused_configuration_as_json() {
+    RuntimeApi::refused_start(env!("CARGO_BIN_EXE_hangar-scheduler"), "scheduler").await;
 }

@@ -44,12 +44,16 @@ impl Job for Flaky {
     const KIND: &'static str = "flaky";
 }
 
-/// Always fails.
+/// Always fails: returns an error, or panics when `panic` is set (a panic
+/// is a failure like any other).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Fail {
     /// The error message.
     #[serde(default)]
     pub message: Option<String>,
+    /// Panic with the message instead of returning it.
+    #[serde(default)]
+    pub panic: bool,
 }
 
 impl Job for Fail {
@@ -90,10 +94,13 @@ async fn flaky(args: Flaky, ctx: JobContext) -> HandlerResult {
 }
 
 async fn fail(args: Fail, _ctx: JobContext) -> HandlerResult {
-    Err(JobFailure::msg(
-        args.message
-            .unwrap_or_else(|| "this job always fails".to_owned()),
-    ))
+    let message = args
+        .message
+        .unwrap_or_else(|| "this job always fails".to_owned());
+    if args.panic {
+        panic!("{message}");
+    }
+    Err(JobFailure::msg(message))
 }
 
 /// The registry of the example worker.

@@ -5,7 +5,7 @@
 use hangar::message::WakeUp;
 use hangar::{NewJob, State};
 use hangar_integration_tests::TestEnv;
-use hangar_integration_tests::runtime_api::RuntimeApi;
+use hangar_integration_tests::runtime_api::{RuntimeApi, json_lines};
 use serde_json::{Value, json};
 
 fn record(env: &TestEnv, queue: &str, id: &str, body: &str) -> Value {
@@ -85,9 +85,10 @@ async fn worker_bootstrap_handles_an_sqs_event() {
     ]});
     let mut api = RuntimeApi::start(vec![("r1".into(), event)]).await;
     let started = std::time::Instant::now();
-    let mut child = api
+    let child = api
         .command(env!("CARGO_BIN_EXE_hangar-worker"), "worker", &env)
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the worker bootstrap starts");
     let answers = api.answers(1).await;
@@ -127,22 +128,11 @@ async fn worker_bootstrap_handles_an_sqs_event() {
     );
 
     // In Lambda the worker writes embedded-metric lines on stdout: the
-    // wake-up's run, counted under its queue and kind.
-    child.kill().await.unwrap();
-    let mut out = String::new();
-    {
-        use tokio::io::AsyncReadExt;
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .await
-            .unwrap();
-    }
-    let metrics: Vec<Value> = out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    // wake-up's run, counted under its queue and kind. Every line it wrote
+    // is JSON.
+    let out = RuntimeApi::stop(child).await;
+    let metrics: Vec<Value> = json_lines(&out)
+        .into_iter()
         .filter(|v| v.get("_aws").is_some())
         .collect();
     assert_eq!(metrics.len(), 1, "{out}");
@@ -184,6 +174,17 @@ async fn worker_logs_no_arguments_or_bodies() {
         .enqueue(NewJob::new("no-such-kind", json!({"token": MARKER})))
         .await
         .unwrap();
+    let panicking = env
+        .client
+        .enqueue(
+            NewJob::new(
+                "fail",
+                json!({"message": format!("card {MARKER} declined"), "panic": true}),
+            )
+            .retries(0),
+        )
+        .await
+        .unwrap();
     let wake = |id: &hangar::JobId| {
         let env = &env;
         let id = id.clone();
@@ -193,6 +194,7 @@ async fn worker_logs_no_arguments_or_bodies() {
         record(&env, "default", "m-ok", &wake(&ok).await),
         record(&env, "default", "m-fail", &wake(&failing).await),
         record(&env, "default", "m-unknown", &wake(&unknown).await),
+        record(&env, "default", "m-panic", &wake(&panicking).await),
         record(&env, "default", "m-request", &json!({"hangar_intake": 1, "kind": "sleep", "args": {"ms": 1, "name": MARKER}}).to_string()),
         record(&env, "default", "m-bad-field", &json!({"hangar_intake": 1, "kind": "sleep", "retries": MARKER}).to_string()),
         record(&env, "default", "m-not-json", &format!("{{not json {MARKER}")),
@@ -214,10 +216,23 @@ async fn worker_logs_no_arguments_or_bodies() {
         failed.last_error.unwrap().contains(MARKER),
         "stored with the job"
     );
+    let panicked = env.job(&panicking).await;
+    assert_eq!(panicked.state, State::Failed);
+    assert!(
+        panicked.last_error.unwrap().contains("handler panicked"),
+        "the panic is the job's failure"
+    );
+    // Every line is JSON, the panic's too (its location, not its message).
     let logs = RuntimeApi::stop(child).await;
     assert!(
         logs.contains("job created from a request") && logs.contains("not a Hangar message"),
         "the info-level output was captured: {logs}"
+    );
+    assert!(
+        json_lines(&logs)
+            .iter()
+            .any(|l| l["level"] == "ERROR" && l["fields"]["message"] == "panicked"),
+        "the panic is logged: {logs}"
     );
     assert!(
         !logs.contains(MARKER),
@@ -258,4 +273,12 @@ async fn worker_uses_the_per_service_endpoint_variables() {
         1,
         "its wake-up was sent"
     );
+}
+
+/// In Lambda an error that stops the worker before its first event (a
+/// queue name the library refuses) is a JSON line too, and the process
+/// exits with status 1.
+#[tokio::test]
+async fn worker_bootstrap_reports_a_refused_configuration_as_json() {
+    RuntimeApi::refused_start(env!("CARGO_BIN_EXE_hangar-worker"), "worker").await;
 }

@@ -2,7 +2,7 @@
 // any CDK app. Resource names, environment variables and IAM actions match
 // the SAM template's (tests/tests/infra.rs checks both against the code).
 import * as path from 'path';
-import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -15,7 +15,7 @@ import { Construct } from 'constructs';
 
 /** A Hangar queue: its SQS queue, dead-letter queue and event source. */
 export interface HangarQueue {
-  /** The Hangar queue name (letters, digits, - and _). */
+  /** The Hangar queue name: 1 to 20 characters of a-z 0-9 (the library's rule, `QUEUE_NAME`). */
   readonly name: string;
   /** Most concurrent worker invocations for this queue (2 to 1000). Default: the construct's `workerMaxConcurrency`. */
   readonly maxConcurrency?: number;
@@ -28,7 +28,7 @@ export interface HangarQueue {
 export interface HangarProps {
   /** The queues. Default: one queue, `default`. */
   readonly queues?: HangarQueue[];
-  /** Prefix of every resource name (table `<prefix>-jobs`, queues `<prefix>-<queue>`, functions `<prefix>-worker`...); the CLI's `--stack`. Default: the stack name. */
+  /** Prefix of every resource name (table `<prefix>-jobs`, queues `<prefix>-<queue>`, functions `<prefix>-worker`...); the CLI's `--stack`: 1 to 54 letters, digits, - and _. Default: the stack name. */
   readonly prefix?: string;
   /** The longest a job may run (the worker's timeout, ≤ 15 min). Default 15 min. */
   readonly workerTimeout?: Duration;
@@ -58,7 +58,19 @@ export interface HangarProps {
   readonly tableRemovalPolicy?: RemovalPolicy;
 }
 
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * The queue-name rule of the library (`hangar::job::validate_queue`) and the
+ * SAM template (`Queues`' AllowedPattern): a name is part of logical ids and
+ * output names (letters and digits only), and `<prefix>-<queue>-dlq` must
+ * fit SQS's 80 characters under the longest prefix (`PREFIX`).
+ */
+export const QUEUE_NAME = /^[a-z0-9]{1,20}$/;
+/**
+ * A prefix the functions can be named with: `<prefix>-scheduler` within
+ * Lambda's 64 characters, in the characters SQS, Lambda and DynamoDB names
+ * share.
+ */
+export const PREFIX = /^[A-Za-z0-9_-]{1,54}$/;
 
 export class Hangar extends Construct {
   /** The jobs table. */
@@ -80,12 +92,16 @@ export class Hangar extends Construct {
   constructor(scope: Construct, id: string, props: HangarProps = {}) {
     super(scope, id);
     const prefix = props.prefix ?? Stack.of(this).stackName;
+    if (!Token.isUnresolved(prefix) && !PREFIX.test(prefix)) {
+      throw new Error(`prefix ${JSON.stringify(prefix)}: use 1 to 54 characters of A-Z a-z 0-9 _ - (it names every resource)`);
+    }
     this.prefix = prefix;
     const queues = props.queues ?? [{ name: 'default' }];
+    if (queues.length === 0) throw new Error('queues: name at least one queue');
     const names = new Set<string>();
     for (const q of queues) {
       if (!QUEUE_NAME.test(q.name)) {
-        throw new Error(`queue name ${JSON.stringify(q.name)}: use 1 to 64 letters, digits, - and _`);
+        throw new Error(`queue name ${JSON.stringify(q.name)}: use 1 to 20 characters of a-z 0-9`);
       }
       if (names.has(q.name)) throw new Error(`queue ${q.name} is listed twice`);
       names.add(q.name);
@@ -274,9 +290,8 @@ export class Hangar extends Construct {
     new CfnOutput(scope, 'Stack', { value: this.prefix, description: 'Pass as --stack to the hangar CLI.' });
     new CfnOutput(scope, 'JobsTableName', { value: this.table.tableName });
     for (const [name, q] of Object.entries(this.queues)) {
-      const id = name.replace(/[^A-Za-z0-9]/g, '');
-      new CfnOutput(scope, `${id}QueueUrl`, { value: q.queueUrl, description: `The ${name} queue.` });
-      new CfnOutput(scope, `${id}DeadLetterQueueUrl`, {
+      new CfnOutput(scope, `${name}QueueUrl`, { value: q.queueUrl, description: `The ${name} queue.` });
+      new CfnOutput(scope, `${name}DeadLetterQueueUrl`, {
         value: this.deadLetterQueues[name].queueUrl,
         description: `The ${name} queue's dead-letter queue.`,
       });
