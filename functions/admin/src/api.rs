@@ -908,10 +908,18 @@ async fn queues(admin: Admin) -> ApiResult<Vec<QueueRow>> {
     Ok(Json(queue_rows(&admin).await?))
 }
 
-/// A queue route's error: a well-formed name with no SQS queue behind it
-/// is a 404 (a malformed one stays a 400).
+/// A queue route's error: a name that is not a queue of the stack is a
+/// 404, whether no SQS queue is behind it or it breaks the naming rule (a
+/// dead-letter queue's name, `<queue>-dlq`, which the stats list, is not a
+/// queue these routes act on); the message says which.
 fn queue_error(e: hangar::Error) -> ApiError {
-    let missing = matches!(&e, hangar::Error::Invalid { what: "queue", .. });
+    let missing = matches!(
+        &e,
+        hangar::Error::Invalid {
+            what: "queue" | "queue name",
+            ..
+        }
+    );
     let mut error = ApiError::from(e);
     if missing {
         error.status = StatusCode::NOT_FOUND;

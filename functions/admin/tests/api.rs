@@ -993,6 +993,15 @@ async fn pages_on_a_big_store_cost_a_bounded_number_of_requests() {
 #[tokio::test]
 async fn pause_and_resume_a_queue() {
     let api = Api::new().await;
+    // A dead-letter queue, listed by the stats, is not a queue the queue
+    // routes act on: not found, as for any other name.
+    for path in [
+        "/api/queues/default-dlq/pause",
+        "/api/queues/default-dlq/redrive",
+    ] {
+        let (status, body) = api.post(path, json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
     let (status, control) = api.post("/api/queues/default/pause", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{control}");
     assert_eq!(control["paused"], true);
