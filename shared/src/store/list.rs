@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,19 @@ impl Source {
     }
 }
 
+/// Where a query of index partition `partition` goes on after the entry
+/// at (`at`, `pk`).
+fn start_key(partition: &str, at: i64, pk: &str) -> Item {
+    Item::from([
+        (attr::BUCKET.to_owned(), s(partition)),
+        (
+            attr::BUCKET_AT.to_owned(),
+            AttributeValue::N(at.to_string()),
+        ),
+        (attr::PK.to_owned(), s(pk)),
+    ])
+}
+
 /// The index partition of a key's waiting jobs.
 pub(crate) fn waiting_partition(key: &str) -> String {
     format!("{}#{key}", Bucket::Waiting.as_str())
@@ -155,16 +169,39 @@ impl Store {
     /// the timer is not "never"), at most `max` (by key), and whether there
     /// were more: one query per shard of the Limits bucket.
     pub(crate) async fn waiting_keys(&self, max: usize) -> Result<(Vec<String>, bool)> {
+        let (pks, more) = self
+            .shard_keys(Bucket::Limits, max + 1, |q| {
+                q.key_condition_expression("#b = :b AND #at < :never")
+                    .expression_attribute_names("#at", attr::BUCKET_AT)
+                    .expression_attribute_values(":never", AttributeValue::N(NEVER_MS.to_string()))
+            })
+            .await?;
+        let mut keys: Vec<String> = pks
+            .iter()
+            .filter_map(|pk| pk.strip_prefix("conc#"))
+            .map(str::to_owned)
+            .collect();
+        keys.sort_unstable();
+        let more = more || keys.len() > max;
+        keys.truncate(max);
+        Ok((keys, more))
+    }
+
+    /// The keys of up to `limit` entries of each shard of `bucket` (oldest
+    /// first; `narrow` may add a key condition), all shards at once, and
+    /// whether a shard had more.
+    async fn shard_keys(
+        &self,
+        bucket: Bucket,
+        limit: usize,
+        narrow: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<(Vec<String>, bool)> {
         let mut set = tokio::task::JoinSet::new();
         for shard in 0..self.shards {
-            let q = self
-                .bucket_query(Bucket::Limits, shard)
-                .key_condition_expression("#b = :b AND #at < :never")
-                .expression_attribute_names("#at", attr::BUCKET_AT)
-                .expression_attribute_values(":never", AttributeValue::N(NEVER_MS.to_string()))
+            let q = narrow(self.bucket_query(bucket, shard))
                 .projection_expression("#pk")
                 .expression_attribute_names("#pk", attr::PK)
-                .limit(max as i32 + 1);
+                .limit(limit as i32);
             set.spawn(async move { q.send().await });
         }
         let mut keys = Vec::new();
@@ -174,16 +211,8 @@ impl Store {
                 .expect("query task does not panic")
                 .map_err(|e| Error::aws(SERVICE, "Query", e))?;
             more |= out.last_evaluated_key.is_some();
-            keys.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, attr::PK)?.strip_prefix("conc#"))
-                    .map(str::to_owned),
-            );
+            keys.extend(super::item::keys_of(out.items()));
         }
-        keys.sort_unstable();
-        more |= keys.len() > max;
-        keys.truncate(max);
         Ok((keys, more))
     }
 
@@ -227,14 +256,7 @@ impl Store {
             let start = match &positions[i] {
                 Lane::Done => continue,
                 Lane::Start => None,
-                Lane::After { at, pk } => Some(std::collections::HashMap::from([
-                    (attr::BUCKET.to_owned(), s(&partition)),
-                    (
-                        attr::BUCKET_AT.to_owned(),
-                        AttributeValue::N(at.to_string()),
-                    ),
-                    (attr::PK.to_owned(), s(pk)),
-                ])),
+                Lane::After { at, pk } => Some(start_key(&partition, *at, pk)),
             };
             let mut q = self
                 .partition_query(partition)
@@ -384,14 +406,7 @@ impl Store {
         let start = match cursor.map(|c| (c.lanes.as_slice(), c.keys.as_slice())) {
             None => None,
             Some(([Lane::After { at, pk }], [k])) if k == key => {
-                Some(std::collections::HashMap::from([
-                    (attr::BUCKET.to_owned(), s(&partition)),
-                    (
-                        attr::BUCKET_AT.to_owned(),
-                        AttributeValue::N(at.to_string()),
-                    ),
-                    (attr::PK.to_owned(), s(pk)),
-                ]))
+                Some(start_key(&partition, *at, pk))
             }
             Some(_) => return Err(Error::invalid("cursor", "it belongs to another listing")),
         };
@@ -586,22 +601,7 @@ impl Store {
     /// bucket: as many of each shard's oldest, all shards at once.
     async fn oldest_active(&self) -> Result<Vec<String>> {
         let per_shard = ACTIVE_SAMPLE.div_ceil(self.shards.max(1) as usize);
-        let mut set = tokio::task::JoinSet::new();
-        for shard in 0..self.shards {
-            let q = self
-                .bucket_query(Bucket::Active, shard)
-                .projection_expression("#pk")
-                .expression_attribute_names("#pk", attr::PK)
-                .limit(per_shard as i32);
-            set.spawn(async move { q.send().await });
-        }
-        let mut keys = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            let out = joined
-                .expect("query task does not panic")
-                .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-            keys.extend(super::item::keys_of(out.items()));
-        }
+        let (mut keys, _) = self.shard_keys(Bucket::Active, per_shard, |q| q).await?;
         keys.truncate(ACTIVE_SAMPLE);
         Ok(keys)
     }
