@@ -600,6 +600,15 @@ async fn create(
             if i.is_multiple_of(5) {
                 send_raw(&raw, &body).await;
             }
+            // The Rust client's idempotent creation with the same key names
+            // the same job, whichever of the two creates it.
+            if i % 5 == 1 {
+                let same = ledger_job(ms)
+                    .idempotency_key(&format!("soak-{i}"))
+                    .unwrap();
+                let id = client.enqueue(same).await.unwrap();
+                assert_eq!(id.as_str(), format!("idem-soak-{i}"), "one job per key");
+            }
             if i.is_multiple_of(10) {
                 send_raw(
                     &raw,
