@@ -798,7 +798,8 @@ async fn dead_letters() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, v) = api.get("/api/queues/Bad%20Name/dead-letters").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    assert!(v.to_string().contains("invalid queue name"), "{v}");
     let (status, v) = api.get("/api/queues/nosuchqueue/dead-letters").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
 }
