@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::job::{JobRecord, NewJob, truncate};
 use crate::retry::OnExhausted;
 use crate::state::State;
-use crate::worker::{HandlerResult, JobContext, JobFailure};
+use crate::handler::{HandlerResult, JobContext, JobFailure};
 
 /// A run as a filter sees it: the handler's future (and the filters
 /// inside this one).

@@ -53,6 +53,7 @@ pub mod cron;
 pub mod emf;
 pub mod error;
 pub mod filter;
+pub mod handler;
 pub mod intake;
 pub mod job;
 pub mod json;
@@ -79,6 +80,5 @@ pub use retry::{OnExhausted, RetryPolicy};
 pub use state::State;
 pub use store::{Count, Cursor, ListQuery, Page, QueueControl};
 pub use timer::{TickReport, Timer};
-pub use worker::{
-    Delivery, HandlerResult, JobContext, JobFailure, Outcome, Poller, Registry, Worker,
-};
+pub use handler::{HandlerResult, JobContext, JobFailure, Registry};
+pub use worker::{Delivery, Outcome, Poller, Worker};

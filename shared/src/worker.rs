@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +19,10 @@ use crate::client::{Client, fmt_time};
 use crate::core::Core;
 use crate::emf::{Emf, JobTally};
 use crate::error::{Error, Result, error_chain};
+use crate::handler::{JobContext, JobFailure, Registry};
 use crate::filter::{AutomaticRetry, Election, WorkerFilter};
 use crate::intake::{Envelope, Intake, KIND_ATTRIBUTE, Message, parse_message};
-use crate::job::{HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, Params, truncate};
+use crate::job::{HistoryEntry, JobId, JobOptions, JobRecord, NewJob, Params, truncate};
 use crate::message::WakeUp;
 use crate::queue::{MAX_SQS_DELAY, Received};
 use crate::retry::RetryPolicy;
@@ -42,259 +42,6 @@ pub const EARLY_TOLERANCE: Duration = Duration::from_secs(1);
 pub const INVALID_MESSAGE_KIND: &str = "hangar.invalid_message";
 /// Largest raw body kept in the arguments of an invalid-message job.
 pub const MAX_RAW_BODY_BYTES: usize = 64 * 1024;
-
-/// Why a job run failed, as its handler reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobFailure {
-    /// Skip the retries: the failure will not go away by itself.
-    pub permanent: bool,
-    /// The error's type, e.g. `std::io::Error`.
-    pub error_type: String,
-    /// The error's message.
-    pub message: String,
-    /// The error with its source chain and debug form.
-    pub detail: String,
-}
-
-impl JobFailure {
-    /// A failure with a message, retried per the job's policy.
-    pub fn msg(message: impl Into<String>) -> Self {
-        let message = message.into();
-        JobFailure {
-            permanent: false,
-            error_type: "hangar::JobFailure".to_owned(),
-            detail: message.clone(),
-            message,
-        }
-    }
-
-    /// A failure that is not retried: the job goes straight to Failed.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        JobFailure {
-            permanent: true,
-            ..Self::msg(message)
-        }
-    }
-
-    /// Marks this failure as not worth retrying.
-    pub fn into_permanent(mut self) -> Self {
-        self.permanent = true;
-        self
-    }
-
-    fn typed(error_type: &str, message: String) -> Self {
-        JobFailure {
-            permanent: false,
-            error_type: error_type.to_owned(),
-            detail: message.clone(),
-            message,
-        }
-    }
-}
-
-impl<E> From<E> for JobFailure
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    fn from(err: E) -> Self {
-        JobFailure {
-            permanent: false,
-            error_type: std::any::type_name::<E>().to_owned(),
-            message: err.to_string(),
-            detail: format!("{}\n\n{err:?}", error_chain(&err)),
-        }
-    }
-}
-
-/// What a handler returns.
-pub type HandlerResult = std::result::Result<(), JobFailure>;
-
-type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
-type Handler = Arc<dyn Fn(serde_json::Value, JobContext) -> BoxFuture + Send + Sync>;
-
-/// Handlers by kind.
-#[derive(Clone, Default)]
-pub struct Registry {
-    handlers: HashMap<String, Handler>,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("kinds", &self.kinds())
-            .finish()
-    }
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Registers the handler of a typed job. Arguments that do not decode as
-    /// `J` fail the job at once, without retries.
-    pub fn job<J, F, Fut>(mut self, handler: F) -> Self
-    where
-        J: Job,
-        F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.handlers.insert(
-            J::KIND.to_owned(),
-            Arc::new(move |args, ctx| {
-                let handler = handler.clone();
-                Box::pin(async move {
-                    let args: J = serde_json::from_value(args).map_err(|e| {
-                        JobFailure::typed(
-                            "serde_json::Error",
-                            format!("arguments do not match kind {}: {e}", J::KIND),
-                        )
-                        .into_permanent()
-                    })?;
-                    handler(args, ctx).await
-                })
-            }),
-        );
-        self
-    }
-
-    /// Registers an untyped handler that receives the JSON arguments.
-    pub fn raw<F, Fut>(mut self, kind: impl Into<String>, handler: F) -> Self
-    where
-        F: Fn(serde_json::Value, JobContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = HandlerResult> + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.handlers.insert(
-            kind.into(),
-            Arc::new(move |args, ctx| Box::pin(handler(args, ctx))),
-        );
-        self
-    }
-
-    /// The registered kinds, sorted.
-    pub fn kinds(&self) -> Vec<&str> {
-        let mut kinds: Vec<&str> = self.handlers.keys().map(String::as_str).collect();
-        kinds.sort_unstable();
-        kinds
-    }
-}
-
-/// What a running handler knows about its job.
-#[derive(Debug, Clone)]
-pub struct JobContext {
-    id: JobId,
-    kind: String,
-    queue: String,
-    attempt: u32,
-    version: u64,
-    deadline: DateTime<Utc>,
-    core: Arc<Core>,
-    /// The job's parameters; changes are written with the run's result.
-    params: Arc<std::sync::Mutex<(Params, bool)>>,
-}
-
-impl JobContext {
-    /// A parameter of the job (as created, or as set during this run).
-    pub fn param(&self, name: &str) -> Option<String> {
-        self.params
-            .lock()
-            .expect("not poisoned")
-            .0
-            .get(name)
-            .cloned()
-    }
-
-    /// All the job's parameters.
-    pub fn params(&self) -> Params {
-        self.params.lock().expect("not poisoned").0.clone()
-    }
-
-    /// Sets a parameter, stored with the run's result (in the same write,
-    /// at no extra cost), shown by the CLI and the dashboard. Refused past
-    /// the limits of [`crate::job::validate_params`].
-    pub fn set_param(&self, name: impl Into<String>, value: impl Into<String>) -> Result<()> {
-        let mut params = self.params.lock().expect("not poisoned");
-        let mut next = params.0.clone();
-        next.insert(name.into(), value.into());
-        crate::job::validate_params(&next)?;
-        *params = (next, true);
-        Ok(())
-    }
-
-    /// The job's id.
-    pub fn id(&self) -> &JobId {
-        &self.id
-    }
-    /// The job's kind.
-    pub fn kind(&self) -> &str {
-        &self.kind
-    }
-    /// The job's queue.
-    pub fn queue(&self) -> &str {
-        &self.queue
-    }
-    /// Which run this is: 1 for the first, 2 for the first retry, ...
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-    /// When this run is stopped (its timeout, or the Lambda invocation's end).
-    pub fn deadline(&self) -> DateTime<Utc> {
-        self.deadline
-    }
-    /// Time left before the deadline.
-    pub fn remaining(&self) -> Duration {
-        (self.deadline - self.core.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-    }
-    /// Whether this run no longer owns the job: it was deleted, or its lease
-    /// expired and another worker took it over. A long job should check now
-    /// and then and stop early; its result would be discarded anyway.
-    pub async fn is_cancelled(&self) -> Result<bool> {
-        let now = self.core.now();
-        let job = self.core.store.get(&self.id, now).await?;
-        Ok(match job {
-            Some(job) => {
-                job.state != State::Processing
-                    || job.version != self.version
-                    || job.lease_until.is_some_and(|lease| lease < now)
-            }
-            None => true,
-        })
-    }
-
-    /// Resolves soon after this run stops owning its job (deleted, taken
-    /// over, or its lease over; a running job cannot be rescheduled): await
-    /// it next to the work, e.g. in `tokio::select!`, to stop early. It
-    /// reads the job (one consistent `GetItem`) every [`CANCEL_CHECK`], and
-    /// only while it is being awaited; a failed read is logged and the next
-    /// one tried.
-    pub async fn cancelled(&self) {
-        self.cancelled_every(CANCEL_CHECK).await
-    }
-
-    /// [`JobContext::cancelled`], reading the job every `every`.
-    pub async fn cancelled_every(&self, every: Duration) {
-        loop {
-            tokio::time::sleep(every).await;
-            match self.is_cancelled().await {
-                Ok(true) => return,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(
-                    job = %self.id,
-                    error = %error_chain(&e),
-                    "cancellation check failed; trying again"
-                ),
-            }
-        }
-    }
-}
-
-/// How often [`JobContext::cancelled`] reads its job.
-pub const CANCEL_CHECK: Duration = Duration::from_secs(5);
 
 /// One SQS message as the worker sees it.
 #[derive(Debug, Clone)]
@@ -1133,7 +880,7 @@ impl Worker {
             }
         }
         let params = Arc::new(std::sync::Mutex::new((job.params.clone(), false)));
-        let result = match self.registry.handlers.get(&job.kind) {
+        let result = match self.registry.handler(&job.kind) {
             None => Err(JobFailure::typed(
                 "hangar::UnknownKind",
                 format!(

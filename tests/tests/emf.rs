@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hangar::emf::Emf;
-use hangar::worker::JobFailure;
+use hangar::handler::JobFailure;
 use hangar::{NewJob, Registry, RetryPolicy, Timer, Worker};
 use hangar_integration_tests::TestEnv;
 use serde_json::{Value, json};

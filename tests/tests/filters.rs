@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hangar::filter::{ClientFilter, Election, Notify, Run, WorkerFilter};
-use hangar::worker::{JobContext, JobFailure};
+use hangar::handler::{JobContext, JobFailure};
 use hangar::{Error, JobRecord, NewJob, Registry, State};
 use hangar_integration_tests::{TestEnv, history};
 use serde_json::json;

@@ -133,7 +133,7 @@ async fn retries_are_not_given_up() {
                 let mut n = t.lock().unwrap();
                 *n += 1;
                 if *n == 1 {
-                    Err(hangar::worker::JobFailure::msg("first try fails"))
+                    Err(hangar::JobFailure::msg("first try fails"))
                 } else {
                     Ok(())
                 }
