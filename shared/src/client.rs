@@ -182,7 +182,7 @@ impl Client {
         {
             return self.taken(&record.id, creation);
         }
-        self.number(std::slice::from_mut(record)).await?;
+        crate::limits::order::number(&self.core, std::slice::from_mut(record)).await?;
         match self.core.store.insert(record).await {
             Ok(()) => Ok(true),
             Err(Error::AlreadyExists { id }) => self.taken(&id, creation),
@@ -230,7 +230,7 @@ impl Client {
         let entry = HistoryEntry::new(
             State::Scheduled,
             now,
-            Some(format!("Due {}", fmt_time(run_at))),
+            Some(format!("Due {}", crate::clock::fmt_time(run_at))),
         )
         .due(run_at);
         let mut record = self.record(job, entry)?;
@@ -366,7 +366,7 @@ impl Client {
             Some(_) => return Err(Error::AlreadyExists { id }),
         }
         let mut to_write: Vec<JobRecord> = writes.into_iter().map(|r| r.clone()).collect();
-        self.number(&mut to_write).await?;
+        crate::limits::order::number(&self.core, &mut to_write).await?;
         // Written a chunk at a time, each after a heartbeat on the batch
         // that moves the timer's look a grace period ahead. The timer takes
         // a creation as cut short only when its look comes, on the
@@ -606,7 +606,7 @@ impl Client {
         for q in &queues {
             self.core.queues.url(q).await?;
         }
-        self.number(&mut records).await?;
+        crate::limits::order::number(&self.core, &mut records).await?;
         self.core.store.insert_many(&records).await?;
         for q in queues {
             let msgs: Vec<_> = records
@@ -782,29 +782,6 @@ impl Client {
             .await
     }
 
-    /// Gives each ordered job its place in its key's sequence, in the order
-    /// given (one write per key).
-    async fn number(&self, records: &mut [JobRecord]) -> Result<()> {
-        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-        for r in records.iter() {
-            if let Some(key) = &r.options.ordered {
-                *counts.entry(key.clone()).or_default() += 1;
-            }
-        }
-        let now = self.core.now();
-        for (key, count) in counts {
-            let mut seq = self.core.store.allocate_seq(&key, count, now).await?;
-            for r in records
-                .iter_mut()
-                .filter(|r| r.options.ordered.as_deref() == Some(key.as_str()))
-            {
-                r.sequence = Some(seq);
-                seq += 1;
-            }
-        }
-        Ok(())
-    }
-
     /// Checks that a queue of this name exists in the stack (an unknown
     /// one is [`Error::Invalid`], naming the SQS queue looked for).
     async fn existing_queue(&self, queue: &str) -> Result<()> {
@@ -830,7 +807,7 @@ impl Client {
 
     /// A concurrency key as it is now: the runs holding a slot (live, and
     /// those whose lease passed), the jobs waiting and the limit.
-    pub async fn concurrency_key(&self, key: &str) -> Result<crate::store::SlotState> {
+    pub async fn concurrency_key(&self, key: &str) -> Result<crate::limits::SlotState> {
         self.core.store.slot_state(key, self.core.now()).await
     }
 
@@ -1045,7 +1022,7 @@ impl Client {
                         Some(format!(
                             "Rescheduled (was {}); due {}",
                             job.state,
-                            fmt_time(run_at)
+                            crate::clock::fmt_time(run_at)
                         )),
                     )
                     .due(run_at),
@@ -1195,10 +1172,6 @@ impl Creation {
             idempotent: job.idempotent,
         }
     }
-}
-
-pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The first history entry of a continuation of batch `batch`.

@@ -98,3 +98,9 @@ impl Clock for OffsetClock {
         Utc::now() + *self.0.lock().expect("clock lock")
     }
 }
+
+/// An instant as the history and the logs write it: RFC 3339, UTC, to the
+/// millisecond.
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

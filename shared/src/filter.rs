@@ -19,10 +19,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::handler::{HandlerResult, JobContext, JobFailure};
 use crate::job::{JobRecord, NewJob, truncate};
 use crate::retry::OnExhausted;
 use crate::state::State;
-use crate::handler::{HandlerResult, JobContext, JobFailure};
 
 /// A run as a filter sees it: the handler's future (and the filters
 /// inside this one).

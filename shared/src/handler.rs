@@ -270,4 +270,3 @@ impl JobContext {
 
 /// How often [`JobContext::cancelled`] reads its job.
 pub const CANCEL_CHECK: Duration = Duration::from_secs(5);
-

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::job::validate_queue;
 use crate::message::WakeUp;
+pub use crate::timing::MAX_SQS_DELAY;
 
 /// An SQS client from an SDK configuration, retrying as `retry` says.
 pub(crate) fn client_for(
@@ -37,9 +38,6 @@ pub(crate) fn client_for(
 pub(crate) fn attribute_text(string: Option<String>, binary: Option<&[u8]>) -> Option<String> {
     string.or_else(|| binary.map(|b| String::from_utf8_lossy(b).into_owned()))
 }
-
-/// The longest SQS `DelaySeconds`.
-pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
 
 const SERVICE: &str = "SQS";
 

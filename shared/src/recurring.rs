@@ -559,7 +559,7 @@ pub(crate) fn occurrence_job(
     let mut reason = format!(
         "Recurring job {}, occurrence {}",
         rec.id,
-        crate::client::fmt_time(occurrence)
+        crate::clock::fmt_time(occurrence)
     );
     if missed {
         reason.push_str(&format!(" (missed; misfire policy {})", rec.misfire));

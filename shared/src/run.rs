@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::client::Client;
 use crate::error::{Result, error_chain};
-use crate::timer::Timer;
 use crate::handler::Registry;
+use crate::timer::Timer;
 use crate::worker::{Poller, Worker};
 
 /// The error type Lambda entry points return.

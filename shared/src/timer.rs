@@ -235,9 +235,12 @@ impl Timer {
                 }
             }
         }
-        if let Err(e) = self.check_limits(now, &mut report).await {
-            report.errors += 1;
-            tracing::error!(error = %error_chain(&e), "concurrency keys not checked; retried next tick");
+        match crate::limits::check::look_at_keys(&self.core, now).await {
+            Ok(woken) => report.slots_woken += woken,
+            Err(e) => {
+                report.errors += 1;
+                tracing::error!(error = %error_chain(&e), "concurrency keys not checked; retried next tick");
+            }
         }
         if let Err(e) = self.check_batches(now, &mut report).await {
             report.errors += 1;
@@ -262,50 +265,6 @@ impl Timer {
                 .write(self.emf.tick_line(&counts, now).into_iter().collect());
         }
         Ok(report)
-    }
-
-    /// Looks at the concurrency keys with waiting jobs whose look is due
-    /// (one query per shard of the Limits bucket): frees slots whose lease
-    /// passed (a crashed run) and wakes waiting jobs for the free slots, in
-    /// case an ending run's wake-up was missed.
-    async fn check_limits(&self, now: DateTime<Utc>, report: &mut TickReport) -> Result<()> {
-        for shard in 0..self.core.store.shards() {
-            for key in self.core.store.due_limits(shard, now).await? {
-                let mut state = self.core.store.slot_state(&key, now).await?;
-                if state
-                    .look_ms
-                    .is_some_and(|at| at > crate::clock::to_millis(now))
-                {
-                    // Counted again since the query: not due yet.
-                    continue;
-                }
-                if !state.expired.is_empty() {
-                    self.core.store.drop_holders(&key, &state.expired).await?;
-                    state.expired.clear();
-                }
-                // The count is a hint (a change written twice after a lost
-                // answer drifts it); the key's list is the truth.
-                // One read of the list serves the check and the wake-ups.
-                let listed = self.core.store.waiters(&key, 100).await?;
-                if listed.is_empty() {
-                    self.core.store.clear_waiting(&key, &state).await?;
-                    continue;
-                }
-                if state.waiting == 0 {
-                    let count = listed.len() as u64;
-                    tracing::warn!(
-                        key,
-                        listed = count,
-                        "jobs wait on a concurrency key whose count is 0; counting them again"
-                    );
-                    let look = now + chrono_dur(crate::worker::SLOT_RECHECK);
-                    self.core.store.recount_waiting(&key, count, look).await?;
-                    state.waiting = count;
-                }
-                report.slots_woken += self.core.wake_listed(&key, &state, Some(listed)).await?;
-            }
-        }
-        Ok(())
     }
 
     /// Looks at the batches whose look came (one query): a creation cut
@@ -551,7 +510,7 @@ impl Timer {
                 Err(e) => {
                     let message = format!(
                         "occurrence {} not fired: {}",
-                        crate::client::fmt_time(*occurrence),
+                        crate::clock::fmt_time(*occurrence),
                         error_chain(&e)
                     );
                     tracing::error!(recurring = %rec.id, error = %message, "recurring job not fired; retried next tick");

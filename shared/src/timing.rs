@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::queue::MAX_SQS_DELAY;
+/// The longest SQS `DelaySeconds`.
+pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
+
+/// How early a delayed message may arrive and still start its job (SQS
+/// delays are whole seconds).
+pub const EARLY_TOLERANCE: Duration = Duration::from_secs(1);
 
 /// How far ahead of its due time the timer hands a Scheduled job to SQS.
 /// With a tick every minute, a job is handed off when 780 to 840 s remain,

@@ -238,7 +238,7 @@ async fn tick_wakes_and_runs(
     poller: &hangar::Poller,
     id: &JobId,
 ) {
-    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    clock.advance(hangar::limits::SLOT_RECHECK + Duration::from_secs(1));
     let report = hangar::Timer::new(&env.client)
         .tick(Duration::from_secs(20))
         .await
@@ -306,7 +306,7 @@ async fn a_waiting_job_is_woken_when_its_keys_count_drifted_to_zero() {
 
     tick_wakes_and_runs(&env, &clock, &poller, &id).await;
     // Nobody waits now: the timer's next look clears the key's count.
-    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    clock.advance(hangar::limits::SLOT_RECHECK + Duration::from_secs(1));
     hangar::Timer::new(&env.client)
         .tick(Duration::from_secs(20))
         .await
@@ -396,7 +396,7 @@ async fn a_missing_ordered_job_is_skipped_after_the_grace_period() {
 
     // Within the grace period the timer leaves it waiting; after, it skips.
     let timer = hangar::Timer::new(&env.client);
-    clock.advance(hangar::worker::SLOT_RECHECK + Duration::from_secs(1));
+    clock.advance(hangar::limits::SLOT_RECHECK + Duration::from_secs(1));
     assert_eq!(
         timer
             .tick(Duration::from_secs(20))

@@ -737,7 +737,7 @@ pub struct KeyQuery {
 pub struct KeyJson {
     /// The key as stored: slots held, the waiting count, the limit.
     #[serde(flatten)]
-    pub state: hangar::store::SlotState,
+    pub state: hangar::limits::SlotState,
     /// Jobs waiting for a slot, oldest (ordered: lowest number) first.
     pub waiting_jobs: Vec<JobRow>,
     /// Pass as `cursor` for more waiting jobs; null at the end.

@@ -614,7 +614,7 @@ impl Store {
     /// the key's list.)
     pub(crate) async fn count_waiting(&self) -> Result<Count> {
         let (keys, more) = self.waiting_keys(MAX_COUNTED_KEYS).await?;
-        let pks: Vec<String> = keys.iter().map(|k| super::limits::conc_key(k)).collect();
+        let pks: Vec<String> = keys.iter().map(|k| super::slots::conc_key(k)).collect();
         let n = self
             .get_items(&pks, false)
             .await?

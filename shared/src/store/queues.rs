@@ -77,6 +77,26 @@ pub struct Held {
     pub due_by: DateTime<Utc>,
 }
 
+impl Held {
+    /// Where a wake-up's job (at `version`, hinted in `hinted`) may be found
+    /// while it is held without a worker (parked, or waiting for a slot):
+    /// the hinted state first, then the other, as the claim tries them; a
+    /// Scheduled job must be due by `due_by`.
+    pub fn either(version: u64, hinted: Option<State>, due_by: DateTime<Utc>) -> [Held; 2] {
+        let hinted = hinted.unwrap_or(State::Enqueued);
+        let other = if hinted == State::Scheduled {
+            State::Enqueued
+        } else {
+            State::Scheduled
+        };
+        [hinted, other].map(|state| Held {
+            version,
+            state,
+            due_by,
+        })
+    }
+}
+
 /// A parked job, as its index entry names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParkedEntry {

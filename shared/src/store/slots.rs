@@ -1,14 +1,14 @@
-//! Rate limits: at most `n` starts per period per key, across all workers.
+//! Concurrency limits and ordering keys: at most `n` runs at once per key
+//! (ordered: one, in sequence), across all workers.
 //!
-//! One item per key, `pk = "rate#<key>"`, holds the newest window that has
-//! reservations (`win`, the window's index: epoch ms / period ms) and how
-//! many it has (`count`). A start reserves a slot with one conditional
-//! `UpdateItem`: in the current window if it has room, else in the newest
-//! window if that has room, else in the window after it. Reservations are
-//! granted in the order they are asked for, and no window gets more than
-//! `n`, whoever asks. A job whose slot is in a later window waits for it
-//! (its message is delayed to the window's start) and then starts without
-//! asking again.
+//! The key's item, `pk = "conc#<key>"`, holds the runs that have a slot
+//! (`holders`, a string set of `<job id>@<lease ms>`: a slot whose lease
+//! has passed is free again), the jobs waiting (`waiting`) and the limit
+//! (`lim`); an ordering key's also the next number allowed to start. A job
+//! that finds no slot waits on the index in the key's own partition
+//! (`wait#<key>`, oldest first) without a worker; a finishing run wakes the
+//! oldest, and the timer looks at keys with waiting jobs now and then
+//! (bucket `limits`) in case a wake-up was missed.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
@@ -21,129 +21,10 @@ use super::{
 };
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
+use crate::limits::SlotState;
 
-/// How many times a reservation is tried before giving up for now (each
-/// try loses only to another reservation made meanwhile).
-const ROUNDS: usize = 8;
-
-pub(crate) fn rate_key(key: &str) -> String {
-    format!("rate#{key}")
-}
-
-impl Store {
-    /// Reserves one start under the rate limit `key` (`n` per `period`):
-    /// returns the start of the window the slot is in (now's window, or a
-    /// later one to wait for). `for_job` names the job in an error.
-    pub async fn reserve_rate_slot(
-        &self,
-        for_job: &crate::job::JobId,
-        key: &str,
-        limit: u32,
-        period: std::time::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>> {
-        let period_ms = (period.as_millis() as i64).max(1);
-        let current = to_millis(now).div_euclid(period_ms);
-        // What the item held, as far as we know (None: not read yet).
-        let mut seen: Option<(i64, u32)> = None;
-        for _ in 0..ROUNDS {
-            // The window to ask for, and the condition that makes it right.
-            let (win, update, condition, values): (i64, &str, &str, Vec<(&str, AttributeValue)>) =
-                match seen {
-                    // First try: a slot in the current window.
-                    None => (
-                        current,
-                        "SET #c = #c + :one",
-                        "#w = :w AND #c < :n",
-                        vec![(":w", n(current)), (":one", n(1)), (":n", n(limit))],
-                    ),
-                    // The newest window is behind: open the current one.
-                    Some((w, _)) if w < current => (
-                        current,
-                        "SET #w = :w, #c = :one",
-                        "attribute_not_exists(#w) OR #w = :old",
-                        vec![(":w", n(current)), (":one", n(1)), (":old", n(w))],
-                    ),
-                    // The newest window has room.
-                    Some((w, c)) if c < limit => (
-                        w,
-                        "SET #c = #c + :one",
-                        "#w = :w AND #c < :n",
-                        vec![(":w", n(w)), (":one", n(1)), (":n", n(limit))],
-                    ),
-                    // The newest window is full: open the next.
-                    Some((w, _)) => (
-                        w + 1,
-                        "SET #w = :w, #c = :one",
-                        "#w = :old",
-                        vec![(":w", n(w + 1)), (":one", n(1)), (":old", n(w))],
-                    ),
-                };
-            let mut request = self
-                .ddb
-                .update_item()
-                .table_name(&self.table)
-                .key(attr::PK, s(rate_key(key)))
-                .update_expression(update)
-                .condition_expression(condition)
-                .expression_attribute_names("#w", attr::RATE_WINDOW)
-                .expression_attribute_names("#c", attr::RATE_COUNT)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            for (k, v) in values {
-                request = request.expression_attribute_values(k, v);
-            }
-            let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-            match condition_outcome(res)? {
-                Ok(_) => return Ok(from_millis(win * period_ms)),
-                Err(old) => {
-                    seen = Some(match old {
-                        Some(item) => (
-                            get_n(&item, attr::RATE_WINDOW).unwrap_or(i64::MIN),
-                            get_n(&item, attr::RATE_COUNT).unwrap_or(0),
-                        ),
-                        None => (i64::MIN, 0),
-                    });
-                }
-            }
-        }
-        Err(Error::Conflict {
-            id: for_job.clone(),
-        })
-    }
-}
-
-/// Concurrency limits: at most `n` runs at once per key, across all
-/// workers. The key's item, `pk = "conc#<key>"`, holds the runs that have a
-/// slot (`holders`, a string set of `<job id>@<lease ms>`: a slot whose
-/// lease has passed is free again), the jobs waiting (`waiting`) and the
-/// limit (`lim`). A job that finds no slot waits on the index in the key's
-/// own partition (`wait#<key>`, oldest first) without a worker; a finishing
-/// run wakes the oldest, and the timer looks at keys with waiting jobs now
-/// and then (bucket `limits`) in case a wake-up was missed.
 pub(crate) fn conc_key(key: &str) -> String {
     format!("conc#{key}")
-}
-
-/// A concurrency or ordering key as stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SlotState {
-    /// Holders whose lease has not passed.
-    pub live: Vec<String>,
-    /// Holders whose lease has passed.
-    pub expired: Vec<String>,
-    /// Jobs waiting, as counted: a hint (a count written twice after a
-    /// lost answer drifts), the key's list is the truth.
-    pub waiting: u64,
-    /// When the timer looks at the key next (ms), as stored.
-    pub look_ms: Option<i64>,
-    /// The limit.
-    pub limit: u32,
-    /// An ordering key's sequence number allowed to start.
-    pub next: Option<u64>,
-    /// Since when `next` has been what it is.
-    pub next_since: Option<DateTime<Utc>>,
 }
 
 fn slot_state(item: &super::item::Item, now: DateTime<Utc>) -> SlotState {

@@ -1,0 +1,64 @@
+//! Paused queues as a worker meets them: the queue's control read at most
+//! every [`PAUSE_CHECK`], and a job whose wake-up arrives meanwhile parked.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Outcome, Worker};
+use crate::error::error_chain;
+use crate::message::WakeUp;
+use crate::store::Held;
+use crate::timing::{EARLY_TOLERANCE, chrono_dur};
+
+/// How long a worker trusts what it last read of a queue's control: a
+/// paused queue starts no job more than this long after the pause.
+pub const PAUSE_CHECK: Duration = Duration::from_secs(5);
+
+/// Queue → (when read, paused).
+pub(super) type PauseCache = HashMap<String, (DateTime<Utc>, bool)>;
+
+impl Worker {
+    /// Whether `queue` is paused, as last read (at most [`PAUSE_CHECK`]
+    /// ago; one eventually consistent read per queue per interval). If the
+    /// control cannot be read the queue is taken as running: the claim that
+    /// follows is conditional like any other, and a job never waits on a
+    /// read error.
+    pub(super) async fn paused(&self, queue: &str) -> bool {
+        let now = self.core.now();
+        // Held across the read, so that the messages of a batch, handled at
+        // once, make one read between them rather than one each.
+        let mut cache = self.pauses.lock().await;
+        if let Some((at, paused)) = cache.get(queue)
+            && now - *at < chrono_dur(PAUSE_CHECK)
+        {
+            return *paused;
+        }
+        let paused = match self.core.store.queue_controls(&[queue.to_owned()]).await {
+            Ok(controls) => controls.first().is_some_and(|c| c.paused),
+            Err(e) => {
+                tracing::warn!(queue, error = %error_chain(&e), "queue control not read; taken as running");
+                false
+            }
+        };
+        cache.insert(queue.to_owned(), (now, paused));
+        paused
+    }
+
+    /// Parks the job of a wake-up that arrived while its queue is paused.
+    pub(super) async fn park(&self, w: &WakeUp) -> Outcome {
+        let now = self.core.now();
+        for held in Held::either(w.v, w.state, now + chrono_dur(EARLY_TOLERANCE)) {
+            match self.core.store.park(&w.job, held, now).await {
+                Ok(true) => {
+                    tracing::info!(job = %w.job, "queue paused; job parked until it is resumed");
+                    return Outcome::Parked;
+                }
+                Ok(false) => {}
+                Err(e) => return Outcome::Retry(error_chain(&e)),
+            }
+        }
+        Outcome::Dropped("queue paused, and the job is no longer waiting at this version".into())
+    }
+}
