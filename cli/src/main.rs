@@ -1,10 +1,10 @@
 //! `hangar`: inspect and act on Hangar jobs in a deployed stack or a local
 //! emulator, and run the whole system locally with `hangar dev`.
 
-mod dashboard;
 mod dev;
 mod output;
 mod parse;
+mod proxy;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -127,7 +127,7 @@ enum Command {
     },
     /// Serve a deployed stack's dashboard on 127.0.0.1, forwarding each
     /// request to the admin Function URL signed with your AWS credentials.
-    Dashboard(dashboard::DashboardArgs),
+    Dashboard(proxy::DashboardArgs),
     /// Run the whole system locally: emulator, resources, worker, timer, demo jobs.
     Dev(dev::DevArgs),
     /// Run the example worker (hello, sleep, flaky, fail) against the stack
@@ -450,7 +450,7 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::Dev(args) => dev::run(&ctx, args).await,
-        Command::Dashboard(args) => dashboard::run(&ctx, args).await,
+        Command::Dashboard(args) => proxy::run(&ctx, args).await,
         command => {
             let client = ctx.client().await?;
             commands(&ctx, &client, command).await

@@ -1,7 +1,9 @@
-//! `hangar dashboard`: a deployed stack's dashboard on 127.0.0.1, as
-//! `kubectl proxy` serves a cluster's API. The admin function's Function URL
-//! takes only requests signed with SigV4 (AuthType AWS_IAM); this server
-//! signs each request it forwards with the caller's AWS credentials.
+//! The SigV4-signing proxy behind `hangar dashboard`: it serves a deployed
+//! stack's dashboard on 127.0.0.1, as `kubectl proxy` serves a cluster's
+//! API. The admin function's Function URL takes only requests signed with
+//! SigV4 (AuthType AWS_IAM); this server signs each request it forwards
+//! with the caller's AWS credentials. The dashboard itself is the admin
+//! function's (functions/admin).
 //!
 //! Locally it is the guard: it answers only as its own host (a page that
 //! rebinds its domain to 127.0.0.1 is refused), and a state-changing request
