@@ -198,7 +198,7 @@ pub fn short_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// One line of a possibly long text.
+/// The first line of `s`, cut to `max` characters with `…`.
 fn one_line(s: &str, max: usize) -> String {
     let first = s.lines().next().unwrap_or("");
     if first.chars().count() > max {

@@ -106,7 +106,6 @@ pub fn misfire(s: &str) -> Result<Misfire, String> {
     }
 }
 
-/// A JSON value.
 pub fn json(s: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(s).map_err(|e| format!("not valid JSON ({e})"))
 }

@@ -1,7 +1,9 @@
-//! `hangar dashboard`: a deployed stack's dashboard on 127.0.0.1, as
-//! `kubectl proxy` serves a cluster's API. The admin function's Function URL
-//! takes only requests signed with SigV4 (AuthType AWS_IAM); this server
-//! signs each request it forwards with the caller's AWS credentials.
+//! The SigV4-signing proxy behind `hangar dashboard`: it serves a deployed
+//! stack's dashboard on 127.0.0.1, as `kubectl proxy` serves a cluster's
+//! API. The admin function's Function URL takes only requests signed with
+//! SigV4 (AuthType AWS_IAM); this server signs each request it forwards
+//! with the caller's AWS credentials. The dashboard itself is the admin
+//! function's (functions/admin).
 //!
 //! Locally it is the guard: it answers only as its own host (a page that
 //! rebinds its domain to 127.0.0.1 is refused), and a state-changing request
@@ -22,7 +24,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use clap::Args;
 use hangar_admin::{PROXY_READ_ONLY_HEADER, PROXY_TOKEN_HEADER, TOKEN_HEADER};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client as HttpClient;
@@ -30,26 +31,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Mutex;
 
-use crate::Ctx;
 use crate::output::Fail;
-
-#[derive(Args)]
-pub struct DashboardArgs {
-    /// The admin Function URL (default: the URL of the stack's admin
-    /// function, looked up with lambda:GetFunctionUrlConfig).
-    #[arg(long)]
-    url: Option<String>,
-    /// The admin function's name or ARN (default: <stack>-admin).
-    #[arg(long, conflicts_with = "url")]
-    function: Option<String>,
-    /// Serve on this 127.0.0.1 port (default 8080, or a free one when
-    /// 8080 is taken).
-    #[arg(long)]
-    port: Option<u16>,
-    /// Read-only: pages without actions; every state change is refused.
-    #[arg(long)]
-    read_only: bool,
-}
 
 /// How long one forwarded request may take (the admin function's timeout,
 /// plus a margin).
@@ -58,70 +40,131 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(35);
 /// Largest request body forwarded (a Function URL's payload limit).
 const MAX_BODY: usize = 6 * 1024 * 1024;
 
-pub async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<(), Fail> {
-    let config = ctx.sdk().await;
-    let signer = Signer::new(&config)?;
-    let http = http_client()?;
-    let url = match args.url {
-        Some(url) => url,
-        None => {
-            let name = args
-                .function
-                .unwrap_or_else(|| format!("{}-admin", ctx.stack));
-            // As for the other services: --endpoint, else Lambda's own
-            // variable, else AWS_ENDPOINT_URL.
-            let endpoint = ctx
-                .endpoint
-                .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL_LAMBDA").ok())
-                .or_else(|| config.endpoint_url().map(str::to_owned))
-                .unwrap_or_else(|| format!("https://lambda.{}.amazonaws.com", signer.region));
-            function_url(&signer, &http, &endpoint, &name).await?
-        }
-    };
-    let upstream: Uri = url
-        .parse()
-        .ok()
-        .filter(|u: &Uri| u.host().is_some() && matches!(u.scheme_str(), Some("https" | "http")))
-        .ok_or_else(|| Fail::usage(format!("not an http(s) URL: {url}")))?;
-    let region = function_url_region(&upstream).unwrap_or_else(|| signer.region.clone());
+/// Lambda's APIs and Function URLs, with every request signed with the
+/// caller's credentials.
+pub struct Lambda {
+    signer: Signer,
+    http: HttpClient<Https, Full<Bytes>>,
+}
 
-    let listener = bind_local(args.port, "the dashboard").await?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
-        .port();
+impl Lambda {
+    pub fn new(config: &aws_config::SdkConfig) -> Result<Self, Fail> {
+        Ok(Lambda {
+            signer: Signer::new(config)?,
+            http: http_client()?,
+        })
+    }
+
+    /// The caller's region, which requests are signed for unless a
+    /// Function URL names its own.
+    pub fn region(&self) -> &str {
+        &self.signer.region
+    }
+
+    /// The Function URL of function `name` (lambda:GetFunctionUrlConfig).
+    pub async fn function_url(&self, endpoint: &str, name: &str) -> Result<String, Fail> {
+        let encoded: String = name
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let url = format!(
+            "{}/2021-10-31/functions/{encoded}/url",
+            endpoint.trim_end_matches('/')
+        );
+        let mut request = axum::http::Request::get(&url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Fail::usage(format!("bad endpoint {endpoint}: {e}")))?;
+        self.signer
+            .sign(&mut request, &[], &self.signer.region)
+            .await
+            .map_err(Fail::new)?;
+        let failed =
+            |e: String| Fail::new(format!("cannot look up the admin function {name}: {e}"));
+        let response = tokio::time::timeout(UPSTREAM_TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| failed(format!("{endpoint} did not answer")))?
+            .map_err(|e| failed(hangar::error::error_chain(&e)))?;
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if status.is_success()
+            && let Some(url) = json.get("FunctionUrl").and_then(|u| u.as_str())
+        {
+            return Ok(url.to_owned());
+        }
+        let message = json
+            .get("Message")
+            .or_else(|| json.get("message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message");
+        Err(failed(match status {
+            StatusCode::NOT_FOUND => format!(
+                "it has no Function URL or does not exist ({message}); deploy the stack, or pass --function or --url"
+            ),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => format!(
+                "access denied ({message}); the caller needs lambda:GetFunctionUrlConfig, or pass --url"
+            ),
+            s => format!("{s}: {message}"),
+        }))
+    }
+}
+
+/// Where the proxy forwards to: a Function URL, checked, and its region.
+pub struct Upstream {
+    url: String,
+    region: String,
+    lambda: Lambda,
+}
+
+impl Upstream {
+    /// A usage error unless `url` is an http(s) URL.
+    pub fn new(lambda: Lambda, url: &str) -> Result<Self, Fail> {
+        let upstream: Uri = url
+            .parse()
+            .ok()
+            .filter(|u: &Uri| {
+                u.host().is_some() && matches!(u.scheme_str(), Some("https" | "http"))
+            })
+            .ok_or_else(|| Fail::usage(format!("not an http(s) URL: {url}")))?;
+        let region = function_url_region(&upstream).unwrap_or_else(|| lambda.region().to_owned());
+        Ok(Upstream {
+            url: url.to_owned(),
+            region,
+            lambda,
+        })
+    }
+}
+
+/// Serves the proxy to `upstream` on `listener`, 127.0.0.1:`port`, until
+/// Ctrl-C or SIGTERM.
+pub async fn serve(
+    upstream: Upstream,
+    listener: tokio::net::TcpListener,
+    port: u16,
+    read_only: bool,
+) -> Result<(), Fail> {
     let proxy = Proxy {
-        base: url.trim_end_matches('/').to_owned(),
-        region,
-        signer,
-        http,
+        base: upstream.url.trim_end_matches('/').to_owned(),
+        region: upstream.region,
+        signer: upstream.lambda.signer,
+        http: upstream.lambda.http,
         token: hangar_admin::session_token(),
-        read_only: args.read_only,
+        read_only,
         hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
     };
-    println!("Hangar dashboard: http://127.0.0.1:{port}/");
-    println!(
-        "  forwarding to {url}{}",
-        if args.read_only { " (read-only)" } else { "" }
-    );
-    println!("  Ctrl-C stops");
     let router = Router::new().fallback(forward).with_state(Arc::new(proxy));
     axum::serve(listener, router)
         .with_graceful_shutdown(hangar::run::shutdown())
         .await
         .map_err(|e| Fail::new(format!("dashboard stopped: {e}")))
-}
-
-/// A listener on 127.0.0.1: on `port`, or on 8080 and else any free port.
-pub async fn bind_local(port: Option<u16>, what: &str) -> Result<tokio::net::TcpListener, Fail> {
-    match tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(8080))).await {
-        Ok(l) => Ok(l),
-        Err(_) if port.is_none() => tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| Fail::new(format!("cannot serve {what}: {e}"))),
-        Err(e) => Err(Fail::new(format!("cannot serve {what} on that port: {e}"))),
-    }
 }
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -220,63 +263,6 @@ fn function_url_region(url: &Uri) -> Option<String> {
     let rest = host.split_once(".lambda-url.")?.1;
     let region = rest.strip_suffix(".on.aws")?;
     (!region.is_empty() && !region.contains('.')).then(|| region.to_owned())
-}
-
-/// The Function URL of function `name` (lambda:GetFunctionUrlConfig).
-async fn function_url(
-    signer: &Signer,
-    http: &HttpClient<Https, Full<Bytes>>,
-    endpoint: &str,
-    name: &str,
-) -> Result<String, Fail> {
-    let encoded: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let url = format!(
-        "{}/2021-10-31/functions/{encoded}/url",
-        endpoint.trim_end_matches('/')
-    );
-    let mut request = axum::http::Request::get(&url)
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| Fail::usage(format!("bad endpoint {endpoint}: {e}")))?;
-    signer
-        .sign(&mut request, &[], &signer.region)
-        .await
-        .map_err(Fail::new)?;
-    let failed = |e: String| Fail::new(format!("cannot look up the admin function {name}: {e}"));
-    let response = tokio::time::timeout(UPSTREAM_TIMEOUT, http.request(request))
-        .await
-        .map_err(|_| failed(format!("{endpoint} did not answer")))?
-        .map_err(|e| failed(hangar::error::error_chain(&e)))?;
-    let status = response.status();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if status.is_success()
-        && let Some(url) = json.get("FunctionUrl").and_then(|u| u.as_str())
-    {
-        return Ok(url.to_owned());
-    }
-    let message = json
-        .get("Message")
-        .or_else(|| json.get("message"))
-        .and_then(|m| m.as_str())
-        .unwrap_or("no message");
-    Err(failed(match status {
-        StatusCode::NOT_FOUND => format!(
-            "it has no Function URL or does not exist ({message}); deploy the stack, or pass --function or --url"
-        ),
-        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => format!(
-            "access denied ({message}); the caller needs lambda:GetFunctionUrlConfig, or pass --url"
-        ),
-        s => format!("{s}: {message}"),
-    }))
 }
 
 struct Proxy {

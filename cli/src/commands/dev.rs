@@ -10,6 +10,7 @@ use clap::Args;
 use hangar::{Client, ContinueOn, NewJob, RecurringOptions, run};
 use hangar_worker::jobs::{Fail as FailJob, Flaky, Hello, Sleep};
 
+use super::common::bind_local;
 use crate::Ctx;
 use crate::output::Fail;
 
@@ -207,7 +208,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     tasks.spawn(async move { run::tick_every(&timer, tick, stop).await });
 
     // The dashboard, on 127.0.0.1 only, with a session token.
-    let listener = crate::dashboard::bind_local(args.dashboard_port, "the dashboard").await?;
+    let listener = bind_local(args.dashboard_port, "the dashboard").await?;
     let dashboard_port = listener
         .local_addr()
         .map_err(|e| Fail::new(format!("cannot serve the dashboard: {e}")))?
