@@ -19,9 +19,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::client::When;
 use crate::error::{Error, Result};
 use crate::job::{Continuation, ContinueOn, IntoNewJob, JobId, NewJob};
+use crate::timing::When;
 
 /// Most jobs in one batch.
 pub const MAX_BATCH_JOBS: usize = 100_000;

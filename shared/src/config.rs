@@ -148,6 +148,20 @@ impl Config {
     }
 }
 
+/// How Hangar's SDK clients retry: AWS's standard mode (jittered
+/// exponential back-off for throttling, 5xx and broken connections) with
+/// up to 10 attempts, waits of at most 5 s. Throttling slows a worker down
+/// instead of failing the write that carries a job's result; only a
+/// request refused 10 times in a row (about 30 s) gives up, and the job's
+/// message then comes back for another try. Not the adaptive mode: its
+/// client-side rate limiter, fed by a poller's few requests, held receives
+/// back for tens of seconds under light throttling (`tests/tests/faults.rs`).
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_max_backoff(Duration::from_secs(5))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,36 @@ pub fn send_delay(now: DateTime<Utc>, run_at: DateTime<Utc>) -> Option<Duration>
     (remaining <= MAX_SQS_DELAY).then_some(remaining)
 }
 
+/// When a scheduled job runs: after a delay or at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// After this long.
+    In(Duration),
+    /// At this instant (in the past: as soon as possible).
+    At(DateTime<Utc>),
+}
+
+impl From<Duration> for When {
+    fn from(d: Duration) -> Self {
+        When::In(d)
+    }
+}
+
+impl From<DateTime<Utc>> for When {
+    fn from(t: DateTime<Utc>) -> Self {
+        When::At(t)
+    }
+}
+
+impl When {
+    pub(crate) fn resolve(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            When::In(d) => now + chrono_dur(d),
+            When::At(t) => t,
+        }
+    }
+}
+
 pub(crate) fn chrono_dur(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }

@@ -50,7 +50,7 @@ async fn finished_jobs_are_rolled_up_once() {
         (utc("2026-06-01T10:00:00Z"), 3, 1)
     );
 
-    let kinds: std::collections::BTreeMap<String, hangar::store::metrics::KindTally> = env
+    let kinds: std::collections::BTreeMap<String, hangar::metrics::KindTally> = env
         .client
         .kind_metrics()
         .await

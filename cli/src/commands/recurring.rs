@@ -137,7 +137,7 @@ pub async fn run(client: &Client, cmd: RecurringCommand) -> Result<(), Error> {
 /// After a disable or an enable: the recurring job as stored (read back),
 /// or what was done.
 async fn changed(
-    r: &hangar::recurring::Recurring<'_>,
+    r: &hangar::client::Recurring<'_>,
     id: &str,
     fmt: Format,
     done: &str,

@@ -239,7 +239,7 @@ pub struct Point {
 pub(crate) async fn collect_stats(admin: &Admin) -> Result<Stats, ApiError> {
     let stats = StatsJson::collect(&admin.client).await?;
     let t = admin.client.throughput().await?;
-    let points = |v: &[(DateTime<Utc>, hangar::store::metrics::Tally)]| {
+    let points = |v: &[(DateTime<Utc>, hangar::metrics::Tally)]| {
         v.iter()
             .map(|(at, t)| Point {
                 at: *at,
