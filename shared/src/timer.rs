@@ -21,14 +21,13 @@
 //! delete makes the write fail and nothing is sent twice for the same
 //! version. The worker decides from DynamoDB anyway (design invariant 2).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::core::Core;
+use crate::core::{Core, Wakes};
 use crate::cron::Schedule;
 use crate::error::{Result, error_chain};
 use crate::job::JobId;
@@ -171,7 +170,7 @@ impl Timer {
             complete: true,
             ..TickReport::default()
         };
-        let mut sends: BTreeMap<String, Vec<(WakeUp, Duration)>> = BTreeMap::new();
+        let mut wakes = Wakes::default();
         // Start at a different shard each tick so a backlog in one shard
         // cannot starve the others when the budget runs out.
         let shards = self.core.store.shards();
@@ -203,7 +202,7 @@ impl Timer {
                             match res.expect("timer action does not panic") {
                                 Ok((action, send)) => {
                                     if let Some((queue, msg, delay)) = send {
-                                        sends.entry(queue).or_default().push((msg, delay));
+                                        wakes.message(queue, msg, delay);
                                     }
                                     report.record(action);
                                 }
@@ -226,15 +225,7 @@ impl Timer {
         }
         // Every write above happened before its send (design invariant 4): a
         // failed send leaves the job due again after the grace period.
-        for (queue, msgs) in sends {
-            match self.core.queues.send_batch(&queue, &msgs).await {
-                Ok(failed) => report.errors += failed.len(),
-                Err(e) => {
-                    report.errors += msgs.len();
-                    tracing::error!(queue, error = %error_chain(&e), "wake-ups not sent; the jobs stay due");
-                }
-            }
-        }
+        report.errors += self.core.send(wakes).await;
         match crate::limits::check::look_at_keys(&self.core, now).await {
             Ok(woken) => report.slots_woken += woken,
             Err(e) => {

@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Client;
+use crate::core::Wakes;
 use crate::error::{Error, Result};
 use crate::job::{HistoryEntry, JobId, JobRecord};
-use crate::message::WakeUp;
 use crate::state::{State, can_transition};
 use crate::store::{AttemptChange, Change, Expect, WriteError};
 use crate::timing::{self, When};
@@ -22,8 +22,8 @@ impl Client {
     /// Scheduled job, or a continuation that should not wait any longer. Its
     /// retry count starts over.
     pub async fn requeue(&self, id: &JobId) -> Result<JobRecord> {
-        let job = self.requeue_write(id).await?;
-        self.core.wake(&job, Duration::ZERO).await;
+        let (job, now) = self.requeue_write(id).await?;
+        self.core.written(&job, now).await;
         Ok(job)
     }
 
@@ -36,8 +36,7 @@ impl Client {
         concurrency: usize,
         progress: impl Fn(&JobId, std::result::Result<(), &Error>),
     ) -> Vec<(JobId, Result<()>)> {
-        let mut sends: std::collections::BTreeMap<String, Vec<(WakeUp, Duration)>> =
-            Default::default();
+        let mut wakes = Wakes::default();
         let written = self
             .each(
                 ids,
@@ -48,30 +47,9 @@ impl Client {
             .await;
         let results: Vec<Result<()>> = written
             .into_iter()
-            .map(|res| {
-                res.map(|job| {
-                    sends
-                        .entry(job.options.queue.clone())
-                        .or_default()
-                        .push((WakeUp::for_job(&job), Duration::ZERO));
-                })
-            })
+            .map(|res| res.map(|(job, _)| wakes.job(&job, Duration::ZERO)))
             .collect();
-        for (queue, msgs) in sends {
-            // A failed send leaves the job Enqueued with its repair due: the
-            // timer re-sends it after the grace period.
-            match self.core.queues.send_batch(&queue, &msgs).await {
-                Ok(failed) if failed.is_empty() => {}
-                Ok(failed) => tracing::warn!(
-                    queue,
-                    failed = failed.len(),
-                    "wake-ups not sent; the timer will re-send them"
-                ),
-                Err(e) => {
-                    tracing::warn!(queue, error = %crate::error::error_chain(&e), "wake-ups not sent; the timer will re-send them")
-                }
-            }
-        }
+        self.core.send(wakes).await;
         ids.iter().cloned().zip(results).collect()
     }
 
@@ -125,7 +103,7 @@ impl Client {
             .collect()
     }
 
-    async fn requeue_write(&self, id: &JobId) -> Result<JobRecord> {
+    async fn requeue_write(&self, id: &JobId) -> Result<(JobRecord, DateTime<Utc>)> {
         self.change(id, State::Enqueued, |job, now| {
             let mut ch = Change::new(
                 State::Enqueued,
@@ -147,11 +125,10 @@ impl Client {
     /// time.
     pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<DateTime<Utc>> {
         let when = when.into();
-        let mut send = None;
-        let job = self
+        let (job, now) = self
             .change(id, State::Scheduled, |job, now| {
                 let run_at = when.resolve(now);
-                send = timing::send_delay(now, run_at);
+                let handed_off = timing::send_delay(now, run_at).is_some();
                 let mut ch = Change::new(
                     State::Scheduled,
                     HistoryEntry::new(
@@ -165,16 +142,14 @@ impl Client {
                     )
                     .due(run_at),
                 );
-                ch.run_at = Some((run_at, send.is_some()));
+                ch.run_at = Some((run_at, handed_off));
                 if !matches!(job.state, State::Enqueued | State::Scheduled) {
                     ch.attempt = AttemptChange::Reset;
                 }
                 ch
             })
             .await?;
-        if let Some(delay) = send {
-            self.core.wake(&job, delay).await;
-        }
+        self.core.written(&job, now).await;
         Ok(job.run_at.expect("a Scheduled job has a due time"))
     }
 
@@ -183,7 +158,7 @@ impl Client {
     /// ([`crate::JobContext::is_cancelled`]). Continuations waiting on it are
     /// settled as for any final state.
     pub async fn delete(&self, id: &JobId) -> Result<JobRecord> {
-        let job = self
+        let (job, now) = self
             .change(id, State::Deleted, |job, now| {
                 Change::new(
                     State::Deleted,
@@ -195,7 +170,7 @@ impl Client {
                 )
             })
             .await?;
-        self.core.release(&job).await;
+        self.core.written(&job, now).await;
         Ok(job)
     }
 
@@ -209,27 +184,23 @@ impl Client {
         );
         match self
             .core
-            .store
-            .apply(&job.id, &Expect::at(job), change, now)
+            .write(&job.id, &Expect::at(job), change, now)
             .await
         {
-            Ok(written) => {
-                self.core.release(&written).await;
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(WriteError::Condition(_)) => Err(Error::Conflict { id: job.id.clone() }),
             Err(WriteError::Other(e)) => Err(e),
         }
     }
 
     /// Read, check the transition, write on the version read; again if the
-    /// job changed in between.
+    /// job changed in between. Returns the job as written and when.
     async fn change(
         &self,
         id: &JobId,
         to: State,
         mut build: impl FnMut(&JobRecord, DateTime<Utc>) -> Change,
-    ) -> Result<JobRecord> {
+    ) -> Result<(JobRecord, DateTime<Utc>)> {
         for _ in 0..CONFLICT_RETRIES {
             let job = self.core.must_get(id).await?;
             // Processing → Scheduled is the worker's retry, not a user's move.
@@ -251,7 +222,7 @@ impl Client {
                 .apply(id, &Expect::at(&job), change, now)
                 .await
             {
-                Ok(written) => return Ok(written),
+                Ok(written) => return Ok((written, now)),
                 Err(WriteError::Condition(_)) => continue,
                 Err(WriteError::Other(e)) => return Err(e),
             }

@@ -5,9 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Client, Creation};
+use crate::core::Wakes;
 use crate::error::{Error, Result};
 use crate::job::{ContinueOn, HistoryEntry, IntoNewJob, JobId, JobRecord, NewJob, Parent};
-use crate::message::WakeUp;
 use crate::state::State;
 use crate::store::WriteError;
 use crate::timing::{self, When};
@@ -23,7 +23,7 @@ impl Client {
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
         if self.create(&mut record, creation).await? {
-            self.core.wake(&record, Duration::ZERO).await;
+            self.core.written(&record, now).await;
         }
         Ok(record.id)
     }
@@ -71,24 +71,22 @@ impl Client {
         let job = job.into_new_job()?;
         let now = self.core.now();
         let creation = Creation::of(&job);
-        let (mut record, send_delay) = self.scheduled(job, when.into(), now)?;
+        let mut record = self.scheduled(job, when.into(), now)?;
         self.core.queues.url(&record.options.queue).await?;
-        if self.create(&mut record, creation).await?
-            && let Some(delay) = send_delay
-        {
-            self.core.wake(&record, delay).await;
+        if self.create(&mut record, creation).await? {
+            self.core.written(&record, now).await;
         }
         Ok(record.id)
     }
 
-    /// The record of a job scheduled at `now` to run `when`, and the delay
-    /// to send its wake-up with if it is due within SQS's reach.
+    /// The record of a job scheduled at `now` to run `when`, handed to SQS
+    /// at once if it is due within SQS's reach.
     pub(super) fn scheduled(
         &self,
         job: NewJob,
         when: When,
         now: DateTime<Utc>,
-    ) -> Result<(JobRecord, Option<Duration>)> {
+    ) -> Result<JobRecord> {
         let run_at = when.resolve(now);
         let send_delay = timing::send_delay(now, run_at);
         let entry = HistoryEntry::new(
@@ -100,7 +98,7 @@ impl Client {
         let mut record = self.record(job, entry)?;
         record.run_at = Some(run_at);
         record.handed_off = send_delay.is_some();
-        Ok((record, send_delay))
+        Ok(record)
     }
 
     /// Adds a continuation: a job that waits (Awaiting) until `parent`
@@ -126,12 +124,7 @@ impl Client {
             )),
         )
         .with("parent", parent.as_str());
-        if job.options.ordered.is_some() {
-            return Err(Error::invalid(
-                "continuation",
-                "a continuation cannot be ordered (waiting for its parent, it would hold up its ordering key)",
-            ));
-        }
+        super::batches::refuse_ordered(&job)?;
         let creation = Creation::of(&job);
         let mut record = self.record(job, entry)?;
         record.parent = Some(Parent {
@@ -167,8 +160,8 @@ impl Client {
                 record.history.push(
                     HistoryEntry::new(state, now, Some(reason)).with("parent", parent.as_str()),
                 );
-                if self.create(&mut record, creation).await? && state == State::Enqueued {
-                    self.core.wake(&record, Duration::ZERO).await;
+                if self.create(&mut record, creation).await? {
+                    self.core.written(&record, now).await;
                 }
                 Ok(record.id)
             }
@@ -205,26 +198,11 @@ impl Client {
         }
         crate::limits::order::number(&self.core, &mut records).await?;
         self.core.store.insert_many(&records).await?;
-        for q in queues {
-            let msgs: Vec<_> = records
-                .iter()
-                .filter(|r| r.options.queue == q)
-                .map(|r| (WakeUp::for_job(r), Duration::ZERO))
-                .collect();
-            match self.core.queues.send_batch(&q, &msgs).await {
-                Ok(failed) if failed.is_empty() => {}
-                Ok(failed) => tracing::warn!(
-                    queue = q,
-                    count = failed.len(),
-                    "wake-ups not sent; the timer will re-send them after the grace period"
-                ),
-                Err(e) => tracing::warn!(
-                    queue = q,
-                    error = %crate::error::error_chain(&e),
-                    "wake-ups not sent; the timer will re-send them after the grace period"
-                ),
-            }
+        let mut wakes = Wakes::default();
+        for r in &records {
+            wakes.job(r, Duration::ZERO);
         }
+        self.core.send(wakes).await;
         Ok(records.into_iter().map(|r| r.id).collect())
     }
 }

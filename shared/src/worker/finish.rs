@@ -37,13 +37,11 @@ impl Worker {
         );
         match self
             .core
-            .store
-            .apply(&job.id, &Expect::at(&job), change, now)
+            .write(&job.id, &Expect::at(&job), change, now)
             .await
         {
             Ok(done) => {
                 tracing::info!(job = %job.id, waited_s = waited.as_secs(), "latency timeout: job deleted unstarted");
-                self.core.release(&done).await;
                 self.notify(&done, State::Processing).await;
                 Ok(State::Deleted)
             }
@@ -152,12 +150,10 @@ impl Worker {
         };
         match self
             .core
-            .store
-            .apply(&job.id, &Expect::at(job), change, now)
+            .write(&job.id, &Expect::at(job), change, now)
             .await
         {
             Ok(done) => {
-                self.core.release(&done).await;
                 self.notify(&done, State::Processing).await;
                 Ok(State::Succeeded)
             }
@@ -196,14 +192,13 @@ impl Worker {
                 .or_else(|| AutomaticRetry.elect(job, &failure))
                 .expect("the automatic retry policy always elects")
         };
-        let mut send_delay = None;
         let deleted = matches!(election, Election::Delete { .. });
         let change = match election {
             Election::Retry { after, reason } => {
                 let run_at = now + chrono_dur(after);
-                send_delay = timing::send_delay(now, run_at);
+                let handed_off = timing::send_delay(now, run_at).is_some();
                 Change {
-                    run_at: Some((run_at, send_delay.is_some())),
+                    run_at: Some((run_at, handed_off)),
                     last_error,
                     params,
                     ..Change::new(
@@ -229,15 +224,10 @@ impl Worker {
         };
         match self
             .core
-            .store
-            .apply(&job.id, &Expect::at(job), change, now)
+            .write(&job.id, &Expect::at(job), change, now)
             .await
         {
             Ok(written) => {
-                if let Some(delay) = send_delay {
-                    self.core.wake(&written, delay).await;
-                }
-                self.core.release(&written).await;
                 self.notify(&written, State::Processing).await;
                 tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempt, state = %written.state, error_type = %failure.error_type, "job failed");
                 Ok(written.state)

@@ -1,90 +1,17 @@
-//! Operations the client, the worker and the timer share: sending wake-ups
-//! after a write and releasing continuations when a parent reaches a final
-//! state.
+//! Continuations released when their parent (a job, or a batch) reaches
+//! a final state.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::batch::{BatchRecord, BatchStatus};
-use crate::clock::SharedClock;
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::job::{Continuation, ContinueOn, HistoryEntry, JobId, JobRecord};
-use crate::message::WakeUp;
-use crate::queue::Queues;
-use crate::state::State;
-use crate::store::{Change, Expect, Store, WriteError};
 use chrono::{DateTime, Utc};
 
-#[derive(Debug)]
-pub(crate) struct Core {
-    pub store: Store,
-    pub queues: Queues,
-    pub clock: SharedClock,
-    pub config: Arc<Config>,
-}
+use super::Core;
+use crate::batch::{BatchRecord, BatchStatus};
+use crate::job::{Continuation, ContinueOn, HistoryEntry, JobId, JobRecord};
+use crate::state::State;
+use crate::store::{Change, Expect, WriteError};
 
 impl Core {
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
-    }
-
-    /// Sends the wake-up for a job just written. The job is already safe in
-    /// DynamoDB, so a failed send is logged, not returned: the timer re-sends
-    /// it after the grace period (design invariant 4).
-    pub async fn wake(&self, job: &JobRecord, delay: Duration) {
-        let msg = WakeUp::for_job(job);
-        if let Err(e) = self.queues.send(&job.options.queue, &msg, delay).await {
-            tracing::warn!(
-                job = %job.id,
-                error = %crate::error::error_chain(&e),
-                "wake-up not sent; the timer will re-send it after the grace period"
-            );
-        }
-    }
-
-    /// Wakes the jobs parked on `queue` (see [`crate::store::Store::park`]):
-    /// each is moved back to the Active bucket, then its wake-up is sent
-    /// (10 per `SendMessageBatch`). Returns how many were woken. A job
-    /// unparked whose send fails is re-sent by the timer after the grace
-    /// period, like any Enqueued job.
-    pub async fn wake_parked(&self, queue: &str) -> Result<usize> {
-        let mut woken = 0;
-        for shard in 0..self.store.shards() {
-            let mut start = None;
-            loop {
-                let (entries, next) = self.store.parked_page(shard, start).await?;
-                let mut msgs = Vec::new();
-                for entry in entries.iter().filter(|e| e.queue == queue) {
-                    if let Some(job) = self.store.unpark(&entry.id, self.now()).await? {
-                        msgs.push((WakeUp::for_job(&job), Duration::ZERO));
-                    }
-                }
-                woken += msgs.len();
-                if !msgs.is_empty() {
-                    match self.queues.send_batch(queue, &msgs).await {
-                        Ok(failed) if failed.is_empty() => {}
-                        Ok(failed) => tracing::warn!(
-                            queue,
-                            unsent = failed.len(),
-                            "wake-ups of unparked jobs not sent; the timer re-sends them"
-                        ),
-                        Err(e) => tracing::warn!(
-                            queue,
-                            error = %crate::error::error_chain(&e),
-                            "wake-ups of unparked jobs not sent; the timer re-sends them"
-                        ),
-                    }
-                }
-                start = next;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(woken)
-    }
-
     /// Releases the continuations of a job just written in a final state:
     /// each goes Awaiting → Enqueued when its condition is met, else Awaiting
     /// → Deleted, which in turn settles its own continuations. A job that is
@@ -210,14 +137,6 @@ impl Core {
             ))
         };
         settled(reason, ("parent", id), now)
-    }
-
-    /// Reads a job or fails with NotFound.
-    pub async fn must_get(&self, id: &JobId) -> Result<JobRecord> {
-        self.store
-            .get(id, self.now())
-            .await?
-            .ok_or_else(|| Error::NotFound { id: id.clone() })
     }
 }
 
