@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::job::JobId;
+use crate::job::id::JobId;
 use crate::state::State;
 
 /// A boxed error from a dependency; kept out of the public API's types.

@@ -24,15 +24,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::job::{JobId, validate_kind, validate_queue};
+pub use crate::job::MAX_IDEMPOTENCY_KEY;
+use crate::job::{JobId, check_idempotency_key, validate_kind, validate_queue};
 use crate::message::{Body, WakeUp, parse_body};
 
 /// The intake format version this worker reads.
 pub const INTAKE_FORMAT: u32 = 1;
 /// The SQS message attribute naming the kind of a raw body.
 pub const KIND_ATTRIBUTE: &str = "hangar-kind";
-/// Longest idempotency key.
-pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 /// A request to create a job.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -246,13 +245,6 @@ impl IntakeBatch {
         }
         Ok(batch)
     }
-}
-
-/// The job id an idempotency key names, `idem-<key>`, once the key is
-/// checked.
-pub fn idempotency_job_id(key: &str) -> Result<JobId> {
-    check_idempotency_key(key)?;
-    JobId::parse(format!("idem-{key}"))
 }
 
 /// `idem-<key>`, else `msg-<SQS message id>`.
@@ -526,24 +518,6 @@ fn parse_batch(value: Value) -> std::result::Result<IntakeBatch, String> {
     })
 }
 
-/// Checks an idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY`] characters of
-/// `A-Za-z0-9._:-`.
-fn check_idempotency_key(key: &str) -> Result<()> {
-    let ok = !key.is_empty()
-        && key.len() <= MAX_IDEMPOTENCY_KEY
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(crate::Error::invalid(
-            "idempotency_key",
-            format!("{key:?} (use 1 to {MAX_IDEMPOTENCY_KEY} characters of A-Z a-z 0-9 . _ : -)"),
-        ))
-    }
-}
-
 /// Names the field whose JSON type is wrong (serde's message does not).
 fn field_type_error(value: &Value) -> Option<String> {
     let obj = value.as_object()?;
@@ -583,7 +557,7 @@ impl Intake {
             validate_queue(q)?;
         }
         if self.delay_seconds.is_some() && self.run_at.is_some() {
-            return Err(crate::Error::invalid(
+            return Err(crate::error::Error::invalid(
                 "job request",
                 "give delay_seconds or run_at, not both",
             ));
@@ -594,7 +568,7 @@ impl Intake {
         if let Some(r) = self.retries
             && r > crate::job::MAX_RETRY_ATTEMPTS
         {
-            return Err(crate::Error::invalid(
+            return Err(crate::error::Error::invalid(
                 "retries",
                 format!("{r}; give 0 to {}", crate::job::MAX_RETRY_ATTEMPTS),
             ));
@@ -602,7 +576,7 @@ impl Intake {
         if let Some(s) = self.timeout_seconds
             && (s == 0 || s > crate::job::MAX_TIMEOUT.as_secs())
         {
-            return Err(crate::Error::invalid(
+            return Err(crate::error::Error::invalid(
                 "timeout_seconds",
                 format!(
                     "{s}; give 1 to {} (7 days)",

@@ -248,7 +248,7 @@ pub struct StatsJson {
 
 impl StatsJson {
     /// Counts the jobs and reads the queue depths.
-    pub async fn collect(client: &crate::Client) -> crate::Result<StatsJson> {
+    pub async fn collect(client: &crate::client::Client) -> crate::error::Result<StatsJson> {
         let queues = client.queue_depths().await?;
         let mut states = BTreeMap::new();
         let mut estimated = Vec::new();

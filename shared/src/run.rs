@@ -258,10 +258,9 @@ fn local_queues(client: &Client) -> Vec<String> {
 
 fn env_number(name: &'static str, default: u64) -> Result<u64> {
     match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| crate::Error::invalid(name, format!("{v:?} is not a whole number"))),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            crate::error::Error::invalid(name, format!("{v:?} is not a whole number"))
+        }),
         Err(_) => Ok(default),
     }
 }
