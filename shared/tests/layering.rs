@@ -121,13 +121,8 @@ fn paths(text: &str) -> Vec<Vec<String>> {
                 match c {
                     '{' => depth += 1,
                     '}' if depth == 0 => {
-                        for item in [&group[start..i]] {
-                            out.extend(
-                                paths(item.trim())
-                                    .into_iter()
-                                    .map(|p| [segs.clone(), p].concat()),
-                            );
-                        }
+                        let item = group[start..i].trim();
+                        out.extend(paths(item).into_iter().map(|p| [segs.clone(), p].concat()));
                         return out;
                     }
                     '}' => depth -= 1,
