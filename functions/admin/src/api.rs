@@ -83,7 +83,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .into_iter()
         .fold(Router::new(), |router, (method, path, handler)| {
             let handler = handler
-                .route_layer(axum::middleware::from_fn(crate::action_guard))
+                .route_layer(axum::middleware::from_fn(crate::guard::action_guard))
                 .fallback(move |other: Method| async move {
                     ApiError {
                         status: StatusCode::METHOD_NOT_ALLOWED,
