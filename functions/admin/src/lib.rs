@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //!
-//! - [`api`]: the JSON routes.
+//! - [`api`]: the JSON routes, one file per resource.
 //! - [`pages`]: the HTML pages (maud, which escapes everything it prints).
 //! - [`cursor`]: signed listing cursors.
 //! - `guard.rs`: who may change what: the session token, read-only mode,

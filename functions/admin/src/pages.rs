@@ -14,7 +14,8 @@ use hangar::{JobRecord, State as JobState};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use crate::api::{ListParams, RecurringRow, page, parse_id, parse_state, recurring_rows};
+use crate::api::jobs::{ListParams, page, parse_id, parse_state};
+use crate::api::recurring::{RecurringRow, recurring_rows};
 use crate::{Admin, ApiError};
 
 pub(crate) fn routes() -> Router<Admin> {
@@ -225,7 +226,7 @@ fn timeline(points: &[crate::api::Point], label: &str) -> Markup {
 
 async fn overview(admin: Admin) -> Response {
     let result = async {
-        let full = crate::api::collect_stats(&admin).await?;
+        let full = crate::api::stats::collect_stats(&admin).await?;
         let stats = &full.stats;
         Ok(layout(
             &admin,
@@ -531,7 +532,7 @@ async fn recurring_page(admin: Admin) -> Response {
 
 async fn queues_page(admin: Admin) -> Response {
     let result = async {
-        let queues = crate::api::queue_rows(&admin).await?;
+        let queues = crate::api::queues::queue_rows(&admin).await?;
         let writable = !admin.options.read_only;
         Ok(layout(
             &admin,
@@ -635,7 +636,7 @@ async fn key_page(
     Query(q): Query<crate::api::KeyQuery>,
 ) -> Response {
     let result = async {
-        let answer = crate::api::key_state(&admin, &key, &q).await?;
+        let answer = crate::api::keys::key_state(&admin, &key, &q).await?;
         let k = &answer.state;
         Ok(layout(&admin, &format!("Key {key}"), Some(5), html! {
             h1 { "Key " code { (key) } }
@@ -735,7 +736,7 @@ async fn batch_page(
     Query(q): Query<BatchPageQuery>,
 ) -> Response {
     let result = async {
-        let (b, page) = crate::api::batch_page(&admin, &id, q.from, Some(100)).await?;
+        let (b, page) = crate::api::batches::batch_page(&admin, &id, q.from, Some(100)).await?;
         let from = q.from.unwrap_or(1).max(1);
         Ok(layout(&admin, &format!("Batch {}", b.id), Some(5), html! {
             h1 { "Batch " (b.id.as_str()) " " (state_badge(b.status.as_str())) }
@@ -788,7 +789,7 @@ async fn batch_page(
 
 async fn metrics_page(admin: Admin) -> Response {
     let result = async {
-        let kinds = crate::api::kind_metrics(&admin).await?;
+        let kinds = crate::api::stats::kind_metrics(&admin).await?;
         let ms = |v: Option<u64>| match v {
             None => "–".to_owned(),
             Some(u64::MAX) => "> 1000 s".to_owned(),
