@@ -6,7 +6,8 @@
 //! # Layout
 //!
 //! - [`api`]: the JSON routes, one file per resource.
-//! - [`pages`]: the HTML pages (maud, which escapes everything it prints).
+//! - [`pages`]: the HTML pages (maud, which escapes everything it prints),
+//!   one file per view.
 //! - [`cursor`]: signed listing cursors.
 //! - `guard.rs`: who may change what: the session token, read-only mode,
 //!   the host check and what a `hangar dashboard` proxy's headers narrow.
