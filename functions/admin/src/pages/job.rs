@@ -1,0 +1,120 @@
+//! A job's page (`/job/{id}`): its fields, limits, arguments, last error
+//! and history, with its actions; and the search box that leads to it.
+
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use hangar::State as JobState;
+use maud::html;
+use serde::Deserialize;
+
+use super::keys::path_segment;
+use super::layout::{layout, state_badge, time};
+use super::{error_page, render};
+use crate::Admin;
+use crate::api::jobs::parse_id;
+
+pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
+    let result = async {
+        let id = parse_id(&id)?;
+        let job = admin
+            .client
+            .get(&id)
+            .await?
+            .ok_or(hangar::Error::NotFound { id: id.clone() })?;
+        let args = serde_json::to_string_pretty(&job.args).unwrap_or_default();
+        let last_failure = job
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.data.contains_key("error_message"));
+        let writable = !admin.options.read_only;
+        let api = format!("/api/jobs/{}", job.id);
+        Ok(layout(&admin, job.id.as_str(), None, html! {
+            h1 { "Job " (job.id.as_str()) " " (state_badge(job.state.as_str())) }
+            @if writable {
+                p {
+                    button data-post={ (api) "/requeue" } data-confirm="Run this job again now?" { @if job.state == JobState::Scheduled { "Enqueue now" } @else { "Requeue" } }
+                    " "
+                    button data-post={ (api) "/reschedule" } data-delay="1" { "Reschedule…" }
+                    " "
+                    button.danger data-post={ (api) "/delete" } data-confirm="Delete this job?" { "Delete" }
+                }
+            }
+            table {
+                tr { th { "Kind" } td { (job.kind) } }
+                tr { th { "Queue" } td { (job.options.queue) } }
+                tr { th { "Attempt" } td { (job.attempt) " of " (job.options.retry.attempts.saturating_add(1)) } }
+                tr { th { "Timeout" } td { (job.options.timeout.as_secs()) " s per run" } }
+                @if !job.params.is_empty() {
+                    tr { th { "Parameters" } td {
+                        @for (name, value) in &job.params { code { (name) } " = " (value) br; }
+                    } }
+                }
+                @if let Some(c) = &job.options.concurrency { tr { th { "Concurrency" } td { "at most " (c.limit) " at once, key " a href={ "/keys/" (path_segment(&c.key)) } { code { (c.key) } } } } }
+                @if let (Some(key), Some(seq)) = (&job.options.ordered, job.sequence) {
+                    tr { th { "Ordered" } td { "number " (seq) " of key " a href={ "/keys/" (path_segment(key)) } { code { (key) } } "; runs after the ones before it" } }
+                }
+                @if let Some(key) = &job.waiting_for {
+                    tr { th { "Waiting" } td { "for a slot of concurrency key " code { (key) } "; woken when a run of the key ends" } }
+                }
+                @if let Some(r) = &job.options.rate { tr { th { "Rate limit" } td { (r.limit) " starts per " (r.per().as_secs_f64()) " s, key " code { (r.key) } } } }
+                @if let Some(d) = job.options.start_within { tr { th { "Start within" } td { (d.as_secs()) " s of being enqueued or due, else given up" } } }
+                tr { th { "Created" } td { (time(job.created_at)) } }
+                tr { th { "Updated" } td { (time(job.updated_at)) } }
+                @if let Some(t) = job.run_at { tr { th { "Due" } td { (time(t)) } } }
+                @if let Some(t) = job.expires_at { tr { th { "Expires" } td { (time(t)) } } }
+                @if let Some(t) = job.parked_at { tr { th { "Parked" } td { "since " (time(t)) " — its queue " a href="/queues" { (job.options.queue) } " is paused; it runs after the resume" } } }
+                @if let Some(b) = &job.batch {
+                    tr { th { "Batch" } td { a href={ "/batches/" (b.as_str()) } { (b.as_str()) } } }
+                }
+                @if let Some(p) = &job.parent {
+                    @if p.batch {
+                        tr { th { "Parent" } td { "batch " a href={ "/batches/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                    } @else {
+                        tr { th { "Parent" } td { a href={ "/job/" (p.id.as_str()) } { (p.id.as_str()) } } }
+                    }
+                }
+                @if !job.continuations.is_empty() {
+                    tr { th { "Continuations" } td {
+                        @for c in &job.continuations { a href={ "/job/" (c.id.as_str()) } { (c.id.as_str()) } " " }
+                    } }
+                }
+            }
+            h2 { "Arguments" }
+            pre { (args) }
+            @if let Some(h) = last_failure {
+                h2 { "Error" }
+                p.err { strong { (h.data.get("error_type").map(String::as_str).unwrap_or("")) } ": " (h.data.get("error_message").map(String::as_str).unwrap_or("")) }
+                @if let Some(d) = h.data.get("error_detail") { pre.err { (d) } }
+            }
+            h2 { "History" }
+            ol.timeline {
+                @for h in job.history.iter().rev() {
+                    li {
+                        (state_badge(h.state.as_str())) " " (time(h.at))
+                        @if let Some(r) = &h.reason { div { (r) } }
+                        @for (k, v) in &h.data {
+                            @if k != "error_detail" { div.muted { (k) ": " (v) } }
+                        }
+                    }
+                }
+            }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+#[derive(Deserialize)]
+pub(super) struct SearchParams {
+    id: Option<String>,
+}
+
+pub(super) async fn search(admin: Admin, Query(p): Query<SearchParams>) -> Response {
+    let id = p.id.unwrap_or_default();
+    let id = id.trim();
+    match parse_id(id) {
+        Ok(id) => Redirect::to(&format!("/job/{id}")).into_response(),
+        Err(e) => error_page(&admin, e),
+    }
+}

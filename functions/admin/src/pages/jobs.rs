@@ -1,0 +1,108 @@
+//! A state's page (`/jobs/{state}`): its jobs, filtered by queue, kind
+//! and time, a page at a time, with bulk requeue and delete.
+
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use hangar::JobRecord;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::keys::path_segment;
+use super::layout::{layout, state_badge, time};
+use super::render;
+use crate::Admin;
+use crate::api::jobs::{ListParams, page, parse_state};
+
+#[derive(Deserialize)]
+pub(super) struct StatePageParams {
+    queue: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn state_page(
+    admin: Admin,
+    Path(state): Path<String>,
+    Query(p): Query<StatePageParams>,
+) -> Response {
+    let result = async {
+        let st = parse_state(&state)?;
+        let params = ListParams {
+            state: Some(state.clone()),
+            queue: p.queue.clone(),
+            kind: p.kind.clone(),
+            since: p.since.clone(),
+            until: p.until.clone(),
+            cursor: p.cursor.clone(),
+            limit: Some(50),
+        };
+        let (query, listed, next) = page(&admin, &params).await?;
+        let jobs = listed.jobs;
+        let lower = st.as_str().to_ascii_lowercase();
+        let writable = !admin.options.read_only;
+        Ok(layout(&admin, st.as_str(), None, html! {
+            h1 { (st.as_str()) " jobs" }
+            form method="get" {
+                input name="queue" placeholder="queue" value=(query.queue.clone().unwrap_or_default());
+                " "
+                input name="kind" placeholder="kind" value=(query.kind.clone().unwrap_or_default());
+                " "
+                input name="since" placeholder="since (RFC 3339, UTC)" size="24" value=(query.since.map(|t| t.to_rfc3339()).unwrap_or_default());
+                " "
+                input name="until" placeholder="until (RFC 3339, UTC)" size="24" value=(query.until.map(|t| t.to_rfc3339()).unwrap_or_default());
+                " " button type="submit" { "Filter" }
+            }
+            @if writable {
+                p {
+                    button data-post="/api/jobs/bulk" data-selected="1" data-body=r#"{"action":"requeue"}"# data-confirm="Requeue the selected jobs?" { "Requeue selected" }
+                    " "
+                    button.danger data-post="/api/jobs/bulk" data-selected="1" data-body=r#"{"action":"delete"}"# data-confirm="Delete the selected jobs?" { "Delete selected" }
+                    " "
+                    button data-post="/api/jobs/bulk" data-body={ r#"{"action":"requeue","state":""# (lower) r#""}"# } data-confirm={ "Requeue every " (st.as_str()) " job (up to 1000)?" } { "Requeue all" }
+                    " "
+                    button.danger data-post="/api/jobs/bulk" data-body={ r#"{"action":"delete","state":""# (lower) r#""}"# } data-confirm={ "Delete every " (st.as_str()) " job (up to 1000)?" } { "Delete all" }
+                }
+            }
+            (job_table(&jobs))
+            @if jobs.is_empty() { p.muted { "No jobs on this page." } }
+            @if listed.keys_left_out {
+                p.muted { "Jobs wait for more concurrency and ordering keys than this list reads; a key's page lists all of its waiting jobs." }
+            }
+            @if let Some(next) = next {
+                p { a href={ "/jobs/" (lower) "?cursor=" (next) } { "Next page →" } }
+            }
+        }))
+    }
+    .await;
+    render(&admin, result)
+}
+
+fn job_table(jobs: &[JobRecord]) -> Markup {
+    html! {
+        table {
+            tr {
+                th { input type="checkbox" data-all="1" aria-label="Select all"; }
+                th { "Job" } th { "Kind" } th { "Queue" } th { "State" } th { "Attempt" } th { "Updated" } th { "Last error" }
+            }
+            @for j in jobs {
+                tr {
+                    td { input type="checkbox" name="id" value=(j.id.as_str()); }
+                    td { a href={ "/job/" (j.id.as_str()) } { (j.id.as_str()) } }
+                    td { (j.kind) }
+                    td { (j.options.queue) }
+                    td {
+                        (state_badge(j.state.as_str()))
+                        @if let Some(key) = &j.waiting_for {
+                            " " span.waiting { "waiting for " a href={ "/keys/" (path_segment(key)) } { code { (key) } } }
+                        }
+                    }
+                    td.num { (j.attempt) }
+                    td { (time(j.updated_at)) }
+                    td.err { (j.last_error.as_deref().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}

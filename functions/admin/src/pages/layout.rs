@@ -1,0 +1,114 @@
+//! What every page shares: the head with its style, the header with the
+//! links to each view, the script behind the action buttons, and the way
+//! times and states are printed.
+
+use chrono::{DateTime, Utc};
+use hangar::State as JobState;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::Admin;
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}
+header a{color:#cfd6e4;text-decoration:none}header a:hover{color:#fff}
+header strong{font-size:1.1em;color:#fff}
+header form{margin-left:auto}header input{padding:.3em;border-radius:3px;border:0;width:22em}
+main{padding:1em 1.2em;max-width:1200px}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.6em 0 1.2em}
+th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e6eb;vertical-align:top}
+th{background:#eef0f4;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.err{color:#a4262c;white-space:pre-wrap;word-break:break-word}
+pre{background:#fff;border:1px solid #e3e6eb;padding:.8em;overflow:auto;white-space:pre-wrap;word-break:break-word}
+button{padding:.3em .8em;border:1px solid #8a94a6;border-radius:3px;background:#fff;cursor:pointer}
+button.danger{border-color:#a4262c;color:#a4262c}
+.state{display:inline-block;padding:0 .5em;border-radius:3px;background:#e3e6eb}
+.Succeeded{background:#d7f0dd}.Failed{background:#f6d5d7}.Processing{background:#dbe8fb}.Deleted{background:#eee;color:#666}
+ol.timeline{list-style:none;padding:0}ol.timeline li{border-left:3px solid #8a94a6;margin:0 0 .6em .4em;padding:.1em .8em}
+.muted{color:#6b7385}
+.bar{display:flex;height:.8em;min-width:8em;background:#e3e6eb;border-radius:3px;overflow:hidden}.bar span{display:block}
+.bar .Succeeded{background:#3f9c58}.bar .Failed{background:#c4424a}.bar .Deleted{background:#9aa1ad}
+"#;
+
+const JS: &str = r#"
+const token = document.querySelector('meta[name=hangar-token]').content || 'dashboard';
+document.querySelectorAll('time[datetime]').forEach(t => {
+  const d = new Date(t.getAttribute('datetime'));
+  if (!isNaN(d)) { t.title = d.toISOString() + ' (UTC)'; t.textContent = d.toLocaleString(); }
+});
+async function post(url, body) {
+  const r = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json', 'x-hangar-token': token}, body: JSON.stringify(body || {})});
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) { alert(j.error || r.statusText); return null; }
+  return j;
+}
+document.addEventListener('click', async e => {
+  const b = e.target.closest('button[data-post]');
+  if (!b) return;
+  if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+  let body = b.dataset.body ? JSON.parse(b.dataset.body) : {};
+  if (b.dataset.selected) {
+    body.ids = [...document.querySelectorAll('input[name=id]:checked')].map(c => c.value);
+    if (!body.ids.length) { alert('Select jobs first.'); return; }
+  }
+  if (b.dataset.delay) {
+    const s = prompt('Run again in how many seconds?', '60');
+    if (s === null) return;
+    body = {delay_seconds: parseInt(s, 10)};
+  }
+  const j = await post(b.dataset.post, body);
+  if (j === null) return;
+  if (j.refused && j.refused.length) alert(j.done + ' done, ' + j.refused.length + ' refused:\n' + j.refused.map(r => r.id + ': ' + r.error).join('\n'));
+  location.reload();
+});
+const all = document.querySelector('input[data-all]');
+if (all) all.addEventListener('change', () => document.querySelectorAll('input[name=id]').forEach(c => c.checked = all.checked));
+const every = document.querySelector('meta[name=refresh]');
+if (every) setInterval(() => { if (!document.hidden) location.reload(); }, parseInt(every.content, 10) * 1000);
+"#;
+
+pub(super) fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="hangar-token" content=(admin.options.token.clone().unwrap_or_default());
+                @if let Some(s) = refresh { meta name="refresh" content=(s); }
+                title { (title) " · Hangar" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    strong { a href="/" { "Hangar" } }
+                    @for s in [JobState::Enqueued, JobState::Scheduled, JobState::Processing, JobState::Succeeded, JobState::Failed, JobState::Deleted, JobState::Awaiting] {
+                        a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
+                    }
+                    a href="/recurring" { "Recurring" }
+                    a href="/metrics" { "Metrics" }
+                    a href="/queues" { "Queues" }
+                    a href="/batches" { "Batches" }
+                    form action="/search" method="get" {
+                        input name="id" placeholder="Job id" aria-label="Job id";
+                    }
+                }
+                main {
+                    @if admin.options.read_only { p.muted { "Read-only: actions are off." } }
+                    (body)
+                }
+                script { (PreEscaped(JS)) }
+            }
+        }
+    }
+}
+
+pub(super) fn time(t: DateTime<Utc>) -> Markup {
+    let iso = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    html! { time datetime=(iso) { (iso) } }
+}
+
+pub(super) fn state_badge(s: &str) -> Markup {
+    html! { span class={ "state " (s) } { (s) } }
+}
