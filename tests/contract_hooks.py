@@ -6,7 +6,7 @@ schema-valid request cannot carry an invented one. Requests meant to be
 accepted carry only the cursors the API handed out, which the stateful
 phase passes along the document's links (`next` to `cursor`); requests
 meant to be refused keep whatever was generated. Made-up and edited
-cursors are also refused in functions/admin/tests/jobs.rs.
+cursors are also refused in functions/admin/tests/api/jobs.rs.
 """
 
 import schemathesis

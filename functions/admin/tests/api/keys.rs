@@ -1,9 +1,7 @@
 //! A concurrency key through the API and its page.
 
-mod common;
-
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::NewJob;
 use serde_json::json;
 

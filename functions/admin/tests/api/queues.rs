@@ -1,10 +1,8 @@
 //! The queues through the API and their pages: pause and resume, and the
 //! dead-letter queues' messages.
 
-mod common;
-
+use crate::common::{Api, TOKEN};
 use axum::http::StatusCode;
-use common::{Api, TOKEN};
 use hangar::State;
 use hangar_admin::TOKEN_HEADER;
 use serde_json::json;

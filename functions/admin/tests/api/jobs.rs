@@ -2,10 +2,8 @@
 //! signed cursors, one job and the actions on it, bulk actions, and what
 //! a job's page shows of its parameters and limits.
 
-mod common;
-
+use crate::common::{Api, error_of};
 use axum::http::StatusCode;
-use common::{Api, error_of};
 use hangar::{NewJob, State};
 use serde_json::json;
 

@@ -1,11 +1,9 @@
 //! The dashboard's pages render, show user data as text, and lead from
 //! the search box to a job.
 
-mod common;
-
+use crate::common::Api;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::Api;
 use serde_json::json;
 use tower::ServiceExt;
 

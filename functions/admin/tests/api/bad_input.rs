@@ -1,12 +1,10 @@
 //! The admin API's cases of the bad-input catalogue (`docs/bad-input.md`).
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{Api, TOKEN};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Api, TOKEN};
 use hangar::{JobId, State};
 use hangar_admin::{Options, TOKEN_HEADER};
 use serde_json::{Value, json};

@@ -1,9 +1,7 @@
 //! Recurring jobs through the API: the listing and the actions.
 
-mod common;
-
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::{NewJob, RecurringOptions};
 use serde_json::json;
 

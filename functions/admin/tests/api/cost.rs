@@ -1,12 +1,10 @@
 //! What each page costs in AWS requests, on a store of a few jobs and on
 //! one of 11,000: bounded, never growing with the number of jobs.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::{JobId, State};
 use serde_json::json;
 

@@ -1,10 +1,8 @@
 //! The admin function's IAM policy in the templates against the AWS calls
 //! its routes and actions make.
 
-mod common;
-
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::{NewJob, RecurringOptions};
 use serde_json::json;
 

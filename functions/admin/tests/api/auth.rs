@@ -1,11 +1,9 @@
 //! Who may change what: the session token, read-only mode, the host check
 //! of a local server, and what a `hangar dashboard` proxy's headers narrow.
 
-mod common;
-
+use crate::common::{Api, TOKEN, error_of};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Api, TOKEN, error_of};
 use hangar::State;
 use hangar_admin::{Options, PROXY_READ_ONLY_HEADER, PROXY_TOKEN_HEADER, TOKEN_HEADER};
 use serde_json::json;

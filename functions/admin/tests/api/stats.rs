@@ -1,9 +1,7 @@
 //! `GET /api/stats`: counts per state and the queues' depths.
 
-mod common;
-
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::NewJob;
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! A batch through the API and the dashboard.
 
-mod common;
-
+use crate::common::Api;
 use axum::http::StatusCode;
-use common::Api;
 use hangar::JobId;
 use serde_json::json;
 
