@@ -20,6 +20,7 @@ pub mod catalogue;
 pub mod meter;
 pub mod proxy;
 pub mod runtime_api;
+pub mod soak;
 pub mod template;
 
 pub use meter::{Bill, IndexDef, Meter};
