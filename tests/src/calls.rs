@@ -12,7 +12,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 pub struct Calls(Arc<Mutex<Vec<String>>>);
 
 impl Calls {
-    /// Forgets what was counted so far.
+    /// Forgets what was counted so far ([`crate::TestEnv::with`] does once
+    /// the stack is made, so that its set-up is not counted).
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();
     }

@@ -15,7 +15,7 @@ pub fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".to_owned())
 }
 
-/// SDK configuration for the emulator.
+/// [`sdk_config_at`] the emulator's [`endpoint`].
 pub async fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_at(&endpoint()).await
 }

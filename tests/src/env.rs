@@ -15,7 +15,8 @@ use crate::{Calls, Faults, Meter, endpoint, sdk_config, sdk_config_at};
 pub struct TestEnv {
     /// The configuration (unique stack name, queue URLs filled in).
     pub config: Config,
-    /// A client on the stack.
+    /// Built on `ddb` and `sqs`, so its calls are counted, metered and
+    /// open to `faults`.
     pub client: Client,
     /// DynamoDB client (counted).
     pub ddb: aws_sdk_dynamodb::Client,
@@ -31,15 +32,16 @@ pub struct TestEnv {
     pub clock: SharedClock,
 }
 
-/// Options for a test stack.
+/// What [`TestEnv::with`] makes; the default is one `default` queue and
+/// the system clock.
 pub struct EnvOptions {
-    /// Queues to create.
+    /// Queues to create, each with its dead-letter queue.
     pub queues: Vec<&'static str>,
     /// The clock (system clock by default).
     pub clock: Option<SharedClock>,
-    /// SQS visibility timeout.
+    /// The queues' visibility timeout (default 2 s).
     pub visibility: Duration,
-    /// Retention of final jobs.
+    /// How long final jobs are kept (default a day).
     pub retention: Duration,
     /// Queues routed to a kind (`HANGAR_QUEUE_KINDS`).
     pub queue_kinds: Vec<(&'static str, &'static str)>,
@@ -49,7 +51,8 @@ pub struct EnvOptions {
     /// table, so a test that ticks hundreds of times and is not about
     /// sharding runs faster with fewer.
     pub shards: Option<u32>,
-    /// Receives of a message before SQS moves it to the dead-letter queue.
+    /// Receives of a message before SQS moves it to the dead-letter queue
+    /// (default 3; the templates deploy 5).
     pub max_receive_count: u32,
 }
 
@@ -84,7 +87,8 @@ impl TestEnv {
         Self::with(EnvOptions::default()).await
     }
 
-    /// A fresh stack.
+    /// A fresh stack under a new random name, created on the emulator
+    /// (which must answer: this panics otherwise).
     pub async fn with(opts: EnvOptions) -> Self {
         init_tracing();
         let sdk = sdk_config().await;
@@ -158,7 +162,7 @@ impl TestEnv {
         }
     }
 
-    /// A worker on this stack.
+    /// A worker on [`TestEnv::client`]: its calls are counted too.
     pub fn worker(&self, registry: Registry) -> Worker {
         Worker::new(&self.client, registry)
     }

@@ -207,7 +207,6 @@ impl Mix {
             .or_default() += 1;
     }
 
-    /// Enqueues `job`, which must end as `w`.
     async fn enqueue(&self, job: NewJob, w: Want, tags: Tags) {
         let id = self.client.enqueue(job).await.unwrap();
         self.want(id, w, tags);
