@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The soak: SIZE jobs (default 10,000) of every kind, run by worker
 # processes that a chaos loop kills, through a proxy that injects faults,
-# then checked against Hangar's promises (tests/src/bin/soak.rs). Starts
-# the emulator unless AWS_ENDPOINT_URL is set. Usage: tests/soak.sh [SIZE]
+# then checked against Hangar's promises (tests/src/soak/). Starts the
+# emulator unless AWS_ENDPOINT_URL is set. Usage: tests/soak.sh [SIZE]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 size="${1:-10000}"

@@ -167,7 +167,7 @@ impl Bill {
 /// A global secondary index as the table describes it.
 #[derive(Debug, Clone)]
 pub struct IndexDef {
-    /// Its key attributes.
+    /// Its key attributes: an item lacking one has no entry in it.
     pub keys: Vec<String>,
     /// Projected non-key attributes (None: all).
     pub projected: Option<Vec<String>>,
@@ -190,7 +190,8 @@ impl Meter {
             .collect()
     }
 
-    /// Forgets what was recorded.
+    /// Forgets what was recorded ([`crate::TestEnv::meter_start`] starts
+    /// with this).
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();
     }

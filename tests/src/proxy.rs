@@ -45,7 +45,7 @@ pub enum Fault {
     Error,
     /// Wait, then forward.
     Latency {
-        /// How long.
+        /// The wait, in milliseconds.
         ms: u64,
     },
     /// Forward, then break the connection instead of answering.
@@ -80,7 +80,8 @@ pub struct Rule {
     /// Take at most this many requests (no limit when absent).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// What happens to it.
+    /// What it does to a request it takes (in JSON, the `fault` field and
+    /// the fault's own fields beside the rule's).
     #[serde(flatten)]
     pub fault: Fault,
 }
@@ -116,7 +117,8 @@ struct Shared {
     requests: Mutex<BTreeMap<String, u64>>,
 }
 
-/// A running proxy.
+/// A proxy serving on 127.0.0.1 as long as the Tokio runtime that
+/// started it; clones share its rules and counts.
 #[derive(Clone)]
 pub struct Proxy {
     addr: SocketAddr,
@@ -178,7 +180,8 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
-    /// Replaces the rules.
+    /// Replaces the rules for the requests to come; the counts so far are
+    /// kept.
     pub fn set_rules(&self, rules: Vec<Rule>) {
         *self.shared.rules.lock().unwrap() = rules;
     }

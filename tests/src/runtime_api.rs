@@ -23,7 +23,8 @@ struct Shared {
     first_next: Arc<Mutex<Option<Instant>>>,
 }
 
-/// The running stub.
+/// The stub as it serves: where it listens, and the answers the bootstrap
+/// sent ([`RuntimeApi::answers`]).
 pub struct RuntimeApi {
     /// Where it listens (`AWS_LAMBDA_RUNTIME_API`).
     pub addr: SocketAddr,

@@ -86,7 +86,7 @@ impl Deploy {
         }
     }
 
-    /// The deployed template.
+    /// The CloudFormation this way deploys, made once per test process.
     pub fn template(self) -> Value {
         static TEMPLATES: [std::sync::OnceLock<Value>; 4] =
             [const { std::sync::OnceLock::new() }; 4];
