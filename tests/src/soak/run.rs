@@ -35,6 +35,9 @@ pub(super) struct Stack {
     pub(super) starts: PathBuf,
     workers: Arc<tokio::sync::Mutex<Workers>>,
     stop: Arc<AtomicBool>,
+    /// Stops the timer, which runs on through the drain: a wake-up lost
+    /// near the end is repaired as in any stack.
+    timer_stop: Arc<AtomicBool>,
     /// Missed occurrences of the recurring job the timer skipped.
     skipped: Arc<AtomicUsize>,
     tasks: Vec<JoinHandle<()>>,
@@ -77,10 +80,11 @@ impl Stack {
             proxy.url()
         );
         let stop = Arc::new(AtomicBool::new(false));
+        let timer_stop = Arc::new(AtomicBool::new(false));
         let skipped = Arc::new(AtomicUsize::new(0));
         let tasks = vec![
-            spawn_timer(&client, stop.clone(), skipped.clone()),
             spawn_chaos(workers.clone(), stop.clone()),
+            spawn_timer(&client, timer_stop.clone(), skipped.clone()),
         ];
         let direct = env.client_via(&endpoint()).await;
         Stack {
@@ -93,6 +97,7 @@ impl Stack {
             starts,
             workers,
             stop,
+            timer_stop,
             skipped,
             tasks,
         }
@@ -178,9 +183,10 @@ impl Stack {
         jobs
     }
 
-    /// Removes the recurring job, stops the timer and the chaos loop, lets
-    /// the workers drain what is left and stops them. Returns the kills:
-    /// process id and time (epoch ms).
+    /// Removes the recurring job, stops the chaos loop, lets the workers
+    /// drain what is left (the timer still repairing lost wake-ups), then
+    /// stops the timer and the workers. Returns the kills: process id and
+    /// time (epoch ms).
     pub(super) async fn stop(&mut self) -> Vec<(u32, i64)> {
         self.client
             .recurring()
@@ -188,10 +194,14 @@ impl Stack {
             .await
             .unwrap();
         self.stop.store(true, Ordering::SeqCst);
-        for task in std::mem::take(&mut self.tasks) {
+        let mut tasks = std::mem::take(&mut self.tasks);
+        let timer = tasks.pop().expect("the timer is the last task");
+        for task in tasks {
             let _ = task.await;
         }
         self.drain().await;
+        self.timer_stop.store(true, Ordering::SeqCst);
+        let _ = timer.await;
         self.workers.lock().await.stop().await
     }
 
