@@ -48,7 +48,7 @@ fn only_the_store_and_the_queue_module_speak_to_aws() {
 }
 
 /// A module of the library as a file, relative to `shared/src`, with its
-/// code (comments and the inline `tests` module left out).
+/// code (comments and unit tests, inline or in a `tests.rs`, left out).
 struct Module {
     file: String,
     code: String,
@@ -60,6 +60,7 @@ fn modules() -> Vec<Module> {
     rust_files(&src, &mut files);
     files
         .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "tests.rs"))
         .map(|f| {
             let text = std::fs::read_to_string(f).unwrap();
             let text = text.split("#[cfg(test)]\nmod tests").next().unwrap();

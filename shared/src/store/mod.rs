@@ -15,14 +15,18 @@
 //! - `item`: job and recurring records to and from items; where a job
 //!   sits on the index.
 //! - `expr`: update and condition expressions under construction.
-//! - `jobs`: creating, reading and changing jobs; continuations.
-//! - `list`: jobs by state, paged; counts per state.
+//! - `jobs`: creating and reading jobs; adding a continuation to a job.
+//! - `apply`: changing a job (every transition), its lease, its place once
+//!   its continuations are released.
+//! - `list`: jobs by state, paged, the jobs waiting for a key among them.
+//! - `counts`: jobs per state at a bounded cost.
 //! - `due`: what the timer reads (items whose time came) and marks.
 //! - [`metrics`]: the timer's roll-up of finished jobs into hour and day
 //!   items, for charts and per-kind metrics.
 //! - `recurring`: recurring job records and their firings.
 //! - `queues`: queue controls (pause, resume) and parked jobs.
-//! - `limits`: rate limit reservations.
+//! - `rate`: rate limit windows and their reservations.
+//! - `slots`: concurrency and ordering keys: slots, waiting lists, numbers.
 //! - `batches`: batch items and the counted writes of their jobs.
 //! - `table`: creating the table.
 
@@ -34,7 +38,9 @@ use crate::error::Error;
 use crate::job::{HistoryEntry, JobRecord};
 use crate::state::State;
 
+mod apply;
 mod batches;
+mod counts;
 mod due;
 mod expr;
 mod item;
@@ -49,8 +55,9 @@ mod slots;
 mod table;
 
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
+pub use counts::{BucketCounts, Count};
 pub use due::{Due, DueJob, DueStart, Mark};
-pub use list::{BucketCounts, Count, Cursor, ListQuery, Page};
+pub use list::{Cursor, ListQuery, Page};
 pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
