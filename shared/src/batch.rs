@@ -152,7 +152,6 @@ impl std::fmt::Display for BatchStatus {
 /// A batch as stored: what [`crate::Client::batch`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRecord {
-    /// Its id.
     pub id: JobId,
     /// What it is for.
     pub description: Option<String>,
@@ -168,7 +167,6 @@ pub struct BatchRecord {
     pub failed: u64,
     /// Jobs in Deleted.
     pub deleted: u64,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// When its last open job finished.
     pub completed_at: Option<DateTime<Utc>>,

@@ -70,7 +70,6 @@ impl Emf {
         }
     }
 
-    /// Off.
     pub fn off() -> Self {
         Emf {
             namespace: "Hangar".to_owned(),

@@ -90,7 +90,6 @@ pub enum Error {
     /// A job's arguments could not be serialized or deserialized.
     #[error("job arguments for {kind}: {source}")]
     Args {
-        /// The job kind.
         kind: String,
         /// The serde error.
         #[source]

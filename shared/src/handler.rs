@@ -199,15 +199,12 @@ impl JobContext {
         Ok(())
     }
 
-    /// The job's id.
     pub fn id(&self) -> &JobId {
         &self.id
     }
-    /// The job's kind.
     pub fn kind(&self) -> &str {
         &self.kind
     }
-    /// The job's queue.
     pub fn queue(&self) -> &str {
         &self.queue
     }

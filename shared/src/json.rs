@@ -14,11 +14,8 @@ use crate::recurring::RecurringJob;
 /// --json`, and the admin API's job (field names are stable; docs/cli.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JobJson {
-    /// The job id.
     pub id: String,
-    /// Its kind.
     pub kind: String,
-    /// Its queue.
     pub queue: String,
     /// Its state (`Enqueued`, `Failed`, ...).
     pub state: String,
@@ -30,7 +27,6 @@ pub struct JobJson {
     pub args: serde_json::Value,
     /// How long one run may take, seconds.
     pub timeout_seconds: u64,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
@@ -136,7 +132,6 @@ pub struct BatchJson {
     pub failed: u64,
     /// Jobs in Deleted.
     pub deleted: u64,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// When its last open job finished.
     pub completed_at: Option<DateTime<Utc>>,
@@ -192,7 +187,6 @@ impl From<&crate::batch::BatchRecord> for BatchJson {
 /// --json`, and the admin API's recurring job.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecurringJson {
-    /// Its id.
     pub id: String,
     /// Kind of the jobs it creates.
     pub kind: String,

@@ -91,7 +91,7 @@ impl KindTally {
     }
 }
 
-/// Finished jobs over time (see [`Client::throughput`]).
+/// Finished jobs over time (see [`Client::throughput`](crate::client::Client::throughput)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throughput {
     /// The last 60 minutes, oldest first: each minute's start and counts.

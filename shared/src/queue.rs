@@ -176,7 +176,6 @@ pub struct Received {
     pub message_id: String,
     /// The handle that deletes it.
     pub receipt_handle: String,
-    /// The body.
     pub body: String,
     /// String message attributes.
     pub attributes: std::collections::BTreeMap<String, String>,

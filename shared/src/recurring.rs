@@ -142,7 +142,6 @@ pub struct RecurringJob {
     pub last_job_id: Option<JobId>,
     /// What went wrong last time it fired, if anything.
     pub last_error: Option<String>,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,

@@ -9,7 +9,6 @@ use crate::cursor;
 /// An error as the API answers it: a status and `{"error": "..."}`.
 #[derive(Debug)]
 pub struct ApiError {
-    /// The status.
     pub status: StatusCode,
     /// What went wrong and what to do.
     pub message: String,

@@ -93,7 +93,6 @@ impl Client {
         &self.core.queues
     }
 
-    /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.core.clock
     }

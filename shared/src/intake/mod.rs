@@ -45,7 +45,6 @@ pub const KIND_ATTRIBUTE: &str = "hangar-kind";
 pub struct Intake {
     /// Format version; must be [`INTAKE_FORMAT`].
     pub hangar_intake: u32,
-    /// The job kind.
     pub kind: String,
     /// The job's arguments (default `{}`).
     #[serde(default = "empty_object")]
@@ -90,7 +89,6 @@ pub struct Intake {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeConcurrency {
-    /// The key.
     pub key: String,
     /// Runs at once (1 to 1000).
     pub limit: u32,
@@ -100,7 +98,6 @@ pub struct IntakeConcurrency {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRate {
-    /// The key.
     pub key: String,
     /// Starts per period.
     pub limit: u32,

@@ -204,7 +204,7 @@ pub const MAX_HISTORY: usize = 40;
 /// computes the worst case).
 pub const MAX_CONTINUATIONS: usize = 250;
 
-/// Most fixed retry delays in a [`RetryPolicy`] (the last one repeats).
+/// Most fixed retry delays in a [`RetryPolicy`](crate::retry::RetryPolicy) (the last one repeats).
 pub const MAX_RETRY_DELAYS: usize = 50;
 
 /// The most retries a job can have.

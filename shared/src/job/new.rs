@@ -188,7 +188,6 @@ impl NewJob {
         self
     }
 
-    /// The kind.
     pub fn kind(&self) -> &str {
         &self.kind
     }

@@ -32,15 +32,15 @@ pub struct JobOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_within: Option<Duration>,
     /// At most so many starts per period among the jobs of a key, across
-    /// all workers (see [`NewJob::rate`]).
+    /// all workers (see [`NewJob::rate`](super::NewJob::rate)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<RateLimit>,
     /// At most so many runs at once among the jobs of a key, across all
-    /// workers (see [`NewJob::concurrency`]).
+    /// workers (see [`NewJob::concurrency`](super::NewJob::concurrency)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencyLimit>,
     /// Jobs with this key run one at a time, in the order they were
-    /// created (see [`NewJob::ordered`]).
+    /// created (see [`NewJob::ordered`](super::NewJob::ordered)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordered: Option<String>,
 }

@@ -104,9 +104,7 @@ const DUE_DATA: &str = "due";
 /// A job as stored: what [`crate::Client::get`] returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    /// Its id.
     pub id: JobId,
-    /// Its kind.
     pub kind: String,
     /// Its arguments.
     pub args: serde_json::Value,
@@ -118,7 +116,6 @@ pub struct JobRecord {
     pub version: u64,
     /// How many times it has been claimed (1 on its first run).
     pub attempt: u32,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,

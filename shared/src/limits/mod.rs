@@ -1,12 +1,12 @@
 //! Rate limits, concurrency keys and ordering: the decisions.
 //!
-//! - [`rate`]: at most `n` starts per period per key; a start reserves a
+//! - `rate`: at most `n` starts per period per key; a start reserves a
 //!   slot in a window and, if the window is later, waits for it in SQS.
-//! - [`slots`]: at most `n` runs at once per key (an ordering key: one, in
+//! - `slots`: at most `n` runs at once per key (an ordering key: one, in
 //!   sequence); a job that finds no slot waits on the key's list without a
 //!   worker and is woken when a run of the key ends.
-//! - [`order`]: an ordering key's numbers, given at creation.
-//! - [`check`]: the timer's look at keys with waiting jobs, in case a
+//! - `order`: an ordering key's numbers, given at creation.
+//! - `check`: the timer's look at keys with waiting jobs, in case a
 //!   wake-up was missed or a run crashed holding a slot.
 //!
 //! The items they read and write are the store's (`store/rate.rs`,
@@ -42,7 +42,6 @@ pub struct SlotState {
     pub waiting: u64,
     /// When the timer looks at the key next (ms), as stored.
     pub look_ms: Option<i64>,
-    /// The limit.
     pub limit: u32,
     /// An ordering key's sequence number allowed to start.
     pub next: Option<u64>,

@@ -64,11 +64,8 @@ pub struct BucketCounts {
     pub active: Count,
     /// Awaiting continuations.
     pub awaiting: Count,
-    /// Succeeded jobs.
     pub succeeded: Count,
-    /// Failed jobs.
     pub failed: Count,
-    /// Deleted jobs.
     pub deleted: Count,
     /// Jobs parked while their queue is paused (counted as Enqueued).
     pub parked: Count,
@@ -261,10 +258,10 @@ impl Store {
         Ok(pks)
     }
 
-    /// Entries per bucket (see [`COUNT_PAGE`]), the jobs waiting for a
-    /// key's slot (see [`Store::count_waiting`]), and the Active bucket's
+    /// Entries per bucket (see `COUNT_PAGE`), the jobs waiting for a
+    /// key's slot (see `Store::count_waiting`), and the Active bucket's
     /// jobs by state: all of them when it holds no more than
-    /// [`ACTIVE_SAMPLE`], else its oldest [`ACTIVE_SAMPLE`] (where running
+    /// `ACTIVE_SAMPLE`, else its oldest `ACTIVE_SAMPLE` (where running
     /// jobs sit), each read with one `BatchGetItem`.
     pub async fn bucket_counts(&self, now: DateTime<Utc>) -> Result<BucketCounts> {
         // Every bucket's shards at once: one round of queries.

@@ -42,7 +42,6 @@ impl Expr {
         let n = self.n(attr);
         self.removes.push(n);
     }
-    /// `SET` or `REMOVE`.
     pub fn set_or_remove(&mut self, attr: &str, value: Option<AttributeValue>) {
         match value {
             Some(v) => self.set(attr, v),

@@ -18,7 +18,6 @@ use crate::state::State;
 /// What to list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListQuery {
-    /// The state.
     pub state: State,
     /// Only jobs of this queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +122,7 @@ pub struct Page {
     pub next: Option<Cursor>,
     /// Queries made for this page.
     pub queries: usize,
-    /// Jobs waiting for more than [`MAX_WAIT_KEYS`] keys: those of the
+    /// Jobs waiting for more than `MAX_WAIT_KEYS` keys: those of the
     /// keys left out are not in this listing.
     pub keys_left_out: bool,
 }

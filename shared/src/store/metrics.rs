@@ -53,7 +53,6 @@ pub struct DayRollup {
 pub struct Outcome {
     /// When.
     pub at: DateTime<Utc>,
-    /// Its kind.
     pub kind: String,
     /// Succeeded (else Failed).
     pub succeeded: bool,

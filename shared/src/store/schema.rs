@@ -16,7 +16,6 @@ use crate::state::State;
 pub(crate) mod attr {
     /// Partition key: `job#<id>` or `recurring#<id>`.
     pub const PK: &str = "pk";
-    /// Job kind.
     pub const KIND: &str = "kind";
     /// Arguments, as a JSON string (exact, whatever the numbers).
     pub const ARGS: &str = "args";

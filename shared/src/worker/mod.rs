@@ -48,7 +48,6 @@ pub const FINISH_RESERVE: Duration = Duration::from_secs(3);
 pub struct Delivery {
     /// The SQS message id.
     pub message_id: String,
-    /// The body.
     pub body: String,
     /// The Hangar queue it arrived on.
     pub queue: String,
@@ -198,7 +197,6 @@ impl Worker {
             .write(self.emf.job_lines(&tallies, self.core.now()));
     }
 
-    /// The registry.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -18,17 +18,12 @@ use crate::{Admin, ApiError};
 /// A job in a listing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JobRow {
-    /// Its id.
     pub id: String,
-    /// Its kind.
     pub kind: String,
-    /// Its queue.
     pub queue: String,
-    /// Its state.
     pub state: String,
     /// Runs so far.
     pub attempt: u32,
-    /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,

@@ -68,7 +68,6 @@ pub(super) async fn recurring(admin: Admin) -> ApiResult<Vec<RecurringRow>> {
 pub struct RecurringDone {
     /// The recurring job.
     pub id: String,
-    /// The action.
     pub action: String,
     /// For `trigger`: the job created.
     pub job: Option<String>,

@@ -59,7 +59,6 @@ pub(super) async fn stats(admin: Admin) -> ApiResult<Stats> {
 /// One kind's metrics over the last 24 hours.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KindMetrics {
-    /// The kind.
     pub kind: String,
     /// Jobs that reached Succeeded or Failed.
     pub jobs: u64,
