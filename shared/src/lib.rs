@@ -6,22 +6,33 @@
 //!
 //! # Layout
 //!
-//! - [`job`]: ids, kinds, options, the stored record and its history.
-//! - [`state`]: the state machine, one pure function.
-//! - [`json`]: jobs and recurring jobs as JSON, for the CLI and the admin API.
-//! - [`retry`]: Hangfire's automatic retry policy.
-//! - [`timing`]: where a delayed job waits (SQS delay or the timer).
-//! - [`store`]: the one owner of DynamoDB requests; every transition one
-//!   conditional write.
-//! - [`queue`]: the one owner of SQS requests: queues, wake-up sends, depths.
-//! - [`message`]: the wake-up message format.
-//! - [`client`]: the API for creating and acting on jobs.
-//! - [`worker`]: the handler registry, batch processing, and the local poller.
-//! - [`cron`]: cron expressions in IANA time zones.
-//! - [`recurring`]: recurring jobs and the misfire policies.
-//! - [`timer`]: the timer tick: hand-offs, recurring firings, repair.
-//! - [`setup`]: idempotent creation of the table and queues.
-//! - [`config`], [`clock`], [`error`]: configuration, injected time, errors.
+//! From the bottom up: a module imports only the modules listed before it
+//! (files of one folder may import each other), which
+//! `shared/tests/layering.rs` holds, file by file. Two files are read
+//! from below their folder's place: the job id (`job/id.rs`, which
+//! imports nothing) by [`error`], and a key's state
+//! ([`limits::SlotState`], in `limits/mod.rs`, which imports no store) by
+//! the store that reads it.
+//!
+//! - [`state`] (the state machine, one pure function), [`error`],
+//!   [`clock`], [`timing`] (when a delayed job goes to SQS, [`When`]),
+//!   [`retry`], [`cron`], [`emf`] (CloudWatch metric lines).
+//! - [`job`]: ids and names and their rules, options ([`NewJob`]), the
+//!   stored record and its history; then [`config`].
+//! - [`message`] (the wake-up format), [`batch`], [`recurring`] (schedules
+//!   and misfire policies), [`metrics`] (finished jobs over time),
+//!   [`intake`] (job requests from outside Rust, and their envelopes).
+//! - [`queue`]: the one owner of SQS requests; [`store`]: the one owner of
+//!   DynamoDB requests.
+//! - `core`: what the client, worker and timer share: the one path from a
+//!   write to its wake-up, and releasing continuations.
+//! - [`limits`]: rate limits, concurrency keys and ordering, decided.
+//! - [`handler`]: the job author's API; [`filter`]: hooks around creation
+//!   and runs; [`client`]: creating jobs and acting on them.
+//! - [`worker`]: delivery, claim, run and result, paused queues, job
+//!   requests, the local poller; [`timer`]: the tick.
+//! - [`json`], [`setup`], [`run`]: JSON views, creating the table and
+//!   queues, the Lambda and local entry points.
 //!
 //! # Example
 //!
