@@ -317,3 +317,39 @@ fn the_import_reader_sees_groups_nesting_and_super() {
         "a file's import of its own folder is not an edge: {edges:?}"
     );
 }
+
+/// A file is read whole by whoever changes it: past about 600 lines it
+/// holds more than one concept. One that must stay larger says why in its
+/// first lines ("over 600 lines because ...").
+#[test]
+fn no_source_file_is_over_600_lines_without_a_reason() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut files = Vec::new();
+    for dir in ["shared/src", "functions", "cli/src", "tests/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.retain(|f| {
+        !f.components()
+            .any(|c| c.as_os_str() == "target" || c.as_os_str() == "tests")
+            || f.starts_with(root.join("tests/src"))
+    });
+    assert!(files.len() > 50, "source files not found: {}", files.len());
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let lines = text.lines().count();
+            let reason = text
+                .lines()
+                .take(5)
+                .any(|l| l.contains("over 600 lines because"));
+            (lines > 600 && !reason)
+                .then(|| format!("{}: {lines} lines", f.strip_prefix(root).unwrap().display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files past 600 lines, each to split by concept:\n{}",
+        long.join("\n")
+    );
+}

@@ -439,3 +439,84 @@ fn scripts_honour_cargo_target_dir() {
         elsewhere.display().to_string()
     );
 }
+
+/// docs/architecture.md's "Where things live" table names files and
+/// folders that exist, and the functions it places in a file are there.
+#[test]
+fn the_where_things_live_table_is_true() {
+    let doc = read("docs/architecture.md");
+    let section = doc
+        .split("## Where things live")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/architecture.md has a Where things live section");
+    let root = workspace_root();
+    let mut checked = 0;
+    for row in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| What"))
+    {
+        let place = row.rsplit('|').nth(1).expect("a row has a place");
+        // Paths are from the workspace root, or from shared/src; a name in
+        // parentheses is inside the folder named before it.
+        let mut folder: Option<PathBuf> = None;
+        let mut in_parens = false;
+        for (i, part) in place.split('`').enumerate() {
+            if i % 2 == 0 {
+                match (part.rfind('('), part.rfind(')')) {
+                    (Some(open), close) if close.is_none_or(|c| c < open) => in_parens = true,
+                    (_, Some(_)) => in_parens = false,
+                    _ => {}
+                }
+                continue;
+            }
+            let is_path = part.ends_with(".rs") || part.ends_with('/');
+            if !is_path {
+                // `Type::function` or `function` placed in the file named next.
+                continue;
+            }
+            let path = if in_parens && !part.contains('/') {
+                folder
+                    .clone()
+                    .expect("a name in parentheses follows a path")
+                    .join(part)
+            } else if ["shared/", "functions/", "cli/", "tests/"]
+                .iter()
+                .any(|p| part.starts_with(p))
+            {
+                root.join(part)
+            } else {
+                root.join("shared/src").join(part)
+            };
+            // `commands/<command>.rs`: a file per command in that folder.
+            let there = if part.contains('<') {
+                path.parent()
+                    .is_some_and(|d| d.read_dir().is_ok_and(|mut e| e.next().is_some()))
+            } else {
+                path.exists()
+            };
+            assert!(
+                there,
+                "{} names {part}, which is not there ({})",
+                row.trim(),
+                path.display()
+            );
+            folder = if part.ends_with('/') {
+                Some(path)
+            } else {
+                path.parent().map(Path::to_path_buf)
+            };
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "the table names {checked} paths");
+    for (function, file) in [
+        ("fn fire_recurring", "shared/src/timer.rs"),
+        ("fn plan_firings", "shared/src/recurring.rs"),
+        ("pub async fn write", "shared/src/core/mod.rs"),
+        ("pub async fn send", "shared/src/core/mod.rs"),
+        ("pub fn parse_message", "shared/src/intake/parse.rs"),
+    ] {
+        assert!(read(file).contains(function), "{file} has no {function}");
+    }
+}
