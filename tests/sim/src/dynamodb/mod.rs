@@ -1,0 +1,1 @@
+//! DynamoDB (to be written).

@@ -1,0 +1,1 @@
+//! SQS (to be written).
