@@ -100,7 +100,7 @@ impl WorkerFilter for AutomaticRetry {
         let policy = &job.options.retry;
         let n = job.attempt;
         if policy.has_retry_after(n) {
-            let after = policy.delay_before_retry(n, &mut rand::rng());
+            let after = crate::entropy::with_rng(|mut rng| policy.delay_before_retry(n, &mut rng));
             return Some(Election::Retry {
                 after,
                 reason: format!(

@@ -16,7 +16,8 @@
 //!
 //! - [`state`] (the state machine, one pure function), [`error`],
 //!   [`clock`], [`timing`] (when a delayed job goes to SQS, [`When`]),
-//!   [`retry`], [`cron`], [`emf`] (CloudWatch metric lines).
+//!   [`retry`], [`cron`], [`emf`] (CloudWatch metric lines), [`entropy`]
+//!   (randomness and the time of new ids, seedable for a simulation).
 //! - [`job`]: ids and names and their rules, options ([`NewJob`]), the
 //!   stored record and its history; then [`config`].
 //! - [`message`] (the wake-up format), [`batch`], [`recurring`] (schedules
@@ -62,6 +63,7 @@ pub mod config;
 mod core;
 pub mod cron;
 pub mod emf;
+pub mod entropy;
 pub mod error;
 pub mod filter;
 pub mod handler;

@@ -22,7 +22,9 @@
 //! version. The worker decides from DynamoDB anyway (design invariant 2).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

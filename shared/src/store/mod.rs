@@ -95,7 +95,7 @@ where
             return res;
         }
         let base = 10u64 << round;
-        let jitter = rand::random_range(0..=base / 2);
+        let jitter = crate::entropy::up_to(base / 2);
         tokio::time::sleep(Duration::from_millis(base + jitter)).await;
         round += 1;
     }

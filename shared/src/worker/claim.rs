@@ -92,7 +92,7 @@ impl Worker {
         // by the condition, and `Store::apply` knows its own entries in the
         // item returned (two deliveries of one message claiming at the same
         // instant still write different entries).
-        let token = format!("{:016x}", rand::random::<u64>());
+        let token = format!("{:016x}", crate::entropy::u64());
         // At most: the hinted claim, the other claim, a reclaim.
         for _ in 0..3 {
             let (expect, entries) = if assume == State::Scheduled {
