@@ -20,4 +20,8 @@
 
 pub mod api;
 pub mod dynamodb;
+pub mod net;
 pub mod sqs;
+pub mod time;
+pub mod trace;
+pub mod world;

@@ -1,0 +1,73 @@
+//! The trace of a run: every call and its answer, folded into a hash (two
+//! runs of one seed must give the same hash, bit for bit) and the last
+//! lines kept to print when a seed fails.
+
+use std::collections::VecDeque;
+
+use serde_json::Value;
+
+use crate::api::Answer;
+
+/// Lines kept for a failing seed's report.
+const TAIL: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct Trace {
+    hash: u64,
+    lines: u64,
+    tail: VecDeque<String>,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            hash: FNV_OFFSET,
+            lines: 0,
+            tail: VecDeque::new(),
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl Trace {
+    /// Records a call. The body and answer are hashed as parsed JSON,
+    /// whose objects keep their keys sorted, so the order in which the
+    /// SDK wrote a map does not change the hash.
+    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: &Value, answer: &Answer) {
+        let outcome = match answer {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("{} {}", e.code, e.message),
+        };
+        let line = format!("{now_ms} {target}.{op} {body} -> {outcome}");
+        self.note(line);
+    }
+
+    /// Records an event of the simulation itself (a worker killed, a tick).
+    pub fn note(&mut self, line: String) {
+        for b in line.as_bytes() {
+            self.hash ^= u64::from(*b);
+            self.hash = self.hash.wrapping_mul(FNV_PRIME);
+        }
+        self.hash ^= u64::from(b'\n');
+        self.hash = self.hash.wrapping_mul(FNV_PRIME);
+        self.lines += 1;
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    pub fn tail(&self) -> impl Iterator<Item = &String> {
+        self.tail.iter()
+    }
+}
