@@ -349,7 +349,10 @@ impl Sqs {
             .map(|(s, _)| *s)
             .collect();
         visible.shuffle(rng);
-        if short_poll && !visible.is_empty() && rng.random_bool(options.empty_receive_chance) {
+        if short_poll
+            && !visible.is_empty()
+            && rng.random_bool(options.empty_receive_chance.clamp(0.0, 1.0))
+        {
             let keep = rng.random_range(0..visible.len());
             visible.truncate(keep);
         }
@@ -369,7 +372,7 @@ impl Sqs {
             out.push(deliver(queue, seq, visibility_ms, now_ms, rng));
         }
         if out.len() < max
-            && rng.random_bool(options.duplicate_chance)
+            && rng.random_bool(options.duplicate_chance.clamp(0.0, 1.0))
             && let Some(dup) = duplicate(queue, &out, visibility_ms, now_ms, rng)
         {
             out.push(dup);

@@ -359,3 +359,22 @@ fn the_event_source_mapping_receives_and_deletes() {
             .is_empty()
     );
 }
+
+#[test]
+fn attribute_digests_match_a_published_response() {
+    // A ReceiveMessage response published in a public SQS serializer test:
+    // attributes Hello=There and General=Kenobi, both String.
+    let mut w = World::new();
+    let url = w.create("q", json!({}));
+    let sent = w.ok(
+        "SendMessage",
+        json!({"QueueUrl": url, "MessageBody": "{\"foo\": \"bared\"}", "MessageAttributes": {
+            "Hello": {"DataType": "String", "StringValue": "There"},
+            "General": {"DataType": "String", "StringValue": "Kenobi"}}}),
+    );
+    assert_eq!(
+        sent["MD5OfMessageAttributes"],
+        "fca026605781cb4126a1e9044df24232"
+    );
+    assert_eq!(sent["MD5OfMessageBody"], "13c0c73bbf11056450c43bf3159b3585");
+}
