@@ -1,1 +1,0 @@
-//! SQS (to be written).
