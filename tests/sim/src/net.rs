@@ -160,8 +160,8 @@ fn encode(service: &str, answer: crate::api::Answer) -> HttpResponse {
             let mut body = e.fields.clone();
             body.insert("__type".into(), json!(format!("{namespace}#{}", e.code)));
             body.insert("message".into(), json!(e.message));
-            let sender = if e.status >= 500 { "Receiver" } else { "Sender" };
-            (e.status, Value::Object(body), Some(format!("{};{sender}", e.code)))
+            let query_error = crate::sqs::query_error_header(&e.code, e.status);
+            (e.status, Value::Object(body), Some(query_error))
         }
     };
     let mut response = HttpResponse::new(

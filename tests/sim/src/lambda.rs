@@ -1,0 +1,216 @@
+//! Lambda's SQS event source mapping as the worker meets it (AWS Lambda
+//! Developer Guide, "Using Lambda with Amazon SQS"): pollers long-poll the
+//! queue and invoke the function with batches of up to `batch_size`
+//! messages, gathered for up to the batching window; concurrency starts
+//! at 5 and grows by up to 300 a minute while messages wait, up to the
+//! mapping's maximum concurrency; with `ReportBatchItemFailures` the
+//! messages the function names stay on the queue and the rest are deleted;
+//! an invocation that times out or crashes deletes nothing, so its whole
+//! batch comes back after the visibility timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::time::VirtualClock;
+use crate::world::SharedWorld;
+
+/// Concurrency a mapping starts with, and its growth per minute (AWS:
+/// "Lambda ... scales up by 300 concurrent invocations per minute" for
+/// standard queues, starting from five pollers).
+const START_CONCURRENCY: usize = 5;
+const GROWTH_PER_MINUTE: usize = 300;
+/// Longest long poll.
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+/// One queue's mapping.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub queue: String,
+    pub queue_url: String,
+    pub batch_size: usize,
+    pub window: Duration,
+    pub max_concurrency: usize,
+    /// The function's timeout.
+    pub timeout: Duration,
+    /// The queue's visibility timeout.
+    pub visibility: Duration,
+    /// The chance an invocation crashes (out of memory, a killed
+    /// environment) at a seeded instant of its run.
+    pub crash_chance: f64,
+}
+
+/// What the mappings did.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub invocations: AtomicUsize,
+    pub crashes: AtomicUsize,
+    pub timeouts: AtomicUsize,
+    pub messages: AtomicUsize,
+}
+
+/// Runs a mapping until `stop`: a scaler and up to `max_concurrency`
+/// pollers, each invoking `invoke` with a batch and the invocation's
+/// deadline, and deleting what it does not report as failed.
+pub async fn run<F, Fut>(
+    world: SharedWorld,
+    clock: VirtualClock,
+    mapping: Mapping,
+    invoke: F,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) where
+    F: Fn(Vec<hangar::Delivery>, chrono::DateTime<chrono::Utc>, Arc<AtomicBool>) -> Fut
+        + Clone
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = Vec<String>> + Send + 'static,
+{
+    let allowed = Arc::new(AtomicUsize::new(START_CONCURRENCY.min(mapping.max_concurrency)));
+    let mut pollers = tokio::task::JoinSet::new();
+    let mut started = 0;
+    while !stop.load(Ordering::SeqCst) {
+        while started < allowed.load(Ordering::SeqCst) {
+            started += 1;
+            pollers.spawn(poll(
+                world.clone(),
+                clock,
+                mapping.clone(),
+                invoke.clone(),
+                stop.clone(),
+                counters.clone(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let waiting = world
+            .lock()
+            .expect("one thread")
+            .sqs
+            .visible(&mapping.queue_url, clock.now_ms());
+        if waiting > 0 {
+            let grown = (allowed.load(Ordering::SeqCst) + GROWTH_PER_MINUTE).min(mapping.max_concurrency);
+            allowed.store(grown, Ordering::SeqCst);
+        }
+    }
+    while pollers.join_next().await.is_some() {}
+}
+
+async fn poll<F, Fut>(
+    world: SharedWorld,
+    clock: VirtualClock,
+    mapping: Mapping,
+    invoke: F,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) where
+    F: Fn(Vec<hangar::Delivery>, chrono::DateTime<chrono::Utc>, Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let visibility_ms = mapping.visibility.as_millis() as i64;
+    while !stop.load(Ordering::SeqCst) {
+        let batch = gather(&world, clock, &mapping, visibility_ms, &stop).await;
+        if batch.is_empty() {
+            continue;
+        }
+        counters.invocations.fetch_add(1, Ordering::SeqCst);
+        counters.messages.fetch_add(batch.len(), Ordering::SeqCst);
+        let deliveries = batch
+            .iter()
+            .map(|m| hangar::Delivery {
+                message_id: m.message_id.clone(),
+                body: m.body.clone(),
+                queue: mapping.queue.clone(),
+                attributes: m.attributes.clone(),
+            })
+            .collect();
+        let deadline = clock.now() + chrono::Duration::from_std(mapping.timeout).expect("in range");
+        let crash_after = {
+            let mut w = world.lock().expect("one thread");
+            let chance: f64 = w.rng.random();
+            (chance < mapping.crash_chance).then(|| {
+                Duration::from_millis(w.rng.random_range(0..mapping.timeout.as_millis() as u64))
+            })
+        };
+        // The environment's life: a crash or the timeout ends it, and what
+        // its handlers do after that is not seen by anyone.
+        let alive = Arc::new(AtomicBool::new(true));
+        let run = invoke(deliveries, deadline, alive.clone());
+        let limit = crash_after.unwrap_or(mapping.timeout).min(mapping.timeout);
+        let failed = tokio::select! {
+            biased;
+            failed = run => Some(failed),
+            _ = tokio::time::sleep(limit) => None,
+        };
+        let Some(failed) = failed else {
+            alive.store(false, Ordering::SeqCst);
+            let what = if crash_after.is_some_and(|c| c < mapping.timeout) {
+                counters.crashes.fetch_add(1, Ordering::SeqCst);
+                "crashed"
+            } else {
+                counters.timeouts.fetch_add(1, Ordering::SeqCst);
+                "timed out"
+            };
+            let mut w = world.lock().expect("one thread");
+            let now = clock.now_ms();
+            w.trace.note(format!("{now} lambda {} invocation {what}; its batch of {} comes back", mapping.queue, batch.len()));
+            continue;
+        };
+        let mut w = world.lock().expect("one thread");
+        for m in batch.iter().filter(|m| !failed.contains(&m.message_id)) {
+            w.sqs.delete_for_lambda(&mapping.queue_url, &m.receipt_handle);
+        }
+    }
+}
+
+/// A batch as the poller gathers it: what is visible now, then more until
+/// the batch is full or the batching window is over; an empty queue is
+/// long-polled (returning when a message is sent or comes out of its delay
+/// or visibility timeout).
+async fn gather(
+    world: &SharedWorld,
+    clock: VirtualClock,
+    mapping: &Mapping,
+    visibility_ms: i64,
+    stop: &AtomicBool,
+) -> Vec<crate::sqs::Received> {
+    let window_end = clock.now() + chrono::Duration::from_std(mapping.window).expect("in range");
+    let mut batch = Vec::new();
+    loop {
+        let (sent, next) = {
+            let mut guard = world.lock().expect("one thread");
+            let w = &mut *guard;
+            let now = clock.now_ms();
+            let more = w.sqs.receive_for_lambda(
+                &mapping.queue_url,
+                mapping.batch_size - batch.len(),
+                visibility_ms,
+                now,
+                &mut w.rng,
+            );
+            batch.extend(more);
+            (w.sent.clone(), w.sqs.next_event_ms(now))
+        };
+        let now = clock.now();
+        if batch.len() >= mapping.batch_size || (!batch.is_empty() && now >= window_end) {
+            return batch;
+        }
+        if stop.load(Ordering::SeqCst) {
+            return batch;
+        }
+        let until = if batch.is_empty() {
+            now + chrono::Duration::from_std(LONG_POLL).expect("in range")
+        } else {
+            window_end
+        };
+        let until = next
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or(until, |n| n.min(until));
+        let wait = (until - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1));
+        tokio::select! {
+            _ = sent.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
