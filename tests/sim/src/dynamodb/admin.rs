@@ -20,7 +20,9 @@ use super::{DynamoDb, not_found};
 use crate::api::{Answer, ApiError};
 
 fn key_schema(list: Option<&Value>) -> Result<(String, Option<String>), ApiError> {
-    let list = list.and_then(Value::as_array).ok_or_else(|| v("KeySchema must be given".into()))?;
+    let list = list
+        .and_then(Value::as_array)
+        .ok_or_else(|| v("KeySchema must be given".into()))?;
     let mut hash = None;
     let mut range = None;
     for k in list {
@@ -28,10 +30,17 @@ fn key_schema(list: Option<&Value>) -> Result<(String, Option<String>), ApiError
         match str_field(k, "KeyType")? {
             "HASH" if hash.is_none() => hash = Some(name),
             "RANGE" if range.is_none() && hash.is_some() => range = Some(name),
-            _ => return Err(v("Invalid KeySchema: The first KeySchemaElement is not a HASH key type".into())),
+            _ => {
+                return Err(v(
+                    "Invalid KeySchema: The first KeySchemaElement is not a HASH key type".into(),
+                ));
+            }
         }
     }
-    Ok((hash.ok_or_else(|| v("Invalid KeySchema: no HASH key".into()))?, range))
+    Ok((
+        hash.ok_or_else(|| v("Invalid KeySchema: no HASH key".into()))?,
+        range,
+    ))
 }
 
 fn schema_json(k: &KeyDef) -> Value {
@@ -46,35 +55,60 @@ impl DynamoDb {
     pub(super) fn create_table(&mut self, body: &Value, now_ms: i64) -> Answer {
         let name = str_field(body, "TableName")?.to_owned();
         if self.tables.contains_key(&name) {
-            return Err(ApiError::client("ResourceInUseException", format!("Table already exists: {name}")));
+            return Err(ApiError::client(
+                "ResourceInUseException",
+                format!("Table already exists: {name}"),
+            ));
         }
         let defs: Vec<(String, String)> = body
             .get("AttributeDefinitions")
             .and_then(Value::as_array)
             .ok_or_else(|| v("AttributeDefinitions must be given".into()))?
             .iter()
-            .map(|d| Ok((str_field(d, "AttributeName")?.to_owned(), str_field(d, "AttributeType")?.to_owned())))
+            .map(|d| {
+                Ok((
+                    str_field(d, "AttributeName")?.to_owned(),
+                    str_field(d, "AttributeType")?.to_owned(),
+                ))
+            })
             .collect::<Result<_, ApiError>>()?;
         let typed = |n: String| -> Result<(String, String), ApiError> {
             let t = defs.iter().find(|(d, _)| *d == n).map(|(_, t)| t.clone()).ok_or_else(|| {
                 v(format!("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{n}], AttributeDefinitions: [{}]", defs.iter().map(|d| d.0.as_str()).collect::<Vec<_>>().join(", ")))
             })?;
             if !["S", "N", "B"].contains(&t.as_str()) {
-                return Err(v(format!("Member must satisfy enum value set: [B, N, S]; attribute {n}")));
+                return Err(v(format!(
+                    "Member must satisfy enum value set: [B, N, S]; attribute {n}"
+                )));
             }
             Ok((n, t))
         };
         let (h, r) = key_schema(body.get("KeySchema"))?;
-        let key = KeyDef { hash: typed(h)?, range: r.map(&typed).transpose()? };
+        let key = KeyDef {
+            hash: typed(h)?,
+            range: r.map(&typed).transpose()?,
+        };
         let mut used: BTreeSet<String> = key.names().into_iter().map(str::to_owned).collect();
         let mut gsis = Vec::new();
-        for g in body.get("GlobalSecondaryIndexes").and_then(Value::as_array).into_iter().flatten() {
+        for g in body
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let gname = str_field(g, "IndexName")?.to_owned();
             let (h, r) = key_schema(g.get("KeySchema"))?;
-            let gkey = KeyDef { hash: typed(h)?, range: r.map(&typed).transpose()? };
+            let gkey = KeyDef {
+                hash: typed(h)?,
+                range: r.map(&typed).transpose()?,
+            };
             used.extend(gkey.names().into_iter().map(str::to_owned));
             let p = g.get("Projection").unwrap_or(&Value::Null);
-            let projection = match p.get("ProjectionType").and_then(Value::as_str).unwrap_or("INCLUDE") {
+            let projection = match p
+                .get("ProjectionType")
+                .and_then(Value::as_str)
+                .unwrap_or("INCLUDE")
+            {
                 "ALL" => Projection::All,
                 "KEYS_ONLY" => Projection::KeysOnly,
                 "INCLUDE" => Projection::Include(
@@ -88,7 +122,9 @@ impl DynamoDb {
                 other => return Err(v(format!("Unknown ProjectionType {other}"))),
             };
             if gsis.iter().any(|x: &Gsi| x.name == gname) {
-                return Err(v(format!("One or more parameter values were invalid: Duplicate index name: {gname}")));
+                return Err(v(format!(
+                    "One or more parameter values were invalid: Duplicate index name: {gname}"
+                )));
             }
             gsis.push(Gsi::new(gname, gkey, projection));
         }
@@ -164,9 +200,14 @@ impl DynamoDb {
 
     pub(super) fn update_ttl(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
         let name = str_field(body, "TableName")?.to_owned();
-        let spec = body.get("TimeToLiveSpecification").ok_or_else(|| v("TimeToLiveSpecification must be given".into()))?;
+        let spec = body
+            .get("TimeToLiveSpecification")
+            .ok_or_else(|| v("TimeToLiveSpecification must be given".into()))?;
         let attr = str_field(spec, "AttributeName")?.to_owned();
-        let enabled = spec.get("Enabled").and_then(Value::as_bool).ok_or_else(|| v("Enabled must be given".into()))?;
+        let enabled = spec
+            .get("Enabled")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| v("Enabled must be given".into()))?;
         let lags = self.lags();
         let t = self.tables.get_mut(&name).ok_or_else(not_found)?;
         match (&t.ttl, enabled) {

@@ -17,11 +17,11 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
+use super::DynamoDb;
 use super::capacity::{Demand, read_units};
 use super::eval::project;
 use super::request::{self, check_size, item_key, placeholders, projection, v, write_demands};
 use super::value::{item_from_json, item_size, item_to_json};
-use super::DynamoDb;
 use crate::api::{Answer, ApiError};
 
 const MAX_GET_KEYS: usize = 100;
@@ -44,7 +44,9 @@ impl DynamoDb {
             .map(|r| r.get("Keys").and_then(Value::as_array).map_or(0, Vec::len))
             .sum();
         if total > MAX_GET_KEYS {
-            return Err(v("Too many items requested for the BatchGetItem call".into()));
+            return Err(v(
+                "Too many items requested for the BatchGetItem call".into()
+            ));
         }
         let mut responses = Map::new();
         let mut unprocessed = Map::new();
@@ -54,8 +56,15 @@ impl DynamoDb {
             let mut ph = placeholders(req)?;
             let proj = projection(req, &mut ph)?;
             ph.check_unused().map_err(v)?;
-            let strong = req.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
-            let keys = req.get("Keys").and_then(Value::as_array).cloned().unwrap_or_default();
+            let strong = req
+                .get("ConsistentRead")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let keys = req
+                .get("Keys")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut pks = Vec::with_capacity(keys.len());
             let mut seen = BTreeSet::new();
             for k in &keys {
@@ -73,7 +82,7 @@ impl DynamoDb {
                     left.push(raw);
                     continue;
                 }
-                let item = table.read(&pk, strong, now_ms, self.options.stale_read_ms, self.options.stale_read_chance, rng);
+                let item = table.read(&pk, strong, now_ms, self.staleness(), rng);
                 let size = item.as_ref().map_or(0, item_size);
                 let demand = Demand {
                     table: name.clone(),
@@ -113,7 +122,10 @@ impl DynamoDb {
 
     pub(super) fn batch_write(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
         let requests = request_items(body)?;
-        let total: usize = requests.values().map(|r| r.as_array().map_or(0, Vec::len)).sum();
+        let total: usize = requests
+            .values()
+            .map(|r| r.as_array().map_or(0, Vec::len))
+            .sum();
         if total > MAX_WRITES {
             return Err(v(format!(
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_WRITES}, Member must have length greater than or equal to 1]"
@@ -124,7 +136,10 @@ impl DynamoDb {
         let mut seen = BTreeSet::new();
         for (name, list) in requests {
             let table = self.table(name)?;
-            for w in list.as_array().ok_or_else(|| v("RequestItems values must be lists".into()))? {
+            for w in list
+                .as_array()
+                .ok_or_else(|| v("RequestItems values must be lists".into()))?
+            {
                 let (pk, new) = if let Some(p) = w.get("PutRequest") {
                     let item = item_from_json(p.get("Item").unwrap_or(&Value::Null)).map_err(v)?;
                     check_size(&item, false)?;
@@ -132,7 +147,9 @@ impl DynamoDb {
                 } else if let Some(d) = w.get("DeleteRequest") {
                     (request::key(table, d.get("Key"))?, None)
                 } else {
-                    return Err(v("A WriteRequest must have a PutRequest or a DeleteRequest".into()));
+                    return Err(v(
+                        "A WriteRequest must have a PutRequest or a DeleteRequest".into(),
+                    ));
                 };
                 if !seen.insert((name.clone(), pk.clone())) {
                     return Err(v("Provided list of item keys contains duplicates".into()));
@@ -148,7 +165,11 @@ impl DynamoDb {
             let old = table.get(&pk).cloned();
             let demands = write_demands(table, &pk, old.as_ref(), new.as_ref(), 1.0);
             let held = self.is_busy(&name, &pk, now_ms);
-            let admitted = if held { Ok(()) } else { self.admit(now_ms, &demands) };
+            let admitted = if held {
+                Ok(())
+            } else {
+                self.admit(now_ms, &demands)
+            };
             if held || admitted.is_err() {
                 if let Err(e) = admitted {
                     throttle = Some(e);

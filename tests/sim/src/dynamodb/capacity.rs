@@ -92,10 +92,13 @@ pub struct Demand {
     pub write: f64,
 }
 
+/// A partition: table, index (None for the table), partition key value.
+type PartitionId = (String, Option<String>, String);
+
 /// Units used per partition in the current second.
 #[derive(Debug, Default)]
 pub struct Partitions {
-    used: BTreeMap<(String, Option<String>, String), (i64, f64, f64)>,
+    used: BTreeMap<PartitionId, (i64, f64, f64)>,
 }
 
 impl Partitions {
@@ -108,7 +111,7 @@ impl Partitions {
             self.used.retain(|_, (s, _, _)| *s == second);
         }
         // Sum per partition first: one request may hit a partition twice.
-        let mut want: BTreeMap<(String, Option<String>, String), (f64, f64, &Demand)> = BTreeMap::new();
+        let mut want: BTreeMap<PartitionId, (f64, f64, &Demand)> = BTreeMap::new();
         for d in demands {
             let e = want
                 .entry((d.table.clone(), d.index.clone(), d.partition.clone()))
@@ -123,10 +126,16 @@ impl Partitions {
             };
             let what = if d.index.is_some() { "Index" } else { "Table" };
             if *r > 0.0 && r0 + r > PARTITION_READ_UNITS {
-                return Err((format!("{what}ReadKeyRangeThroughputExceeded"), (*d).clone()));
+                return Err((
+                    format!("{what}ReadKeyRangeThroughputExceeded"),
+                    (*d).clone(),
+                ));
             }
             if *w > 0.0 && w0 + w > PARTITION_WRITE_UNITS {
-                return Err((format!("{what}WriteKeyRangeThroughputExceeded"), (*d).clone()));
+                return Err((
+                    format!("{what}WriteKeyRangeThroughputExceeded"),
+                    (*d).clone(),
+                ));
             }
         }
         for (k, (r, w, _)) in want {

@@ -139,7 +139,8 @@ fn uoperand(item: &Item, o: &UOperand) -> Result<Av, String> {
     match o {
         UOperand::Value(v) => Ok(v.clone()),
         UOperand::Path(p) => resolve(item, p).cloned().ok_or_else(|| {
-            "The provided expression refers to an attribute that does not exist in the item".to_owned()
+            "The provided expression refers to an attribute that does not exist in the item"
+                .to_owned()
         }),
         UOperand::IfNotExists(p, dflt) => match resolve(item, p) {
             Some(v) => Ok(v.clone()),
@@ -166,13 +167,16 @@ fn number(v: Av) -> Result<Num, String> {
 /// exist ("The document path provided in the update expression is invalid
 /// for update").
 fn slot<'a>(item: &'a mut Item, path: &Path) -> Result<Option<&'a mut Av>, String> {
-    let invalid = || "The document path provided in the update expression is invalid for update".to_owned();
+    let invalid =
+        || "The document path provided in the update expression is invalid for update".to_owned();
     let (last, parents) = path.split_last().expect("a path has a step");
     let Some(Step::Key(first)) = path.first() else {
         return Err(invalid());
     };
     if parents.is_empty() {
-        let Step::Key(k) = last else { return Err(invalid()) };
+        let Step::Key(k) = last else {
+            return Err(invalid());
+        };
         return Ok(item.get_mut(k));
     }
     let mut cur = item.get_mut(first).ok_or_else(invalid)?;
@@ -210,7 +214,12 @@ fn put(item: &mut Item, path: &Path, value: Av) -> Result<(), String> {
                     m.insert(k.clone(), value);
                 }
                 (Step::Index(_), Av::L(l)) => l.push(value),
-                _ => return Err("The document path provided in the update expression is invalid for update".into()),
+                _ => {
+                    return Err(
+                        "The document path provided in the update expression is invalid for update"
+                            .into(),
+                    );
+                }
             }
         }
     }
@@ -245,10 +254,12 @@ pub fn apply(old: &Item, u: &Update) -> Result<Item, String> {
     for (p, v) in &u.set {
         let value = match v {
             SetValue::One(a) => uoperand(old, a)?,
-            SetValue::Plus(a, b) => Av::N(number(uoperand(old, a)?)?.add(&number(uoperand(old, b)?)?)?),
-            SetValue::Minus(a, b) => Av::N(
-                number(uoperand(old, a)?)?.add(&number(uoperand(old, b)?)?.negate())?,
-            ),
+            SetValue::Plus(a, b) => {
+                Av::N(number(uoperand(old, a)?)?.add(&number(uoperand(old, b)?)?)?)
+            }
+            SetValue::Minus(a, b) => {
+                Av::N(number(uoperand(old, a)?)?.add(&number(uoperand(old, b)?)?.negate())?)
+            }
         };
         values.push((p, value));
     }
@@ -293,16 +304,31 @@ pub fn apply(old: &Item, u: &Update) -> Result<Item, String> {
     for (p, v) in &u.delete {
         let cur = resolve(&new, p).cloned();
         let next = match (cur, v.clone()) {
-            (_, other @ (Av::S(_) | Av::N(_) | Av::B(_) | Av::Bool(_) | Av::Null | Av::L(_) | Av::M(_))) => {
+            (
+                _,
+                other @ (Av::S(_)
+                | Av::N(_)
+                | Av::B(_)
+                | Av::Bool(_)
+                | Av::Null
+                | Av::L(_)
+                | Av::M(_)),
+            ) => {
                 return Err(format!(
                     "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, operand type: {}",
                     long_type(&other)
                 ));
             }
             (None, _) => continue,
-            (Some(Av::Ss(a)), Av::Ss(b)) => Some(Av::Ss(a.into_iter().filter(|x| !b.contains(x)).collect())),
-            (Some(Av::Ns(a)), Av::Ns(b)) => Some(Av::Ns(a.into_iter().filter(|x| !b.contains(x)).collect())),
-            (Some(Av::Bs(a)), Av::Bs(b)) => Some(Av::Bs(a.into_iter().filter(|x| !b.contains(x)).collect())),
+            (Some(Av::Ss(a)), Av::Ss(b)) => {
+                Some(Av::Ss(a.into_iter().filter(|x| !b.contains(x)).collect()))
+            }
+            (Some(Av::Ns(a)), Av::Ns(b)) => {
+                Some(Av::Ns(a.into_iter().filter(|x| !b.contains(x)).collect()))
+            }
+            (Some(Av::Bs(a)), Av::Bs(b)) => {
+                Some(Av::Bs(a.into_iter().filter(|x| !b.contains(x)).collect()))
+            }
             _ => return Err(bad_type()),
         };
         // A set left empty is removed (sets may not be empty).
@@ -346,7 +372,9 @@ pub fn project(item: &Item, paths: &[Path]) -> Item {
     let mut out = Item::new();
     for p in paths {
         let Some(v) = resolve(item, p) else { continue };
-        let Some(Step::Key(first)) = p.first() else { continue };
+        let Some(Step::Key(first)) = p.first() else {
+            continue;
+        };
         if p.len() == 1 {
             out.insert(first.clone(), v.clone());
             continue;

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::reserved::RESERVED;
 use super::value::Av;
 
 /// One step of a document path: an attribute or map key, or a list index.
@@ -101,7 +102,10 @@ impl Placeholders {
     /// expressions"), an error as DynamoDB words it.
     pub fn check_unused(&self) -> Result<(), String> {
         let unused = |all: Vec<&String>, used: &BTreeSet<String>| -> Vec<String> {
-            all.into_iter().filter(|k| !used.contains(*k)).cloned().collect()
+            all.into_iter()
+                .filter(|k| !used.contains(*k))
+                .cloned()
+                .collect()
         };
         let names = unused(self.names.keys().collect(), &self.used_names);
         if !names.is_empty() {
@@ -164,13 +168,22 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
         }
         let text = &s[start..i];
         if text.is_empty() || text == "#" || text == ":" {
-            let end = (start + 1..=s.len()).find(|e| s.is_char_boundary(*e)).unwrap_or(s.len());
-            return Err(format!("Syntax error; token: \"{}\", near: \"{}\"", &s[start..end], near(s, start)));
+            let end = (start + 1..=s.len())
+                .find(|e| s.is_char_boundary(*e))
+                .unwrap_or(s.len());
+            return Err(format!(
+                "Syntax error; token: \"{}\", near: \"{}\"",
+                &s[start..end],
+                near(s, start)
+            ));
         }
         out.push(match c {
             b'#' => Tok::Name(text.to_owned()),
             b':' => Tok::Value(text.to_owned()),
-            b'0'..=b'9' => Tok::Int(text.parse().map_err(|_| format!("Syntax error; token: \"{text}\""))?),
+            b'0'..=b'9' => Tok::Int(
+                text.parse()
+                    .map_err(|_| format!("Syntax error; token: \"{text}\""))?,
+            ),
             _ => Tok::Word(text.to_owned()),
         });
     }
@@ -180,21 +193,6 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
 fn near(s: &str, at: usize) -> String {
     s.get(at..).unwrap_or("").chars().take(12).collect()
 }
-
-/// Words DynamoDB reserves that may not name an attribute in an expression
-/// without a `#` placeholder: a subset of "Reserved words in DynamoDB"
-/// (ReservedWords.html), the ones an attribute is likely to be called.
-const RESERVED: &[&str] = &[
-    "ABORT", "ACTION", "ADD", "ALL", "AND", "ANY", "AS", "ASC", "ATTRIBUTE", "BETWEEN", "BINARY",
-    "BOOLEAN", "BY", "CASE", "COMMENT", "COUNT", "CREATE", "DATA", "DATE", "DAY", "DELETE",
-    "DESC", "DURATION", "END", "EXISTS", "FALSE", "FILTER", "FIRST", "FROM", "GROUP", "HASH",
-    "HOUR", "IN", "INDEX", "ITEM", "ITEMS", "KEY", "KEYS", "LAST", "LIMIT", "LIST", "MAP", "MAX",
-    "MIN", "NAME", "NEXT", "NO", "NOT", "NULL", "NUMBER", "OF", "OR", "ORDER", "PARENT",
-    "PARTITION", "PERCENT", "RANGE", "READ", "REMOVE", "RETRY", "RETURN", "SET", "SIZE",
-    "STATE", "STATUS", "STRING", "TABLE", "TIME", "TIMESTAMP", "TIMEOUT", "TO", "TOTAL", "TRUE",
-    "TTL", "TYPE", "UPDATE", "USER", "VALUE", "VALUES", "VERSION", "VIEW", "WHERE", "WITH",
-    "WRITE", "YEAR", "ZONE",
-];
 
 /// A parser over one expression.
 struct P<'a> {
@@ -214,7 +212,11 @@ impl P<'_> {
     }
     fn err_here(&self) -> String {
         match self.toks.get(self.at) {
-            Some(t) => format!("Syntax error; token: \"{}\", near: \"{}\"", show(t), self.context()),
+            Some(t) => format!(
+                "Syntax error; token: \"{}\", near: \"{}\"",
+                show(t),
+                self.context()
+            ),
             None => "Syntax error; token: <EOF>, near: <EOF>".to_owned(),
         }
     }
@@ -240,7 +242,11 @@ impl P<'_> {
         }
     }
     fn done(&self) -> Result<(), String> {
-        if self.at < self.toks.len() { Err(self.err_here()) } else { Ok(()) }
+        if self.at < self.toks.len() {
+            Err(self.err_here())
+        } else {
+            Ok(())
+        }
     }
 
     fn name(&mut self, alias: &str) -> Result<String, String> {
@@ -285,7 +291,9 @@ impl P<'_> {
             Some(Tok::Name(n)) => Ok(Step::Key(self.name(&n)?)),
             Some(Tok::Word(w)) => {
                 if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&w)) {
-                    return Err(format!("Attribute name is a reserved keyword; reserved keyword: {w}"));
+                    return Err(format!(
+                        "Attribute name is a reserved keyword; reserved keyword: {w}"
+                    ));
                 }
                 if w.as_bytes()[0].is_ascii_digit() {
                     self.at -= 1;
@@ -349,7 +357,11 @@ impl P<'_> {
                         let a = self.operand()?;
                         self.expect_sym(",")?;
                         let b = self.operand()?;
-                        if f == "begins_with" { Cond::BeginsWith(a, b) } else { Cond::Contains(a, b) }
+                        if f == "begins_with" {
+                            Cond::BeginsWith(a, b)
+                        } else {
+                            Cond::Contains(a, b)
+                        }
                     }
                     _ => return Err(format!("Invalid function name; function: {f}")),
                 };
@@ -399,7 +411,9 @@ impl P<'_> {
                 self.at += 1;
                 Ok(Operand::Value(self.value(&v)?))
             }
-            Some(Tok::Word(w)) if w == "size" && matches!(self.toks.get(self.at + 1), Some(Tok::Sym("("))) => {
+            Some(Tok::Word(w))
+                if w == "size" && matches!(self.toks.get(self.at + 1), Some(Tok::Sym("("))) =>
+            {
                 self.at += 2;
                 let p = self.path()?;
                 self.expect_sym(")")?;
@@ -455,7 +469,11 @@ impl P<'_> {
                                 return Err(self.err_here());
                             }
                         };
-                        if clause == "ADD" { u.add.push((p, v)) } else { u.delete.push((p, v)) }
+                        if clause == "ADD" {
+                            u.add.push((p, v))
+                        } else {
+                            u.delete.push((p, v))
+                        }
                     }
                 }
                 if !self.is_sym(",") {
@@ -513,7 +531,11 @@ fn run<T>(
         if text.trim().is_empty() {
             return Err("The expression can not be empty;".to_owned());
         }
-        let mut p = P { toks: tokenize(text)?, at: 0, ph };
+        let mut p = P {
+            toks: tokenize(text)?,
+            at: 0,
+            ph,
+        };
         let out = f(&mut p)?;
         p.done()?;
         Ok(out)

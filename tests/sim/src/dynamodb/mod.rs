@@ -24,6 +24,7 @@ pub mod expr;
 pub mod num;
 mod read;
 mod request;
+mod reserved;
 pub mod table;
 mod txn;
 pub mod value;
@@ -125,7 +126,10 @@ impl DynamoDb {
         self.advance(now_ms, rng);
         *self.billing.requests.entry(op.to_owned()).or_default() += 1;
         if !body.is_object() {
-            return Err(ApiError::client("SerializationException", "Start of structure or map found where not expected"));
+            return Err(ApiError::client(
+                "SerializationException",
+                "Start of structure or map found where not expected",
+            ));
         }
         let out = match op {
             "CreateTable" => self.create_table(body, now_ms),
@@ -179,6 +183,11 @@ impl DynamoDb {
         }
     }
 
+    /// How stale an eventually consistent read may be: (ms, chance).
+    fn staleness(&self) -> (i64, f64) {
+        (self.options.stale_read_ms, self.options.stale_read_chance)
+    }
+
     fn table(&self, name: &str) -> Result<&Table, ApiError> {
         self.tables.get(name).ok_or_else(not_found)
     }
@@ -189,13 +198,19 @@ impl DynamoDb {
         if !self.options.partition_limits {
             return Ok(());
         }
-        self.partitions.admit(now_ms, demands).map_err(|(reason, d)| {
-            let mut resource = self.tables.get(&d.table).map(|t| t.arn.clone()).unwrap_or_default();
-            if let Some(i) = &d.index {
-                resource = format!("{resource}/index/{i}");
-            }
-            throttled(&reason, &resource)
-        })
+        self.partitions
+            .admit(now_ms, demands)
+            .map_err(|(reason, d)| {
+                let mut resource = self
+                    .tables
+                    .get(&d.table)
+                    .map(|t| t.arn.clone())
+                    .unwrap_or_default();
+                if let Some(i) = &d.index {
+                    resource = format!("{resource}/index/{i}");
+                }
+                throttled(&reason, &resource)
+            })
     }
 
     /// Whether an item is held by a transaction in progress.

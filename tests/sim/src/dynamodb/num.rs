@@ -31,10 +31,7 @@ impl Num {
             _ => (false, t),
         };
         let (mantissa, e) = match rest.find(['e', 'E']) {
-            Some(i) => (
-                &rest[..i],
-                rest[i + 1..].parse::<i32>().map_err(|_| bad())?,
-            ),
+            Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().map_err(|_| bad())?),
             None => (rest, 0),
         };
         let (int, frac) = match mantissa.find('.') {

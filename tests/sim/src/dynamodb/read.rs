@@ -19,13 +19,13 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use super::DynamoDb;
 use super::capacity::{Demand, read_units};
 use super::eval::{check, project};
 use super::expr::{Cmp, Cond, Operand, Step, parse_condition};
 use super::request::{self, opt_str, placeholders, projection, str_field, v};
 use super::table::{KeyDef, KeyPart, Pk, Projection};
 use super::value::{Av, Item, item_from_json, item_size, item_to_json};
-use super::DynamoDb;
 use crate::api::Answer;
 
 /// "Query": "A single Query operation will read up to ... a maximum of
@@ -33,7 +33,9 @@ use crate::api::Answer;
 const PAGE_BYTES: usize = 1024 * 1024;
 
 fn consistent(body: &Value) -> bool {
-    body.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false)
+    body.get("ConsistentRead")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 impl DynamoDb {
@@ -44,7 +46,7 @@ impl DynamoDb {
         let proj = projection(body, &mut ph)?;
         ph.check_unused().map_err(v)?;
         let strong = consistent(body);
-        let item = table.read(&pk, strong, now_ms, self.options.stale_read_ms, self.options.stale_read_chance, rng);
+        let item = table.read(&pk, strong, now_ms, self.staleness(), rng);
         let units = read_units(item.as_ref().map_or(0, item_size), strong);
         let demand = Demand {
             table: table.name.clone(),
@@ -71,21 +73,29 @@ impl DynamoDb {
         let table = self.table(str_field(body, "TableName")?)?;
         let index = match opt_str(body, "IndexName") {
             Some(name) => Some(table.gsi(name).ok_or_else(|| {
-                v(format!("The table does not have the specified index: {name}"))
+                v(format!(
+                    "The table does not have the specified index: {name}"
+                ))
             })?),
             None => None,
         };
         let strong = consistent(body);
         if index.is_some() && strong {
-            return Err(v("Consistent reads are not supported on global secondary indexes".into()));
+            return Err(v(
+                "Consistent reads are not supported on global secondary indexes".into(),
+            ));
         }
         let (key, gsi_projection) = match index {
             Some(i) => (&table.gsis[i].key, Some(&table.gsis[i].projection)),
             None => (&table.key, None),
         };
         let mut ph = placeholders(body)?;
-        let kc = parse_condition("KeyConditionExpression", str_field(body, "KeyConditionExpression")?, &mut ph)
-            .map_err(v)?;
+        let kc = parse_condition(
+            "KeyConditionExpression",
+            str_field(body, "KeyConditionExpression")?,
+            &mut ph,
+        )
+        .map_err(v)?;
         let (hash, sort) = key_condition(key, &kc)?;
         let filter = match opt_str(body, "FilterExpression") {
             Some(f) => {
@@ -101,10 +111,18 @@ impl DynamoDb {
         };
         let proj = projection(body, &mut ph)?;
         ph.check_unused().map_err(v)?;
-        let select = opt_str(body, "Select").unwrap_or(if proj.is_some() { "SPECIFIC_ATTRIBUTES" } else if index.is_some() { "ALL_PROJECTED_ATTRIBUTES" } else { "ALL_ATTRIBUTES" });
+        let select = opt_str(body, "Select").unwrap_or(if proj.is_some() {
+            "SPECIFIC_ATTRIBUTES"
+        } else if index.is_some() {
+            "ALL_PROJECTED_ATTRIBUTES"
+        } else {
+            "ALL_ATTRIBUTES"
+        });
         match select {
             "SPECIFIC_ATTRIBUTES" if proj.is_none() => {
-                return Err(v("ProjectionExpression must be given with Select SPECIFIC_ATTRIBUTES".into()));
+                return Err(v(
+                    "ProjectionExpression must be given with Select SPECIFIC_ATTRIBUTES".into(),
+                ));
             }
             "COUNT" | "ALL_ATTRIBUTES" | "ALL_PROJECTED_ATTRIBUTES" if proj.is_some() => {
                 return Err(v(format!(
@@ -112,7 +130,10 @@ impl DynamoDb {
                 )));
             }
             "ALL_PROJECTED_ATTRIBUTES" if index.is_none() => {
-                return Err(v("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName".into()));
+                return Err(v(
+                    "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+                        .into(),
+                ));
             }
             "ALL_ATTRIBUTES" if gsi_projection.is_some_and(|p| !matches!(p, Projection::All)) => {
                 return Err(v(format!(
@@ -130,7 +151,10 @@ impl DynamoDb {
             },
             None => None,
         };
-        let forward = body.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
+        let forward = body
+            .get("ScanIndexForward")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let start = match body.get("ExclusiveStartKey") {
             Some(k) => Some(item_from_json(k).map_err(v)?),
             None => None,
@@ -155,10 +179,10 @@ impl DynamoDb {
                     .take_while(|(k, _)| k.0 == hash)
                     .map(|(k, _)| k.clone())
                     .collect();
-                let (ms, chance) = (self.options.stale_read_ms, self.options.stale_read_chance);
+                let stale = self.staleness();
                 keys.into_iter()
                     .filter_map(|k| {
-                        let item = table.read(&k, strong, now_ms, ms, chance, rng)?;
+                        let item = table.read(&k, strong, now_ms, stale, rng)?;
                         Some((k.1.clone(), k, item))
                     })
                     .collect()
@@ -175,7 +199,11 @@ impl DynamoDb {
             rows.retain(|(sk, pk, _)| {
                 let here = (sk.clone(), pk.clone());
                 let o = here.cmp(&pos);
-                if forward { o == Ordering::Greater } else { o == Ordering::Less }
+                if forward {
+                    o == Ordering::Greater
+                } else {
+                    o == Ordering::Less
+                }
             });
         }
 
@@ -193,7 +221,10 @@ impl DynamoDb {
                 }
                 last = Some(k);
             }
-            if filter.as_ref().is_none_or(|f| check(&item, f).unwrap_or(false)) {
+            if filter
+                .as_ref()
+                .is_none_or(|f| check(&item, f).unwrap_or(false))
+            {
                 items.push(match &proj {
                     Some(p) => project(&item, p),
                     None => item,
@@ -243,7 +274,8 @@ impl SortCond {
                 Cmp::Ne => false,
             }),
             SortCond::Between(lo, hi) => {
-                v.compare(lo).is_some_and(|o| o != Ordering::Less) && v.compare(hi).is_some_and(|o| o != Ordering::Greater)
+                v.compare(lo).is_some_and(|o| o != Ordering::Less)
+                    && v.compare(hi).is_some_and(|o| o != Ordering::Greater)
             }
             SortCond::BeginsWith(p) => match (v, p) {
                 (Av::S(a), Av::S(b)) => a.starts_with(b.as_str()),
@@ -260,7 +292,10 @@ fn key_err(m: &str) -> crate::api::ApiError {
 
 /// Splits a key condition into the partition key's value and the sort
 /// key's condition, checked against the key schema.
-fn key_condition(key: &KeyDef, c: &Cond) -> Result<(KeyPart, Option<SortCond>), crate::api::ApiError> {
+fn key_condition(
+    key: &KeyDef,
+    c: &Cond,
+) -> Result<(KeyPart, Option<SortCond>), crate::api::ApiError> {
     let mut parts = Vec::new();
     match c {
         Cond::And(a, b) => {
@@ -281,11 +316,17 @@ fn key_condition(key: &KeyDef, c: &Cond) -> Result<(KeyPart, Option<SortCond>), 
         _ => None,
     };
     let typed = |name: &str, v: Av| -> Result<Av, crate::api::ApiError> {
-        let ty = if key.hash.0 == name { &key.hash.1 } else { &key.range.as_ref().expect("checked").1 };
+        let ty = if key.hash.0 == name {
+            &key.hash.1
+        } else {
+            &key.range.as_ref().expect("checked").1
+        };
         if v.type_name() == ty {
             Ok(v)
         } else {
-            Err(crate::api::ApiError::validation("One or more parameter values were invalid: Condition parameter type does not match schema type"))
+            Err(crate::api::ApiError::validation(
+                "One or more parameter values were invalid: Condition parameter type does not match schema type",
+            ))
         }
     };
     let (mut hash, mut sort) = (None, None);
@@ -330,7 +371,12 @@ fn key_condition(key: &KeyDef, c: &Cond) -> Result<(KeyPart, Option<SortCond>), 
             return Err(key_err(""));
         }
     }
-    let hash = hash.ok_or_else(|| v(format!("Query condition missed key schema element: {}", key.hash.0)))?;
+    let hash = hash.ok_or_else(|| {
+        v(format!(
+            "Query condition missed key schema element: {}",
+            key.hash.0
+        ))
+    })?;
     let hash = match hash {
         Av::S(s) => KeyPart::S(s),
         Av::N(n) => KeyPart::N(n),
@@ -346,7 +392,11 @@ fn typed_or(
     val: Av,
     typed: &dyn Fn(&str, Av) -> Result<Av, crate::api::ApiError>,
 ) -> Result<Av, crate::api::ApiError> {
-    if key.names().contains(&attr) { typed(attr, val) } else { Err(key_err("")) }
+    if key.names().contains(&attr) {
+        typed(attr, val)
+    } else {
+        Err(key_err(""))
+    }
 }
 
 /// Whether a condition reads attribute `name` at its top level.
@@ -369,8 +419,14 @@ fn mentions(c: &Cond, name: &str) -> bool {
 /// Where an `ExclusiveStartKey` points: (sort key in the queried key
 /// schema, table key). It must hold the table key and, on an index, the
 /// index key ("The provided starting key is invalid").
-fn start_position(table_key: &KeyDef, index_key: Option<&KeyDef>, start: &Item) -> Result<(Option<KeyPart>, Pk), crate::api::ApiError> {
-    let invalid = || v("The provided starting key is invalid: The provided key element does not match the schema".into());
+fn start_position(
+    table_key: &KeyDef,
+    index_key: Option<&KeyDef>,
+    start: &Item,
+) -> Result<(Option<KeyPart>, Pk), crate::api::ApiError> {
+    let invalid = || {
+        v("The provided starting key is invalid: The provided key element does not match the schema".into())
+    };
     let mut names: BTreeSet<&str> = table_key.names().into_iter().collect();
     if let Some(k) = index_key {
         names.extend(k.names());

@@ -32,7 +32,9 @@ pub fn opt_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
 
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues`; either, if
@@ -41,29 +43,43 @@ fn lower_first(s: &str) -> String {
 pub fn placeholders(body: &Value) -> Result<Placeholders, ApiError> {
     let mut names = BTreeMap::new();
     if let Some(n) = body.get("ExpressionAttributeNames") {
-        let obj = n.as_object().ok_or_else(|| v("ExpressionAttributeNames must be a map".into()))?;
+        let obj = n
+            .as_object()
+            .ok_or_else(|| v("ExpressionAttributeNames must be a map".into()))?;
         if obj.is_empty() {
             return Err(v("ExpressionAttributeNames must not be empty".into()));
         }
         for (k, x) in obj {
-            let x = x.as_str().ok_or_else(|| v("ExpressionAttributeNames values must be strings".into()))?;
+            let x = x
+                .as_str()
+                .ok_or_else(|| v("ExpressionAttributeNames values must be strings".into()))?;
             if !k.starts_with('#') {
-                return Err(v(format!("ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\"")));
+                return Err(v(format!(
+                    "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
+                )));
             }
             names.insert(k.clone(), x.to_owned());
         }
     }
     let mut values = BTreeMap::new();
     if let Some(n) = body.get("ExpressionAttributeValues") {
-        let obj = n.as_object().ok_or_else(|| v("ExpressionAttributeValues must be a map".into()))?;
+        let obj = n
+            .as_object()
+            .ok_or_else(|| v("ExpressionAttributeValues must be a map".into()))?;
         if obj.is_empty() {
             return Err(v("ExpressionAttributeValues must not be empty".into()));
         }
         for (k, x) in obj {
             if !k.starts_with(':') {
-                return Err(v(format!("ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\"")));
+                return Err(v(format!(
+                    "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
+                )));
             }
-            let av = Av::from_json(x).map_err(|e| v(format!("ExpressionAttributeValues contains invalid value: {e} for key {k}")))?;
+            let av = Av::from_json(x).map_err(|e| {
+                v(format!(
+                    "ExpressionAttributeValues contains invalid value: {e} for key {k}"
+                ))
+            })?;
             values.insert(k.clone(), av);
         }
     }
@@ -97,7 +113,10 @@ pub fn key(table: &Table, key: Option<&Value>) -> Result<Pk, ApiError> {
 }
 
 fn check_key_not_empty(pk: &Pk, table: &Table) -> Result<(), ApiError> {
-    let empty = |p: &super::table::KeyPart| matches!(p, super::table::KeyPart::S(s) if s.is_empty()) || matches!(p, super::table::KeyPart::B(b) if b.is_empty());
+    let empty = |p: &super::table::KeyPart| {
+        matches!(p, super::table::KeyPart::S(s) if s.is_empty())
+            || matches!(p, super::table::KeyPart::B(b) if b.is_empty())
+    };
     if empty(&pk.0) || pk.1.as_ref().is_some_and(empty) {
         return Err(v(format!(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: {}",
@@ -113,11 +132,18 @@ pub fn item_key(table: &Table, item: &Item) -> Result<Pk, ApiError> {
     let pk = match table.key.key_of(item) {
         Ok(Some(pk)) => pk,
         Ok(None) => {
-            let missing = table.key.names().into_iter().find(|n| !item.contains_key(*n)).unwrap_or_default();
-            return Err(v(format!("One or more parameter values were invalid: Missing the key {missing} in the item")));
+            let missing = table
+                .key
+                .names()
+                .into_iter()
+                .find(|n| !item.contains_key(*n))
+                .unwrap_or_default();
+            return Err(v(format!(
+                "One or more parameter values were invalid: Missing the key {missing} in the item"
+            )));
         }
         Err((name, actual)) => {
-            let expected = table.attr_defs.iter().find(|(n, _)| *n == name).map(|(_, t)| t.as_str()).unwrap_or("?");
+            let expected = defined_type(table, &name);
             return Err(v(format!(
                 "One or more parameter values were invalid: Type mismatch for key {name} expected: {expected} actual: {actual}"
             )));
@@ -126,7 +152,7 @@ pub fn item_key(table: &Table, item: &Item) -> Result<Pk, ApiError> {
     check_key_not_empty(&pk, table)?;
     for g in &table.gsis {
         if let Err((name, actual)) = g.key.key_of(item) {
-            let expected = table.attr_defs.iter().find(|(n, _)| *n == name).map(|(_, t)| t.as_str()).unwrap_or("?");
+            let expected = defined_type(table, &name);
             return Err(v(format!(
                 "One or more parameter values were invalid: Type mismatch for Index Key {name} Expected: {expected} Actual: {actual} IndexName: {}",
                 g.name
@@ -142,6 +168,15 @@ pub fn item_key(table: &Table, item: &Item) -> Result<Pk, ApiError> {
         }
     }
     Ok(pk)
+}
+
+/// The type an attribute definition gives a key attribute.
+fn defined_type<'a>(table: &'a Table, name: &str) -> &'a str {
+    table
+        .attr_defs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("?", |(_, t)| t.as_str())
 }
 
 pub fn check_size(item: &Item, update: bool) -> Result<(), ApiError> {
@@ -163,7 +198,13 @@ pub fn check_size(item: &Item, update: bool) -> Result<(), ApiError> {
 /// Secondary Indexes": "two writes are required: one to delete the
 /// previous item from the index and another to put the new item").
 /// `factor` is 2 for a transactional write (table units only).
-pub fn write_demands(table: &Table, pk: &Pk, old: Option<&Item>, new: Option<&Item>, factor: f64) -> Vec<Demand> {
+pub fn write_demands(
+    table: &Table,
+    pk: &Pk,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    factor: f64,
+) -> Vec<Demand> {
     let size = old.map_or(0, item_size).max(new.map_or(0, item_size));
     let mut out = vec![Demand {
         table: table.name.clone(),

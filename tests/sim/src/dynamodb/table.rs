@@ -66,7 +66,10 @@ impl KeyDef {
         v
     }
 
-    fn part(item: &Item, (name, ty): &(String, String)) -> Result<Option<KeyPart>, (String, String)> {
+    fn part(
+        item: &Item,
+        (name, ty): &(String, String),
+    ) -> Result<Option<KeyPart>, (String, String)> {
         match item.get(name) {
             None => Ok(None),
             Some(Av::S(s)) if ty == "S" => Ok(Some(KeyPart::S(s.clone()))),
@@ -164,13 +167,22 @@ impl Gsi {
 
     /// The index change a table write makes (None if the index entry stays
     /// as it is).
-    pub fn change(&self, table_key: &KeyDef, pk: &Pk, old: Option<&Item>, new: Option<&Item>) -> Option<GsiChange> {
+    pub fn change(
+        &self,
+        table_key: &KeyDef,
+        pk: &Pk,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Option<GsiChange> {
         let before = old.and_then(|i| self.entry(table_key, pk, i));
         let after = new.and_then(|i| self.entry(table_key, pk, i));
         match (&before, &after) {
             (None, None) => None,
             (Some(a), Some(b)) if a == b => None,
-            (Some(a), Some(b)) if a.0 == b.0 => Some(GsiChange { remove: None, put: after }),
+            (Some(a), Some(b)) if a.0 == b.0 => Some(GsiChange {
+                remove: None,
+                put: after,
+            }),
             _ => Some(GsiChange {
                 remove: before.map(|b| b.0),
                 put: after,
@@ -215,7 +227,13 @@ pub struct Lags {
 const TTL_MAX_PAST_S: i64 = 5 * 365 * 24 * 3600;
 
 impl Table {
-    pub fn new(name: String, key: KeyDef, attr_defs: Vec<(String, String)>, gsis: Vec<Gsi>, now_ms: i64) -> Table {
+    pub fn new(
+        name: String,
+        key: KeyDef,
+        attr_defs: Vec<(String, String)>,
+        gsis: Vec<Gsi>,
+        now_ms: i64,
+    ) -> Table {
         Table {
             arn: format!("arn:aws:dynamodb:us-east-1:000000000000:table/{name}"),
             name,
@@ -236,16 +254,32 @@ impl Table {
 
     /// What an eventually consistent read sees: the version before the
     /// last change, sometimes, if the change is recent.
-    pub fn read(&self, pk: &Pk, consistent: bool, now_ms: i64, stale_ms: i64, chance: f64, rng: &mut StdRng) -> Option<Item> {
+    pub fn read(
+        &self,
+        pk: &Pk,
+        consistent: bool,
+        now_ms: i64,
+        (stale_ms, chance): (i64, f64),
+        rng: &mut StdRng,
+    ) -> Option<Item> {
         let slot = self.items.get(pk)?;
-        if !consistent && now_ms - slot.changed_ms < stale_ms && chance > 0.0 && rng.random_bool(chance.min(1.0)) {
+        if !consistent
+            && now_ms - slot.changed_ms < stale_ms
+            && chance > 0.0
+            && rng.random_bool(chance.min(1.0))
+        {
             return slot.prev.clone();
         }
         slot.cur.clone()
     }
 
     /// The index changes a write from `old` to `new` makes, per index.
-    pub fn changes(&self, pk: &Pk, old: Option<&Item>, new: Option<&Item>) -> Vec<(usize, GsiChange)> {
+    pub fn changes(
+        &self,
+        pk: &Pk,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Vec<(usize, GsiChange)> {
         self.gsis
             .iter()
             .enumerate()
@@ -255,7 +289,14 @@ impl Table {
 
     /// Writes an item's new version (None deletes it): the table at once,
     /// each index after a lag, and the TTL sweep scheduled.
-    pub fn commit(&mut self, pk: Pk, new: Option<Item>, now_ms: i64, lags: &Lags, rng: &mut StdRng) {
+    pub fn commit(
+        &mut self,
+        pk: Pk,
+        new: Option<Item>,
+        now_ms: i64,
+        lags: &Lags,
+        rng: &mut StdRng,
+    ) {
         let old = self.get(&pk).cloned();
         for (i, change) in self.changes(&pk, old.as_ref(), new.as_ref()) {
             let lag = sample(lags.gsi_lag_ms, rng);
@@ -316,7 +357,9 @@ impl Table {
             }
             let (_, pk) = self.ttl_queue.pop_first().expect("not empty");
             let expired = match (&self.ttl, self.get(&pk)) {
-                (Some(attr), Some(item)) => ttl_due(item, attr, now_ms).is_some_and(|t| t <= now_ms),
+                (Some(attr), Some(item)) => {
+                    ttl_due(item, attr, now_ms).is_some_and(|t| t <= now_ms)
+                }
                 _ => false,
             };
             if expired {
@@ -347,7 +390,11 @@ impl Table {
     }
 
     pub fn size_bytes(&self) -> usize {
-        self.items.values().filter_map(|s| s.cur.as_ref()).map(item_size).sum()
+        self.items
+            .values()
+            .filter_map(|s| s.cur.as_ref())
+            .map(item_size)
+            .sum()
     }
 
     pub fn gsi(&self, name: &str) -> Option<usize> {
@@ -358,12 +405,20 @@ impl Table {
 /// When an item expires, in epoch ms: its TTL attribute must be a number
 /// (epoch seconds) no more than five years in the past.
 fn ttl_due(item: &Item, attr: &str, now_ms: i64) -> Option<i64> {
-    let Some(Av::N(n)) = item.get(attr) else { return None };
-    let s = n.to_i64().or_else(|| n.text().split('.').next()?.parse().ok())?;
+    let Some(Av::N(n)) = item.get(attr) else {
+        return None;
+    };
+    let s = n
+        .to_i64()
+        .or_else(|| n.text().split('.').next()?.parse().ok())?;
     (s >= now_ms / 1000 - TTL_MAX_PAST_S).then(|| s.saturating_mul(1000))
 }
 
 /// A value drawn uniformly from `[min, max]`.
 pub fn sample((min, max): (i64, i64), rng: &mut StdRng) -> i64 {
-    if max <= min { min } else { rng.random_range(min..=max) }
+    if max <= min {
+        min
+    } else {
+        rng.random_range(min..=max)
+    }
 }

@@ -20,12 +20,12 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use super::DynamoDb;
 use super::capacity::{Demand, write_units};
 use super::request::{v, write_demands};
 use super::table::sample;
 use super::value::{item_size, item_to_json};
 use super::write::{Outcome, Plan};
-use super::DynamoDb;
 use crate::api::{Answer, ApiError};
 
 const MAX_ACTIONS: usize = 100;
@@ -43,7 +43,10 @@ impl DynamoDb {
         }
         // Idempotency: the same token and request within 10 minutes is
         // answered as the first was, without writing again.
-        let token = body.get("ClientRequestToken").and_then(Value::as_str).map(str::to_owned);
+        let token = body
+            .get("ClientRequestToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut fingerprint = body.clone();
         if let Some(o) = fingerprint.as_object_mut() {
             o.remove("ClientRequestToken");
@@ -74,7 +77,9 @@ impl DynamoDb {
         let mut seen = BTreeSet::new();
         for p in &plans {
             if !seen.insert((p.table.clone(), p.pk.clone())) {
-                return Err(v("Transaction request cannot include multiple operations on one item".into()));
+                return Err(v(
+                    "Transaction request cannot include multiple operations on one item".into(),
+                ));
             }
         }
         // Every action evaluated before any is applied.
@@ -112,7 +117,13 @@ impl DynamoDb {
                             write: 2.0 * write_units(old.as_ref().map_or(0, item_size)),
                         });
                     } else {
-                        demands.extend(write_demands(table, &p.pk, old.as_ref(), new.as_ref(), 2.0));
+                        demands.extend(write_demands(
+                            table,
+                            &p.pk,
+                            old.as_ref(),
+                            new.as_ref(),
+                            2.0,
+                        ));
                     }
                     outcomes.push(Some(new));
                 }
@@ -130,7 +141,10 @@ impl DynamoDb {
                 })
                 .collect();
             self.bill(&charged);
-            let codes: Vec<&str> = reasons.iter().map(|r| r["Code"].as_str().unwrap_or("None")).collect();
+            let codes: Vec<&str> = reasons
+                .iter()
+                .map(|r| r["Code"].as_str().unwrap_or("None"))
+                .collect();
             return Err(ApiError::client(
                 "TransactionCanceledException",
                 format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
@@ -155,7 +169,8 @@ impl DynamoDb {
         for (p, out) in plans.iter().zip(outcomes) {
             let hold = sample(self.options.transaction_ms, rng);
             if hold > 0 {
-                self.busy.insert((p.table.clone(), p.pk.clone()), now_ms + hold);
+                self.busy
+                    .insert((p.table.clone(), p.pk.clone()), now_ms + hold);
             }
             if matches!(p.kind, super::write::Kind::Check) {
                 continue;

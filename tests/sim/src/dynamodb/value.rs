@@ -62,20 +62,43 @@ impl Av {
                 invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
             })?;
         let (t, x) = obj.iter().next().expect("one entry");
-        let str_of = |x: &Value| x.as_str().map(str::to_owned).ok_or_else(|| invalid(format!("{t} is not a string")));
-        let list_of = |x: &Value| x.as_array().cloned().ok_or_else(|| invalid(format!("{t} is not a list")));
+        let str_of = |x: &Value| {
+            x.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(format!("{t} is not a string")))
+        };
+        let list_of = |x: &Value| {
+            x.as_array()
+                .cloned()
+                .ok_or_else(|| invalid(format!("{t} is not a list")))
+        };
         let av = match t.as_str() {
             "S" => Av::S(str_of(x)?),
             "N" => Av::N(Num::parse(&str_of(x)?)?),
             "B" => Av::B(base64_decode(&str_of(x)?)?),
-            "BOOL" => Av::Bool(x.as_bool().ok_or_else(|| invalid("BOOL is not a boolean"))?),
+            "BOOL" => Av::Bool(
+                x.as_bool()
+                    .ok_or_else(|| invalid("BOOL is not a boolean"))?,
+            ),
             "NULL" => match x.as_bool() {
                 Some(true) => Av::Null,
-                _ => return Err(invalid("Null attribute value types must have the value of true")),
+                _ => {
+                    return Err(invalid(
+                        "Null attribute value types must have the value of true",
+                    ));
+                }
             },
-            "L" => Av::L(list_of(x)?.iter().map(Av::from_json).collect::<Result<_, _>>()?),
+            "L" => Av::L(
+                list_of(x)?
+                    .iter()
+                    .map(Av::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             "M" => Av::M(item_from_json(x)?),
-            "SS" => Av::Ss(set_of(list_of(x)?.iter().map(str_of).collect::<Result<_, _>>()?, "string")?),
+            "SS" => Av::Ss(set_of(
+                list_of(x)?.iter().map(str_of).collect::<Result<_, _>>()?,
+                "string",
+            )?),
             "NS" => Av::Ns(set_of(
                 list_of(x)?
                     .iter()
@@ -153,7 +176,10 @@ impl Av {
             Av::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
             Av::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
             Av::Ss(s) => s.iter().map(String::len).sum(),
-            Av::Ns(s) => s.iter().map(|n| n.significant_digits().div_ceil(2) + 1).sum(),
+            Av::Ns(s) => s
+                .iter()
+                .map(|n| n.significant_digits().div_ceil(2) + 1)
+                .sum(),
             Av::Bs(s) => s.iter().map(Vec::len).sum(),
         }
     }
@@ -169,7 +195,9 @@ fn set_of<T: PartialEq>(items: Vec<T>, what: &str) -> Result<Vec<T>, String> {
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for i in items {
         if out.contains(&i) {
-            return Err(invalid(format!("Input collection contains duplicates for {what} set")));
+            return Err(invalid(format!(
+                "Input collection contains duplicates for {what} set"
+            )));
         }
         out.push(i);
     }
@@ -205,7 +233,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -12,13 +12,15 @@
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use super::DynamoDb;
 use super::capacity::{Demand, write_units};
 use super::eval::{apply, check, project, touched};
 use super::expr::{Cond, Path, Step, Update, parse_condition, parse_update};
-use super::request::{self, check_size, item_key, opt_str, placeholders, str_field, v, write_demands};
+use super::request::{
+    self, check_size, item_key, opt_str, placeholders, str_field, v, write_demands,
+};
 use super::table::Pk;
 use super::value::{Item, item_from_json, item_size, item_to_json};
-use super::DynamoDb;
 use crate::api::{Answer, ApiError};
 
 #[derive(Debug, Clone)]
@@ -83,22 +85,31 @@ impl DynamoDb {
             "Delete" => (request::key(table, body.get("Key"))?, Kind::Delete),
             _ => {
                 if cond.is_none() {
-                    return Err(v("The ConditionExpression is required for a ConditionCheck".into()));
+                    return Err(v(
+                        "The ConditionExpression is required for a ConditionCheck".into(),
+                    ));
                 }
                 (request::key(table, body.get("Key"))?, Kind::Check)
             }
         };
-        if (body.get("ExpressionAttributeNames").is_some() || body.get("ExpressionAttributeValues").is_some())
+        if (body.get("ExpressionAttributeNames").is_some()
+            || body.get("ExpressionAttributeValues").is_some())
             && cond.is_none()
             && !matches!(&kind, Kind::Update(_))
         {
-            return Err(v("ExpressionAttributeNames can only be specified when using expressions".into()));
+            return Err(v(
+                "ExpressionAttributeNames can only be specified when using expressions".into(),
+            ));
         }
         ph.check_unused().map_err(v)?;
         let old_on_failure = match opt_str(body, "ReturnValuesOnConditionCheckFailure") {
             None | Some("NONE") => false,
             Some("ALL_OLD") => true,
-            Some(other) => return Err(v(format!("ReturnValuesOnConditionCheckFailure set to invalid value: {other}"))),
+            Some(other) => {
+                return Err(v(format!(
+                    "ReturnValuesOnConditionCheckFailure set to invalid value: {other}"
+                )));
+            }
         };
         Ok(Plan {
             table: table.name.clone(),
@@ -126,7 +137,11 @@ impl DynamoDb {
             Kind::Update(u) => {
                 let base = old.cloned().unwrap_or_else(|| table.key.item_of(&plan.pk));
                 let new = apply(&base, u).map_err(|e| {
-                    v(if e.starts_with("Invalid") { e } else { format!("Invalid UpdateExpression: {e}") })
+                    v(if e.starts_with("Invalid") {
+                        e
+                    } else {
+                        format!("Invalid UpdateExpression: {e}")
+                    })
                 })?;
                 check_size(&new, true)?;
                 item_key(table, &new)?;
@@ -137,7 +152,10 @@ impl DynamoDb {
 
     /// The condition failure error of a plan.
     pub(super) fn failure(&self, plan: &Plan) -> ApiError {
-        let err = ApiError::client("ConditionalCheckFailedException", "The conditional request failed");
+        let err = ApiError::client(
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+        );
         match self.tables.get(&plan.table).and_then(|t| t.get(&plan.pk)) {
             Some(old) if plan.old_on_failure => err.with("Item", item_to_json(old)),
             _ => err,
@@ -145,7 +163,13 @@ impl DynamoDb {
     }
 
     /// A single-item write: PutItem, UpdateItem, DeleteItem.
-    fn single(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Result<(Option<Item>, Option<Item>, Plan), ApiError> {
+    fn single(
+        &mut self,
+        op: &str,
+        body: &Value,
+        now_ms: i64,
+        rng: &mut StdRng,
+    ) -> Result<(Option<Item>, Option<Item>, Plan), ApiError> {
         let plan = self.plan(op, body)?;
         if self.is_busy(&plan.table, &plan.pk, now_ms) {
             return Err(ApiError::client(
@@ -188,7 +212,8 @@ impl DynamoDb {
 
     pub(super) fn bill(&mut self, demands: &[Demand]) {
         for d in demands {
-            self.billing.charge(&d.table, d.index.as_deref(), d.read, d.write);
+            self.billing
+                .charge(&d.table, d.index.as_deref(), d.read, d.write);
         }
     }
 
@@ -205,7 +230,10 @@ impl DynamoDb {
     }
 
     pub(super) fn update_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
-        let rv = return_values(body, &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
+        let rv = return_values(
+            body,
+            &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+        )?;
         let (old, new, plan) = self.single("Update", body, now_ms, rng)?;
         let paths: Vec<Path> = match &plan.kind {
             Kind::Update(u) => touched(u),
