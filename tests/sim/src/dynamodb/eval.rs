@@ -60,7 +60,10 @@ fn operand(item: &Item, o: &Operand) -> Result<Option<Av>, String> {
 
 /// Whether `cond` holds on `item` (an absent item is the empty item). A
 /// comparison with an absent attribute is false, except `<>`, which is
-/// true ("a <> b: true if a is not equal to b").
+/// true ("a <> b: true if a is not equal to b"; an absent attribute equals
+/// nothing). The documentation does not spell out the absent case; this
+/// is how DynamoDB answers, and what Hangar's `#state <> :x` conditions
+/// assume only together with `attribute_exists`.
 pub fn check(item: &Item, cond: &Cond) -> Result<bool, String> {
     Ok(match cond {
         Cond::And(a, b) => check(item, a)? && check(item, b)?,
