@@ -1,0 +1,270 @@
+//! Attribute values as DynamoDB JSON carries them (`{"S": ..}`, `{"N": ..}`,
+//! `{"B": base64}`, `{"BOOL": ..}`, `{"NULL": true}`, `{"L": [..]}`,
+//! `{"M": {..}}`, `{"SS"|"NS"|"BS": [..]}`), their order and their size.
+//!
+//! Data types: "Supported data types and naming rules in Amazon DynamoDB"
+//! (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html).
+//! Sizes: "DynamoDB item sizes and formats"
+//! (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+pub use super::num::Num;
+
+/// An item: attribute name to value (ordered, so answers are stable).
+pub type Item = BTreeMap<String, Av>;
+
+/// One attribute value. Sets keep their first-seen order, without
+/// duplicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Av {
+    S(String),
+    N(Num),
+    B(Vec<u8>),
+    Bool(bool),
+    Null,
+    L(Vec<Av>),
+    M(Item),
+    Ss(Vec<String>),
+    Ns(Vec<Num>),
+    Bs(Vec<Vec<u8>>),
+}
+
+fn invalid(m: impl std::fmt::Display) -> String {
+    format!("One or more parameter values were invalid: {m}")
+}
+
+impl Av {
+    /// The type's descriptor (`S`, `N`, ..., as `attribute_type` names it).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Av::S(_) => "S",
+            Av::N(_) => "N",
+            Av::B(_) => "B",
+            Av::Bool(_) => "BOOL",
+            Av::Null => "NULL",
+            Av::L(_) => "L",
+            Av::M(_) => "M",
+            Av::Ss(_) => "SS",
+            Av::Ns(_) => "NS",
+            Av::Bs(_) => "BS",
+        }
+    }
+
+    pub fn from_json(v: &Value) -> Result<Av, String> {
+        let obj = v
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or_else(|| {
+                invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
+            })?;
+        let (t, x) = obj.iter().next().expect("one entry");
+        let str_of = |x: &Value| {
+            x.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(format!("{t} is not a string")))
+        };
+        let list_of = |x: &Value| {
+            x.as_array()
+                .cloned()
+                .ok_or_else(|| invalid(format!("{t} is not a list")))
+        };
+        let av = match t.as_str() {
+            "S" => Av::S(str_of(x)?),
+            "N" => Av::N(Num::parse(&str_of(x)?)?),
+            "B" => Av::B(base64_decode(&str_of(x)?)?),
+            "BOOL" => Av::Bool(
+                x.as_bool()
+                    .ok_or_else(|| invalid("BOOL is not a boolean"))?,
+            ),
+            "NULL" => match x.as_bool() {
+                Some(true) => Av::Null,
+                _ => {
+                    return Err(invalid(
+                        "Null attribute value types must have the value of true",
+                    ));
+                }
+            },
+            "L" => Av::L(
+                list_of(x)?
+                    .iter()
+                    .map(Av::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
+            "M" => Av::M(item_from_json(x)?),
+            "SS" => Av::Ss(set_of(
+                list_of(x)?.iter().map(str_of).collect::<Result<_, _>>()?,
+                "string",
+            )?),
+            "NS" => Av::Ns(set_of(
+                list_of(x)?
+                    .iter()
+                    .map(|n| Num::parse(&str_of(n)?))
+                    .collect::<Result<_, _>>()?,
+                "number",
+            )?),
+            "BS" => Av::Bs(set_of(
+                list_of(x)?
+                    .iter()
+                    .map(|b| base64_decode(&str_of(b)?))
+                    .collect::<Result<_, _>>()?,
+                "binary",
+            )?),
+            other => return Err(invalid(format!("unknown attribute value type {other}"))),
+        };
+        Ok(av)
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Av::S(s) => json!({ "S": s }),
+            Av::N(n) => json!({ "N": n.text() }),
+            Av::B(b) => json!({ "B": base64_encode(b) }),
+            Av::Bool(b) => json!({ "BOOL": b }),
+            Av::Null => json!({ "NULL": true }),
+            Av::L(l) => json!({ "L": l.iter().map(Av::to_json).collect::<Vec<_>>() }),
+            Av::M(m) => json!({ "M": item_to_json(m) }),
+            Av::Ss(s) => json!({ "SS": s }),
+            Av::Ns(s) => json!({ "NS": s.iter().map(Num::text).collect::<Vec<_>>() }),
+            Av::Bs(s) => json!({ "BS": s.iter().map(|b| base64_encode(b)).collect::<Vec<_>>() }),
+        }
+    }
+
+    /// Order for `<`, `<=`, `>`, `>=`, `BETWEEN` and sort keys: numbers by
+    /// value, strings and binaries by their bytes (UTF-8 for strings,
+    /// unsigned for binaries), as "Comparison operator and function
+    /// reference" says; None between other types (the comparison is false).
+    pub fn compare(&self, other: &Av) -> Option<Ordering> {
+        match (self, other) {
+            (Av::S(a), Av::S(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (Av::N(a), Av::N(b)) => Some(a.cmp(b)),
+            (Av::B(a), Av::B(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+
+    /// Equality as `=` sees it: sets equal whatever their order.
+    pub fn same(&self, other: &Av) -> bool {
+        fn same_set<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+            a.len() == b.len() && a.iter().all(|x| b.contains(x))
+        }
+        match (self, other) {
+            (Av::Ss(a), Av::Ss(b)) => same_set(a, b),
+            (Av::Ns(a), Av::Ns(b)) => same_set(a, b),
+            (Av::Bs(a), Av::Bs(b)) => same_set(a, b),
+            (Av::L(a), Av::L(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y)),
+            (Av::M(a), Av::M(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| x.same(y)))
+            }
+            _ => self == other,
+        }
+    }
+
+    /// The value's size in bytes, without its name ("DynamoDB item sizes
+    /// and formats": a number is 1 byte per two significant digits plus 1;
+    /// a list or map is 3 bytes plus its elements, each element 1 byte
+    /// more; null and Boolean 1 byte).
+    pub fn size(&self) -> usize {
+        match self {
+            Av::S(s) => s.len(),
+            Av::N(n) => n.significant_digits().div_ceil(2) + 1,
+            Av::B(b) => b.len(),
+            Av::Bool(_) | Av::Null => 1,
+            Av::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
+            Av::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
+            Av::Ss(s) => s.iter().map(String::len).sum(),
+            Av::Ns(s) => s
+                .iter()
+                .map(|n| n.significant_digits().div_ceil(2) + 1)
+                .sum(),
+            Av::Bs(s) => s.iter().map(Vec::len).sum(),
+        }
+    }
+}
+
+/// Sets may not be empty nor hold duplicates ("Supported data types":
+/// "Each value within a set must be unique", "Empty sets are not
+/// supported").
+fn set_of<T: PartialEq>(items: Vec<T>, what: &str) -> Result<Vec<T>, String> {
+    if items.is_empty() {
+        return Err(invalid(format!("An {what} set  may not be empty")));
+    }
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for i in items {
+        if out.contains(&i) {
+            return Err(invalid(format!(
+                "Input collection contains duplicates for {what} set"
+            )));
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+pub fn item_from_json(v: &Value) -> Result<Item, String> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| invalid("an item or map must be an object"))?;
+    obj.iter()
+        .map(|(k, v)| Ok((k.clone(), Av::from_json(v)?)))
+        .collect()
+}
+
+pub fn item_to_json(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+/// An item's size: its attribute names and values ("DynamoDB item sizes and
+/// formats": "The total size of an item is the sum of the lengths of its
+/// attribute names and values").
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + v.size()).sum()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = B64
+            .iter()
+            .position(|x| *x == c)
+            .ok_or_else(|| invalid("Invalid Base64 binary value"))?;
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Ok(out)
+}
