@@ -17,7 +17,11 @@ impl JobId {
         let millis = crate::entropy::id_time().timestamp_millis().max(0) as u64;
         let mut random = [0u8; 10];
         crate::entropy::with_rng(|rng| rng.fill_bytes(&mut random));
-        JobId(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().to_string())
+        JobId(
+            uuid::Builder::from_unix_timestamp_millis(millis, &random)
+                .into_uuid()
+                .to_string(),
+        )
     }
 
     /// The id as a string.

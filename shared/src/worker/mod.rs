@@ -155,6 +155,13 @@ impl Worker {
         }
     }
 
+    /// Names this worker in the history entries of the runs it claims
+    /// (by default the Lambda log stream, the host name or the process id).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// A worker that runs `filter` around each run and on each state it
     /// writes, inside the filters registered before it (see
     /// [`crate::filter::WorkerFilter`]).

@@ -25,6 +25,19 @@ const GROWTH_PER_MINUTE: usize = 300;
 /// Longest long poll.
 const LONG_POLL: Duration = Duration::from_secs(20);
 
+/// What the mapping invokes: the function with a batch, the invocation's
+/// deadline and the flag its environment's life clears; it answers the
+/// message ids to deliver again.
+pub type Invoke = std::sync::Arc<
+    dyn Fn(
+            Vec<hangar::Delivery>,
+            chrono::DateTime<chrono::Utc>,
+            Arc<AtomicBool>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// One queue's mapping.
 #[derive(Debug, Clone)]
 pub struct Mapping {
@@ -54,21 +67,17 @@ pub struct Counters {
 /// Runs a mapping until `stop`: a scaler and up to `max_concurrency`
 /// pollers, each invoking `invoke` with a batch and the invocation's
 /// deadline, and deleting what it does not report as failed.
-pub async fn run<F, Fut>(
+pub async fn run(
     world: SharedWorld,
     clock: VirtualClock,
     mapping: Mapping,
-    invoke: F,
+    invoke: Invoke,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-) where
-    F: Fn(Vec<hangar::Delivery>, chrono::DateTime<chrono::Utc>, Arc<AtomicBool>) -> Fut
-        + Clone
-        + Send
-        + 'static,
-    Fut: std::future::Future<Output = Vec<String>> + Send + 'static,
-{
-    let allowed = Arc::new(AtomicUsize::new(START_CONCURRENCY.min(mapping.max_concurrency)));
+) {
+    let allowed = Arc::new(AtomicUsize::new(
+        START_CONCURRENCY.min(mapping.max_concurrency),
+    ));
     let mut pollers = tokio::task::JoinSet::new();
     let mut started = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -88,26 +97,25 @@ pub async fn run<F, Fut>(
             .lock()
             .expect("one thread")
             .sqs
-            .visible(&mapping.queue_url, clock.now_ms());
+            .counts(&mapping.queue_url, clock.now_ms())
+            .0;
         if waiting > 0 {
-            let grown = (allowed.load(Ordering::SeqCst) + GROWTH_PER_MINUTE).min(mapping.max_concurrency);
+            let grown =
+                (allowed.load(Ordering::SeqCst) + GROWTH_PER_MINUTE).min(mapping.max_concurrency);
             allowed.store(grown, Ordering::SeqCst);
         }
     }
     while pollers.join_next().await.is_some() {}
 }
 
-async fn poll<F, Fut>(
+async fn poll(
     world: SharedWorld,
     clock: VirtualClock,
     mapping: Mapping,
-    invoke: F,
+    invoke: Invoke,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-) where
-    F: Fn(Vec<hangar::Delivery>, chrono::DateTime<chrono::Utc>, Arc<AtomicBool>) -> Fut,
-    Fut: std::future::Future<Output = Vec<String>>,
-{
+) {
     let visibility_ms = mapping.visibility.as_millis() as i64;
     while !stop.load(Ordering::SeqCst) {
         let batch = gather(&world, clock, &mapping, visibility_ms, &stop).await;
@@ -154,12 +162,17 @@ async fn poll<F, Fut>(
             };
             let mut w = world.lock().expect("one thread");
             let now = clock.now_ms();
-            w.trace.note(format!("{now} lambda {} invocation {what}; its batch of {} comes back", mapping.queue, batch.len()));
+            w.trace.note(format!(
+                "{now} lambda {} invocation {what}; its batch of {} comes back",
+                mapping.queue,
+                batch.len()
+            ));
             continue;
         };
         let mut w = world.lock().expect("one thread");
         for m in batch.iter().filter(|m| !failed.contains(&m.message_id)) {
-            w.sqs.delete_for_lambda(&mapping.queue_url, &m.receipt_handle);
+            w.sqs
+                .delete_for_lambda(&mapping.queue_url, &m.receipt_handle);
         }
     }
 }
@@ -207,8 +220,12 @@ async fn gather(
         let until = next
             .and_then(chrono::DateTime::from_timestamp_millis)
             .map_or(until, |n| n.min(until));
-        let wait = (until - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_millis(1));
+        let wait = (until - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(1));
         tokio::select! {
+            biased;
             _ = sent.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }

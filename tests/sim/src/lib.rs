@@ -19,8 +19,12 @@
 //! gives: the same calls in the same order give the same answers.
 
 pub mod api;
+pub mod check;
 pub mod dynamodb;
+pub mod lambda;
 pub mod net;
+pub mod run;
+pub mod scheduler;
 pub mod sqs;
 pub mod time;
 pub mod trace;

@@ -84,7 +84,8 @@ impl Network {
                 Some(Fault::Throttle)
             } else if draw < self.faults.throttle + self.faults.server_error {
                 Some(Fault::ServerError)
-            } else if draw < self.faults.throttle + self.faults.server_error + self.faults.lost_answer
+            } else if draw
+                < self.faults.throttle + self.faults.server_error + self.faults.lost_answer
             {
                 Some(Fault::LostAnswer)
             } else {
@@ -98,18 +99,24 @@ impl Network {
         let answer = match fault {
             Some(Fault::Throttle) => {
                 let mut world = self.world.lock().expect("one thread");
-                world.trace.note(format!("{now_ms} fault throttle {service}.{op}"));
+                world
+                    .trace
+                    .note(format!("{now_ms} fault throttle {service}.{op}"));
                 Err(throttle(service))
             }
             Some(Fault::ServerError) => {
                 let mut world = self.world.lock().expect("one thread");
-                world.trace.note(format!("{now_ms} fault 500 {service}.{op}"));
+                world
+                    .trace
+                    .note(format!("{now_ms} fault 500 {service}.{op}"));
                 Err(server_error())
             }
             Some(Fault::LostAnswer) => {
                 let mut world = self.world.lock().expect("one thread");
                 let _applied = world.call(service, op, &body, now_ms);
-                world.trace.note(format!("{now_ms} fault lost answer {service}.{op}"));
+                world
+                    .trace
+                    .note(format!("{now_ms} fault lost answer {service}.{op}"));
                 Err(server_error())
             }
             None => self

@@ -11,11 +11,13 @@ use crate::api::Answer;
 /// Lines kept for a failing seed's report.
 const TAIL: usize = 200;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Trace {
     hash: u64,
     lines: u64,
     tail: VecDeque<String>,
+    /// Every line, when `SIM_TRACE` names a file to write them to.
+    file: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 impl Default for Trace {
@@ -24,6 +26,9 @@ impl Default for Trace {
             hash: FNV_OFFSET,
             lines: 0,
             tail: VecDeque::new(),
+            file: std::env::var_os("SIM_TRACE").map(|p| {
+                std::io::BufWriter::new(std::fs::File::create(p).expect("SIM_TRACE file"))
+            }),
         }
     }
 }
@@ -53,6 +58,10 @@ impl Trace {
         self.hash ^= u64::from(b'\n');
         self.hash = self.hash.wrapping_mul(FNV_PRIME);
         self.lines += 1;
+        if let Some(f) = &mut self.file {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
         if self.tail.len() == TAIL {
             self.tail.pop_front();
         }

@@ -180,6 +180,13 @@ impl Sqs {
         ops::delete(queue, receipt_handle).unwrap_or(false)
     }
 
+    /// Messages of the queue at `url` (visible, in flight, delayed) now.
+    pub fn counts(&self, url: &str, now_ms: i64) -> (usize, usize, usize) {
+        self.name_of(url)
+            .and_then(|name| self.queues.get(&name))
+            .map_or((0, 0, 0), |q| q.counts(now_ms))
+    }
+
     /// The earliest time after `now_ms` at which a queue changes by itself:
     /// a delay or a visibility timeout ends, or a message's retention does.
     pub fn next_event_ms(&self, now_ms: i64) -> Option<i64> {

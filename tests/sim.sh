@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs Hangar in the deterministic simulation of AWS (tests/sim): the real
+# library under the real SDK against models of DynamoDB, SQS, Lambda's SQS
+# event source mapping and the scheduler, in virtual time, from one seed.
+# Usage: tests/sim.sh [--seeds N | --seed S] [--jobs J] [--twice]
+#   --twice runs each seed again and fails if its trace differs.
+# A failing seed prints the tail of its trace and the command that replays
+# it; SIM_TRACE=FILE writes a seed's whole trace.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo run --locked --quiet -p hangar-sim --bin sim -- "$@"
