@@ -14,14 +14,7 @@ pub struct JobId(pub(super) String);
 impl JobId {
     /// A new time-ordered id.
     pub fn generate() -> Self {
-        let millis = crate::entropy::id_time().timestamp_millis().max(0) as u64;
-        let mut random = [0u8; 10];
-        crate::entropy::with_rng(|rng| rng.fill_bytes(&mut random));
-        JobId(
-            uuid::Builder::from_unix_timestamp_millis(millis, &random)
-                .into_uuid()
-                .to_string(),
-        )
+        JobId(crate::entropy::uuid_v7().to_string())
     }
 
     /// The id as a string.
