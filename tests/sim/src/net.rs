@@ -33,6 +33,9 @@ pub struct Faults {
     pub lost_answer: f64,
     /// Latency of a request, ms: a seeded draw in this range.
     pub latency_ms: (u64, u64),
+    /// Every SQS send fails before it reaches the queue: the network of a
+    /// client that dies between its write and its send.
+    pub sends_lost: bool,
 }
 
 impl Faults {
@@ -43,6 +46,7 @@ impl Faults {
             server_error: 0.0,
             lost_answer: 0.0,
             latency_ms: (2, 8),
+            sends_lost: false,
         }
     }
 }
@@ -96,6 +100,12 @@ impl Network {
         // Half the latency on the way there, half on the way back.
         tokio::time::sleep(Duration::from_millis(latency / 2)).await;
         let now_ms = self.clock.now_ms();
+        let fault =
+            if self.faults.sends_lost && service == "AmazonSQS" && op.starts_with("SendMessage") {
+                Some(Fault::ServerError)
+            } else {
+                fault
+            };
         let answer = match fault {
             Some(Fault::Throttle) => {
                 let mut world = self.world.lock().expect("one thread");

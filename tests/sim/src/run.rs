@@ -45,6 +45,7 @@ impl Options {
                 server_error: 0.005,
                 lost_answer: 0.005,
                 latency_ms: (2, 12),
+                sends_lost: false,
             },
             crash_chance: 0.01,
             ticks: Ticks::default(),
@@ -102,7 +103,19 @@ async fn run_seed(options: Options) -> Report {
         .await
         .expect("the stack is set up");
     config.queue_urls = urls.into_iter().collect();
-    let client = client(&sdk, config.clone(), clock);
+    RUNS.fetch_add(1, Ordering::SeqCst);
+    let client = sim_client(&sdk, config.clone(), Arc::new(clock), "client");
+    // A client whose process dies between its writes and its sends: the
+    // jobs it creates are in the table with no message; the timer must
+    // send them.
+    let dying = {
+        let faults = Faults {
+            sends_lost: true,
+            ..options.faults
+        };
+        let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, faults), clock);
+        sim_client(&sdk, config.clone(), Arc::new(clock), "dying-client")
+    };
     let ledger: Arc<Mutex<Vec<Run>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
@@ -121,7 +134,13 @@ async fn run_seed(options: Options) -> Report {
         world.clone(),
         clock,
         mapping,
-        invoker(client.clone(), clock, ledger.clone()),
+        invoker(
+            sdk.clone(),
+            config.clone(),
+            world.clone(),
+            clock,
+            ledger.clone(),
+        ),
         stop.clone(),
         counters.clone(),
     ));
@@ -133,7 +152,7 @@ async fn run_seed(options: Options) -> Report {
         ticks.clone(),
     ));
     let started = clock.now();
-    let planned = create_mix(&client, &world, &options).await;
+    let planned = create_mix(&client, &dying, &world, &options).await;
     let finished = wait_for_ends(&client, &planned).await;
     let simulated = (clock.now() - started).to_std().unwrap_or_default();
     stop.store(true, Ordering::SeqCst);
@@ -180,33 +199,73 @@ async fn run_seed(options: Options) -> Report {
 
 /// A client on the simulated SDK with the virtual clock, retrying as
 /// Hangar's clients do.
-fn client(sdk: &aws_config::SdkConfig, config: hangar::Config, clock: VirtualClock) -> Client {
+fn sim_client(
+    sdk: &aws_config::SdkConfig,
+    config: hangar::Config,
+    clock: hangar::clock::SharedClock,
+    process: &str,
+) -> Client {
     let retry = hangar::config::retry_config();
+    // The SDK's retry token bucket is shared by every client of a
+    // partition in a process; each simulated process has its own, and no
+    // run inherits another's.
+    let partition = aws_smithy_runtime::client::retries::RetryPartition::new(format!(
+        "sim-{}-{process}",
+        RUNS.load(Ordering::SeqCst)
+    ));
     let ddb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
             .retry_config(retry.clone())
+            .retry_partition(partition.clone())
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(sdk)
             .retry_config(retry)
+            .retry_partition(partition)
             .build(),
     );
-    Client::from_clients(ddb, sqs, config, Arc::new(clock))
+    Client::from_clients(ddb, sqs, config, clock)
 }
+
+/// Runs started in this process, to keep each run's SDK state its own.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// How far a host's clock may be off (EC2 and Lambda hosts keep time
+/// with the Amazon Time Sync Service, well within this).
+const MAX_SKEW_MS: i64 = 1_000;
 
 /// The function the mapping invokes: a worker in a fresh environment
 /// whose handler records each run in the ledger, unless the environment
 /// died before the run ended (then no one sees its end).
-fn invoker(client: Client, clock: VirtualClock, ledger: Arc<Mutex<Vec<Run>>>) -> lambda::Invoke {
+fn invoker(
+    sdk: aws_config::SdkConfig,
+    config: hangar::Config,
+    world: SharedWorld,
+    clock: VirtualClock,
+    ledger: Arc<Mutex<Vec<Run>>>,
+) -> lambda::Invoke {
     // Environments started, to name each one's worker.
     let environments = Arc::new(AtomicUsize::new(0));
     Arc::new(move |batch, deadline, alive| {
         let (ledger, alive2) = (ledger.clone(), alive.clone());
+        let env = environments.fetch_add(1, Ordering::SeqCst);
+        // Each environment's host clock is off by up to a second.
+        let skew_ms = world
+            .lock()
+            .expect("one thread")
+            .rng
+            .random_range(-MAX_SKEW_MS..=MAX_SKEW_MS);
+        let host = crate::time::SkewedClock {
+            base: clock,
+            skew_ms,
+        };
+        let client = sim_client(&sdk, config.clone(), Arc::new(host), &format!("env-{env}"));
         let registry = Registry::new().raw("sim.run", move |args, ctx| {
             let (ledger, alive) = (ledger.clone(), alive2.clone());
             async move {
                 let start = clock.now_ms();
+                let host_start = hangar::Clock::now(&host).timestamp_millis();
                 let ms = args["ms"].as_u64().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 let fails = args["fail"].as_bool().unwrap_or(false)
@@ -216,6 +275,7 @@ fn invoker(client: Client, clock: VirtualClock, ledger: Arc<Mutex<Vec<Run>>>) ->
                         job: ctx.id().clone(),
                         attempt: ctx.attempt(),
                         start,
+                        host_start,
                         end: clock.now_ms(),
                         ok: !fails,
                     });
@@ -229,14 +289,19 @@ fn invoker(client: Client, clock: VirtualClock, ledger: Arc<Mutex<Vec<Run>>>) ->
                 Ok(())
             }
         });
-        let env = environments.fetch_add(1, Ordering::SeqCst);
+
         let worker = hangar::Worker::new(&client, registry).with_name(format!("sim-env-{env}"));
         Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
     })
 }
 
 /// Creates the mix at the seeded pace; returns what each job must end as.
-async fn create_mix(client: &Client, world: &SharedWorld, options: &Options) -> Vec<Planned> {
+async fn create_mix(
+    client: &Client,
+    dying: &Client,
+    world: &SharedWorld,
+    options: &Options,
+) -> Vec<Planned> {
     let mut planned: Vec<Planned> = Vec::with_capacity(options.jobs);
     for i in 0..options.jobs {
         let (gap, pick, ms, delay, fail_first) = {
@@ -313,7 +378,9 @@ async fn create_mix(client: &Client, world: &SharedWorld, options: &Options) -> 
                 None => (NewJob::new("sim.run", args), State::Succeeded, 1, ""),
             },
         };
-        let id = client.enqueue(job).await.expect("an enqueue");
+        // A few plain jobs come from a client that dies after its write.
+        let creator = if pick < 2 { dying } else { client };
+        let id = creator.enqueue(job).await.expect("an enqueue");
         planned.push(Planned::new(id, want, max_runs, tags));
     }
     planned
