@@ -16,6 +16,7 @@ mod latency;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod model;
 mod pause;
 mod recurring;
 mod support;
