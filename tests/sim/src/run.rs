@@ -179,6 +179,10 @@ async fn run_seed(options: Options) -> Report {
         "crashes".into(),
         counters.crashes.load(Ordering::SeqCst).to_string(),
     );
+    figures.insert(
+        "timeouts".into(),
+        counters.timeouts.load(Ordering::SeqCst).to_string(),
+    );
     figures.insert("ticks".into(), ticks.load(Ordering::SeqCst).to_string());
     figures.insert("simulated_s".into(), simulated.as_secs().to_string());
     let billing = w.dynamodb.billing();
