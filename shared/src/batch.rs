@@ -31,7 +31,7 @@ pub const MAX_BATCH_ID: usize = 180;
 pub const MAX_DESCRIPTION: usize = 256;
 
 /// A batch to create with [`crate::Client::start_batch`].
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub(crate) id: Option<JobId>,
     pub(crate) description: Option<String>,

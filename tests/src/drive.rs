@@ -80,10 +80,4 @@ pub fn states(job: &JobRecord) -> Vec<State> {
 }
 
 /// A job's history, one entry a line.
-pub fn history(job: &JobRecord) -> String {
-    job.history
-        .iter()
-        .map(|h| format!("  {} {} {:?} {:?}", h.at, h.state, h.reason, h.data))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+pub use hangar_sim::promises::history;

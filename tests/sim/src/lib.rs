@@ -13,16 +13,20 @@
 //!   batch calls, receive counts and redrive, attributes, approximate
 //!   counts.
 //!
-//! Both take a request as the SDK sends it (the operation and its JSON
+//! - [`mix`]: the jobs the soak and the simulation create and what each
+//!   must end as; [`promises`]: the checker both hold their runs to.
+//!
+//! Both models take a request as the SDK sends it (the operation and its JSON
 //! body, AWS JSON 1.0 protocol) and answer as AWS does (a JSON body, or an
 //! error with its code), at a time and with a random generator the caller
 //! gives: the same calls in the same order give the same answers.
 
 pub mod api;
-pub mod check;
 pub mod dynamodb;
 pub mod lambda;
+pub mod mix;
 pub mod net;
+pub mod promises;
 pub mod run;
 pub mod scheduler;
 pub mod sqs;

@@ -165,9 +165,9 @@ fn server_error() -> crate::api::ApiError {
 }
 
 /// An answer as AWS's JSON 1.0 protocol sends it.
-fn encode(service: &str, answer: crate::api::Answer) -> HttpResponse {
+fn encode(service: &str, answer: crate::world::Reply) -> HttpResponse {
     let (status, body, query_error) = match answer {
-        Ok(v) => (200, v, None),
+        Ok(text) => (200, text, None),
         Err(e) => {
             let namespace = if service == "AmazonSQS" {
                 "com.amazonaws.sqs"
@@ -178,12 +178,12 @@ fn encode(service: &str, answer: crate::api::Answer) -> HttpResponse {
             body.insert("__type".into(), json!(format!("{namespace}#{}", e.code)));
             body.insert("message".into(), json!(e.message));
             let query_error = crate::sqs::query_error_header(&e.code, e.status);
-            (e.status, Value::Object(body), Some(query_error))
+            (e.status, Value::Object(body).to_string(), Some(query_error))
         }
     };
     let mut response = HttpResponse::new(
         StatusCode::try_from(status).expect("a valid status"),
-        SdkBody::from(body.to_string()),
+        SdkBody::from(body),
     );
     let headers = response.headers_mut();
     headers.insert("content-type", "application/x-amz-json-1.0");

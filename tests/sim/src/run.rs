@@ -1,23 +1,26 @@
 //! One seed's run: a stack on the models (table and queue made by the
-//! library's own setup), clients creating a seeded mix of jobs, the worker
-//! under the modelled event source mapping and the timer under the
-//! modelled scheduler, all in virtual time on one thread; then the check.
+//! library's own setup), the soak's mix of jobs ([`crate::mix`]) created
+//! by clients at a seeded pace, the worker under the modelled event source
+//! mapping and the timer under the modelled scheduler, all in virtual time
+//! on one thread; then the soak's checker ([`crate::promises`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hangar::{Client, ContinueOn, JobFailure, JobId, NewJob, Registry, RetryPolicy, State};
-use rand::Rng;
-use serde_json::json;
+use hangar::{Batch, Client, JobFailure, JobId, JobRecord, NewJob, Registry, State};
+use rand::{Rng, SeedableRng};
 
-use crate::check::{self, Planned, Run};
 use crate::dynamodb::DynamoDb;
+use crate::dynamodb::value::Av;
 use crate::lambda::{self, Counters, Mapping};
+use crate::mix::{self, Mix, Plan, Want};
 use crate::net::{Faults, Network};
-use crate::scheduler::{self, Ticks};
+use crate::promises::{self, Run};
+use crate::scheduler::{self, Tally, Ticks};
 use crate::sqs::Sqs;
 use crate::time::VirtualClock;
 use crate::world::{SharedWorld, World};
@@ -32,6 +35,8 @@ pub struct Options {
     pub faults: Faults,
     pub crash_chance: f64,
     pub ticks: Ticks,
+    /// How far ahead delayed jobs may be scheduled.
+    pub horizon: Duration,
 }
 
 impl Options {
@@ -49,6 +54,7 @@ impl Options {
             },
             crash_chance: 0.01,
             ticks: Ticks::default(),
+            horizon: Duration::from_secs(3_600),
         }
     }
 }
@@ -63,14 +69,19 @@ pub struct Report {
     /// Virtual time from the first job to the last one's end.
     pub simulated: Duration,
     pub figures: BTreeMap<String, String>,
+    /// The checker's summary.
+    pub summary: String,
     pub tail: Vec<String>,
 }
 
 const EPOCH: &str = "2026-01-05T00:00:00Z";
 const QUEUE: &str = "default";
-/// The concurrency key's limit, and the rate key's starts per second.
-pub const CONC_LIMIT: u32 = 3;
-pub const RATE_LIMIT: u32 = 20;
+/// Batch jobs of the mix go in a batch of this many.
+const BATCH_SIZE: usize = 200;
+/// Creations under way at once, as in the soak.
+const CREATORS: usize = 16;
+/// How long the recurring job fires past the creation.
+const RECURRING_AFTER: Duration = Duration::from_secs(60);
 
 /// Runs one seed to its end, on a runtime of its own whose clock is
 /// paused (it moves only when every task waits).
@@ -104,11 +115,11 @@ async fn run_seed(options: Options) -> Report {
         .expect("the stack is set up");
     config.queue_urls = urls.into_iter().collect();
     RUNS.fetch_add(1, Ordering::SeqCst);
-    let client = sim_client(&sdk, config.clone(), Arc::new(clock), "client");
+    let (client, sqs) = sim_client(&sdk, config.clone(), Arc::new(clock), "client");
     // A client whose process dies between its writes and its sends: the
     // jobs it creates are in the table with no message; the timer must
     // send them.
-    let dying = {
+    let (dying, _) = {
         let faults = Faults {
             sends_lost: true,
             ..options.faults
@@ -116,10 +127,15 @@ async fn run_seed(options: Options) -> Report {
         let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, faults), clock);
         sim_client(&sdk, config.clone(), Arc::new(clock), "dying-client")
     };
+    // The checker's reads: no faults.
+    let (observer, observer_sqs) = {
+        let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, Faults::none()), clock);
+        sim_client(&sdk, config.clone(), Arc::new(clock), "observer")
+    };
     let ledger: Arc<Mutex<Vec<Run>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
-    let ticks = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally::default());
     let mapping = Mapping {
         queue: QUEUE.into(),
         queue_url: config.queue_urls[QUEUE].clone(),
@@ -144,23 +160,71 @@ async fn run_seed(options: Options) -> Report {
         stop.clone(),
         counters.clone(),
     ));
+    let timer_stop = Arc::new(AtomicBool::new(false));
     let sched = tokio::spawn(scheduler::run(
         world.clone(),
         hangar::Timer::new(&client),
         options.ticks,
-        stop.clone(),
-        ticks.clone(),
+        timer_stop.clone(),
+        tally.clone(),
     ));
+    let plan = Arc::new(Mutex::new(Plan::default()));
+    let mix_rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(
+        options.seed ^ 0x006d_6978,
+    )));
+    let mix = |client: &Client| Mix {
+        client: client.clone(),
+        raw: (sqs.clone(), config.queue_urls[QUEUE].clone()),
+        plan: plan.clone(),
+        rng: mix_rng.clone(),
+        horizon: options.horizon,
+    };
+    let (mix, dying_mix) = (mix(&client), mix(&dying));
     let started = clock.now();
-    let planned = create_mix(&client, &dying, &world, &options).await;
-    let finished = wait_for_ends(&client, &planned).await;
+    mix.add_recurring().await;
+    create_mix(&mix, &dying_mix, &world, &options).await;
+    // The recurring job fires for a minute past the creation.
+    let removal = tokio::spawn({
+        let mix = mix.clone();
+        async move {
+            tokio::time::sleep(RECURRING_AFTER).await;
+            mix.remove_recurring().await;
+        }
+    });
+    let finished = wait_for_ends(&world, &config.table, &plan).await;
     let simulated = (clock.now() - started).to_std().unwrap_or_default();
+    let billing = world.lock().expect("one thread").dynamodb.billing().clone();
+    let _ = removal.await;
+    drain(&world, &config, clock).await;
     stop.store(true, Ordering::SeqCst);
     let _ = esm.await;
+    timer_stop.store(true, Ordering::SeqCst);
     let _ = sched.await;
-    let jobs = read_all(&client, &planned).await;
+
+    let mut plan = std::mem::take(&mut *plan.lock().expect("one thread"));
+    for id in occurrences(&world, &config.table, |_| true) {
+        plan.add_occurrence(id);
+    }
+    plan.skipped = tally.skipped.load(Ordering::SeqCst);
+    let jobs = read_all(&observer, &plan).await;
     let runs = ledger.lock().expect("one thread").clone();
-    let mut violations = check::check(&planned, &jobs, &runs);
+    let dlq_url = observer_sqs
+        .get_queue_url()
+        .queue_name(config.sqs_dlq_name(QUEUE))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.queue_url)
+        .expect("the dead-letter queue");
+    let stack = promises::Stack {
+        client: &observer,
+        sqs: &observer_sqs,
+        queue_url: &config.queue_urls[QUEUE],
+        dlq_url: &dlq_url,
+        skew_ms: 2 * MAX_SKEW_MS,
+    };
+    let checked = promises::check(&plan, &jobs, &runs, &stack).await;
+    let mut violations = checked.violations;
     if !finished {
         violations.insert(
             0,
@@ -169,7 +233,7 @@ async fn run_seed(options: Options) -> Report {
     }
     let w = world.lock().expect("one thread");
     let mut figures = BTreeMap::new();
-    figures.insert("jobs".into(), planned.len().to_string());
+    figures.insert("jobs".into(), plan.want.len().to_string());
     figures.insert("runs".into(), runs.len().to_string());
     figures.insert(
         "invocations".into(),
@@ -183,12 +247,25 @@ async fn run_seed(options: Options) -> Report {
         "timeouts".into(),
         counters.timeouts.load(Ordering::SeqCst).to_string(),
     );
-    figures.insert("ticks".into(), ticks.load(Ordering::SeqCst).to_string());
+    figures.insert(
+        "ticks".into(),
+        tally.ticks.load(Ordering::SeqCst).to_string(),
+    );
     figures.insert("simulated_s".into(), simulated.as_secs().to_string());
-    let billing = w.dynamodb.billing();
     for (name, usage) in billing.tables.iter().chain(&billing.indexes) {
         figures.insert(format!("wcu:{name}"), format!("{:.0}", usage.write_units));
         figures.insert(format!("rcu:{name}"), format!("{:.0}", usage.read_units));
+    }
+    for p in [50, 90, 99] {
+        let at = f64::from(p) / 100.0;
+        figures.insert(
+            format!("start_p{p}_ms"),
+            promises::percentile(&checked.latencies, at).to_string(),
+        );
+        figures.insert(
+            format!("late_p{p}_ms"),
+            promises::percentile(&checked.lateness, at).to_string(),
+        );
     }
     Report {
         seed: options.seed,
@@ -197,19 +274,26 @@ async fn run_seed(options: Options) -> Report {
         violations,
         simulated,
         figures,
+        summary: checked.text,
         tail: w.trace.tail().cloned().collect(),
     }
 }
 
 /// A client on the simulated SDK with the virtual clock, retrying as
-/// Hangar's clients do.
+/// Hangar's clients do, and its process's SQS client.
 fn sim_client(
     sdk: &aws_config::SdkConfig,
     config: hangar::Config,
     clock: hangar::clock::SharedClock,
     process: &str,
-) -> Client {
+) -> (Client, aws_sdk_sqs::Client) {
     let retry = hangar::config::retry_config();
+    // Requests go unsigned (the models check no signature): the SDK's
+    // no-auth scheme, with no credentials to sign with, spares each call
+    // the SigV4 work, a fifth of the SDK's own time per call.
+    let mut unsigned = sdk.to_builder();
+    unsigned.set_credentials_provider(None);
+    let sdk = &unsigned.build();
     // The SDK's retry token bucket is shared by every client of a
     // partition in a process; each simulated process has its own, and no
     // run inherits another's.
@@ -221,15 +305,17 @@ fn sim_client(
         aws_sdk_dynamodb::config::Builder::from(sdk)
             .retry_config(retry.clone())
             .retry_partition(partition.clone())
+            .allow_no_auth()
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(sdk)
             .retry_config(retry)
             .retry_partition(partition)
+            .allow_no_auth()
             .build(),
     );
-    Client::from_clients(ddb, sqs, config, clock)
+    (Client::from_clients(ddb, sqs.clone(), config, clock), sqs)
 }
 
 /// Runs started in this process, to keep each run's SDK state its own.
@@ -240,8 +326,8 @@ static RUNS: AtomicUsize = AtomicUsize::new(0);
 const MAX_SKEW_MS: i64 = 1_000;
 
 /// The function the mapping invokes: a worker in a fresh environment
-/// whose handler records each run in the ledger, unless the environment
-/// died before the run ended (then no one sees its end).
+/// whose handler records each run in the ledger, as the soak's ledger
+/// workers do.
 fn invoker(
     sdk: aws_config::SdkConfig,
     config: hangar::Config,
@@ -252,7 +338,7 @@ fn invoker(
     // Environments started, to name each one's worker.
     let environments = Arc::new(AtomicUsize::new(0));
     Arc::new(move |batch, deadline, alive| {
-        let (ledger, alive2) = (ledger.clone(), alive.clone());
+        let ledger = ledger.clone();
         let env = environments.fetch_add(1, Ordering::SeqCst);
         // Each environment's host clock is off by up to a second.
         let skew_ms = world
@@ -264,26 +350,20 @@ fn invoker(
             base: clock,
             skew_ms,
         };
-        let client = sim_client(&sdk, config.clone(), Arc::new(host), &format!("env-{env}"));
-        let registry = Registry::new().raw("sim.run", move |args, ctx| {
-            let (ledger, alive) = (ledger.clone(), alive2.clone());
+        let (client, _) = sim_client(&sdk, config.clone(), Arc::new(host), &format!("env-{env}"));
+        let registry = Registry::new().raw(mix::KIND, move |args, ctx| {
+            let (ledger, alive) = (ledger.clone(), alive.clone());
             async move {
-                let start = clock.now_ms();
-                let host_start = hangar::Clock::now(&host).timestamp_millis();
+                // The run is in the ledger from its start; its end is set
+                // when it returns, or when it is cut short (its timeout, or
+                // its environment's death) and dropped.
+                let run =
+                    LedgerRun::start(&ledger, ctx.id().clone(), ctx.attempt(), clock, host, alive);
                 let ms = args["ms"].as_u64().unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 let fails = args["fail"].as_bool().unwrap_or(false)
                     || u64::from(ctx.attempt()) <= args["fail_first"].as_u64().unwrap_or(0);
-                if alive.load(Ordering::SeqCst) {
-                    ledger.lock().expect("one thread").push(Run {
-                        job: ctx.id().clone(),
-                        attempt: ctx.attempt(),
-                        start,
-                        host_start,
-                        end: clock.now_ms(),
-                        ok: !fails,
-                    });
-                }
+                run.end(!fails);
                 if fails {
                     return Err(JobFailure::msg(format!(
                         "planned failure of run {}",
@@ -299,123 +379,194 @@ fn invoker(
     })
 }
 
-/// Creates the mix at the seeded pace; returns what each job must end as.
-async fn create_mix(
-    client: &Client,
-    dying: &Client,
-    world: &SharedWorld,
-    options: &Options,
-) -> Vec<Planned> {
-    let mut planned: Vec<Planned> = Vec::with_capacity(options.jobs);
-    for i in 0..options.jobs {
-        let (gap, pick, ms, delay, fail_first) = {
-            let mut w = world.lock().expect("one thread");
-            let r = &mut w.rng;
-            let gap = -(1.0 - r.random::<f64>()).ln() / options.rate;
-            (
-                Duration::from_secs_f64(gap),
-                r.random_range(0..100u32),
-                r.random_range(50..3_000u64),
-                Duration::from_secs(r.random_range(1..3_600)),
-                r.random_range(0..3u64),
-            )
-        };
-        tokio::time::sleep(gap).await;
-        let args = json!({"ms": ms, "i": i});
-        let quick = RetryPolicy {
-            attempts: 3,
-            delays_secs: vec![5, 30, 120],
-            ..RetryPolicy::default()
-        };
-        let (job, want, max_runs, tags) = match pick {
-            0..=49 => (NewJob::new("sim.run", args), State::Succeeded, 1, ""),
-            50..=59 => (
-                NewJob::new(
-                    "sim.run",
-                    json!({"ms": ms, "i": i, "fail_first": fail_first}),
-                )
-                .retry(quick),
-                State::Succeeded,
-                4,
-                "",
-            ),
-            60..=64 => (
-                NewJob::new("sim.run", json!({"ms": ms, "i": i, "fail": true})).retries(0),
-                State::Failed,
-                1,
-                "",
-            ),
-            65..=74 => (
-                NewJob::new("sim.run", args).concurrency("sim-c", CONC_LIMIT),
-                State::Succeeded,
-                1,
-                "conc",
-            ),
-            75..=79 => (
-                NewJob::new("sim.run", args).rate("sim-r", RATE_LIMIT, Duration::from_secs(1)),
-                State::Succeeded,
-                1,
-                "rate",
-            ),
-            80..=89 => {
-                let id = match client.schedule(NewJob::new("sim.run", args), delay).await {
-                    Ok(id) => id,
-                    Err(e) => panic!("schedule failed: {e}"),
-                };
-                planned.push(Planned::new(id, State::Succeeded, 1, ""));
-                continue;
-            }
-            _ => match planned
-                .iter()
-                .rev()
-                .find(|p| p.want == State::Succeeded && p.tags.is_empty())
-            {
-                Some(parent) => {
-                    let parent = parent.id.clone();
-                    let id = client
-                        .continue_with(&parent, NewJob::new("sim.run", args), ContinueOn::Succeeded)
-                        .await
-                        .expect("a continuation");
-                    planned.push(Planned::new(id, State::Succeeded, 1, ""));
-                    continue;
-                }
-                None => (NewJob::new("sim.run", args), State::Succeeded, 1, ""),
-            },
-        };
-        // A few plain jobs come from a client that dies after its write.
-        let creator = if pick < 2 { dying } else { client };
-        let id = creator.enqueue(job).await.expect("an enqueue");
-        planned.push(Planned::new(id, want, max_runs, tags));
-    }
-    planned
+/// A run in the ledger: started when made, ended by [`LedgerRun::end`] or,
+/// cut short, when dropped. Handlers run in tasks of their own, which
+/// outlive an invocation that crashed: a run whose environment died has
+/// not succeeded, whatever its task does after.
+struct LedgerRun {
+    ledger: Arc<Mutex<Vec<Run>>>,
+    at: usize,
+    clock: VirtualClock,
+    alive: Arc<AtomicBool>,
 }
 
-/// Waits (in virtual time, reading the store every 30 s) until every job
-/// reached the state it must end in; false if some had not after 12 hours.
-async fn wait_for_ends(client: &Client, planned: &[Planned]) -> bool {
-    let want: BTreeMap<&JobId, State> = planned.iter().map(|p| (&p.id, p.want)).collect();
-    let ids: Vec<JobId> = planned.iter().map(|p| p.id.clone()).collect();
+impl LedgerRun {
+    fn start(
+        ledger: &Arc<Mutex<Vec<Run>>>,
+        job: JobId,
+        attempt: u32,
+        clock: VirtualClock,
+        host: crate::time::SkewedClock,
+        alive: Arc<AtomicBool>,
+    ) -> Self {
+        let mut runs = ledger.lock().expect("one thread");
+        let start = clock.now_ms();
+        runs.push(Run {
+            job,
+            attempt,
+            start,
+            end: i64::MAX,
+            ok: false,
+            host_start: hangar::Clock::now(&host).timestamp_millis(),
+        });
+        LedgerRun {
+            ledger: ledger.clone(),
+            at: runs.len() - 1,
+            clock,
+            alive,
+        }
+    }
+
+    fn end(self, ok: bool) {
+        self.ledger.lock().expect("one thread")[self.at].ok =
+            ok && self.alive.load(Ordering::SeqCst);
+    }
+}
+
+impl Drop for LedgerRun {
+    fn drop(&mut self) {
+        let mut runs = self.ledger.lock().expect("one thread");
+        let run = &mut runs[self.at];
+        if run.end == i64::MAX {
+            run.end = self.clock.now_ms();
+        }
+    }
+}
+
+/// Creates the mix at the seeded pace, [`CREATORS`] at a time, pausing
+/// the queue for 5 s at 30 % of it; the jobs the mix leaves to batches go
+/// in batches of [`BATCH_SIZE`]. One job in fifty comes from the client
+/// that dies after its writes.
+async fn create_mix(mix: &Mix, dying: &Mix, world: &SharedWorld, options: &Options) {
+    let mut batch = Batch::new().description("sim");
+    let mut batches = 0;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..options.jobs {
+        let gap = {
+            let mut w = world.lock().expect("one thread");
+            -(1.0 - w.rng.random::<f64>()).ln() / options.rate
+        };
+        tokio::time::sleep(Duration::from_secs_f64(gap)).await;
+        if i == options.jobs * 3 / 10 {
+            let client = mix.client.clone();
+            set.spawn(async move {
+                pause_for_a_while(&client).await;
+                None
+            });
+        }
+        while set.len() >= CREATORS {
+            add_to_batch(&mut set, &mut batch).await;
+        }
+        let creator = if i % 50 == 7 { dying } else { mix };
+        set.spawn(creator.clone().create(i));
+        if batch.len() >= BATCH_SIZE {
+            let full = std::mem::replace(&mut batch, Batch::new().description("sim"));
+            mix.start_batch(full, batches).await;
+            batches += 1;
+        }
+    }
+    while !set.is_empty() {
+        add_to_batch(&mut set, &mut batch).await;
+    }
+    if !batch.is_empty() {
+        mix.start_batch(batch, batches).await;
+    }
+}
+
+/// Waits for the next creation to end; a job it leaves to a batch joins
+/// `batch`.
+async fn add_to_batch(set: &mut tokio::task::JoinSet<Option<NewJob>>, batch: &mut Batch) {
+    if let Some(Some(job)) = set.join_next().await.map(|r| r.expect("a creation")) {
+        let taken = std::mem::take(batch);
+        *batch = taken.enqueue(job).expect("a batch job");
+    }
+}
+
+/// A pause mid-run: starts stop for 5 s, creation goes on.
+async fn pause_for_a_while(client: &Client) {
+    while client.pause_queue(QUEUE).await.is_err() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    while client.resume_queue(QUEUE).await.is_err() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The state of the job whose item key is `key`, as an observer sees it.
+fn state_of(item: &crate::dynamodb::value::Item) -> Option<State> {
+    match item.get("state") {
+        Some(Av::S(s)) => State::from_str(s).ok(),
+        _ => None,
+    }
+}
+
+/// Waits (in virtual time, looking every 30 s) until every job of the
+/// plan reached the state it must end in; false if some had not after 12
+/// hours. It looks into the model as an observer outside AWS would, so
+/// that its looks are neither requests nor billed.
+async fn wait_for_ends(world: &SharedWorld, table: &str, plan: &Mutex<Plan>) -> bool {
+    let mut pending: Vec<(String, Want)> = plan
+        .lock()
+        .expect("one thread")
+        .want
+        .iter()
+        .map(|(id, (want, _))| (format!("job#{id}"), *want))
+        .collect();
+    pending.sort_by(|a, b| a.0.cmp(&b.0));
     for _ in 0..(12 * 120) {
         tokio::time::sleep(Duration::from_secs(30)).await;
-        let mut there = 0;
-        for chunk in ids.chunks(100) {
-            if let Ok(jobs) = client.get_many(chunk).await {
-                there += jobs
-                    .iter()
-                    .filter(|j| want.get(&j.id) == Some(&j.state))
-                    .count();
-            }
-        }
-        if there == ids.len() {
+        let w = world.lock().expect("one thread");
+        pending.retain(|(key, want)| {
+            let state = w.dynamodb.peek(table, key).and_then(state_of);
+            !state.is_some_and(|s| want.reached_by(s))
+        });
+        if pending.is_empty() {
             return true;
         }
     }
     false
 }
 
-async fn read_all(client: &Client, planned: &[Planned]) -> BTreeMap<JobId, hangar::JobRecord> {
-    let ids: Vec<JobId> = planned.iter().map(|p| p.id.clone()).collect();
-    let mut jobs = BTreeMap::new();
+/// The recurring job's occurrences whose state `which` picks, as an
+/// observer sees them.
+fn occurrences(world: &SharedWorld, table: &str, which: impl Fn(State) -> bool) -> Vec<JobId> {
+    let prefix = format!("job#{}:", mix::RECURRING);
+    let w = world.lock().expect("one thread");
+    w.dynamodb
+        .peek_prefix(table, &prefix)
+        .filter(|(_, item)| state_of(item).is_some_and(&which))
+        .filter_map(|(key, _)| JobId::parse(key.trim_start_matches("job#")).ok())
+        .collect()
+}
+
+/// Lets the workers take what is still in flight (a crashed invocation's
+/// messages come back after the visibility timeout) and run the
+/// occurrences that came due before the recurring job's removal.
+async fn drain(world: &SharedWorld, config: &hangar::Config, clock: VirtualClock) {
+    let url = &config.queue_urls[QUEUE];
+    for _ in 0..60 {
+        let (visible, in_flight, delayed) = world
+            .lock()
+            .expect("one thread")
+            .sqs
+            .counts(url, clock.now_ms());
+        let to_run = occurrences(world, &config.table, |s| {
+            matches!(s, State::Scheduled | State::Enqueued | State::Processing)
+        });
+        if visible + in_flight + delayed == 0 && to_run.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// The store's final word on every job of the plan.
+async fn read_all(client: &Client, plan: &Plan) -> HashMap<JobId, JobRecord> {
+    let mut ids: Vec<JobId> = plan.want.keys().cloned().collect();
+    ids.sort();
+    let mut jobs = HashMap::new();
     for chunk in ids.chunks(100) {
         for j in client.get_many(chunk).await.expect("a read") {
             jobs.insert(j.id.clone(), j);

@@ -32,13 +32,21 @@ impl Default for Ticks {
     }
 }
 
+/// What the ticks did.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ticks: AtomicUsize,
+    /// Missed occurrences of recurring jobs the misfire policy skipped.
+    pub skipped: AtomicUsize,
+}
+
 /// Ticks `timer` until `stop`: each minute at a seeded second.
 pub async fn run(
     world: SharedWorld,
     timer: hangar::Timer,
     ticks: Ticks,
     stop: Arc<AtomicBool>,
-    count: Arc<AtomicUsize>,
+    tally: Arc<Tally>,
 ) {
     while !stop.load(Ordering::SeqCst) {
         let (offset, late, double, skip) = {
@@ -57,12 +65,15 @@ pub async fn run(
         tokio::time::sleep(offset + late).await;
         if !skip {
             for _ in 0..if double { 2 } else { 1 } {
-                count.fetch_add(1, Ordering::SeqCst);
-                if let Err(e) = timer.tick(Duration::from_secs(50)).await {
-                    tracing_note(
+                tally.ticks.fetch_add(1, Ordering::SeqCst);
+                match timer.tick(Duration::from_secs(50)).await {
+                    Ok(report) => {
+                        tally.skipped.fetch_add(report.skipped, Ordering::SeqCst);
+                    }
+                    Err(e) => tracing_note(
                         &world,
                         format!("tick failed: {}", hangar::error::error_chain(&e)),
-                    );
+                    ),
                 }
                 let _ = timer.roll_up().await;
             }

@@ -6,8 +6,6 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::api::Answer;
-
 /// Lines kept for a failing seed's report.
 const TAIL: usize = 200;
 
@@ -37,20 +35,39 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 impl Trace {
-    /// Records a call. The body and answer are hashed as parsed JSON,
-    /// whose objects keep their keys sorted, so the order in which the
-    /// SDK wrote a map does not change the hash.
-    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: &Value, answer: &Answer) {
-        let outcome = match answer {
-            Ok(v) => v.to_string(),
-            Err(e) => format!("{} {}", e.code, e.message),
-        };
-        let line = format!("{now_ms} {target}.{op} {body} -> {outcome}");
-        self.note(line);
+    /// Records a call: its request as parsed JSON (whose objects keep
+    /// their keys sorted, so the order in which the SDK wrote a map does
+    /// not change the hash) and its answer's text.
+    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: &Value, outcome: &str) {
+        let mut line = self.spare().into_bytes();
+        line.extend_from_slice(now_ms.to_string().as_bytes());
+        for part in [" ", target, ".", op, " "] {
+            line.extend_from_slice(part.as_bytes());
+        }
+        serde_json::to_writer(&mut line, body).expect("JSON writes to memory");
+        line.extend_from_slice(b" -> ");
+        line.extend_from_slice(outcome.as_bytes());
+        self.push(String::from_utf8(line).expect("JSON is UTF-8"));
     }
 
     /// Records an event of the simulation itself (a worker killed, a tick).
     pub fn note(&mut self, line: String) {
+        self.push(line);
+    }
+
+    /// A line's buffer: the oldest one of a full tail, emptied, so that a
+    /// long run does not allocate a line per call.
+    fn spare(&mut self) -> String {
+        if self.tail.len() == TAIL {
+            let mut line = self.tail.pop_front().unwrap_or_default();
+            line.clear();
+            line
+        } else {
+            String::with_capacity(256)
+        }
+    }
+
+    fn push(&mut self, line: String) {
         for b in line.as_bytes() {
             self.hash ^= u64::from(*b);
             self.hash = self.hash.wrapping_mul(FNV_PRIME);

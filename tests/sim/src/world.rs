@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::api::{Answer, ApiError};
+use crate::api::ApiError;
 use crate::dynamodb::DynamoDb;
 use crate::sqs::Sqs;
 use crate::trace::Trace;
@@ -50,8 +50,9 @@ impl World {
         }
     }
 
-    /// One request to the service `target`, recorded in the trace.
-    pub fn call(&mut self, target: &str, op: &str, body: &Value, now_ms: i64) -> Answer {
+    /// One request to the service `target`, recorded in the trace; a
+    /// success's answer as the JSON text sent back.
+    pub fn call(&mut self, target: &str, op: &str, body: &Value, now_ms: i64) -> Reply {
         let answer = match target {
             DYNAMODB => self.dynamodb.handle(op, body, now_ms, &mut self.rng),
             SQS => {
@@ -66,7 +67,15 @@ impl World {
                 format!("no modelled service {target}"),
             )),
         };
-        self.trace.record(now_ms, target, op, body, &answer);
-        answer
+        let reply = answer.map(|v| serde_json::to_string(&v).expect("JSON writes to memory"));
+        let outcome = match &reply {
+            Ok(text) => std::borrow::Cow::Borrowed(text.as_str()),
+            Err(e) => std::borrow::Cow::Owned(format!("{} {}", e.code, e.message)),
+        };
+        self.trace.record(now_ms, target, op, body, &outcome);
+        reply
     }
 }
+
+/// A call's answer as it goes back: the JSON text, or the error.
+pub type Reply = Result<String, ApiError>;

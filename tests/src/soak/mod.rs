@@ -9,14 +9,14 @@
 //! timer ticks in this process, through the proxy too, with a 15 s grace
 //! period so that repairs happen within the run.
 //!
-//! `plan` is the mix of jobs and what each must end as, `run` drives the
-//! stack, `check` holds the outcome to the promises.
+//! The mix of jobs and the checker are the simulation's
+//! ([`hangar_sim::mix`], [`hangar_sim::promises`]): `run` drives the stack,
+//! `check` reads the workers' ledger and hands it to the checker.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 mod check;
-mod plan;
 mod run;
 
 /// Runs the soak with `size` jobs of the mix (plus the continuations, the
@@ -26,8 +26,8 @@ mod run;
 pub async fn soak(size: usize) -> bool {
     let mut stack = run::Stack::start(size).await;
     let started = Instant::now();
-    let plan = Arc::new(Mutex::new(plan::Plan::default()));
-    let batch = stack.create_mix(size, &plan).await;
+    let plan = Arc::new(Mutex::new(hangar_sim::mix::Plan::default()));
+    stack.create_mix(size, &plan).await;
     println!("created in {:.1} s", started.elapsed().as_secs_f64());
     let mut jobs = stack.wait_for_ends(size, &plan, started).await;
     let ran_for = started.elapsed();
@@ -40,7 +40,7 @@ pub async fn soak(size: usize) -> bool {
         jobs.insert(job.id.clone(), job);
     }
     plan.skipped = stack.skipped();
-    let report = check::check(&stack, &plan, &jobs, &kills, &batch).await;
+    let report = check::check(&stack, &plan, &jobs, &kills).await;
     println!("{}", report.text);
     println!("faults injected: {:?}", stack.faults());
     println!("kills: {}", kills.len());

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use hangar::{Batch, Client, JobId, JobRecord, State, Timer};
 use tokio::task::JoinHandle;
 
-use super::plan::{self, Mix, Plan};
 use crate::proxy::{Fault, Proxy, Rule};
 use crate::{EnvOptions, TestEnv, endpoint, sdk_config_at};
+use hangar_sim::mix::{self, Mix, Plan};
+use rand::SeedableRng;
 
 const GRACE: Duration = Duration::from_secs(15);
 /// A worker process is killed (SIGKILL) and replaced this often.
@@ -105,8 +106,10 @@ impl Stack {
 
     /// Creates `size` jobs of the mix, 16 at a time, pausing the queue for
     /// 5 s at 30 % of them; the jobs the mix leaves to the batch go in one
-    /// batch at the end. Returns the batch's id.
-    pub(super) async fn create_mix(&self, size: usize, plan: &Arc<Mutex<Plan>>) -> JobId {
+    /// batch at the end.
+    pub(super) async fn create_mix(&self, size: usize, plan: &Arc<Mutex<Plan>>) {
+        let seed: u64 = rand::random();
+        println!("mix seed {seed}");
         let mix = Mix {
             client: self.client.clone(),
             raw: (
@@ -114,6 +117,8 @@ impl Stack {
                 self.env.config.queue_urls["default"].clone(),
             ),
             plan: plan.clone(),
+            rng: Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed))),
+            horizon: Duration::ZERO,
         };
         mix.add_recurring().await;
         let mut batch = Batch::new().description("soak");
@@ -138,7 +143,7 @@ impl Stack {
                 batch = batch.enqueue(job).unwrap();
             }
         }
-        mix.start_batch(batch).await
+        mix.start_batch(batch, 0).await;
     }
 
     /// Waits until every job of the plan is where it must end, or the
@@ -190,7 +195,7 @@ impl Stack {
     pub(super) async fn stop(&mut self) -> Vec<(u32, i64)> {
         self.client
             .recurring()
-            .remove(plan::RECURRING)
+            .remove(mix::RECURRING)
             .await
             .unwrap();
         self.stop.store(true, Ordering::SeqCst);
@@ -234,7 +239,7 @@ impl Stack {
                 .await
                 .unwrap()
                 .iter()
-                .filter(|j| plan::is_occurrence(j))
+                .filter(|j| mix::is_occurrence(&j.id))
                 .count();
         }
         n
@@ -246,7 +251,7 @@ impl Stack {
         let mut fired = Vec::new();
         for state in State::ALL {
             for job in self.direct.list(state, None, 1_000_000).await.unwrap() {
-                if plan::is_occurrence(&job) {
+                if mix::is_occurrence(&job.id) {
                     fired.push(job);
                 }
             }

@@ -52,6 +52,7 @@ fn main() {
         }
         if !bad.is_empty() {
             failed += 1;
+            println!("{}", report.summary);
             println!("seed {seed} FAILED:");
             for v in bad.iter().take(20) {
                 println!("  {v}");

@@ -120,6 +120,32 @@ impl DynamoDb {
         &self.billing
     }
 
+    /// The current version of the item whose string partition key is
+    /// `hash` (a table without a sort key), as an observer outside AWS
+    /// sees it: no request, nothing billed or traced.
+    pub fn peek(&self, table: &str, hash: &str) -> Option<&value::Item> {
+        let pk = (table::KeyPart::S(hash.to_owned()), None);
+        self.tables.get(table)?.get(&pk)
+    }
+
+    /// [`DynamoDb::peek`] at every item whose string partition key starts
+    /// with `prefix`, in key order.
+    pub fn peek_prefix<'a>(
+        &'a self,
+        table: &str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a value::Item)> + 'a {
+        let from = (table::KeyPart::S(prefix.to_owned()), None);
+        self.tables
+            .get(table)
+            .into_iter()
+            .flat_map(move |t| t.items_from(from.clone()))
+            .map_while(move |(pk, item)| match &pk.0 {
+                table::KeyPart::S(s) if s.starts_with(prefix) => Some((s.as_str(), item)),
+                _ => None,
+            })
+    }
+
     /// One request: `op` is the operation (the part after
     /// `DynamoDB_20120810.` in `X-Amz-Target`), `body` its JSON.
     pub fn handle(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {

@@ -252,6 +252,13 @@ impl Table {
         self.items.get(pk).and_then(|s| s.cur.as_ref())
     }
 
+    /// The current items from `pk` on, in key order.
+    pub fn items_from(&self, pk: Pk) -> impl Iterator<Item = (&Pk, &Item)> {
+        self.items
+            .range(pk..)
+            .filter_map(|(k, s)| Some((k, s.cur.as_ref()?)))
+    }
+
     /// What an eventually consistent read sees: the version before the
     /// last change, sometimes, if the change is recent.
     pub fn read(
@@ -297,8 +304,7 @@ impl Table {
         lags: &Lags,
         rng: &mut StdRng,
     ) {
-        let old = self.get(&pk).cloned();
-        for (i, change) in self.changes(&pk, old.as_ref(), new.as_ref()) {
+        for (i, change) in self.changes(&pk, self.get(&pk), new.as_ref()) {
             let lag = sample(lags.gsi_lag_ms, rng);
             self.seq += 1;
             let g = &mut self.gsis[i];

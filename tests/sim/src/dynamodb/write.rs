@@ -42,6 +42,13 @@ pub struct Plan {
     pub old_on_failure: bool,
 }
 
+/// Which versions of the item a write hands back.
+#[derive(Debug, Clone, Copy)]
+struct Keep {
+    old: bool,
+    new: bool,
+}
+
 /// A plan's outcome on the item as it is.
 pub enum Outcome {
     /// The condition held: the item's new version (None: deleted).
@@ -135,8 +142,15 @@ impl DynamoDb {
             Kind::Delete => None,
             Kind::Check => old.cloned(),
             Kind::Update(u) => {
-                let base = old.cloned().unwrap_or_else(|| table.key.item_of(&plan.pk));
-                let new = apply(&base, u).map_err(|e| {
+                let absent;
+                let base = match old {
+                    Some(item) => item,
+                    None => {
+                        absent = table.key.item_of(&plan.pk);
+                        &absent
+                    }
+                };
+                let new = apply(base, u).map_err(|e| {
                     v(if e.starts_with("Invalid") {
                         e
                     } else {
@@ -162,13 +176,16 @@ impl DynamoDb {
         }
     }
 
-    /// A single-item write: PutItem, UpdateItem, DeleteItem.
+    /// A single-item write: PutItem, UpdateItem, DeleteItem. Returns the
+    /// item's old and new versions when `keep` asks for them (copies of
+    /// whole items are most of a write's cost).
     fn single(
         &mut self,
         op: &str,
         body: &Value,
         now_ms: i64,
         rng: &mut StdRng,
+        keep: Keep,
     ) -> Result<(Option<Item>, Option<Item>, Plan), ApiError> {
         let plan = self.plan(op, body)?;
         if self.is_busy(&plan.table, &plan.pk, now_ms) {
@@ -178,10 +195,10 @@ impl DynamoDb {
             ));
         }
         let table = self.table(&plan.table)?;
-        let old = table.get(&plan.pk).cloned();
+        let old = table.get(&plan.pk);
         match self.outcome(&plan)? {
             Outcome::Failed => {
-                let units = write_units(old.as_ref().map_or(0, item_size));
+                let units = write_units(old.map_or(0, item_size));
                 let demand = Demand {
                     table: plan.table.clone(),
                     index: None,
@@ -194,7 +211,8 @@ impl DynamoDb {
                 Err(self.failure(&plan))
             }
             Outcome::Write(new) => {
-                let demands = write_demands(table, &plan.pk, old.as_ref(), new.as_ref(), 1.0);
+                let demands = write_demands(table, &plan.pk, old, new.as_ref(), 1.0);
+                let old = if keep.old { old.cloned() } else { None };
                 // A throttled index partition throttles the table's write
                 // ("Using Global Secondary Indexes", "Provisioned throughput
                 // considerations": a GSI short of write capacity throttles
@@ -203,9 +221,10 @@ impl DynamoDb {
                 self.admit(now_ms, &demands)?;
                 self.bill(&demands);
                 let lags = self.lags();
+                let kept = if keep.new { new.clone() } else { None };
                 let t = self.tables.get_mut(&plan.table).expect("planned on it");
-                t.commit(plan.pk.clone(), new.clone(), now_ms, &lags, rng);
-                Ok((old, new, plan))
+                t.commit(plan.pk.clone(), new, now_ms, &lags, rng);
+                Ok((old, kept, plan))
             }
         }
     }
@@ -219,13 +238,21 @@ impl DynamoDb {
 
     pub(super) fn put_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
-        let (old, _, _) = self.single("Put", body, now_ms, rng)?;
+        let keep = Keep {
+            old: rv == "ALL_OLD",
+            new: false,
+        };
+        let (old, _, _) = self.single("Put", body, now_ms, rng, keep)?;
         Ok(attributes(rv == "ALL_OLD", old.as_ref()))
     }
 
     pub(super) fn delete_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
-        let (old, _, _) = self.single("Delete", body, now_ms, rng)?;
+        let keep = Keep {
+            old: rv == "ALL_OLD",
+            new: false,
+        };
+        let (old, _, _) = self.single("Delete", body, now_ms, rng, keep)?;
         Ok(attributes(rv == "ALL_OLD", old.as_ref()))
     }
 
@@ -234,7 +261,11 @@ impl DynamoDb {
             body,
             &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
         )?;
-        let (old, new, plan) = self.single("Update", body, now_ms, rng)?;
+        let keep = Keep {
+            old: rv.ends_with("_OLD"),
+            new: rv.ends_with("_NEW"),
+        };
+        let (old, new, plan) = self.single("Update", body, now_ms, rng, keep)?;
         let paths: Vec<Path> = match &plan.kind {
             Kind::Update(u) => touched(u),
             _ => Vec::new(),

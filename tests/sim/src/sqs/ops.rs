@@ -13,6 +13,14 @@ use super::queue::Queue;
 use super::{Sqs, names, required_str, short_name, uuid};
 use crate::api::{Answer, ApiError};
 
+/// The most a SendMessageBatch may carry, its entries together (API
+/// reference, SendMessageBatch: "The maximum allowed individual message
+/// size and the maximum total payload size (the sum of the individual
+/// lengths of all of the batched messages) are both 1 MiB (1,048,576
+/// bytes)"). A queue's lower `MaximumMessageSize` bounds each message, not
+/// the batch.
+const MAX_BATCH_BYTES: usize = 1_048_576;
+
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::client("InvalidParameterValue", message)
 }
@@ -108,7 +116,16 @@ fn accept(
     rng: &mut StdRng,
 ) -> Result<(Message, Value), ApiError> {
     let body = required_str(entry, "MessageBody")?;
-    if body.is_empty() || !valid_text(body) {
+    if body.is_empty() {
+        // "The minimum size is one character" (API reference,
+        // SendMessage, `MessageBody`); SQS answers an empty body as a
+        // missing one.
+        return Err(ApiError::client(
+            "MissingParameter",
+            "The request must contain the parameter MessageBody.",
+        ));
+    }
+    if !valid_text(body) {
         return Err(ApiError::client(
             "InvalidMessageContents",
             "Invalid binary character in message body or attributes.",
@@ -249,8 +266,9 @@ impl Sqs {
     }
 
     /// API reference, SendMessageBatch: each entry succeeds or fails on
-    /// its own; the sum of the entries' sizes may not exceed the queue's
-    /// maximum (`BatchRequestTooLong`).
+    /// its own (one larger than the queue's `MaximumMessageSize` too); the
+    /// sum of the entries' sizes may not exceed [`MAX_BATCH_BYTES`]
+    /// (`BatchRequestTooLong`), whatever the queue's maximum.
     pub(super) fn send_message_batch(
         &mut self,
         body: &Value,
@@ -267,12 +285,11 @@ impl Sqs {
                 message_size(b, &attrs)
             })
             .sum();
-        if total > queue.settings.max_size {
+        if total > MAX_BATCH_BYTES {
             return Err(ApiError::client(
                 "BatchRequestTooLong",
                 format!(
-                    "Batch requests cannot be longer than {} bytes. You have sent {total} bytes.",
-                    queue.settings.max_size
+                    "Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes."
                 ),
             ));
         }

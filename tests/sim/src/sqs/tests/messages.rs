@@ -98,6 +98,10 @@ fn send_receive_delete_with_md5s_and_attributes() {
         ),
         "InvalidMessageContents"
     );
+    assert_eq!(
+        w.code("SendMessage", json!({"QueueUrl": url, "MessageBody": ""})),
+        "MissingParameter"
+    );
     let big = "x".repeat(1_048_577);
     assert_eq!(
         w.code("SendMessage", json!({"QueueUrl": url, "MessageBody": big})),

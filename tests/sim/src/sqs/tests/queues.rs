@@ -150,6 +150,32 @@ fn batches_fail_entry_by_entry_and_refuse_bad_batches() {
 }
 
 #[test]
+fn a_batch_is_bounded_by_1_mib_and_each_entry_by_the_queues_maximum() {
+    let mut w = World::new();
+    let url = w.create("small", json!({"MaximumMessageSize": "1024"}));
+    // Together over the queue's maximum, each within it: both sent.
+    let out = w.ok(
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": [
+            {"Id": "a", "MessageBody": "a".repeat(600)},
+            {"Id": "b", "MessageBody": "b".repeat(600)}]}),
+    );
+    assert_eq!(out["Successful"].as_array().unwrap().len(), 2);
+    assert_eq!(out["Failed"], json!([]));
+    // One over the queue's maximum: that entry fails, the other is sent.
+    let out = w.ok(
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": [
+            {"Id": "a", "MessageBody": "a"},
+            {"Id": "big", "MessageBody": "b".repeat(1025)}]}),
+    );
+    assert_eq!(out["Successful"][0]["Id"], "a");
+    assert_eq!(out["Failed"][0]["Id"], "big");
+    assert_eq!(out["Failed"][0]["Code"], "InvalidParameterValue");
+    assert_eq!(w.counts(&url), (3, 0, 0));
+}
+
+#[test]
 fn retention_and_purge_drop_messages() {
     let mut w = World::new();
     let url = w.create("q", json!({"MessageRetentionPeriod": "60"}));

@@ -1,0 +1,605 @@
+//! The mix of jobs the soak (on the emulator) and the simulation (on the
+//! models) both create, by the index of each in the run, and what each
+//! must end as: the plan the checker ([`crate::promises`]) holds the run
+//! to.
+//!
+//! Every creation carries an idempotency key, so that a creation whose
+//! answer was lost, or whose SDK gave up, is tried again without making a
+//! second job, as a careful caller does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hangar::{
+    Batch, Client, ContinueOn, JobId, JobRecord, NewJob, RecurringOptions, RetryPolicy, State,
+};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+
+/// The kind of every job of the mix; its handler sleeps `args.ms`, then
+/// fails if `args.fail` or its attempt is at most `args.fail_first`.
+pub const KIND: &str = "ledger.run";
+/// The timeout of the mix's jobs.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The limit of the concurrency key `soak-c`.
+pub const CONC_LIMIT: usize = 3;
+/// The rate limit of `soak-r`: starts per window, and the window in ms.
+pub const RATE: (u32, u64) = (20, 1000);
+/// The name of the recurring job; its occurrences' ids start with it and
+/// a colon.
+pub const RECURRING: &str = "soak-tick";
+
+/// What a job must end as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Want {
+    Succeeded,
+    Failed,
+    Deleted,
+    /// A continuation whose parent Failed: it waits, and never runs.
+    Awaiting,
+    /// An occurrence of the recurring job: it runs, or is deleted with the
+    /// recurring job before it starts.
+    RanOrDeleted,
+}
+
+impl Want {
+    /// Whether the job is where it must end.
+    pub fn reached(self, j: &JobRecord) -> bool {
+        self.reached_by(j.state)
+    }
+
+    /// Whether a job in `state` is where it must end.
+    pub fn reached_by(self, state: State) -> bool {
+        match self {
+            Want::Succeeded => state == State::Succeeded,
+            Want::Failed => state == State::Failed,
+            Want::Deleted => state == State::Deleted,
+            Want::Awaiting => state == State::Awaiting,
+            Want::RanOrDeleted => matches!(state, State::Succeeded | State::Deleted),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tags {
+    pub conc: bool,
+    pub rate: bool,
+    /// Runs allowed by its retry policy.
+    pub max_runs: u32,
+    /// Must not have run at all.
+    pub never_runs: bool,
+    /// Fired by the recurring job (created ahead of its time: no latency).
+    pub occurrence: bool,
+}
+
+impl Tags {
+    fn runs(max_runs: u32) -> Self {
+        Tags {
+            max_runs,
+            ..Tags::default()
+        }
+    }
+}
+
+/// A batch of the mix: its jobs must succeed, and its continuation run
+/// after the last of them.
+#[derive(Debug, Clone)]
+pub struct PlannedBatch {
+    pub id: JobId,
+    pub jobs: Vec<JobId>,
+    pub then: JobId,
+}
+
+#[derive(Default)]
+pub struct Plan {
+    pub want: HashMap<JobId, (Want, Tags)>,
+    pub batches: Vec<PlannedBatch>,
+    pub bad_bodies: usize,
+    /// Jobs deleted or rescheduled after their creation, by the state they
+    /// were in ("rescheduled refused while Processing": a running job
+    /// cannot be rescheduled).
+    pub moved: BTreeMap<String, usize>,
+    /// Missed occurrences of the recurring job its misfire policy skipped.
+    pub skipped: usize,
+    /// Creations tried again after an error.
+    pub retried: usize,
+}
+
+impl Plan {
+    /// The `n` jobs of the batch `batch_id` and its continuation: each
+    /// must succeed.
+    fn add_batch(&mut self, batch_id: &JobId, n: u64) {
+        let jobs: Vec<JobId> = (1..=n)
+            .map(|k| JobId::parse(format!("{batch_id}.{k}")).expect("a batch job's id"))
+            .collect();
+        for id in &jobs {
+            self.want
+                .insert(id.clone(), (Want::Succeeded, Tags::runs(4)));
+        }
+        let then = JobId::parse(format!("{batch_id}.then1")).expect("a continuation's id");
+        self.want
+            .insert(then.clone(), (Want::Succeeded, Tags::runs(4)));
+        self.batches.push(PlannedBatch {
+            id: batch_id.clone(),
+            jobs,
+            then,
+        });
+    }
+
+    /// An occurrence the recurring job fired: it must have run, or been
+    /// deleted with the recurring job before it started.
+    pub fn add_occurrence(&mut self, id: JobId) {
+        let tags = Tags {
+            occurrence: true,
+            ..Tags::runs(4)
+        };
+        self.want.insert(id, (Want::RanOrDeleted, tags));
+    }
+}
+
+/// Whether a job is an occurrence of the recurring job.
+pub fn is_occurrence(id: &JobId) -> bool {
+    id.as_str()
+        .split_once(':')
+        .is_some_and(|(name, _)| name == RECURRING)
+}
+
+/// A job sleeping `ms` milliseconds.
+fn ledger_job(ms: u64) -> NewJob {
+    job(json!({ "ms": ms }))
+}
+
+fn job(args: Value) -> NewJob {
+    NewJob::new(KIND, args).timeout(TIMEOUT).retry(RetryPolicy {
+        attempts: 3,
+        delays_secs: vec![1],
+        ..RetryPolicy::default()
+    })
+}
+
+/// Creates the jobs of the mix and records in the plan what each must end
+/// as.
+#[derive(Clone)]
+pub struct Mix {
+    pub client: Client,
+    /// The stack's default queue, for intake requests sent as any producer
+    /// sends them.
+    pub raw: (aws_sdk_sqs::Client, String),
+    pub plan: Arc<Mutex<Plan>>,
+    pub rng: Arc<Mutex<StdRng>>,
+    /// How far ahead the delayed jobs may be scheduled: beyond SQS's 15
+    /// minutes, the timer hands them to SQS.
+    pub horizon: Duration,
+}
+
+impl Mix {
+    /// Creates job `i` of the mix (its kind chosen by `i % 100`); a job
+    /// for a batch is returned instead.
+    pub async fn create(self, i: usize) -> Option<NewJob> {
+        let ms = self.draw(0..30);
+        match i % 100 {
+            0..40 => self.enqueued(i, ms).await,
+            40..50 => self.delayed(i, ms).await,
+            50..58 => self.failing_first(i, ms).await,
+            58..62 => self.always_failing(i, ms).await,
+            62..64 => self.timing_out(i).await,
+            64..69 => self.continued_on_success(i, ms).await,
+            69..71 => self.continued_after_failure(i, ms).await,
+            71..74 => self.deleted_while_scheduled(i, ms).await,
+            74..76 => self.rescheduled_while_scheduled(i, ms).await,
+            76..81 => self.through_intake(i, ms).await,
+            81..86 => self.under_concurrency_key(i).await,
+            86..91 => self.rate_limited(i, ms).await,
+            91..93 => self.deleted_a_while_after(i).await,
+            93..95 => self.rescheduled_a_while_after(i).await,
+            _ => return Some(ledger_job(ms)),
+        }
+        None
+    }
+
+    /// The recurring job: a short job every 2 s.
+    pub async fn add_recurring(&self) {
+        self.retried("the recurring job", || async {
+            self.client
+                .recurring()
+                .add_or_update(
+                    RECURRING,
+                    ledger_job(5),
+                    "*/2 * * * * *",
+                    RecurringOptions::default(),
+                )
+                .await
+        })
+        .await;
+    }
+
+    /// Removes the recurring job.
+    pub async fn remove_recurring(&self) {
+        self.retried("the recurring job's removal", || async {
+            self.client.recurring().remove(RECURRING).await
+        })
+        .await;
+    }
+
+    /// Starts the batch of the jobs `create` returned, with a continuation
+    /// on its success; `n` names it within the run.
+    pub async fn start_batch(&self, batch: Batch, n: usize) -> JobId {
+        let size = batch.len() as u64;
+        let batch = batch
+            .id(JobId::parse(format!("mix-batch-{n}")).expect("a batch id"))
+            .continue_with(ledger_job(5), ContinueOn::Succeeded)
+            .expect("a batch continuation");
+        // A batch with its own id is made once: tried again after a lost
+        // answer, it is there already.
+        let batch_id = self
+            .retried("a batch", || async {
+                match self.client.start_batch(batch.clone()).await {
+                    Err(hangar::Error::AlreadyExists { id }) => Ok(id),
+                    other => other,
+                }
+            })
+            .await;
+        self.plan.lock().unwrap().add_batch(&batch_id, size);
+        batch_id
+    }
+
+    fn draw(&self, range: std::ops::Range<u64>) -> u64 {
+        self.rng.lock().unwrap().random_range(range)
+    }
+
+    fn want(&self, id: JobId, w: Want, tags: Tags) {
+        self.plan.lock().unwrap().want.insert(id, (w, tags));
+    }
+
+    fn moved(&self, what: &str) {
+        *self
+            .plan
+            .lock()
+            .unwrap()
+            .moved
+            .entry(what.to_owned())
+            .or_default() += 1;
+    }
+
+    /// An action tried again a second after an error (the SDK's retries
+    /// spent, or its retry quota) until it succeeds; each retry counted.
+    async fn retried<T, F, Fut>(&self, what: &str, mut act: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = hangar::Result<T>>,
+    {
+        for _ in 0..60 {
+            match act().await {
+                Ok(v) => return v,
+                Err(e) => {
+                    tracing::warn!("{what} failed, tried again: {e}");
+                    self.plan.lock().unwrap().retried += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        panic!("{what} failed 60 times")
+    }
+
+    async fn enqueue(&self, job: NewJob, key: &str) -> JobId {
+        let job = keyed(job, key);
+        self.retried("an enqueue", || self.client.enqueue(job.clone()))
+            .await
+    }
+
+    async fn schedule(&self, job: NewJob, key: &str, delay: Duration) -> JobId {
+        let job = keyed(job, key);
+        self.retried("a schedule", || self.client.schedule(job.clone(), delay))
+            .await
+    }
+
+    async fn continuation(&self, parent: &JobId, job: NewJob, key: &str, on: ContinueOn) -> JobId {
+        let job = keyed(job, key);
+        self.retried("a continuation", || {
+            self.client.continue_with(parent, job.clone(), on)
+        })
+        .await
+    }
+
+    async fn enqueued(&self, i: usize, ms: u64) {
+        let id = self.enqueue(ledger_job(ms), &format!("mix-{i}")).await;
+        self.want(id, Want::Succeeded, Tags::runs(4));
+    }
+
+    /// Scheduled 1 to 20 s ahead, or, with a horizon past 20 s, one in two
+    /// up to the horizon.
+    async fn delayed(&self, i: usize, ms: u64) {
+        let far = self.horizon.as_secs() > 20 && self.draw(0..2) == 0;
+        let secs = if far {
+            self.draw(20..self.horizon.as_secs())
+        } else {
+            self.draw(1..20)
+        };
+        let delay = Duration::from_secs(secs);
+        let id = self
+            .schedule(ledger_job(ms), &format!("mix-{i}"), delay)
+            .await;
+        self.want(id, Want::Succeeded, Tags::runs(4));
+    }
+
+    /// Fails its first one or two runs, then succeeds.
+    async fn failing_first(&self, i: usize, ms: u64) {
+        let job = job(json!({"ms": ms, "fail_first": self.draw(1..3)}));
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        self.want(id, Want::Succeeded, Tags::runs(4));
+    }
+
+    async fn always_failing(&self, i: usize, ms: u64) {
+        let job = job(json!({"ms": ms, "fail": true})).retry(RetryPolicy {
+            attempts: 1,
+            delays_secs: vec![1],
+            ..RetryPolicy::default()
+        });
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        self.want(id, Want::Failed, Tags::runs(2));
+    }
+
+    /// Runs 3 s against a timeout of 1 s, without retries.
+    async fn timing_out(&self, i: usize) {
+        let job = ledger_job(3_000).timeout(Duration::from_secs(1)).retries(0);
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        self.want(id, Want::Failed, Tags::runs(1));
+    }
+
+    async fn continued_on_success(&self, i: usize, ms: u64) {
+        let parent = self
+            .enqueue(ledger_job(ms), &format!("mix-{i}-parent"))
+            .await;
+        let child = self
+            .continuation(
+                &parent,
+                ledger_job(ms),
+                &format!("mix-{i}"),
+                ContinueOn::Succeeded,
+            )
+            .await;
+        self.want(parent, Want::Succeeded, Tags::runs(4));
+        self.want(child, Want::Succeeded, Tags::runs(4));
+    }
+
+    /// A continuation on any end of a parent that Fails: it must wait, and
+    /// never run.
+    async fn continued_after_failure(&self, i: usize, ms: u64) {
+        let parent = self
+            .enqueue(
+                job(json!({"ms": ms, "fail": true})).retries(0),
+                &format!("mix-{i}-parent"),
+            )
+            .await;
+        let child = self
+            .continuation(
+                &parent,
+                ledger_job(ms),
+                &format!("mix-{i}"),
+                ContinueOn::AnyFinished,
+            )
+            .await;
+        self.want(parent, Want::Failed, Tags::runs(1));
+        self.want(child, Want::Awaiting, never_runs());
+    }
+
+    async fn deleted_while_scheduled(&self, i: usize, ms: u64) {
+        let id = self.scheduled_far_ahead(i, ms).await;
+        self.delete(&id).await;
+        self.want(id, Want::Deleted, never_runs());
+    }
+
+    /// Rescheduled to 2 s from now.
+    async fn rescheduled_while_scheduled(&self, i: usize, ms: u64) {
+        let id = self.scheduled_far_ahead(i, ms).await;
+        self.retried("a reschedule", || {
+            self.client.reschedule(&id, Duration::from_secs(2))
+        })
+        .await;
+        self.want(id, Want::Succeeded, Tags::runs(4));
+    }
+
+    /// A job scheduled 10 minutes ahead: it stays Scheduled for the rest
+    /// of the run unless moved.
+    async fn scheduled_far_ahead(&self, i: usize, ms: u64) -> JobId {
+        self.schedule(
+            ledger_job(ms),
+            &format!("mix-{i}"),
+            Duration::from_secs(600),
+        )
+        .await
+    }
+
+    /// Deletes a job; returns the state it was in when the deletion took
+    /// (read from its history when a retried deletion finds it done).
+    async fn delete(&self, id: &JobId) -> Option<String> {
+        for _ in 0..60 {
+            match self.client.delete(id).await {
+                Ok(job) => return job.history.iter().rev().nth(1).map(|h| h.state.to_string()),
+                Err(hangar::Error::InvalidTransition {
+                    from: State::Deleted,
+                    ..
+                }) => {
+                    let job = self.client.get(id).await.ok().flatten()?;
+                    let at = job
+                        .history
+                        .iter()
+                        .rposition(|h| h.state == State::Deleted)?;
+                    return job
+                        .history
+                        .get(at.checked_sub(1)?)
+                        .map(|h| h.state.to_string());
+                }
+                Err(e) => {
+                    tracing::warn!("a deletion failed, tried again: {e}");
+                    self.plan.lock().unwrap().retried += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        panic!("the deletion of {id} failed 60 times")
+    }
+
+    /// An intake request with an idempotency key: one in five sent twice,
+    /// one in five also created by the Rust client with the same key, and
+    /// one in ten followed by a bad body.
+    async fn through_intake(&self, i: usize, ms: u64) {
+        let key = format!("intake-{i}");
+        let body = json!({"hangar_intake": 1, "kind": KIND, "args": {"ms": ms},
+                "idempotency_key": key, "timeout_seconds": 5})
+        .to_string();
+        self.send_raw(&body).await;
+        if i.is_multiple_of(5) {
+            self.send_raw(&body).await;
+        }
+        // The Rust client's idempotent creation with the same key names
+        // the same job, whichever of the two creates it.
+        if i % 5 == 1 {
+            let id = self.enqueue(ledger_job(ms), &key).await;
+            assert_eq!(id.as_str(), format!("idem-{key}"), "one job per key");
+        }
+        if i.is_multiple_of(10) {
+            self.send_raw(&format!(
+                "{{\"hangar_intake\": 1, \"kind\": \"{KIND}\", \"retries\": \"x{i}\"}}"
+            ))
+            .await;
+            self.plan.lock().unwrap().bad_bodies += 1;
+        }
+        // Retries 10, Hangfire's back-off: at most the policy's runs.
+        self.want(
+            JobId::parse(format!("idem-{key}")).expect("an intake job's id"),
+            Want::Succeeded,
+            Tags::runs(11),
+        );
+    }
+
+    /// Sends a body to the queue as any producer does, again after an
+    /// error (a body sent twice is one more duplicate, which intake's key
+    /// absorbs).
+    async fn send_raw(&self, body: &str) {
+        for _ in 0..60 {
+            let sent = self
+                .raw
+                .0
+                .send_message()
+                .queue_url(&self.raw.1)
+                .message_body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!("a send failed, tried again: {e}");
+                    self.plan.lock().unwrap().retried += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        panic!("a send failed 60 times")
+    }
+
+    async fn under_concurrency_key(&self, i: usize) {
+        let job = ledger_job(100).concurrency("soak-c", CONC_LIMIT as u32);
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        let tags = Tags {
+            conc: true,
+            ..Tags::runs(4)
+        };
+        self.want(id, Want::Succeeded, tags);
+    }
+
+    async fn rate_limited(&self, i: usize, ms: u64) {
+        let job = ledger_job(ms).rate("soak-r", RATE.0, Duration::from_millis(RATE.1));
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        let tags = Tags {
+            rate: true,
+            ..Tags::runs(4)
+        };
+        self.want(id, Want::Succeeded, tags);
+    }
+
+    /// Deleted while queued or running (or just after it ran): it ends
+    /// Deleted, and no run is claimed after the deletion.
+    async fn deleted_a_while_after(&self, i: usize) {
+        let id = self.enqueued_a_while_ago(i, 1000..3000).await;
+        let was = self.delete(&id).await;
+        self.moved(&format!("deleted while {}", was.unwrap_or_default()));
+        self.want(id, Want::Deleted, Tags::runs(4));
+    }
+
+    /// Rescheduled while queued: it runs 2 s later and the message for its
+    /// old time is dropped. Refused while it runs; run again if it had
+    /// already finished.
+    async fn rescheduled_a_while_after(&self, i: usize) {
+        let id = self.enqueued_a_while_ago(i, 500..2000).await;
+        let mut outcome = None;
+        for _ in 0..60 {
+            match self.client.reschedule(&id, Duration::from_secs(2)).await {
+                Ok(due) => {
+                    outcome = Some(self.state_before_reschedule(&id, due).await);
+                    break;
+                }
+                Err(hangar::Error::InvalidTransition { from, .. }) => {
+                    assert_eq!(from, State::Processing, "only a running job refuses");
+                    outcome = Some("refused while Processing".to_owned());
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!("a reschedule failed, tried again: {e}");
+                    self.plan.lock().unwrap().retried += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let outcome = outcome.unwrap_or_else(|| panic!("the reschedule of {id} failed 60 times"));
+        self.moved(&format!("rescheduled {outcome}"));
+        // Two runs of attempt 1 at most (before and after a reschedule of
+        // the finished job), each with its retries.
+        self.want(id, Want::Succeeded, Tags::runs(4));
+    }
+
+    /// The state a job was in before the reschedule that made it due at
+    /// `due`.
+    async fn state_before_reschedule(
+        &self,
+        id: &JobId,
+        due: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let job = self
+            .retried("a read", || self.client.get(id))
+            .await
+            .expect("just rescheduled");
+        let due = due.timestamp_millis().to_string();
+        let at = job
+            .history
+            .iter()
+            .position(|h| h.data.get("due") == Some(&due))
+            .expect("the reschedule's entry");
+        format!("while {}", job.history[at.saturating_sub(1)].state)
+    }
+
+    /// A job of `ms` milliseconds (a random one of the range), enqueued
+    /// 0-4 s ago: queued, running or done by now.
+    async fn enqueued_a_while_ago(&self, i: usize, ms: std::ops::Range<u64>) -> JobId {
+        let id = self
+            .enqueue(ledger_job(self.draw(ms)), &format!("mix-{i}"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(self.draw(0..4000))).await;
+        id
+    }
+}
+
+/// The job with the idempotency key `key`.
+fn keyed(job: NewJob, key: &str) -> NewJob {
+    job.idempotency_key(key).expect("a valid idempotency key")
+}
+
+/// A job that must not run at all.
+fn never_runs() -> Tags {
+    Tags {
+        never_runs: true,
+        ..Tags::runs(0)
+    }
+}
