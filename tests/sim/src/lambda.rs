@@ -17,10 +17,10 @@ use rand::Rng;
 use crate::time::VirtualClock;
 use crate::world::SharedWorld;
 
-/// Concurrency a mapping starts with, and its growth per minute (AWS:
+/// Concurrency a new mapping starts with, and its growth per minute (AWS:
 /// "Lambda ... scales up by 300 concurrent invocations per minute" for
 /// standard queues, starting from five pollers).
-const START_CONCURRENCY: usize = 5;
+pub const START_CONCURRENCY: usize = 5;
 const GROWTH_PER_MINUTE: usize = 300;
 /// Longest long poll.
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -53,6 +53,9 @@ pub struct Mapping {
     /// The chance an invocation crashes (out of memory, a killed
     /// environment) at a seeded instant of its run.
     pub crash_chance: f64,
+    /// Concurrency at the start: Lambda's 5, or, for a mapping long at
+    /// work, its maximum.
+    pub start_concurrency: usize,
 }
 
 /// What the mappings did.
@@ -76,7 +79,7 @@ pub async fn run(
     counters: Arc<Counters>,
 ) {
     let allowed = Arc::new(AtomicUsize::new(
-        START_CONCURRENCY.min(mapping.max_concurrency),
+        mapping.start_concurrency.min(mapping.max_concurrency),
     ));
     let mut pollers = tokio::task::JoinSet::new();
     let mut started = 0;

@@ -28,6 +28,7 @@ pub mod mix;
 pub mod net;
 pub mod promises;
 pub mod run;
+pub mod scale;
 pub mod scheduler;
 pub mod sqs;
 pub mod time;

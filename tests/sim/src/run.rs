@@ -114,8 +114,11 @@ async fn run_seed(options: Options) -> Report {
         .await
         .expect("the stack is set up");
     config.queue_urls = urls.into_iter().collect();
-    RUNS.fetch_add(1, Ordering::SeqCst);
-    let (client, sqs) = sim_client(&sdk, config.clone(), Arc::new(clock), "client");
+    // Each simulated process has its own SDK retry partition, named by the
+    // run and the process.
+    let run_no = RUNS.fetch_add(1, Ordering::SeqCst);
+    let process = |name: &str| format!("sim-{run_no}-{name}");
+    let (client, sqs) = sim_client(&sdk, config.clone(), Arc::new(clock), &process("client"));
     // A client whose process dies between its writes and its sends: the
     // jobs it creates are in the table with no message; the timer must
     // send them.
@@ -125,12 +128,17 @@ async fn run_seed(options: Options) -> Report {
             ..options.faults
         };
         let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, faults), clock);
-        sim_client(&sdk, config.clone(), Arc::new(clock), "dying-client")
+        sim_client(
+            &sdk,
+            config.clone(),
+            Arc::new(clock),
+            &process("dying-client"),
+        )
     };
     // The checker's reads: no faults.
     let (observer, observer_sqs) = {
         let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, Faults::none()), clock);
-        sim_client(&sdk, config.clone(), Arc::new(clock), "observer")
+        sim_client(&sdk, config.clone(), Arc::new(clock), &process("observer"))
     };
     let ledger: Arc<Mutex<Vec<Run>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -145,6 +153,7 @@ async fn run_seed(options: Options) -> Report {
         timeout: Duration::from_secs(900),
         visibility: settings.visibility_timeout,
         crash_chance: options.crash_chance,
+        start_concurrency: lambda::START_CONCURRENCY,
     };
     let esm = tokio::spawn(lambda::run(
         world.clone(),
@@ -156,6 +165,7 @@ async fn run_seed(options: Options) -> Report {
             world.clone(),
             clock,
             ledger.clone(),
+            run_no,
         ),
         stop.clone(),
         counters.clone(),
@@ -281,7 +291,7 @@ async fn run_seed(options: Options) -> Report {
 
 /// A client on the simulated SDK with the virtual clock, retrying as
 /// Hangar's clients do, and its process's SQS client.
-fn sim_client(
+pub(crate) fn sim_client(
     sdk: &aws_config::SdkConfig,
     config: hangar::Config,
     clock: hangar::clock::SharedClock,
@@ -297,10 +307,7 @@ fn sim_client(
     // The SDK's retry token bucket is shared by every client of a
     // partition in a process; each simulated process has its own, and no
     // run inherits another's.
-    let partition = aws_smithy_runtime::client::retries::RetryPartition::new(format!(
-        "sim-{}-{process}",
-        RUNS.load(Ordering::SeqCst)
-    ));
+    let partition = aws_smithy_runtime::client::retries::RetryPartition::new(process.to_owned());
     let ddb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
             .retry_config(retry.clone())
@@ -319,7 +326,7 @@ fn sim_client(
 }
 
 /// Runs started in this process, to keep each run's SDK state its own.
-static RUNS: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// How far a host's clock may be off (EC2 and Lambda hosts keep time
 /// with the Amazon Time Sync Service, well within this).
@@ -334,6 +341,7 @@ fn invoker(
     world: SharedWorld,
     clock: VirtualClock,
     ledger: Arc<Mutex<Vec<Run>>>,
+    run_no: usize,
 ) -> lambda::Invoke {
     // Environments started, to name each one's worker.
     let environments = Arc::new(AtomicUsize::new(0));
@@ -350,7 +358,12 @@ fn invoker(
             base: clock,
             skew_ms,
         };
-        let (client, _) = sim_client(&sdk, config.clone(), Arc::new(host), &format!("env-{env}"));
+        let (client, _) = sim_client(
+            &sdk,
+            config.clone(),
+            Arc::new(host),
+            &format!("sim-{run_no}-env-{env}"),
+        );
         let registry = Registry::new().raw(mix::KIND, move |args, ctx| {
             let (ledger, alive) = (ledger.clone(), alive.clone());
             async move {

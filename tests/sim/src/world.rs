@@ -25,7 +25,8 @@ pub struct World {
     pub rng: StdRng,
     pub trace: Trace,
     /// Woken by every send, so that a long poll returns when a message
-    /// arrives rather than at its next look.
+    /// arrives rather than at its next look: one waiting poll a send, as
+    /// SQS hands a message to one of the receives waiting for it.
     pub sent: Arc<Notify>,
 }
 
@@ -58,7 +59,7 @@ impl World {
             SQS => {
                 let answer = self.sqs.handle(op, body, now_ms, &mut self.rng);
                 if answer.is_ok() && op.starts_with("SendMessage") {
-                    self.sent.notify_waiters();
+                    self.sent.notify_one();
                 }
                 answer
             }

@@ -1,8 +1,18 @@
-//! `sim [--seeds N | --seed S] [--jobs J] [--twice]`: runs seeds of the
-//! simulation and prints each one's figures; a failing seed prints the
-//! tail of its trace and the command that replays it.
+//! `sim [--seeds N | --seed S] [--jobs J] [--twice] [--parallel P]`: runs
+//! seeds of the simulation and prints each one's figures; a failing seed
+//! prints the tail of its trace and the command that replays it. Seeds
+//! run on P threads at once (each seed on one thread, deterministic
+//! whatever P is).
+//!
+//! `sim --scale [--shards S] [--rates R,R..] [--seconds D] [--concurrency
+//! C]`: fire-and-forget jobs at each rate for D seconds (virtual) on a
+//! stack of S shards, a line a rate: what was started, what throttled.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use hangar_sim::run::{Options, Report, run};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,61 +25,150 @@ fn main() {
                     .unwrap_or_else(|_| panic!("{name} takes a number"))
             })
     };
+    if args.iter().any(|a| a == "--scale") {
+        let list = args
+            .iter()
+            .position(|a| a == "--rates")
+            .and_then(|i| args.get(i + 1))
+            .map_or("250,500,1000,2000,4000", String::as_str);
+        let rates: Vec<u32> = list
+            .split(',')
+            .map(|r| r.parse().expect("--rates takes numbers"))
+            .collect();
+        scale(
+            value("--shards").unwrap_or(1) as u32,
+            &rates,
+            value("--seconds").unwrap_or(10),
+            value("--concurrency").unwrap_or(1_000) as usize,
+        );
+        return;
+    }
     let jobs = value("--jobs").unwrap_or(1_000) as usize;
     let seeds: Vec<u64> = match (value("--seed"), value("--seeds")) {
         (Some(s), _) => vec![s],
         (None, n) => (1..=n.unwrap_or(10)).collect(),
     };
     let twice = args.iter().any(|a| a == "--twice");
-    let (mut failed, mut total_jobs) = (0, 0);
+    let parallel = value("--parallel").unwrap_or(1).max(1) as usize;
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<(u64, usize, bool)>> = Mutex::default();
     let started = Instant::now();
-    for seed in seeds {
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(seeds.len()) {
+            scope.spawn(|| {
+                while let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let t0 = Instant::now();
+                    let report = run(&Options::new(seed, jobs));
+                    let again = twice.then(|| run(&Options::new(seed, jobs)));
+                    let planned = report.figures["jobs"].parse().unwrap_or(0);
+                    let ok = print(&report, again.as_ref(), jobs, t0.elapsed().as_secs_f64());
+                    outcomes.lock().unwrap().push((seed, planned, ok));
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let total: usize = outcomes.iter().map(|o| o.1).sum();
+    let mut failed: Vec<u64> = outcomes.iter().filter(|o| !o.2).map(|o| o.0).collect();
+    failed.sort_unstable();
+    let runs = if twice { " (each seed run twice)" } else { "" };
+    println!(
+        "{} seeds, {total} jobs in {wall:.1} s on {parallel} thread(s){runs}: {:.0} jobs a minute of wall time; failed seeds: {failed:?}",
+        outcomes.len(),
+        total as f64 / wall * 60.0 * if twice { 2.0 } else { 1.0 },
+    );
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+/// Prints a seed's line, and what failed with the command that replays
+/// it; whether it passed.
+fn print(report: &Report, again: Option<&Report>, jobs: usize, wall: f64) -> bool {
+    let figures: Vec<String> = report
+        .figures
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let seed = report.seed;
+    let mut out = format!(
+        "seed {seed}: {} calls, trace {:016x}, {wall:.1} s wall, {}\n",
+        report.calls,
+        report.hash,
+        figures.join(" ")
+    );
+    let mut bad = report.violations.clone();
+    if let Some(again) = again
+        && again.hash != report.hash
+    {
+        bad.push(format!(
+            "not deterministic: trace {:016x} then {:016x}",
+            report.hash, again.hash
+        ));
+    }
+    if !bad.is_empty() {
+        out.push_str(&format!("{}\nseed {seed} FAILED:\n", report.summary));
+        for v in bad.iter().take(20) {
+            out.push_str(&format!("  {v}\n"));
+        }
+        out.push_str("  last calls:\n");
+        for line in report.tail.iter().rev().take(30).rev() {
+            out.push_str(&format!(
+                "    {}\n",
+                line.chars().take(300).collect::<String>()
+            ));
+        }
+        out.push_str(&format!(
+            "  replay: bash tests/sim.sh --seed {seed} --jobs {jobs}\n"
+        ));
+    }
+    print!("{out}");
+    bad.is_empty()
+}
+
+/// The scale figures: a line a rate, until a rate is not sustained.
+fn scale(shards: u32, rates: &[u32], seconds: u64, concurrency: usize) {
+    for &rate in rates {
         let t0 = Instant::now();
-        let report = hangar_sim::run::run(&hangar_sim::run::Options::new(seed, jobs));
-        total_jobs += jobs;
-        let wall = t0.elapsed();
-        let figures: Vec<String> = report
-            .figures
+        let r = hangar_sim::scale::run(&hangar_sim::scale::Options {
+            seed: 1,
+            shards,
+            rate,
+            duration: std::time::Duration::from_secs(seconds),
+            concurrency,
+        });
+        let jobs = r.created.max(1) as f64;
+        let top: Vec<String> = r
+            .throttled_at
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .take(3)
+            .map(|(at, n)| format!("{at} x{n}"))
             .collect();
         println!(
-            "seed {seed}: {} calls, trace {:016x}, {:.1} s wall, {}",
-            report.calls,
-            report.hash,
-            wall.as_secs_f64(),
-            figures.join(" ")
+            "shards {shards} rate {rate}/s: {} created, {} started by the end, {} a second after ({}); per job {:.2} WCU {:.2} RCU {:.2} DynamoDB and {:.2} SQS requests; {} throttled{}; {:.0} s wall",
+            r.created,
+            r.started,
+            r.started_a_second_after,
+            if r.sustained(rate) {
+                "sustained"
+            } else {
+                "NOT sustained"
+            },
+            r.write_units / jobs,
+            r.read_units / jobs,
+            r.requests as f64 / jobs,
+            r.sqs_requests as f64 / jobs,
+            r.throttled,
+            if top.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", top.join("; "))
+            },
+            t0.elapsed().as_secs_f64()
         );
-        let mut bad = report.violations.clone();
-        if twice {
-            let again = hangar_sim::run::run(&hangar_sim::run::Options::new(seed, jobs));
-            if again.hash != report.hash {
-                bad.push(format!(
-                    "not deterministic: trace {:016x} then {:016x}",
-                    report.hash, again.hash
-                ));
-            }
+        if !r.sustained(rate) {
+            break;
         }
-        if !bad.is_empty() {
-            failed += 1;
-            println!("{}", report.summary);
-            println!("seed {seed} FAILED:");
-            for v in bad.iter().take(20) {
-                println!("  {v}");
-            }
-            println!("  last calls:");
-            for line in report.tail.iter().rev().take(30).rev() {
-                println!("    {}", line.chars().take(300).collect::<String>());
-            }
-            println!("  replay: bash tests/sim.sh --seed {seed} --jobs {jobs}");
-        }
-    }
-    let wall = started.elapsed().as_secs_f64();
-    println!(
-        "{total_jobs} jobs in {wall:.1} s: {:.0} jobs a minute of wall time; {failed} seed(s) failed",
-        total_jobs as f64 / wall * 60.0
-    );
-    if failed > 0 {
-        std::process::exit(1);
     }
 }

@@ -41,6 +41,9 @@ pub struct Billing {
     pub requests: BTreeMap<String, u64>,
     /// Requests answered with a throttling error, by operation.
     pub throttled: BTreeMap<String, u64>,
+    /// The same, by the partition that refused them: `<table>[/<index>]
+    /// <partition key> <reason>`.
+    pub throttled_at: BTreeMap<String, u64>,
 }
 
 impl Billing {

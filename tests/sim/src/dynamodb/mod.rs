@@ -224,9 +224,15 @@ impl DynamoDb {
         if !self.options.partition_limits {
             return Ok(());
         }
+        let billing = &mut self.billing;
         self.partitions
             .admit(now_ms, demands)
             .map_err(|(reason, d)| {
+                let at = match &d.index {
+                    Some(i) => format!("{}/{i} {} {reason}", d.table, d.partition),
+                    None => format!("{} {} {reason}", d.table, d.partition),
+                };
+                *billing.throttled_at.entry(at).or_default() += 1;
                 let mut resource = self
                     .tables
                     .get(&d.table)
