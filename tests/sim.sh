@@ -2,8 +2,12 @@
 # Runs Hangar in the deterministic simulation of AWS (tests/sim): the real
 # library under the real SDK against models of DynamoDB, SQS, Lambda's SQS
 # event source mapping and the scheduler, in virtual time, from one seed.
-# Usage: tests/sim.sh [--seeds N | --seed S] [--jobs J] [--twice]
-#   --twice runs each seed again and fails if its trace differs.
+# Usage: tests/sim.sh [--seeds N | --seed S] [--jobs J] [--twice] [--parallel P]
+#   --twice runs each seed again and fails if its trace differs;
+#   --parallel runs P seeds at once, one a thread.
+#        tests/sim.sh --scale [--shards S] [--rates R,R..] [--seconds D]
+#   fire-and-forget jobs at each rate on a stack of S shards: what a stack
+#   takes before throttling holds it back.
 # A failing seed prints the tail of its trace and the command that replays
 # it; SIM_TRACE=FILE writes a seed's whole trace.
 set -euo pipefail

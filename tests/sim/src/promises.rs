@@ -310,7 +310,10 @@ async fn check_bad_bodies(plan: &Plan, client: &Client, v: &mut Vec<String>) {
             return;
         }
     };
-    if invalid != plan.bad_bodies {
+    // None lost. A send whose answer was lost is sent again by the SDK:
+    // its body is then two messages, each recorded once (by its message
+    // id); more than that is not a duplicate but a fault.
+    if invalid < plan.bad_bodies || invalid > 2 * plan.bad_bodies {
         v.push(format!(
             "{invalid} bad messages recorded as Failed jobs, {} sent",
             plan.bad_bodies
