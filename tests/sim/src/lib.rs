@@ -22,6 +22,7 @@
 //! gives: the same calls in the same order give the same answers.
 
 pub mod api;
+pub mod cost;
 pub mod dynamodb;
 pub mod lambda;
 pub mod mix;

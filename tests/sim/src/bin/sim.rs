@@ -31,6 +31,20 @@ fn main() {
                     .unwrap_or_else(|_| panic!("{name} takes a number"))
             })
     };
+    if args.iter().any(|a| a == "--cost") {
+        for s in hangar_sim::cost::Scenario::ALL {
+            let c = hangar_sim::cost::measure(s);
+            println!(
+                "| {} | {:.2} | {:.2} | {:.2} DynamoDB, {:.2} SQS |",
+                s.row(),
+                c.write_units,
+                c.read_units,
+                c.dynamodb_requests,
+                c.sqs_requests
+            );
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--scale") {
         let list = args
             .iter()
