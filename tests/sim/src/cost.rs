@@ -271,7 +271,7 @@ async fn create(
                     .send()
                     .await
                     .expect("a send");
-                JobId::parse(format!("idem-{key}")).map_err(Into::into)
+                JobId::parse(format!("idem-{key}"))
             }
         };
         ids.push(id.expect("a job"));
