@@ -32,6 +32,7 @@ pub mod run;
 pub mod scale;
 pub mod scheduler;
 pub mod sqs;
+pub mod tick;
 pub mod time;
 pub mod trace;
 pub mod world;

@@ -4,6 +4,9 @@
 //! run on P threads at once (each seed on one thread, deterministic
 //! whatever P is).
 //!
+//! `sim --cost`: the cost table's scenarios, billed by the model.
+//! `sim --tick-table N`: the timer's tick on a table of N finished jobs.
+//!
 //! `sim --scale [--shards S] [--rates R,R..] [--seconds D] [--concurrency
 //! C]`: fire-and-forget jobs at each rate for D seconds (virtual) on a
 //! stack of S shards, a line a rate: what was started, what throttled.
@@ -31,6 +34,23 @@ fn main() {
                     .unwrap_or_else(|_| panic!("{name} takes a number"))
             })
     };
+    if let Some(size) = value("--tick-table") {
+        for items in [0, size as usize] {
+            let r = hangar_sim::tick::run(items);
+            println!(
+                "a tick on a table of {} items: {:?} ({} requests), {:.1} read and {:.1} write units, {} handed off, {} ms simulated, {:.1} ms wall",
+                r.items,
+                r.requests,
+                r.requests.values().sum::<u64>(),
+                r.read_units,
+                r.write_units,
+                r.handed_off,
+                r.simulated.as_millis(),
+                r.wall.as_secs_f64() * 1000.0
+            );
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--cost") {
         for s in hangar_sim::cost::Scenario::ALL {
             let c = hangar_sim::cost::measure(s);
