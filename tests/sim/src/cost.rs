@@ -7,22 +7,19 @@
 //! to one table by `tests/sim/tests/cost.rs`.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use hangar::{Client, ContinueOn, JobFailure, JobId, NewJob, Registry, RetryPolicy, State};
 use serde_json::json;
 
+use crate::dynamodb::Billing;
 use crate::dynamodb::value::Av;
-use crate::dynamodb::{Billing, DynamoDb};
 use crate::lambda::{self, Counters, Mapping};
-use crate::net::{Faults, Network};
-use crate::run::{RUNS, sim_client};
-use crate::sqs::Sqs;
-use crate::time::VirtualClock;
-use crate::world::{SharedWorld, World};
+use crate::net::Faults;
+use crate::run::{QUEUE, Stack, sim_client};
+use crate::world::SharedWorld;
 
 /// Jobs (or pairs) per scenario; the bill is divided among them.
 pub const N: usize = 4;
@@ -81,44 +78,23 @@ pub struct Cost {
     pub sqs_requests: f64,
 }
 
-const QUEUE: &str = "default";
 const KIND: &str = "cost.run";
 
 pub fn measure(scenario: Scenario) -> Cost {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run_scenario(scenario))
+    crate::run::block_on(run_scenario(scenario))
 }
 
 async fn run_scenario(scenario: Scenario) -> Cost {
-    let epoch: DateTime<Utc> = "2026-01-05T00:00:00Z".parse().expect("an instant");
-    let clock = VirtualClock::start(epoch);
-    hangar::entropy::install(7, Arc::new(clock));
-    let world: SharedWorld = Arc::new(Mutex::new(World::new(
-        7,
-        DynamoDb::new(Default::default()),
-        Sqs::new(Default::default()),
-    )));
-    let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, Faults::none()), clock);
-    let settings = hangar::setup::QueueSettings {
-        visibility_timeout: Duration::from_secs(960),
-        max_receive_count: 5,
-    };
-    let mut config = hangar::Config::new("cost");
-    let urls = hangar::setup::ensure_with(&sdk, &config, &[QUEUE], &settings)
-        .await
-        .expect("the stack is set up");
-    config.queue_urls = urls.into_iter().collect();
-    let run_no = RUNS.fetch_add(1, Ordering::SeqCst);
-    let (client, sqs) = sim_client(
-        &sdk,
-        config.clone(),
-        Arc::new(clock),
-        &format!("cost-{run_no}-client"),
+    let stack = Stack::new("cost", 7, Faults::none()).await;
+    let (clock, world, sdk, config, run_no) = (
+        stack.clock,
+        stack.world.clone(),
+        stack.sdk.clone(),
+        stack.config.clone(),
+        stack.run_no,
     );
+    let (client, sqs) = stack.client("client");
+    let settings = &stack.settings;
     let stop = Arc::new(AtomicBool::new(false));
     let mapping = Mapping {
         queue: QUEUE.into(),

@@ -75,7 +75,7 @@ pub struct Report {
 }
 
 const EPOCH: &str = "2026-01-05T00:00:00Z";
-const QUEUE: &str = "default";
+pub(crate) const QUEUE: &str = "default";
 /// Batch jobs of the mix go in a batch of this many.
 const BATCH_SIZE: usize = 200;
 /// Creations under way at once, as in the soak.
@@ -86,37 +86,89 @@ const RECURRING_AFTER: Duration = Duration::from_secs(60);
 /// Runs one seed to its end, on a runtime of its own whose clock is
 /// paused (it moves only when every task waits).
 pub fn run(options: &Options) -> Report {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    block_on(run_seed(options.clone()))
+}
+
+/// Runs `f` to its end on a runtime of its own, one thread, whose clock
+/// is paused.
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .expect("a runtime");
-    runtime.block_on(run_seed(options.clone()))
+        .expect("a runtime")
+        .block_on(f)
+}
+
+/// A stack on fresh models: the virtual clock (the library's ids and
+/// draws seeded on this thread), the world, an SDK configuration whose
+/// requests meet `faults`, and the stack named `name` made by the
+/// library's own setup with the queue `default`.
+pub(crate) struct Stack {
+    pub clock: VirtualClock,
+    pub world: SharedWorld,
+    pub sdk: aws_config::SdkConfig,
+    pub config: hangar::Config,
+    pub settings: hangar::setup::QueueSettings,
+    /// The run's number in this process, naming its SDK retry partitions.
+    pub run_no: usize,
+}
+
+impl Stack {
+    pub(crate) async fn new(name: &str, seed: u64, faults: Faults) -> Stack {
+        let epoch: DateTime<Utc> = EPOCH.parse().expect("an instant");
+        let clock = VirtualClock::start(epoch);
+        hangar::entropy::install(seed, Arc::new(clock));
+        fastrand::seed(seed);
+        let world: SharedWorld = Arc::new(Mutex::new(World::new(
+            seed,
+            DynamoDb::new(Default::default()),
+            Sqs::new(Default::default()),
+        )));
+        let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, faults), clock);
+        let settings = hangar::setup::QueueSettings {
+            visibility_timeout: Duration::from_secs(960),
+            max_receive_count: 5,
+        };
+        let mut config = hangar::Config::new(name);
+        let urls = hangar::setup::ensure_with(&sdk, &config, &[QUEUE], &settings)
+            .await
+            .expect("the stack is set up");
+        config.queue_urls = urls.into_iter().collect();
+        Stack {
+            clock,
+            world,
+            sdk,
+            config,
+            settings,
+            run_no: RUNS.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+
+    /// A client of the process `name` (its own retry partition), with the
+    /// virtual clock.
+    pub(crate) fn client(&self, name: &str) -> (Client, aws_sdk_sqs::Client) {
+        let process = format!("{}-{}-{name}", self.config.stack, self.run_no);
+        sim_client(
+            &self.sdk,
+            self.config.clone(),
+            Arc::new(self.clock),
+            &process,
+        )
+    }
 }
 
 async fn run_seed(options: Options) -> Report {
-    let epoch: DateTime<Utc> = EPOCH.parse().expect("an instant");
-    let clock = VirtualClock::start(epoch);
-    hangar::entropy::install(options.seed, Arc::new(clock));
-    fastrand::seed(options.seed);
-    let world: SharedWorld = Arc::new(Mutex::new(World::new(
-        options.seed,
-        DynamoDb::new(Default::default()),
-        Sqs::new(Default::default()),
-    )));
-    let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, options.faults), clock);
-    let settings = hangar::setup::QueueSettings {
-        visibility_timeout: Duration::from_secs(960),
-        max_receive_count: 5,
-    };
-    let mut config = hangar::Config::new("sim");
-    let urls = hangar::setup::ensure_with(&sdk, &config, &[QUEUE], &settings)
-        .await
-        .expect("the stack is set up");
-    config.queue_urls = urls.into_iter().collect();
+    let Stack {
+        clock,
+        world,
+        sdk,
+        config,
+        settings,
+        run_no,
+    } = Stack::new("sim", options.seed, options.faults).await;
     // Each simulated process has its own SDK retry partition, named by the
     // run and the process.
-    let run_no = RUNS.fetch_add(1, Ordering::SeqCst);
     let process = |name: &str| format!("sim-{run_no}-{name}");
     let (client, sqs) = sim_client(&sdk, config.clone(), Arc::new(clock), &process("client"));
     // A client whose process dies between its writes and its sends: the

@@ -12,17 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use hangar::{NewJob, Registry};
 use serde_json::json;
 
-use crate::dynamodb::DynamoDb;
 use crate::lambda::{self, Counters, Mapping};
-use crate::net::{Faults, Network};
-use crate::run::{RUNS, sim_client};
-use crate::sqs::Sqs;
-use crate::time::VirtualClock;
-use crate::world::{SharedWorld, World};
+use crate::net::Faults;
+use crate::run::{QUEUE, Stack, sim_client};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -63,39 +58,23 @@ impl Report {
     }
 }
 
-const QUEUE: &str = "default";
 const KIND: &str = "scale.noop";
 
 pub fn run(options: &Options) -> Report {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run_rate(options.clone()))
+    crate::run::block_on(run_rate(options.clone()))
 }
 
 async fn run_rate(options: Options) -> Report {
-    let epoch: DateTime<Utc> = "2026-01-05T00:00:00Z".parse().expect("an instant");
-    let clock = VirtualClock::start(epoch);
-    hangar::entropy::install(options.seed, Arc::new(clock));
-    let world: SharedWorld = Arc::new(Mutex::new(World::new(
-        options.seed,
-        DynamoDb::new(Default::default()),
-        Sqs::new(Default::default()),
-    )));
-    let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, Faults::none()), clock);
-    let settings = hangar::setup::QueueSettings {
-        visibility_timeout: Duration::from_secs(960),
-        max_receive_count: 5,
-    };
-    let mut config = hangar::Config::new("scale");
-    config.shards = options.shards;
-    let urls = hangar::setup::ensure_with(&sdk, &config, &[QUEUE], &settings)
-        .await
-        .expect("the stack is set up");
-    config.queue_urls = urls.into_iter().collect();
-    let run_no = RUNS.fetch_add(1, Ordering::SeqCst);
+    let mut stack = Stack::new("scale", options.seed, Faults::none()).await;
+    stack.config.shards = options.shards;
+    let Stack {
+        clock,
+        world,
+        sdk,
+        config,
+        settings,
+        run_no,
+    } = stack;
     // Billing from here on: the stack's setup is not the workload's.
     let before = world.lock().expect("one thread").dynamodb.billing().clone();
     let started: Arc<Mutex<Vec<i64>>> = Arc::default();

@@ -6,21 +6,17 @@
 //! cost it nothing.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use hangar::NewJob;
 use serde_json::json;
 
+use crate::dynamodb::Billing;
 use crate::dynamodb::value::Av;
-use crate::dynamodb::{Billing, DynamoDb};
-use crate::net::{Faults, Network};
-use crate::run::{RUNS, sim_client};
-use crate::sqs::Sqs;
+use crate::net::Faults;
+use crate::run::{QUEUE, Stack};
 use crate::time::VirtualClock;
-use crate::world::{SharedWorld, World};
+use crate::world::SharedWorld;
 
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -38,45 +34,16 @@ pub struct Report {
     pub wall: Duration,
 }
 
-const QUEUE: &str = "default";
-
 /// Ticks once on a table of `size` finished jobs and 20 Scheduled ones
 /// due within the tick's reach.
 pub fn run(size: usize) -> Report {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a runtime");
-    runtime.block_on(tick_on(size))
+    crate::run::block_on(tick_on(size))
 }
 
 async fn tick_on(size: usize) -> Report {
-    let epoch: DateTime<Utc> = "2026-01-05T00:00:00Z".parse().expect("an instant");
-    let clock = VirtualClock::start(epoch);
-    hangar::entropy::install(3, Arc::new(clock));
-    let world: SharedWorld = Arc::new(Mutex::new(World::new(
-        3,
-        DynamoDb::new(Default::default()),
-        Sqs::new(Default::default()),
-    )));
-    let sdk = crate::net::sdk_config(Network::new(world.clone(), clock, Faults::none()), clock);
-    let settings = hangar::setup::QueueSettings {
-        visibility_timeout: Duration::from_secs(960),
-        max_receive_count: 5,
-    };
-    let mut config = hangar::Config::new("tick");
-    let urls = hangar::setup::ensure_with(&sdk, &config, &[QUEUE], &settings)
-        .await
-        .expect("the stack is set up");
-    config.queue_urls = urls.into_iter().collect();
-    let run_no = RUNS.fetch_add(1, Ordering::SeqCst);
-    let (client, _) = sim_client(
-        &sdk,
-        config.clone(),
-        Arc::new(clock),
-        &format!("tick-{run_no}"),
-    );
+    let stack = Stack::new("tick", 3, Faults::none()).await;
+    let (clock, world, config) = (stack.clock, stack.world.clone(), stack.config.clone());
+    let (client, _) = stack.client("client");
     // One job run to its end by a worker: the template of the finished
     // jobs.
     let done = client
