@@ -18,7 +18,7 @@ use crate::dynamodb::Billing;
 use crate::dynamodb::value::Av;
 use crate::lambda::{self, Counters, Mapping};
 use crate::net::Faults;
-use crate::run::{QUEUE, Stack, sim_client};
+use crate::stack::{QUEUE, Stack, sim_client};
 use crate::world::SharedWorld;
 
 /// Jobs (or pairs) per scenario; the bill is divided among them.
@@ -81,7 +81,7 @@ pub struct Cost {
 const KIND: &str = "cost.run";
 
 pub fn measure(scenario: Scenario) -> Cost {
-    crate::run::block_on(run_scenario(scenario))
+    crate::stack::block_on(run_scenario(scenario))
 }
 
 async fn run_scenario(scenario: Scenario) -> Cost {

@@ -7,16 +7,15 @@
 //! answer was lost, or whose SDK gave up, is tried again without making a
 //! second job, as a careful caller does.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hangar::{
-    Batch, Client, ContinueOn, JobId, JobRecord, NewJob, RecurringOptions, RetryPolicy, State,
-};
+use hangar::{Batch, Client, ContinueOn, JobId, NewJob, RecurringOptions, RetryPolicy, State};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
+
+pub use crate::plan::{Plan, PlannedBatch, Tags, Want};
 
 /// The kind of every job of the mix; its handler sleeps `args.ms`, then
 /// fails if `args.fail` or its attempt is at most `args.fail_first`.
@@ -30,114 +29,6 @@ pub const RATE: (u32, u64) = (20, 1000);
 /// The name of the recurring job; its occurrences' ids start with it and
 /// a colon.
 pub const RECURRING: &str = "soak-tick";
-
-/// What a job must end as.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Want {
-    Succeeded,
-    Failed,
-    Deleted,
-    /// A continuation whose parent Failed: it waits, and never runs.
-    Awaiting,
-    /// An occurrence of the recurring job: it runs, or is deleted with the
-    /// recurring job before it starts.
-    RanOrDeleted,
-}
-
-impl Want {
-    /// Whether the job is where it must end.
-    pub fn reached(self, j: &JobRecord) -> bool {
-        self.reached_by(j.state)
-    }
-
-    /// Whether a job in `state` is where it must end.
-    pub fn reached_by(self, state: State) -> bool {
-        match self {
-            Want::Succeeded => state == State::Succeeded,
-            Want::Failed => state == State::Failed,
-            Want::Deleted => state == State::Deleted,
-            Want::Awaiting => state == State::Awaiting,
-            Want::RanOrDeleted => matches!(state, State::Succeeded | State::Deleted),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Tags {
-    pub conc: bool,
-    pub rate: bool,
-    /// Runs allowed by its retry policy.
-    pub max_runs: u32,
-    /// Must not have run at all.
-    pub never_runs: bool,
-    /// Fired by the recurring job (created ahead of its time: no latency).
-    pub occurrence: bool,
-}
-
-impl Tags {
-    fn runs(max_runs: u32) -> Self {
-        Tags {
-            max_runs,
-            ..Tags::default()
-        }
-    }
-}
-
-/// A batch of the mix: its jobs must succeed, and its continuation run
-/// after the last of them.
-#[derive(Debug, Clone)]
-pub struct PlannedBatch {
-    pub id: JobId,
-    pub jobs: Vec<JobId>,
-    pub then: JobId,
-}
-
-#[derive(Default)]
-pub struct Plan {
-    pub want: HashMap<JobId, (Want, Tags)>,
-    pub batches: Vec<PlannedBatch>,
-    pub bad_bodies: usize,
-    /// Jobs deleted or rescheduled after their creation, by the state they
-    /// were in ("rescheduled refused while Processing": a running job
-    /// cannot be rescheduled).
-    pub moved: BTreeMap<String, usize>,
-    /// Missed occurrences of the recurring job its misfire policy skipped.
-    pub skipped: usize,
-    /// Creations tried again after an error.
-    pub retried: usize,
-}
-
-impl Plan {
-    /// The `n` jobs of the batch `batch_id` and its continuation: each
-    /// must succeed.
-    fn add_batch(&mut self, batch_id: &JobId, n: u64) {
-        let jobs: Vec<JobId> = (1..=n)
-            .map(|k| JobId::parse(format!("{batch_id}.{k}")).expect("a batch job's id"))
-            .collect();
-        for id in &jobs {
-            self.want
-                .insert(id.clone(), (Want::Succeeded, Tags::runs(4)));
-        }
-        let then = JobId::parse(format!("{batch_id}.then1")).expect("a continuation's id");
-        self.want
-            .insert(then.clone(), (Want::Succeeded, Tags::runs(4)));
-        self.batches.push(PlannedBatch {
-            id: batch_id.clone(),
-            jobs,
-            then,
-        });
-    }
-
-    /// An occurrence the recurring job fired: it must have run, or been
-    /// deleted with the recurring job before it started.
-    pub fn add_occurrence(&mut self, id: JobId) {
-        let tags = Tags {
-            occurrence: true,
-            ..Tags::runs(4)
-        };
-        self.want.insert(id, (Want::RanOrDeleted, tags));
-    }
-}
 
 /// Whether a job is an occurrence of the recurring job.
 pub fn is_occurrence(id: &JobId) -> bool {

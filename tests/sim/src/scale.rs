@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::lambda::{self, Counters, Mapping};
 use crate::net::Faults;
-use crate::run::{QUEUE, Stack, sim_client};
+use crate::stack::{QUEUE, Stack, sim_client};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -61,7 +61,7 @@ impl Report {
 const KIND: &str = "scale.noop";
 
 pub fn run(options: &Options) -> Report {
-    crate::run::block_on(run_rate(options.clone()))
+    crate::stack::block_on(run_rate(options.clone()))
 }
 
 async fn run_rate(options: Options) -> Report {

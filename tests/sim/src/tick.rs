@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::dynamodb::Billing;
 use crate::dynamodb::value::Av;
 use crate::net::Faults;
-use crate::run::{QUEUE, Stack};
+use crate::stack::{QUEUE, Stack};
 use crate::time::VirtualClock;
 use crate::world::SharedWorld;
 
@@ -37,7 +37,7 @@ pub struct Report {
 /// Ticks once on a table of `size` finished jobs and 20 Scheduled ones
 /// due within the tick's reach.
 pub fn run(size: usize) -> Report {
-    crate::run::block_on(tick_on(size))
+    crate::stack::block_on(tick_on(size))
 }
 
 async fn tick_on(size: usize) -> Report {
