@@ -102,6 +102,10 @@ fn main() {
                     let again = twice.then(|| run(&Options::new(seed, jobs)));
                     let planned = report.figures["jobs"].parse().unwrap_or(0);
                     let ok = print(&report, again.as_ref(), jobs, t0.elapsed().as_secs_f64());
+                    // One seed: its checker's summary too, pass or fail.
+                    if seeds.len() == 1 && ok {
+                        println!("{}", report.summary);
+                    }
                     outcomes.lock().unwrap().push((seed, planned, ok));
                 }
             });
