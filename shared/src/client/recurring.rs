@@ -158,13 +158,15 @@ impl Recurring<'_> {
     pub async fn remove(&self, id: &str) -> Result<bool> {
         validate_recurring_id(id)?;
         let core = &self.client.core;
-        match core.store.delete_recurring(id).await? {
-            Some(old) => {
-                self.stop_fired_ahead(&old, "removed", core.now()).await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        // Read first: a delete whose answer is lost is tried again by the
+        // SDK and then finds nothing; the record read here still says
+        // which occurrences the job fired ahead.
+        let Some(read) = core.store.get_recurring(id).await? else {
+            return Ok(false);
+        };
+        let old = core.store.delete_recurring(id).await?.unwrap_or(read);
+        self.stop_fired_ahead(&old, "removed", core.now()).await?;
+        Ok(true)
     }
 
     /// Stops a recurring job from firing; the occurrences it fired ahead

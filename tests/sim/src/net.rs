@@ -7,6 +7,8 @@
 //! before the request reaches the model, or an answer lost after the
 //! model applied it (the caller sees a 500 and the SDK retries).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -56,6 +58,8 @@ pub struct Network {
     world: SharedWorld,
     clock: VirtualClock,
     faults: Faults,
+    /// An operation whose next answers are lost, and how many more.
+    losing: Option<(&'static str, Arc<AtomicUsize>)>,
 }
 
 impl Network {
@@ -64,6 +68,17 @@ impl Network {
             world,
             clock,
             faults,
+            losing: None,
+        }
+    }
+
+    /// The same network, losing the answers of the next `times` requests
+    /// of the operation `op` (applied, the caller told 500): a focused
+    /// test's fault.
+    pub fn losing(self, op: &'static str, times: usize) -> Self {
+        Network {
+            losing: Some((op, Arc::new(AtomicUsize::new(times)))),
+            ..self
         }
     }
 
@@ -100,9 +115,17 @@ impl Network {
         // Half the latency on the way there, half on the way back.
         tokio::time::sleep(Duration::from_millis(latency / 2)).await;
         let now_ms = self.clock.now_ms();
+        let lose = self.losing.as_ref().is_some_and(|(lost, left)| {
+            *lost == op
+                && left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+        });
         let fault =
             if self.faults.sends_lost && service == "AmazonSQS" && op.starts_with("SendMessage") {
                 Some(Fault::ServerError)
+            } else if lose {
+                Some(Fault::LostAnswer)
             } else {
                 fault
             };

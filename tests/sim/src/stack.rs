@@ -22,7 +22,7 @@ pub const QUEUE: &str = "default";
 
 /// Runs `f` to its end on a runtime of its own, one thread, whose clock
 /// is paused.
-pub(crate) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -35,7 +35,7 @@ pub(crate) fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 /// draws seeded on this thread), the world, an SDK configuration whose
 /// requests meet `faults`, and the stack named `name` made by the
 /// library's own setup with the queue `default`.
-pub(crate) struct Stack {
+pub struct Stack {
     pub clock: VirtualClock,
     pub world: SharedWorld,
     pub sdk: aws_config::SdkConfig,
@@ -46,7 +46,7 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    pub(crate) async fn new(name: &str, seed: u64, faults: Faults) -> Stack {
+    pub async fn new(name: &str, seed: u64, faults: Faults) -> Stack {
         let epoch: DateTime<Utc> = EPOCH.parse().expect("an instant");
         let clock = VirtualClock::start(epoch);
         hangar::entropy::install(seed, Arc::new(clock));
@@ -78,7 +78,7 @@ impl Stack {
 
     /// A client of the process `name` (its own retry partition), with the
     /// virtual clock.
-    pub(crate) fn client(&self, name: &str) -> (Client, aws_sdk_sqs::Client) {
+    pub fn client(&self, name: &str) -> (Client, aws_sdk_sqs::Client) {
         let process = format!("{}-{}-{name}", self.config.stack, self.run_no);
         sim_client(
             &self.sdk,
@@ -91,7 +91,7 @@ impl Stack {
 
 /// A client on the simulated SDK with the virtual clock, retrying as
 /// Hangar's clients do, and its process's SQS client.
-pub(crate) fn sim_client(
+pub fn sim_client(
     sdk: &aws_config::SdkConfig,
     config: hangar::Config,
     clock: hangar::clock::SharedClock,
@@ -126,4 +126,4 @@ pub(crate) fn sim_client(
 }
 
 /// Runs started in this process, to keep each run's SDK state its own.
-pub(crate) static RUNS: AtomicUsize = AtomicUsize::new(0);
+pub static RUNS: AtomicUsize = AtomicUsize::new(0);
