@@ -19,7 +19,6 @@ mod metrics;
 mod model;
 mod pause;
 mod recurring;
-mod sqs_model;
 mod support;
 mod timer;
 mod worker;
