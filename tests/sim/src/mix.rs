@@ -156,10 +156,11 @@ impl Mix {
 
     /// An action tried again a second after an error (the SDK's retries
     /// spent, or its retry quota) until it succeeds; each retry counted.
-    async fn retried<T, F, Fut>(&self, what: &str, mut act: F) -> T
+    async fn retried<T, E, F, Fut>(&self, what: &str, mut act: F) -> T
     where
+        E: std::fmt::Display,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = hangar::Result<T>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         for _ in 0..60 {
             match act().await {
@@ -306,31 +307,28 @@ impl Mix {
     /// Deletes a job; returns the state it was in when the deletion took
     /// (read from its history when a retried deletion finds it done).
     async fn delete(&self, id: &JobId) -> Option<String> {
-        for _ in 0..60 {
+        let before = |job: &hangar::JobRecord, at: usize| {
+            job.history
+                .get(at.checked_sub(1)?)
+                .map(|h| h.state.to_string())
+        };
+        self.retried("a deletion", || async {
             match self.client.delete(id).await {
-                Ok(job) => return job.history.iter().rev().nth(1).map(|h| h.state.to_string()),
+                Ok(job) => Ok(before(&job, job.history.len() - 1)),
                 Err(hangar::Error::InvalidTransition {
                     from: State::Deleted,
                     ..
                 }) => {
-                    let job = self.client.get(id).await.ok().flatten()?;
-                    let at = job
-                        .history
-                        .iter()
-                        .rposition(|h| h.state == State::Deleted)?;
-                    return job
-                        .history
-                        .get(at.checked_sub(1)?)
-                        .map(|h| h.state.to_string());
+                    let job = self.client.get(id).await?;
+                    Ok(job.and_then(|j| {
+                        let at = j.history.iter().rposition(|h| h.state == State::Deleted)?;
+                        before(&j, at)
+                    }))
                 }
-                Err(e) => {
-                    tracing::warn!("a deletion failed, tried again: {e}");
-                    self.plan.lock().unwrap().retried += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+                Err(e) => Err(e),
             }
-        }
-        panic!("the deletion of {id} failed 60 times")
+        })
+        .await
     }
 
     /// An intake request with an idempotency key: one in five sent twice,
@@ -370,25 +368,15 @@ impl Mix {
     /// error (a body sent twice is one more duplicate, which intake's key
     /// absorbs).
     async fn send_raw(&self, body: &str) {
-        for _ in 0..60 {
-            let sent = self
-                .raw
+        self.retried("a send", || {
+            self.raw
                 .0
                 .send_message()
                 .queue_url(&self.raw.1)
                 .message_body(body)
                 .send()
-                .await;
-            match sent {
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!("a send failed, tried again: {e}");
-                    self.plan.lock().unwrap().retried += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        panic!("a send failed 60 times")
+        })
+        .await;
     }
 
     async fn under_concurrency_key(&self, i: usize) {
@@ -425,26 +413,22 @@ impl Mix {
     /// already finished.
     async fn rescheduled_a_while_after(&self, i: usize) {
         let id = self.enqueued_a_while_ago(i, 500..2000).await;
-        let mut outcome = None;
-        for _ in 0..60 {
-            match self.client.reschedule(&id, Duration::from_secs(2)).await {
-                Ok(due) => {
-                    outcome = Some(self.state_before_reschedule(&id, due).await);
-                    break;
+        let outcome = self
+            .retried("a reschedule", || async {
+                match self.client.reschedule(&id, Duration::from_secs(2)).await {
+                    Ok(due) => Ok(Some(due)),
+                    Err(hangar::Error::InvalidTransition { from, .. }) => {
+                        assert_eq!(from, State::Processing, "only a running job refuses");
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(hangar::Error::InvalidTransition { from, .. }) => {
-                    assert_eq!(from, State::Processing, "only a running job refuses");
-                    outcome = Some("refused while Processing".to_owned());
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!("a reschedule failed, tried again: {e}");
-                    self.plan.lock().unwrap().retried += 1;
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        let outcome = outcome.unwrap_or_else(|| panic!("the reschedule of {id} failed 60 times"));
+            })
+            .await;
+        let outcome = match outcome {
+            Some(due) => self.state_before_reschedule(&id, due).await,
+            None => "refused while Processing".to_owned(),
+        };
         self.moved(&format!("rescheduled {outcome}"));
         // Two runs of attempt 1 at most (before and after a reschedule of
         // the finished job), each with its retries.
