@@ -40,9 +40,9 @@ impl Trace {
     /// not change the hash) and its answer's text.
     pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: &Value, outcome: &str) {
         let mut line = self.spare().into_bytes();
-        line.extend_from_slice(now_ms.to_string().as_bytes());
-        for part in [" ", target, ".", op, " "] {
-            line.extend_from_slice(part.as_bytes());
+        {
+            use std::io::Write;
+            let _ = write!(line, "{now_ms} {target}.{op} ");
         }
         serde_json::to_writer(&mut line, body).expect("JSON writes to memory");
         line.extend_from_slice(b" -> ");
