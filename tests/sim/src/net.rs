@@ -249,5 +249,11 @@ pub fn sdk_config(network: Network, clock: VirtualClock) -> aws_config::SdkConfi
         .http_client(network)
         .time_source(clock)
         .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        // A stalled stream is a property of real sockets: the model's
+        // answers arrive whole, so the SDK's throughput watch has nothing
+        // to see.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
         .build()
 }
