@@ -1320,8 +1320,69 @@ async fn jobs_waiting_for_a_key_are_listed_and_counted() {
         .collect();
     assert_eq!(waiting, ids[..3], "{key}");
     assert_eq!(key["more_waiting"], true);
+    // The next page goes on from the cursor the first one printed.
+    let cursor = key["next_cursor"].as_str().unwrap();
+    let rest = json(&hangar(
+        &env,
+        &[
+            "concurrency",
+            "db",
+            "--limit",
+            "3",
+            "--cursor",
+            cursor,
+            "--json",
+        ],
+    ));
+    assert_eq!(rest["waiting_jobs"][0]["id"], ids[3].as_str(), "{rest}");
+    assert_eq!(rest["waiting_jobs"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
     let text = ok(&hangar(&env, &["concurrency", "db"]));
     for id in &ids {
         assert!(text.contains(id.as_str()), "{id}: {text}");
     }
+    let text = ok(&hangar(&env, &["concurrency", "db", "--limit", "2"]));
+    assert!(text.contains("… more: --cursor "), "{text}");
+
+    // `hangar jobs` pages the same way: what it left out is said on
+    // standard error, with the cursor that goes on.
+    let first = hangar(&env, &["jobs", "--state", "enqueued", "--limit", "3"]);
+    let shown = ok(&first);
+    let said = String::from_utf8_lossy(&first.stderr).to_string();
+    let cursor = said
+        .lines()
+        .find_map(|l| l.strip_prefix("more: --cursor "))
+        .unwrap_or_else(|| panic!("no cursor said: {said}"));
+    let rest = json(&hangar(
+        &env,
+        &["jobs", "--state", "enqueued", "--cursor", cursor, "--json"],
+    ));
+    let rest: Vec<&str> = rest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    for id in &ids {
+        assert_eq!(
+            shown.contains(id.as_str()) as usize + rest.contains(&id.as_str()) as usize,
+            1,
+            "{id} listed once over the two pages: {shown} / {rest:?}"
+        );
+    }
+    // A cursor of another listing, or an edited one, is refused.
+    let err = fails(
+        &hangar(&env, &["jobs", "--state", "failed", "--cursor", cursor]),
+        2,
+    );
+    assert!(err.contains("another listing"), "{err}");
+    let err = fails(
+        &hangar(
+            &env,
+            &["jobs", "--state", "enqueued", "--cursor", &cursor[1..]],
+        ),
+        2,
+    );
+    assert!(err.contains("--cursor"), "{err}");
 }

@@ -46,3 +46,34 @@ pub async fn bind_local(port: Option<u16>, what: &str) -> Result<tokio::net::Tcp
         Err(e) => Err(Fail::new(format!("cannot serve {what} on that port: {e}"))),
     }
 }
+
+/// The key that signs the cursors the CLI prints: a cursor is not secret
+/// (whoever runs the CLI reads the table), but one that was cut or edited
+/// is refused with a clear error instead of reading from wherever it
+/// points.
+const CURSOR_KEY: &[u8] = b"hangar-cli-cursor";
+
+/// The text of a page's cursor, for `--cursor`: the listing it continues
+/// travels in it.
+pub fn cursor_text(query: &hangar::ListQuery, cursor: hangar::Cursor) -> String {
+    hangar_admin::Cursors::new(CURSOR_KEY).encode(&hangar_admin::cursor::Position {
+        query: query.clone(),
+        cursor,
+    })
+}
+
+/// Reads `--cursor`: refused when malformed, edited, or from another
+/// listing than `query`.
+pub fn read_cursor(text: &str, query: &hangar::ListQuery) -> Result<hangar::Cursor, Fail> {
+    let position = hangar_admin::Cursors::new(CURSOR_KEY)
+        .decode(text)
+        .map_err(|_| {
+            Fail::usage("--cursor: not a cursor this command printed (cut or edited); start the listing again")
+        })?;
+    if &position.query != query {
+        return Err(Fail::usage(
+            "--cursor: the cursor continues another listing; start this one without it",
+        ));
+    }
+    Ok(position.cursor)
+}

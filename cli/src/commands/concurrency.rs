@@ -5,7 +5,7 @@ use clap::Args;
 use hangar::Client;
 
 use super::Error;
-use super::common::Format;
+use super::common::{Format, cursor_text, read_cursor};
 use crate::output::{self, Out};
 
 #[derive(Args)]
@@ -15,26 +15,38 @@ pub struct ConcurrencyArgs {
     /// List at most this many waiting jobs.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Go on from where a previous listing stopped (the cursor it printed).
+    #[arg(long)]
+    cursor: Option<String>,
     #[command(flatten)]
     fmt: Format,
 }
 
 pub async fn run(client: &Client, args: ConcurrencyArgs) -> Result<(), Error> {
-    let ConcurrencyArgs { key, limit, fmt } = args;
+    let ConcurrencyArgs {
+        key,
+        limit,
+        cursor,
+        fmt,
+    } = args;
+    let listing = hangar::ListQuery::state(hangar::State::Enqueued);
+    let mut cursor = match cursor {
+        Some(text) => Some(read_cursor(&text, &listing)?),
+        None => None,
+    };
     let k = client.concurrency_key(&key).await?;
     let mut waiting = Vec::new();
-    let mut cursor = None;
-    let more = loop {
+    let next = loop {
         let page = client
             .waiting_jobs(&key, (limit - waiting.len()).clamp(1, 100), cursor.as_ref())
             .await?;
         waiting.extend(page.jobs);
         match page.next {
             Some(next) if waiting.len() < limit => cursor = Some(next),
-            next => break next.is_some(),
+            next => break next,
         }
     };
-    waiting.truncate(limit);
+    let next_cursor = next.map(|next| cursor_text(&listing, next));
     if fmt.json {
         let jobs: Vec<_> = waiting.iter().map(hangar::json::JobJson::from).collect();
         Out::json(&serde_json::json!({
@@ -45,7 +57,8 @@ pub async fn run(client: &Client, args: ConcurrencyArgs) -> Result<(), Error> {
             "waiting": k.waiting,
             "next": k.next,
             "waiting_jobs": jobs,
-            "more_waiting": more,
+            "more_waiting": next_cursor.is_some(),
+            "next_cursor": next_cursor,
         }));
     } else {
         println!("key      {key}");
@@ -60,8 +73,8 @@ pub async fn run(client: &Client, args: ConcurrencyArgs) -> Result<(), Error> {
                 output::short_time(j.created_at)
             );
         }
-        if more {
-            println!("         … more (--limit)");
+        if let Some(cursor) = &next_cursor {
+            println!("         … more: --cursor {cursor}");
         }
         if let Some(next) = k.next {
             println!("next     {next} (ordered: the job numbered so starts next)");

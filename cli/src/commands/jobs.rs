@@ -4,7 +4,7 @@ use clap::Args;
 use hangar::{Client, State};
 
 use super::Error;
-use super::common::{Format, job_id};
+use super::common::{Format, cursor_text, job_id, read_cursor};
 use crate::output::{self, Fail, Out};
 use crate::parse;
 
@@ -27,6 +27,9 @@ pub struct JobsArgs {
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Go on from where a previous listing stopped (the cursor it printed).
+    #[arg(long)]
+    cursor: Option<String>,
     #[command(flatten)]
     fmt: Format,
 }
@@ -45,15 +48,50 @@ pub async fn show(client: &Client, JobArgs { id, fmt }: JobArgs) -> Result<(), E
     Ok(())
 }
 
+/// Pages of the listing until `--limit` jobs. What was left out is said on
+/// standard error (standard output stays the list, or its JSON): the
+/// cursor that goes on, and whether more keys had waiting jobs than a
+/// listing reads.
 pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
-    let jobs = client
-        .list(args.state, args.queue.as_deref(), args.limit)
-        .await?;
+    let listing = hangar::ListQuery {
+        queue: args.queue.clone(),
+        ..hangar::ListQuery::state(args.state)
+    };
+    let mut cursor = match &args.cursor {
+        Some(text) => Some(read_cursor(text, &listing)?),
+        None => None,
+    };
+    let mut jobs = Vec::new();
+    let mut keys_left_out = false;
+    let next = if args.limit == 0 {
+        None
+    } else {
+        loop {
+            let page = client
+                .list_page(&listing, args.limit - jobs.len(), cursor.as_ref())
+                .await?;
+            jobs.extend(page.jobs);
+            keys_left_out |= page.keys_left_out;
+            match page.next {
+                Some(next) if jobs.len() < args.limit => cursor = Some(next),
+                next => break next,
+            }
+        }
+    };
     if args.fmt.json {
         let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
         Out::json(&out);
     } else {
         output::print_jobs(&jobs);
+    }
+    if keys_left_out {
+        eprintln!(
+            "more keys have waiting jobs than a listing reads ({}): `hangar concurrency KEY` lists a key's",
+            hangar::store::MAX_WAIT_KEYS
+        );
+    }
+    if let Some(next) = next {
+        eprintln!("more: --cursor {}", cursor_text(&listing, next));
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Every dashboard page, rendered with data in it, read the way an HTML5
+//! Every dashboard page, rendered with data in it (a job running, dead
+//! letters, an error page among them), read the way an HTML5
 //! parser reads it: an element left open (an SVG bar without its end tag
 //! swallows every bar after it), a block inside a paragraph (the parser
 //! closes the paragraph early) or a table row outside a table's rows (the
@@ -193,6 +194,9 @@ async fn every_page_is_well_formed_html() {
     let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
     let client = &env.client;
     let poller = env.poller(Registry::new().raw("k", |args, _| async move {
+        if args["hold"] == true {
+            std::future::pending::<()>().await;
+        }
         if args["fail"] == true {
             Err(hangar::JobFailure::msg("refused <b>550</b>"))
         } else {
@@ -257,6 +261,32 @@ async fn every_page_is_well_formed_html() {
         )
         .await
         .unwrap();
+    // A job left running: its handler never returns while the pages are
+    // read.
+    let running = client
+        .enqueue(NewJob::new("k", json!({ "hold": true, "note": "<i>x" })))
+        .await
+        .unwrap();
+    let holder = tokio::spawn({
+        let poller = poller.clone();
+        async move { poller.poll_once().await }
+    });
+    let started = std::time::Instant::now();
+    while env.job(&running).await.state != State::Processing {
+        assert!(started.elapsed() < short, "the job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Messages SQS gave up on, in the queue's dead-letter queue.
+    let dlq = env.dlq_url("default").await;
+    for body in ["{\"kind\": \"<b>k\"}", "not json </rect>"] {
+        env.sqs
+            .send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
     client.pause_queue("default").await.unwrap();
     clock.set(t0 + chrono::Duration::seconds(40));
     Timer::new(client).roll_up().await.unwrap();
@@ -277,7 +307,9 @@ async fn every_page_is_well_formed_html() {
         format!("/job/{parent}"),
         format!("/job/{child}"),
         format!("/job/{}", ids[0]),
+        format!("/job/{running}"),
         "/job/no-such-job".to_owned(),
+        "/search?id=%3Cb%3Enot-an-id".to_owned(),
         "/nowhere".to_owned(),
     ];
     for s in State::ALL {
@@ -286,11 +318,22 @@ async fn every_page_is_well_formed_html() {
     for uri in &pages {
         let (status, html) = get(&router, uri).await;
         assert!(
-            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            [
+                StatusCode::OK,
+                StatusCode::NOT_FOUND,
+                StatusCode::BAD_REQUEST
+            ]
+            .contains(&status),
             "{uri}: {status}"
         );
         if let Err(e) = check_markup(&html) {
             panic!("{uri} is not well-formed: {e}\n{html}");
         }
     }
+    // The pages showed what they were meant to.
+    let (_, processing) = get(&router, "/jobs/processing").await;
+    assert!(processing.contains(&running.to_string()), "{processing}");
+    let (_, queue) = get(&router, "/queues/default").await;
+    assert!(queue.contains("not json &lt;/rect&gt;"), "{queue}");
+    holder.abort();
 }

@@ -57,7 +57,7 @@ mod table;
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use counts::{BucketCounts, Count};
 pub use due::{Due, DueJob, DueStart, Mark};
-pub use list::{Cursor, ListQuery, Page};
+pub use list::{Cursor, ListQuery, MAX_WAIT_KEYS, Page};
 pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
