@@ -13,6 +13,8 @@
 //!   batch calls, receive counts and redrive, attributes, approximate
 //!   counts.
 //!
+//! - [`floor`]: what a call costs through the SDK against the model
+//!   alone (`sim --sdk-floor N`).
 //! - [`mix`]: the jobs the soak and the simulation create and what each
 //!   must end as; [`promises`]: the checker both hold their runs to.
 //!
@@ -24,6 +26,7 @@
 pub mod api;
 pub mod cost;
 pub mod dynamodb;
+pub mod floor;
 pub mod lambda;
 pub mod mix;
 pub mod net;

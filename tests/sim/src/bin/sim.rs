@@ -6,6 +6,8 @@
 //!
 //! `sim --cost`: the cost table's scenarios, billed by the model.
 //! `sim --tick-table N`: the timer's tick on a table of N finished jobs.
+//! `sim --sdk-floor N`: N calls through the SDK and N straight to the
+//! models: the SDK's own time per call, and the speed it bounds.
 //!
 //! `sim --scale [--shards S] [--rates R,R..] [--seconds D] [--concurrency
 //! C]`: fire-and-forget jobs at each rate for D seconds (virtual) on a
@@ -49,6 +51,21 @@ fn main() {
                 r.wall.as_secs_f64() * 1000.0
             );
         }
+        return;
+    }
+    if let Some(calls) = value("--sdk-floor") {
+        let f = hangar_sim::floor::measure(calls as usize);
+        // Calls a job of the mix makes (a seed's calls over its jobs).
+        let per_job = 7.4;
+        println!(
+            "{} calls each: GetItem {:.1} µs through the SDK, {:.1} µs in the model; SendMessage {:.1} µs through the SDK, {:.1} µs in the model",
+            f.calls, f.get_item_sdk_us, f.get_item_model_us, f.send_sdk_us, f.send_model_us
+        );
+        println!(
+            "the SDK's own part: {:.1} µs a call; at {per_job} calls a job, at most {:.0} jobs a minute on one core with the models and the library costing nothing",
+            f.sdk_us(),
+            f.jobs_a_minute_at_most(per_job)
+        );
         return;
     }
     if args.iter().any(|a| a == "--cost") {

@@ -174,6 +174,10 @@ pub struct Queue {
     /// The latest deletes, newest last, with the seq they had.
     pub deleted: VecDeque<(u64, Message)>,
     pub last_purge_ms: Option<i64>,
+    /// No message here or among the deletes was sent before this: until
+    /// it passes its retention, [`Queue::expire`] has nothing to drop
+    /// and reads no message.
+    oldest_sent_ms: i64,
 }
 
 impl Queue {
@@ -194,10 +198,12 @@ impl Queue {
             receipts: BTreeMap::new(),
             deleted: VecDeque::new(),
             last_purge_ms: None,
+            oldest_sent_ms: i64::MAX,
         }
     }
 
     pub fn push(&mut self, message: Message) {
+        self.oldest_sent_ms = self.oldest_sent_ms.min(message.sent_ms);
         self.messages.insert(self.next_seq, message);
         self.next_seq += 1;
     }
@@ -211,8 +217,15 @@ impl Queue {
     /// message"), and receipt handles of messages long gone.
     pub fn expire(&mut self, now_ms: i64) {
         let retention = self.settings.retention_s * 1000;
-        self.messages.retain(|_, m| m.sent_ms + retention > now_ms);
-        self.deleted.retain(|(_, m)| m.sent_ms + retention > now_ms);
+        if self.oldest_sent_ms.saturating_add(retention) <= now_ms {
+            self.messages.retain(|_, m| m.sent_ms + retention > now_ms);
+            self.deleted.retain(|(_, m)| m.sent_ms + retention > now_ms);
+            self.oldest_sent_ms = (self.messages.values())
+                .chain(self.deleted.iter().map(|(_, m)| m))
+                .map(|m| m.sent_ms)
+                .min()
+                .unwrap_or(i64::MAX);
+        }
         // Handles of gone messages stay valid for a delete (it succeeds,
         // API reference, DeleteMessage); forget them in bulk once they far
         // outnumber live messages, oldest messages first.
