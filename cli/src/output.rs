@@ -220,6 +220,9 @@ pub fn print_job(j: &JobRecord) {
         ("created", short_time(j.created_at)),
         ("updated", short_time(j.updated_at)),
     ];
+    if let Some(result) = &j.result {
+        rows.push(("result", result.to_string()));
+    }
     if let Some(t) = j.run_at {
         rows.push(("run at", short_time(t)));
     }

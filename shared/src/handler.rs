@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::core::Core;
 use crate::error::{Result, error_chain};
-use crate::job::{Job, JobId, Params};
+use crate::job::{Job, JobId, MAX_RESULT_BYTES, Params, Parent};
 use crate::state::State;
 
 /// Why a job run failed, as its handler reports it.
@@ -131,6 +131,46 @@ impl Registry {
         self
     }
 
+    /// Registers the handler of a typed job that returns a value: on
+    /// success the value is kept with the job, in the finishing write (no
+    /// extra request), for [`crate::Client::result`], the CLI, the
+    /// dashboard and the job's continuations
+    /// ([`JobContext::parent_result`]). A value whose JSON is larger than
+    /// [`crate::job::MAX_RESULT_BYTES`] fails the run, without retries.
+    pub fn job_with_result<J, R, F, Fut>(self, handler: F) -> Self
+    where
+        J: Job,
+        R: serde::Serialize + Send + 'static,
+        F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, JobFailure>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.job(move |args: J, ctx: JobContext| {
+            let handler = handler.clone();
+            async move {
+                let value = handler(args, ctx.clone()).await?;
+                ctx.keep_result(&value)
+            }
+        })
+    }
+
+    /// [`Registry::job_with_result`] for an untyped handler.
+    pub fn raw_with_result<R, F, Fut>(self, kind: impl Into<String>, handler: F) -> Self
+    where
+        R: serde::Serialize + Send + 'static,
+        F: Fn(serde_json::Value, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, JobFailure>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.raw(kind, move |args, ctx: JobContext| {
+            let handler = handler.clone();
+            async move {
+                let value = handler(args, ctx.clone()).await?;
+                ctx.keep_result(&value)
+            }
+        })
+    }
+
     /// Registers an untyped handler that receives the JSON arguments.
     pub fn raw<F, Fut>(mut self, kind: impl Into<String>, handler: F) -> Self
     where
@@ -169,6 +209,10 @@ pub struct JobContext {
     pub(crate) core: Arc<Core>,
     /// The job's parameters; changes are written with the run's result.
     pub(crate) params: Arc<std::sync::Mutex<(Params, bool)>>,
+    /// What the run returned, as JSON text, written when it succeeds.
+    pub(crate) result: Arc<std::sync::Mutex<Option<String>>>,
+    /// The job (or batch) this continuation waited for.
+    pub(crate) parent: Option<Parent>,
 }
 
 impl JobContext {
@@ -222,6 +266,84 @@ impl JobContext {
             .to_std()
             .unwrap_or(Duration::ZERO)
     }
+    /// Keeps `value` as the run's result, written with its success: the
+    /// value returned by a handler registered `*_with_result`. Refused
+    /// when its JSON is larger than [`MAX_RESULT_BYTES`] (a permanent
+    /// failure, naming the size); `()` and `None` keep nothing.
+    pub fn keep_result<R: serde::Serialize>(&self, value: &R) -> HandlerResult {
+        let text = serde_json::to_string(value).map_err(|e| {
+            JobFailure::typed(
+                "hangar::Result",
+                format!("the result does not serialize as JSON: {e}"),
+            )
+            .into_permanent()
+        })?;
+        if text.len() > MAX_RESULT_BYTES {
+            return Err(JobFailure::typed(
+                "hangar::ResultTooLarge",
+                format!(
+                    "the result is {} bytes of JSON; a job keeps at most {MAX_RESULT_BYTES} (keep a large output elsewhere, e.g. S3, and return its key)",
+                    text.len()
+                ),
+            )
+            .into_permanent());
+        }
+        *self.result.lock().expect("not poisoned") = (text != "null").then_some(text);
+        Ok(())
+    }
+
+    /// What this continuation's parent job returned (see
+    /// [`Registry::job_with_result`]): one consistent `GetItem`. `None`
+    /// when the parent kept no result (it returned none, did not
+    /// succeed, or is gone past its retention). An error for a job that
+    /// is not a continuation of a job (a batch's: see
+    /// [`JobContext::batch_results`]), or a result that does not decode as `T`.
+    pub async fn parent_result<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>> {
+        let parent = match &self.parent {
+            Some(p) if !p.batch => &p.id,
+            _ => {
+                return Err(crate::error::Error::invalid(
+                    "parent_result",
+                    format!("job {} is not a continuation of a job", self.id),
+                ));
+            }
+        };
+        let job = self.core.store.get(parent, self.core.now()).await?;
+        decode_result(parent, job.and_then(|j| j.result))
+    }
+
+    /// The results of jobs `from` to `from + limit - 1` (numbered from 1,
+    /// in the order they were added) of the batch this continuation
+    /// waited for: one `BatchGetItem` per 100 jobs; a job that kept no
+    /// result is `None`, one gone past its retention is left out. An
+    /// error for a job that is not a batch's continuation.
+    pub async fn batch_results<T: serde::de::DeserializeOwned>(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(JobId, Option<T>)>> {
+        let batch = match &self.parent {
+            Some(p) if p.batch => &p.id,
+            _ => {
+                return Err(crate::error::Error::invalid(
+                    "batch_results",
+                    format!("job {} is not a continuation of a batch", self.id),
+                ));
+            }
+        };
+        let now = self.core.now();
+        let Some(record) = self.core.store.get_batch(batch, now).await? else {
+            return Ok(Vec::new());
+        };
+        let from = from.max(1);
+        let to = (from + limit as u64).min(record.total + 1);
+        let ids: Vec<JobId> = (from..to).map(|n| record.job_id(n)).collect();
+        let jobs = self.core.store.get_many(&ids, now).await?;
+        jobs.into_iter()
+            .map(|j| Ok((j.id.clone(), decode_result(&j.id, j.result)?)))
+            .collect()
+    }
+
     /// Whether this run no longer owns the job: it was deleted, or its lease
     /// expired and another worker took it over. A long job should check now
     /// and then and stop early; its result would be discarded anyway.
@@ -263,6 +385,23 @@ impl JobContext {
             }
         }
     }
+}
+
+/// A kept result as `T`; one that does not decode is an error naming the job.
+pub(crate) fn decode_result<T: serde::de::DeserializeOwned>(
+    id: &JobId,
+    result: Option<serde_json::Value>,
+) -> Result<Option<T>> {
+    result
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| {
+                crate::error::Error::invalid(
+                    "result",
+                    format!("the result of job {id} does not decode as the type asked for: {e}"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// How often [`JobContext::cancelled`] reads its job.

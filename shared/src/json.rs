@@ -43,6 +43,9 @@ pub struct JobJson {
     /// Parameters (omitted when none).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub params: crate::job::Params,
+    /// What its last successful run returned (omitted when nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
     /// Parked since (its queue is paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_at: Option<DateTime<Utc>>,
@@ -94,6 +97,7 @@ impl From<&JobRecord> for JobJson {
             continuations: j.continuations.iter().map(|c| c.id.to_string()).collect(),
             last_error: j.last_error.clone(),
             params: j.params.clone(),
+            result: j.result.clone(),
             parked_at: j.parked_at,
             waiting_for: j.waiting_for.clone(),
             sequence: j.sequence,

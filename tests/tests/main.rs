@@ -19,6 +19,7 @@ mod metrics;
 mod model;
 mod pause;
 mod recurring;
+mod results;
 mod support;
 mod timer;
 mod worker;

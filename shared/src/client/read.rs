@@ -1,7 +1,7 @@
 //! Reading jobs and what they add up to: by id, listings a page at a time,
 //! counts per state, throughput, queue depths and keys.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::job::{JobId, JobRecord};
 use crate::metrics::{KindTally, Throughput};
 use crate::queue::QueueDepth;
@@ -20,6 +20,19 @@ impl Client {
     /// missing and expired jobs are left out.
     pub async fn get_many(&self, ids: &[JobId]) -> Result<Vec<JobRecord>> {
         self.core.store.get_many(ids, self.core.now()).await
+    }
+
+    /// What a job's last successful run returned (see
+    /// [`crate::Registry::job_with_result`]), as `T`: one `GetItem`.
+    /// `None` while it has not succeeded or when its handler returned
+    /// nothing; [`Error::NotFound`] for a job that does not exist (or is
+    /// past its retention).
+    pub async fn result<T: serde::de::DeserializeOwned>(&self, id: &JobId) -> Result<Option<T>> {
+        let job = self
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound { id: id.clone() })?;
+        crate::handler::decode_result(id, job.result)
     }
 
     /// Jobs in `state` (optionally of one queue), newest first (Processing:

@@ -184,6 +184,13 @@ impl ContinueOn {
     }
 }
 
+/// Largest result a handler may return, as JSON, in bytes: it is kept on
+/// the job's item (written by the finishing write, at no extra request),
+/// and with every other field at its limit the item stays under
+/// DynamoDB's 400 KB. A larger result fails the run, without retries;
+/// keep large outputs elsewhere (S3) and return their key.
+pub const MAX_RESULT_BYTES: usize = 8 * 1024;
+
 /// Longest history reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 512;
 

@@ -139,6 +139,9 @@ pub struct JobRecord {
     pub parked_at: Option<DateTime<Utc>>,
     /// Its parameters.
     pub params: Params,
+    /// What its last successful run returned (see
+    /// [`crate::Registry::job_with_result`]), as JSON.
+    pub result: Option<serde_json::Value>,
     /// The concurrency key whose slot it is waiting for, if it is waiting.
     pub waiting_for: Option<String>,
     /// Its place in its ordering key's sequence (ordered jobs).
@@ -185,6 +188,7 @@ impl JobRecord {
             expires_at: None,
             parked_at: None,
             params: Params::new(),
+            result: None,
             waiting_for: None,
             sequence: None,
             batch: None,

@@ -55,6 +55,12 @@ fn applied(
     if let Some(params) = &change.params {
         job.params = params.clone();
     }
+    if change.to == State::Succeeded {
+        job.result = change
+            .result
+            .as_deref()
+            .map(|text| serde_json::from_str(text).expect("a result is JSON the worker wrote"));
+    }
     if let Some(conts) = conts {
         job.continuations = conts.clone();
     }
@@ -330,6 +336,9 @@ impl Store {
         e.remove(attr::RESENDS);
         if let Some(params) = &change.params {
             e.set(attr::PARAMS, to_av(params));
+        }
+        if change.to == State::Succeeded {
+            e.set_or_remove(attr::RESULT, change.result.as_deref().map(s));
         }
         if !change.keep_place {
             e.remove(attr::PARKED);

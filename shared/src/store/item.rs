@@ -235,6 +235,9 @@ pub(crate) fn job_item(
     if !job.params.is_empty() {
         item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
     }
+    if let Some(result) = &job.result {
+        item.insert(attr::RESULT.to_owned(), s(result.to_string()));
+    }
     if let Some(within) = job.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -339,6 +342,9 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             .transpose()?,
         completes_batch: crate::job::Transient(false),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
+        result: get_s(item, attr::RESULT)
+            .map(|text| serde_json::from_str(text).map_err(|e| corrupt(format!("result: {e}"))))
+            .transpose()?,
         history,
     })
 }

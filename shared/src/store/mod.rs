@@ -227,6 +227,9 @@ pub(crate) struct Change {
     pub attempt: AttemptChange,
     /// The job's parameters, replaced in the same write.
     pub params: Option<crate::job::Params>,
+    /// A change to Succeeded: what the run returned (JSON text), or
+    /// nothing (a result of an earlier run is removed).
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +250,7 @@ impl Change {
             last_error: None,
             attempt: AttemptChange::Keep,
             params: None,
+            result: None,
         }
     }
 }

@@ -134,6 +134,8 @@ pub(crate) mod attr {
     pub const LIMIT: &str = "lim";
     /// Job: its parameters (map of strings).
     pub const PARAMS: &str = "params";
+    /// Job: what its last successful run returned, as JSON text.
+    pub const RESULT: &str = "res";
     /// Job: its rate limit, `{k, n, per}` (key, starts, period in ms).
     pub const RATE: &str = "rate";
     /// Rate limit item: the newest window with reservations (index).

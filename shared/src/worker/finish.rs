@@ -70,6 +70,7 @@ impl Worker {
             }
         }
         let params = Arc::new(std::sync::Mutex::new((job.params.clone(), false)));
+        let kept = Arc::new(std::sync::Mutex::new(None));
         let result = match self.registry.handler(&job.kind) {
             None => Err(JobFailure::typed(
                 "hangar::UnknownKind",
@@ -90,6 +91,8 @@ impl Worker {
                     deadline: run_until,
                     core: self.core.clone(),
                     params: params.clone(),
+                    result: kept.clone(),
+                    parent: job.parent.clone(),
                 };
                 let limit = (run_until - now).to_std().unwrap_or(Duration::ZERO);
                 // The filters wrap the handler, the first registered outermost.
@@ -113,8 +116,9 @@ impl Worker {
         let elapsed = started.elapsed();
         let (set, changed) = params.lock().expect("not poisoned").clone();
         let params = changed.then_some(set);
+        let kept = kept.lock().expect("not poisoned").take();
         let written = match result {
-            Ok(()) => self.succeed(&job, elapsed, params).await,
+            Ok(()) => self.succeed(&job, elapsed, params, kept).await,
             Err(failure) => self.fail(&job, failure, elapsed, params).await,
         };
         if let Ok(state) = &written {
@@ -140,10 +144,12 @@ impl Worker {
         job: &JobRecord,
         elapsed: Duration,
         params: Option<Params>,
+        result: Option<String>,
     ) -> Result<State> {
         let now = self.core.now();
         let change = Change {
             params,
+            result,
             ..Change::new(
                 State::Succeeded,
                 HistoryEntry::new(State::Succeeded, now, None)

@@ -22,6 +22,10 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
             .await?
             .ok_or(hangar::Error::NotFound { id: id.clone() })?;
         let args = serde_json::to_string_pretty(&job.args).unwrap_or_default();
+        let result = job
+            .result
+            .as_ref()
+            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default());
         let last_failure = job
             .history
             .iter()
@@ -82,6 +86,10 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
             }
             h2 { "Arguments" }
             pre { (args) }
+            @if let Some(result) = &result {
+                h2 { "Result" }
+                pre.result { (result) }
+            }
             @if let Some(h) = last_failure {
                 h2 { "Error" }
                 p.err { strong { (h.data.get("error_type").map(String::as_str).unwrap_or("")) } ": " (h.data.get("error_message").map(String::as_str).unwrap_or("")) }

@@ -46,6 +46,7 @@ fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hanga
         batch: None,
         completes_batch: Default::default(),
         params: Default::default(),
+        result: None,
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),
             HistoryEntry::new(State::Processing, started, None).with("worker", "w1"),
