@@ -115,6 +115,12 @@ async fn enqueue_then_inspect_a_job_through_its_life() {
         .map(|h| h["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["Enqueued", "Processing", "Succeeded"]);
+    // What the handler returned.
+    assert_eq!(
+        j["result"],
+        serde_json::json!({"greeting": "hello, cli"}),
+        "{j}"
+    );
     let expires = chrono::DateTime::parse_from_rfc3339(j["expires_at"].as_str().unwrap()).unwrap();
     let updated = chrono::DateTime::parse_from_rfc3339(j["updated_at"].as_str().unwrap()).unwrap();
     assert!(((expires - updated).num_seconds() - 7200).abs() <= 1, "{j}");
@@ -123,6 +129,10 @@ async fn enqueue_then_inspect_a_job_through_its_life() {
     let text = ok(&hangar(&env, &["job", id.as_str()]));
     assert!(text.contains(&format!("id       {id}")), "{text}");
     assert!(text.contains("state    Succeeded"), "{text}");
+    assert!(
+        text.contains(r#"result   {"greeting":"hello, cli"}"#),
+        "{text}"
+    );
     assert!(text.contains("AT") && text.contains("REASON"), "{text}");
 }
 

@@ -252,6 +252,11 @@ impl JobContext {
     pub fn queue(&self) -> &str {
         &self.queue
     }
+    /// The job or batch this continuation waited for; `None` for a job
+    /// that is not a continuation.
+    pub fn parent(&self) -> Option<&Parent> {
+        self.parent.as_ref()
+    }
     /// Which run this is: 1 for the first, 2 for the first retry, ...
     pub fn attempt(&self) -> u32 {
         self.attempt

@@ -5,6 +5,8 @@
 //! docs/architecture.md, printed by
 //! `bash tests/run.sh -p hangar-integration-tests --test integration cost -- --nocapture`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -100,6 +102,36 @@ async fn cost_fire_and_forget() {
     let per = report("fire-and-forget", &bill, N, 6.0);
     assert_eq!((per.table_wru, per.index_wru), (3.0, 3.0), "{per:?}");
     assert_eq!(per.rru, 0.0, "no reads on the happy path");
+}
+
+/// A job whose handler returns a 2 KB result: the result rides on the
+/// finishing write (no extra request), which is billed by the item's size
+/// after it, 3 units instead of 1; the index entries do not carry it.
+#[tokio::test]
+async fn cost_result() {
+    let env = metered_env(None).await;
+    let done = Arc::new(AtomicU32::new(0));
+    let poller = env.poller({
+        let done = done.clone();
+        hangar::Registry::new().raw_with_result("report", move |_, _| {
+            let done = done.clone();
+            async move {
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, hangar::JobFailure>("r".repeat(2000))
+            }
+        })
+    });
+    let start = env.meter_start().await;
+    for n in 0..N {
+        env.client
+            .enqueue(hangar::NewJob::new("report", serde_json::json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    poll_until(&poller, "runs", || done.load(Ordering::SeqCst) == N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a job returning a 2 KB result", &bill, N, 8.0);
+    assert_eq!((per.table_wru, per.index_wru), (5.0, 3.0), "{per:?}");
 }
 
 /// Scheduled an hour ahead: the timer hands it off (one read of the item

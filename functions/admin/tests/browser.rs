@@ -295,18 +295,21 @@ async fn dashboard_in_a_real_browser() {
     // The job fails on its first run and succeeds after that.
     let runs = Arc::new(AtomicU32::new(0));
     let counted = runs.clone();
-    let poller = env.poller(Registry::new().raw("send_invoice", move |_, _| {
-        let n = counted.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(hangar::JobFailure::msg(
-                    "the mail server refused <b>550</b>",
-                ))
-            } else {
-                Ok(())
+    // Its result (markup in it, too) is shown on its page.
+    let poller = env.poller(
+        Registry::new().raw_with_result("send_invoice", move |_, _| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(hangar::JobFailure::msg(
+                        "the mail server refused <b>550</b>",
+                    ))
+                } else {
+                    Ok(json!({ "invoice": "<b>INV-7</b>" }))
+                }
             }
-        }
-    }));
+        }),
+    );
     let evil = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     let id = env
         .client
@@ -370,5 +373,14 @@ async fn dashboard_in_a_real_browser() {
         .js("return document.querySelector('h1 .state').textContent")
         .await;
     assert_eq!(state, "Succeeded");
+    let result = browser
+        .js("const r = [...document.querySelectorAll('h2')].find(h => h.textContent === 'Result'); return r ? r.nextElementSibling.textContent : null")
+        .await;
+    let result = result.as_str().expect("a Result section after the run");
+    assert!(result.contains(r#""invoice": "<b>INV-7</b>""#), "{result}");
+    let injected = browser
+        .js("return document.querySelectorAll('main b').length")
+        .await;
+    assert_eq!(injected, 0, "the result's markup is text");
     browser.quit().await;
 }

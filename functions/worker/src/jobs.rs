@@ -6,7 +6,8 @@ use std::time::Duration;
 use hangar::{HandlerResult, Job, JobContext, JobFailure, Registry};
 use serde::{Deserialize, Serialize};
 
-/// Logs its arguments and succeeds.
+/// Logs its arguments and succeeds, returning its greeting (kept with the
+/// job as its result).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hello {
     /// Who to greet.
@@ -60,9 +61,16 @@ impl Job for Fail {
     const KIND: &'static str = "fail";
 }
 
-async fn hello(args: Hello, ctx: JobContext) -> HandlerResult {
-    tracing::info!(job = %ctx.id(), attempt = ctx.attempt(), "hello, {}", args.name);
-    Ok(())
+/// What `hello` returns.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Greeting {
+    pub greeting: String,
+}
+
+async fn hello(args: Hello, ctx: JobContext) -> Result<Greeting, JobFailure> {
+    let greeting = format!("hello, {}", args.name);
+    tracing::info!(job = %ctx.id(), attempt = ctx.attempt(), "{greeting}");
+    Ok(Greeting { greeting })
 }
 
 async fn sleep(args: Sleep, ctx: JobContext) -> HandlerResult {
@@ -105,5 +113,9 @@ async fn fail(args: Fail, _ctx: JobContext) -> HandlerResult {
 
 /// The registry of the example worker.
 pub fn registry() -> Registry {
-    Registry::new().job(hello).job(sleep).job(flaky).job(fail)
+    Registry::new()
+        .job_with_result(hello)
+        .job(sleep)
+        .job(flaky)
+        .job(fail)
 }

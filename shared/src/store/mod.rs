@@ -511,6 +511,9 @@ mod tests {
             })
             .collect();
         crate::job::validate_params(&job.params).unwrap();
+        job.result = Some(serde_json::Value::String(
+            "r".repeat(crate::job::MAX_RESULT_BYTES - 2),
+        ));
         job.parent = Some(Parent {
             id: id('p'),
             on: ContinueOn::AnyFinished,

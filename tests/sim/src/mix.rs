@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 pub use crate::plan::{Plan, PlannedBatch, Tags, Want};
 
 /// The kind of every job of the mix; its handler sleeps `args.ms`, then
-/// fails if `args.fail` or its attempt is at most `args.fail_first`.
+/// fails if `args.fail` or its attempt is at most `args.fail_first`, and
+/// else returns [`result_of`] its run.
 pub const KIND: &str = "ledger.run";
 /// The timeout of the mix's jobs.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +30,30 @@ pub const RATE: (u32, u64) = (20, 1000);
 /// The name of the recurring job; its occurrences' ids start with it and
 /// a colon.
 pub const RECURRING: &str = "soak-tick";
+
+/// The most jobs a batch of the mix has, read back by its continuation.
+pub const MAX_BATCH: usize = 1_000;
+
+/// What a successful run of the mix returns, kept as its job's result:
+/// its job and attempt; for a continuation of a job, what the parent
+/// returned (`parent`); for a batch's continuation, how many of the
+/// batch's jobs kept a result (`batch_results`). The checker holds every
+/// Succeeded job to it.
+pub async fn result_of(ctx: &hangar::JobContext) -> Result<Value, hangar::JobFailure> {
+    let mut result = json!({ "id": ctx.id().as_str(), "attempt": ctx.attempt() });
+    match ctx.parent() {
+        Some(p) if p.batch => {
+            let results = ctx.batch_results::<Value>(1, MAX_BATCH).await?;
+            let kept = results.iter().filter(|(_, r)| r.is_some()).count();
+            result["batch_results"] = json!(kept);
+        }
+        Some(_) => {
+            result["parent"] = ctx.parent_result::<Value>().await?.unwrap_or(Value::Null);
+        }
+        None => {}
+    }
+    Ok(result)
+}
 
 /// Whether a job is an occurrence of the recurring job.
 pub fn is_occurrence(id: &JobId) -> bool {

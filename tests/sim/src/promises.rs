@@ -95,6 +95,7 @@ pub async fn check(
     lateness.sort_unstable();
     let most = most_at_once(runs, plan, &mut v);
     let busiest = busiest_window(runs, plan, &mut v);
+    check_results(plan, jobs, &mut v);
     check_batches(plan, &by_job, stack.client, &mut v).await;
     check_bad_bodies(plan, stack.client, &mut v).await;
     check_dead_letters(stack, &mut v).await;
@@ -169,6 +170,61 @@ fn check_job(
     }
     if matches!(job.state, State::Succeeded | State::Deleted) {
         check_claims(job, mine, skew_ms, v);
+    }
+}
+
+/// Every job that Succeeded kept the result of the run that succeeded
+/// ([`crate::mix::result_of`]): its id and attempt; a continuation of a
+/// job what its parent had returned by then (the parent's id, an attempt
+/// no later than the parent's last); a batch's continuation a result of
+/// every job of its batch.
+fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<String>) {
+    let batch_sizes: HashMap<&JobId, usize> = plan
+        .batches
+        .iter()
+        .map(|b| (&b.then, b.jobs.len()))
+        .collect();
+    for job in jobs.values().filter(|j| j.state == State::Succeeded) {
+        let id = &job.id;
+        let Some(result) = &job.result else {
+            v.push(format!("job {id} Succeeded without its result"));
+            continue;
+        };
+        if result["id"] != id.as_str() || result["attempt"] != job.attempt {
+            v.push(format!(
+                "job {id} Succeeded on attempt {} but kept the result {result}",
+                job.attempt
+            ));
+        }
+        match &job.parent {
+            Some(p) if p.batch => {
+                let size = batch_sizes.get(id).copied();
+                if size.is_some_and(|n| result["batch_results"] != n) {
+                    v.push(format!(
+                        "batch continuation {id} read {} results of its batch's {size:?} jobs",
+                        result["batch_results"]
+                    ));
+                }
+            }
+            Some(p) => {
+                let parent = jobs.get(&p.id);
+                let seen = &result["parent"];
+                let fits = parent.is_some_and(|parent| {
+                    parent.state != State::Succeeded
+                        || (seen["id"] == parent.id.as_str()
+                            && seen["attempt"]
+                                .as_u64()
+                                .is_some_and(|a| a <= u64::from(parent.attempt)))
+                });
+                if !fits {
+                    v.push(format!(
+                        "continuation {id} read {seen} as its parent {}'s result",
+                        p.id
+                    ));
+                }
+            }
+            None => {}
+        }
     }
 }
 

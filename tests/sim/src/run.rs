@@ -304,7 +304,7 @@ fn invoker(
             Arc::new(host),
             &format!("sim-{run_no}-env-{env}"),
         );
-        let registry = Registry::new().raw(mix::KIND, move |args, ctx| {
+        let registry = Registry::new().raw_with_result(mix::KIND, move |args, ctx| {
             let (ledger, alive) = (ledger.clone(), alive.clone());
             async move {
                 // The run is in the ledger from its start; its end is set
@@ -316,14 +316,16 @@ fn invoker(
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 let fails = args["fail"].as_bool().unwrap_or(false)
                     || u64::from(ctx.attempt()) <= args["fail_first"].as_u64().unwrap_or(0);
-                run.end(!fails);
-                if fails {
-                    return Err(JobFailure::msg(format!(
+                let outcome = if fails {
+                    Err(JobFailure::msg(format!(
                         "planned failure of run {}",
                         ctx.attempt()
-                    )));
-                }
-                Ok(())
+                    )))
+                } else {
+                    mix::result_of(&ctx).await
+                };
+                run.end(outcome.is_ok());
+                outcome
             }
         });
 

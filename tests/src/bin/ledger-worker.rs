@@ -6,7 +6,8 @@
 //! the job's arguments. With `HANGAR_TEST_STARTS` set, each run also
 //! appends a line to that file when it starts (a run killed midway has no
 //! end line). A job sleeps `args.ms` milliseconds, then fails if
-//! `args.fail` is true or its attempt is at most `args.fail_first`. Lines
+//! `args.fail` is true or its attempt is at most `args.fail_first`, and
+//! else returns what `hangar_sim::mix::result_of` makes of its run. Lines
 //! are short single writes to a file opened for appending, so processes do
 //! not interleave them.
 
@@ -28,7 +29,7 @@ fn append(path: &str, line: serde_json::Value) -> std::io::Result<()> {
 async fn main() -> Result<(), hangar::run::BoxError> {
     let ledger = std::env::var("HANGAR_TEST_LEDGER")?;
     let starts = std::env::var("HANGAR_TEST_STARTS").ok();
-    let registry = Registry::new().raw("ledger.run", move |args, ctx| {
+    let registry = Registry::new().raw_with_result(hangar_sim::mix::KIND, move |args, ctx| {
         let (ledger, starts) = (ledger.clone(), starts.clone());
         async move {
             let start = chrono::Utc::now().timestamp_millis();
@@ -42,6 +43,11 @@ async fn main() -> Result<(), hangar::run::BoxError> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             let fails = args["fail"].as_bool().unwrap_or(false)
                 || u64::from(ctx.attempt()) <= args["fail_first"].as_u64().unwrap_or(0);
+            let outcome = if fails {
+                Err(JobFailure::msg(format!("planned failure of run {}", ctx.attempt())))
+            } else {
+                hangar_sim::mix::result_of(&ctx).await
+            };
             let end = chrono::Utc::now().timestamp_millis();
             let line = json!({
                 "job": ctx.id().as_str(),
@@ -49,14 +55,11 @@ async fn main() -> Result<(), hangar::run::BoxError> {
                 "start": start,
                 "end": end,
                 "pid": std::process::id(),
-                "ok": !fails,
+                "ok": outcome.is_ok(),
                 "args": args,
             });
             append(&ledger, line)?;
-            if fails {
-                return Err(JobFailure::msg(format!("planned failure of run {}", ctx.attempt())));
-            }
-            Ok(())
+            outcome
         }
     });
     hangar::run::worker(registry).await
