@@ -62,14 +62,20 @@ pub fn cursor_text(query: &hangar::ListQuery, cursor: hangar::Cursor) -> String 
     })
 }
 
-/// Reads `--cursor`: refused when malformed, edited, or from another
-/// listing than `query`.
-pub fn read_cursor(text: &str, query: &hangar::ListQuery) -> Result<hangar::Cursor, Fail> {
-    let position = hangar_admin::Cursors::new(CURSOR_KEY)
+/// Reads `--cursor`: the listing it continues and where; refused when
+/// malformed or edited.
+pub fn read_position(text: &str) -> Result<hangar_admin::cursor::Position, Fail> {
+    hangar_admin::Cursors::new(CURSOR_KEY)
         .decode(text)
         .map_err(|_| {
             Fail::usage("--cursor: not a cursor this command printed (cut or edited); start the listing again")
-        })?;
+        })
+}
+
+/// Reads `--cursor`: refused when malformed, edited, or from another
+/// listing than `query`.
+pub fn read_cursor(text: &str, query: &hangar::ListQuery) -> Result<hangar::Cursor, Fail> {
+    let position = read_position(text)?;
     if &position.query != query {
         return Err(Fail::usage(
             "--cursor: the cursor continues another listing; start this one without it",

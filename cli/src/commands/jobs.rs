@@ -4,7 +4,7 @@ use clap::Args;
 use hangar::{Client, State};
 
 use super::Error;
-use super::common::{Format, cursor_text, job_id, read_cursor};
+use super::common::{Format, cursor_text, job_id, read_position};
 use crate::output::{self, Fail, Out};
 use crate::parse;
 
@@ -24,6 +24,15 @@ pub struct JobsArgs {
     /// Only jobs of this queue.
     #[arg(long)]
     queue: Option<String>,
+    /// Only jobs whose arguments, parameters or last error contain this
+    /// text, in any case. A page reads at most 500 jobs of the state and
+    /// says how far it searched; --cursor goes on.
+    #[arg(long, value_name = "TEXT")]
+    grep: Option<String>,
+    /// Only jobs that entered their state (Scheduled: are due) this long
+    /// ago or less, e.g. 2h.
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    since: Option<std::time::Duration>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -53,16 +62,38 @@ pub async fn show(client: &Client, JobArgs { id, fmt }: JobArgs) -> Result<(), E
 /// cursor that goes on, and whether more keys had waiting jobs than a
 /// listing reads.
 pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
-    let listing = hangar::ListQuery {
+    let mut listing = hangar::ListQuery {
         queue: args.queue.clone(),
+        search: args.grep.clone(),
+        since: args.since.map(|ago| {
+            let ago = chrono::TimeDelta::from_std(ago).unwrap_or(chrono::TimeDelta::MAX);
+            chrono::Utc::now()
+                .checked_sub_signed(ago)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+        }),
         ..hangar::ListQuery::state(args.state)
     };
-    let mut cursor = match &args.cursor {
-        Some(text) => Some(read_cursor(text, &listing)?),
-        None => None,
-    };
+    // A cursor goes on with the same flags; the time `--since` meant is
+    // the one its first page meant.
+    let mut cursor = None;
+    if let Some(text) = &args.cursor {
+        let position = read_position(text)?;
+        let same = hangar::ListQuery {
+            since: position.query.since,
+            ..listing.clone()
+        };
+        if position.query != same || args.since.is_some() != position.query.since.is_some() {
+            return Err(Fail::usage(
+                "--cursor: the cursor continues another listing; give the flags it was printed with",
+            )
+            .into());
+        }
+        listing = position.query;
+        cursor = Some(position.cursor);
+    }
     let mut jobs = Vec::new();
     let mut keys_left_out = false;
+    let (mut read, mut searched_to) = (0, None);
     let next = if args.limit == 0 {
         None
     } else {
@@ -72,6 +103,8 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
                 .await?;
             jobs.extend(page.jobs);
             keys_left_out |= page.keys_left_out;
+            read += page.read;
+            searched_to = page.searched_to.or(searched_to);
             match page.next {
                 Some(next) if jobs.len() < args.limit => cursor = Some(next),
                 next => break next,
@@ -88,6 +121,15 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
         eprintln!(
             "more keys have waiting jobs than a listing reads ({}): `hangar concurrency KEY` lists a key's",
             hangar::store::MAX_WAIT_KEYS
+        );
+    }
+    if let Some(text) = &listing.search {
+        eprintln!(
+            "{} of {read} jobs read contain {text:?}{}",
+            jobs.len(),
+            searched_to
+                .map(|t| format!(", searched to {}", output::short_time(t)))
+                .unwrap_or_default()
         );
     }
     if let Some(next) = next {

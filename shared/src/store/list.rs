@@ -32,6 +32,10 @@ pub struct ListQuery {
     /// ... and at or before this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
+    /// Only jobs whose arguments, parameters or last error contain this
+    /// text, in any case (see [`crate::store::MAX_SEARCHED`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
 }
 
 impl ListQuery {
@@ -43,6 +47,7 @@ impl ListQuery {
             kind: None,
             since: None,
             until: None,
+            search: None,
         }
     }
 }
@@ -125,6 +130,11 @@ pub struct Page {
     /// Jobs waiting for more than `MAX_WAIT_KEYS` keys: those of the
     /// keys left out are not in this listing.
     pub keys_left_out: bool,
+    /// Jobs read for this page (a search reads more than it lists).
+    pub read: usize,
+    /// A search: the index time (when it entered its state; a Scheduled
+    /// job's due time) of the last job it read, how far it searched.
+    pub searched_to: Option<DateTime<Utc>>,
 }
 
 struct Entry {
@@ -202,7 +212,24 @@ impl Store {
     /// at the old end of the Active bucket they share with Enqueued jobs
     /// (claims are roughly first in, first out), so a page finds them behind
     /// any backlog, the longest-running first.
+    /// With `query.search`, a page of the jobs that match
+    /// (`store/search.rs`).
     pub async fn list_page(
+        &self,
+        query: &ListQuery,
+        size: usize,
+        cursor: Option<&Cursor>,
+        now: DateTime<Utc>,
+    ) -> Result<Page> {
+        if query.search.is_some() {
+            self.search_page(query, size, cursor, now).await
+        } else {
+            self.plain_page(query, size, cursor, now).await
+        }
+    }
+
+    /// A page of the listing, `query.search` not looked at.
+    pub(super) async fn plain_page(
         &self,
         query: &ListQuery,
         size: usize,
@@ -368,6 +395,8 @@ impl Store {
             next,
             queries,
             keys_left_out: cut,
+            read: pks.len(),
+            searched_to: taken.last().map(|e| crate::clock::from_millis(e.key_at)),
         })
     }
 
@@ -421,6 +450,8 @@ impl Store {
             next,
             queries: 1,
             keys_left_out: false,
+            read: pks.len(),
+            searched_to: None,
         })
     }
 }

@@ -51,6 +51,7 @@ mod queues;
 mod rate;
 mod recurring;
 pub mod schema;
+mod search;
 mod slots;
 mod table;
 
@@ -61,6 +62,7 @@ pub use list::{Cursor, ListQuery, MAX_WAIT_KEYS, Page};
 pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
+pub use search::{MAX_SEARCH_LEN, MAX_SEARCHED, job_matches};
 pub use table::ensure_table;
 
 const SERVICE: &str = "DynamoDB";

@@ -64,6 +64,28 @@ pub struct JobPage {
     /// left out are listed by `GET /api/keys/{key}` only.
     #[serde(default)]
     pub keys_left_out: bool,
+    /// A search (`q`): how many jobs this page read, and how far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched: Option<Searched>,
+}
+
+/// How far a page of a search looked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Searched {
+    /// Jobs read (at most `hangar::store::MAX_SEARCHED` a page).
+    pub read: usize,
+    /// The index time of the last job read (when it entered its state; a
+    /// Scheduled job's due time); the next page goes on from there.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Searched {
+    pub(crate) fn of(query: &ListQuery, page: &Page) -> Option<Searched> {
+        query.search.as_ref().map(|_| Searched {
+            read: page.read,
+            to: page.searched_to,
+        })
+    }
 }
 
 /// `GET /api/jobs` parameters.
@@ -79,6 +101,9 @@ pub struct ListParams {
     pub since: Option<String>,
     /// Only jobs at or before this time (RFC 3339).
     pub until: Option<String>,
+    /// Only jobs whose arguments, parameters or last error contain this
+    /// text, in any case.
+    pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<usize>,
     /// Where to go on, from a previous page's `next`.
@@ -137,6 +162,19 @@ pub(crate) fn list_position(
         until: non_empty(&p.until)
             .map(|s| parse_time("until", &s))
             .transpose()?,
+        search: non_empty(&p.q.as_ref().map(|q| q.trim().to_owned()))
+            .map(|q| {
+                if q.chars().count() > hangar::store::MAX_SEARCH_LEN {
+                    Err(ApiError::bad(format!(
+                        "q is {} characters long; at most {}",
+                        q.chars().count(),
+                        hangar::store::MAX_SEARCH_LEN
+                    )))
+                } else {
+                    Ok(q)
+                }
+            })
+            .transpose()?,
     };
     Ok((query, None, size))
 }
@@ -175,11 +213,12 @@ pub(super) async fn list(admin: Admin, Query(p): Query<ListParams>) -> ApiResult
             )));
         }
     }
-    let (_, page, next) = page(&admin, &p).await?;
+    let (query, page, next) = page(&admin, &p).await?;
     Ok(Json(JobPage {
         jobs: page.jobs.iter().map(JobRow::from).collect(),
         next,
         keys_left_out: page.keys_left_out,
+        searched: Searched::of(&query, &page),
     }))
 }
 

@@ -1,5 +1,6 @@
-//! A state's page (`/jobs/{state}`): its jobs, filtered by queue, kind
-//! and time, a page at a time, with bulk requeue and delete.
+//! A state's page (`/jobs/{state}`): its jobs, filtered by queue, kind,
+//! time and a search of what they carry, a page at a time, with bulk
+//! requeue and delete.
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
@@ -19,6 +20,7 @@ pub(super) struct StatePageParams {
     kind: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    q: Option<String>,
     cursor: Option<String>,
 }
 
@@ -35,6 +37,7 @@ pub(super) async fn state_page(
             kind: p.kind.clone(),
             since: p.since.clone(),
             until: p.until.clone(),
+            q: p.q.clone(),
             cursor: p.cursor.clone(),
             limit: Some(50),
         };
@@ -45,6 +48,8 @@ pub(super) async fn state_page(
         Ok(layout(&admin, st.as_str(), None, html! {
             h1 { (st.as_str()) " jobs" }
             form method="get" {
+                input type="search" name="q" placeholder="search arguments, parameters, errors" size="32" value=(query.search.clone().unwrap_or_default());
+                " "
                 input name="queue" placeholder="queue" value=(query.queue.clone().unwrap_or_default());
                 " "
                 input name="kind" placeholder="kind" value=(query.kind.clone().unwrap_or_default());
@@ -65,13 +70,20 @@ pub(super) async fn state_page(
                     button.danger data-post="/api/jobs/bulk" data-body={ r#"{"action":"delete","state":""# (lower) r#""}"# } data-confirm={ "Delete every " (st.as_str()) " job (up to 1000)?" } { "Delete all" }
                 }
             }
+            @if let Some(text) = &query.search {
+                p.searched {
+                    (jobs.len()) " of " (listed.read) " jobs read contain “" (text) "”"
+                    @if let Some(to) = listed.searched_to { ", searched to " (time(to)) }
+                    @if next.is_some() { "; more to search on the next page" } @else { "; searched them all" }
+                }
+            }
             (job_table(&jobs))
             @if jobs.is_empty() { p.muted { "No jobs on this page." } }
             @if listed.keys_left_out {
                 p.muted { "Jobs wait for more concurrency and ordering keys than this list reads; a key's page lists all of its waiting jobs." }
             }
             @if let Some(next) = next {
-                p { a href={ "/jobs/" (lower) "?cursor=" (next) } { "Next page →" } }
+                p { a href={ "/jobs/" (lower) "?cursor=" (next) } { @if query.search.is_some() { "Search further →" } @else { "Next page →" } } }
             }
         }))
     }

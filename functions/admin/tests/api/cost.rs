@@ -10,7 +10,11 @@ use serde_json::json;
 
 /// The `i`th finished job of a store, as the worker leaves it: created up
 /// to a day before `now`, run for 5 to 904 ms, Succeeded or Failed.
-fn finished(i: usize, state: State, now: chrono::DateTime<chrono::Utc>) -> hangar::JobRecord {
+pub(crate) fn finished(
+    i: usize,
+    state: State,
+    now: chrono::DateTime<chrono::Utc>,
+) -> hangar::JobRecord {
     use hangar::HistoryEntry;
     let created = now - chrono::Duration::seconds((i % 86_000) as i64 + 120);
     let started = created + chrono::Duration::seconds(1);

@@ -15,4 +15,5 @@ mod pages;
 mod policy;
 mod queues;
 mod recurring;
+mod search;
 mod stats;

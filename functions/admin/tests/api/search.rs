@@ -1,0 +1,120 @@
+//! Finding jobs by what they carry (`q`): a case-insensitive match on
+//! arguments, parameters and the last error, a bounded number of jobs
+//! read a page, and a cursor that goes on from where the page stopped.
+
+use std::collections::BTreeSet;
+
+use crate::cost::finished;
+use crate::common::Api;
+use axum::http::StatusCode;
+use hangar::{JobRecord, State};
+use serde_json::{Value, json};
+
+/// 600 Failed jobs, newest first by index; eight carry "customer-42" in
+/// some case: six in their arguments, one in its last error, one in a
+/// parameter; one carries only "customer-4".
+fn store(now: chrono::DateTime<chrono::Utc>) -> (Vec<JobRecord>, Vec<usize>) {
+    let mut jobs: Vec<JobRecord> = (0..600).map(|i| finished(i, State::Failed, now)).collect();
+    let mut carrying: Vec<usize> = (7..600).step_by(100).collect();
+    for &i in &carrying {
+        jobs[i].args = json!({ "customer": "Customer-42", "n": i });
+    }
+    jobs[250].last_error = Some("card declined for CUSTOMER-42".into());
+    jobs[550]
+        .params
+        .insert("tenant".into(), "customer-42".into());
+    jobs[300].args = json!({ "customer": "customer-4" });
+    carrying.extend([250, 550]);
+    carrying.sort_unstable();
+    (jobs, carrying)
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_search_finds_jobs_by_what_they_carry_a_bounded_page_at_a_time() {
+    let api = Api::new().await;
+    let now = chrono::Utc::now();
+    let (jobs, carrying) = store(now);
+    api.env.client.seed(&jobs).await.unwrap();
+    let id_of = |i: usize| jobs[i].id.to_string();
+
+    let (status, first) = api
+        .get("/api/jobs?state=failed&q=customer-42&limit=50")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let read = first["searched"]["read"].as_u64().unwrap() as usize;
+    assert!(
+        (450..=hangar::store::MAX_SEARCHED).contains(&read),
+        "a page reads at most {} jobs: {first}",
+        hangar::store::MAX_SEARCHED
+    );
+    // Newest first: the page holds the carriers among the jobs it read,
+    // and says how far back it got.
+    let expected: Vec<String> = carrying
+        .iter()
+        .filter(|&&i| i < read)
+        .map(|&i| id_of(i))
+        .collect();
+    assert_eq!(ids(&first), expected, "{first}");
+    let to: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(first["searched"]["to"].clone()).unwrap();
+    assert!(to < now, "{first}");
+    let cursor = first["next"].as_str().expect("more to search");
+
+    let (_, rest) = api
+        .get(&format!("/api/jobs?state=failed&cursor={cursor}"))
+        .await;
+    assert_eq!(
+        rest["searched"]["read"].as_u64().unwrap() as usize,
+        600 - read,
+        "{rest}"
+    );
+    assert_eq!(rest["next"], Value::Null, "{rest}");
+    let all: BTreeSet<String> = ids(&first).into_iter().chain(ids(&rest)).collect();
+    let want: BTreeSet<String> = carrying.iter().map(|&i| id_of(i)).collect();
+    assert_eq!(all, want, "each carrier once, and nothing else");
+
+    // Within a time window: only the newest 100 are searched.
+    let since = (jobs[99].updated_at - chrono::Duration::milliseconds(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (_, windowed) = api
+        .get(&format!(
+            "/api/jobs?state=failed&q=CUSTOMER-42&since={since}"
+        ))
+        .await;
+    assert_eq!(ids(&windowed), [id_of(7)], "{windowed}");
+    assert_eq!(windowed["next"], Value::Null, "{windowed}");
+
+    // Too long a text is refused; a blank one is no search.
+    let (status, v) = api
+        .get(&format!("/api/jobs?state=failed&q={}", "x".repeat(201)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (_, blank) = api.get("/api/jobs?state=failed&q=%20&limit=3").await;
+    assert_eq!(ids(&blank).len(), 3, "{blank}");
+    assert!(blank.get("searched").is_none(), "{blank}");
+
+    // The state page's search box does the same, and says how far it got.
+    let (status, page) = api.page("/jobs/failed?q=Customer-42").await;
+    assert_eq!(status, StatusCode::OK);
+    for id in &expected {
+        assert!(page.contains(id.as_str()), "{id} listed");
+    }
+    assert!(!page.contains(id_of(300).as_str()), "the near miss is not");
+    assert!(
+        page.contains(&format!(
+            "{} of {read} jobs read contain “Customer-42”",
+            expected.len()
+        )),
+        "{page}"
+    );
+    assert!(page.contains("Search further"), "{page}");
+}

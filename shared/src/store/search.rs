@@ -1,0 +1,80 @@
+//! Finding jobs by what they carry: a listing whose jobs are read and kept
+//! when their arguments, parameters or last error contain a text, in any
+//! case. Nothing is written for it and no index holds it: a page reads
+//! the listing's jobs in order, at most [`MAX_SEARCHED`] of them, and says
+//! how far it got, so a search costs its reads and its cursor goes on.
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use super::list::{Cursor, ListQuery, Page};
+use crate::error::{Error, Result};
+use crate::job::JobRecord;
+
+/// Most jobs one page of a search reads: about half a read unit each.
+pub const MAX_SEARCHED: usize = 500;
+
+/// Longest search text, in characters.
+pub const MAX_SEARCH_LEN: usize = 200;
+
+/// Whether `job` carries `needle` (already lower case) in its arguments,
+/// a parameter (`name=value`) or its last error.
+pub fn job_matches(job: &JobRecord, needle: &str) -> bool {
+    let has = |text: &str| text.to_lowercase().contains(needle);
+    has(&job.args.to_string())
+        || job
+            .params
+            .iter()
+            .any(|(name, value)| has(&format!("{name}={value}")))
+        || job.last_error.as_deref().is_some_and(has)
+}
+
+impl Store {
+    /// One page of a search (`query.search`): pages of the listing read in
+    /// turn, each no larger than what is still to find (so a page never
+    /// holds more than `size` jobs and its cursor loses none), until
+    /// `size` jobs match, the listing ends, or [`MAX_SEARCHED`] jobs were
+    /// read.
+    pub(super) async fn search_page(
+        &self,
+        query: &ListQuery,
+        size: usize,
+        cursor: Option<&Cursor>,
+        now: DateTime<Utc>,
+    ) -> Result<Page> {
+        let text = query.search.as_deref().unwrap_or_default().trim();
+        if text.is_empty() || text.chars().count() > MAX_SEARCH_LEN {
+            return Err(Error::invalid(
+                "search",
+                format!("give 1 to {MAX_SEARCH_LEN} characters of text to look for"),
+            ));
+        }
+        let needle = text.to_lowercase();
+        let size = size.clamp(1, 1000);
+        let mut found = Vec::new();
+        let mut cursor = cursor.cloned();
+        let (mut read, mut queries, mut keys_left_out) = (0, 0, false);
+        let mut searched_to = None;
+        loop {
+            let want = (size - found.len()).min(MAX_SEARCHED - read).max(1);
+            let page = self.plain_page(query, want, cursor.as_ref(), now).await?;
+            read += page.read;
+            queries += page.queries;
+            keys_left_out |= page.keys_left_out;
+            searched_to = page.searched_to.or(searched_to);
+            found.extend(page.jobs.into_iter().filter(|j| job_matches(j, &needle)));
+            cursor = page.next;
+            if cursor.is_none() || found.len() >= size || read >= MAX_SEARCHED {
+                break;
+            }
+        }
+        Ok(Page {
+            jobs: found,
+            next: cursor,
+            queries,
+            keys_left_out,
+            read,
+            searched_to,
+        })
+    }
+}
