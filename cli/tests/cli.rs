@@ -136,6 +136,51 @@ async fn enqueue_then_inspect_a_job_through_its_life() {
     assert!(text.contains("AT") && text.contains("REASON"), "{text}");
 }
 
+/// `hangar jobs --grep` finds Failed jobs by their error or arguments, in
+/// any case, and says how many jobs it read.
+#[tokio::test]
+async fn jobs_grep_finds_jobs_by_what_they_carry() {
+    let env = TestEnv::new().await;
+    let poller = example_poller(&env);
+    let mut ids = Vec::new();
+    for message in [
+        "disk full on /var",
+        "card DECLINED",
+        "timeout talking to db",
+    ] {
+        let args = serde_json::json!({ "message": message }).to_string();
+        let id = id_of(&hangar(
+            &env,
+            &["enqueue", "fail", "--args", &args, "--retries", "0"],
+        ));
+        env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15))
+            .await;
+        ids.push(id);
+    }
+    let out = hangar(
+        &env,
+        &["jobs", "--state", "failed", "--grep", "declined", "--json"],
+    );
+    let found: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(found, [ids[1].to_string()]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        said.contains("1 of 3 jobs read contain \"declined\""),
+        "{said}"
+    );
+    let text = ok(&hangar(
+        &env,
+        &["jobs", "--state", "failed", "--grep", "DB", "--since", "1h"],
+    ));
+    assert!(text.contains(ids[2].as_str()), "{text}");
+    assert!(!text.contains(ids[0].as_str()), "{text}");
+}
+
 #[tokio::test]
 async fn failed_job_shows_its_error_and_requeues() {
     let env = TestEnv::new().await;

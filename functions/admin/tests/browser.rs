@@ -136,7 +136,18 @@ impl Browser {
         .await
     }
 
-    async fn click(&self, css: &str) {
+    /// Types `text` into the element `css`, as a person would.
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn element(&self, css: &str) -> String {
         let el = self
             .cmd(
                 "POST",
@@ -144,12 +155,15 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await;
-        let id = el
-            .as_object()
+        el.as_object()
             .and_then(|o| o.values().next())
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element {css}: {el}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.element(css).await;
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))
             .await;
     }
@@ -338,6 +352,33 @@ async fn dashboard_in_a_real_browser() {
         .js("return document.querySelector('h1').textContent")
         .await;
     assert_eq!(h1, "Overview");
+
+    // The Failed page's search box finds the job by its arguments, in
+    // any case, and finds nothing for a text no job carries.
+    browser.go(&format!("{base}/jobs/failed")).await;
+    browser.type_into("input[name=q]", "A@EXAMPLE.COM").await;
+    browser.click("form button[type=submit]").await;
+    let listed = browser
+        .js("return [...document.querySelectorAll('main table a[href^=\"/job/\"]')].map(a => a.textContent)")
+        .await;
+    assert_eq!(listed, json!([id.to_string()]));
+    let said = browser
+        .js("return document.querySelector('p.searched').textContent")
+        .await;
+    assert!(
+        said.as_str()
+            .unwrap()
+            .starts_with("1 of 1 jobs read contain"),
+        "{said}"
+    );
+    browser
+        .go(&format!("{base}/jobs/failed?q=no-job-carries-this"))
+        .await;
+    let text = browser.js("return document.body.innerText").await;
+    assert!(
+        text.as_str().unwrap().contains("No jobs on this page."),
+        "{text}"
+    );
 
     // The Failed list links to the job.
     browser.go(&format!("{base}/jobs/failed")).await;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::cost::finished;
 use crate::common::Api;
+use crate::cost::finished;
 use axum::http::StatusCode;
 use hangar::{JobRecord, State};
 use serde_json::{Value, json};
