@@ -96,6 +96,7 @@ pub async fn check(
     let most = most_at_once(runs, plan, &mut v);
     let busiest = busiest_window(runs, plan, &mut v);
     check_results(plan, jobs, &mut v);
+    check_search(jobs, stack.client, &mut v).await;
     check_batches(plan, &by_job, stack.client, &mut v).await;
     check_bad_bodies(plan, stack.client, &mut v).await;
     check_dead_letters(stack, &mut v).await;
@@ -225,6 +226,54 @@ fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<Stri
             }
             None => {}
         }
+    }
+}
+
+/// A search of the Failed jobs for the mix's planned failures, in
+/// another case, page after page, finds exactly the jobs that Failed with
+/// one.
+async fn check_search(jobs: &HashMap<JobId, JobRecord>, client: &Client, v: &mut Vec<String>) {
+    let want: HashSet<&JobId> = jobs
+        .values()
+        .filter(|j| {
+            j.state == State::Failed
+                && j.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("planned failure"))
+        })
+        .map(|j| &j.id)
+        .collect();
+    let query = hangar::ListQuery {
+        search: Some("PLANNED Failure".into()),
+        ..hangar::ListQuery::state(State::Failed)
+    };
+    let (mut found, mut cursor) = (HashSet::new(), None);
+    loop {
+        match client.list_page(&query, 100, cursor.as_ref()).await {
+            Ok(page) => {
+                for job in &page.jobs {
+                    if !found.insert(job.id.clone()) {
+                        v.push(format!("search: job {} found twice", job.id));
+                    }
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Err(e) => {
+                v.push(format!("search: {e}"));
+                return;
+            }
+        }
+    }
+    let found: HashSet<&JobId> = found.iter().collect();
+    if found != want {
+        v.push(format!(
+            "search for planned failures: missed {:?}, found besides {:?}",
+            want.difference(&found).collect::<Vec<_>>(),
+            found.difference(&want).collect::<Vec<_>>()
+        ));
     }
 }
 
