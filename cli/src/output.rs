@@ -223,6 +223,17 @@ pub fn print_job(j: &JobRecord) {
     if let Some(result) = &j.result {
         rows.push(("result", result.to_string()));
     }
+    if let Some(p) = &j.progress {
+        rows.push((
+            "progress",
+            format!(
+                "{:.0}% {} ({})",
+                p.fraction * 100.0,
+                one_line(&p.message, 100),
+                short_time(p.at)
+            ),
+        ));
+    }
     if let Some(t) = j.run_at {
         rows.push(("run at", short_time(t)));
     }

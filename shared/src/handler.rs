@@ -213,6 +213,27 @@ pub struct JobContext {
     pub(crate) result: Arc<std::sync::Mutex<Option<String>>>,
     /// The job (or batch) this continuation waited for.
     pub(crate) parent: Option<Parent>,
+    /// The progress reported: when it was last written, and the latest not
+    /// yet written.
+    pub(crate) progress: Arc<std::sync::Mutex<Reported>>,
+}
+
+/// What a run has reported of its progress.
+#[derive(Debug)]
+pub(crate) struct Reported {
+    /// When the run started or its progress was last written.
+    pub(crate) written_at: tokio::time::Instant,
+    /// The latest progress not yet written; the finishing write carries it.
+    pub(crate) pending: Option<crate::job::Progress>,
+}
+
+impl Reported {
+    pub(crate) fn new() -> Self {
+        Reported {
+            written_at: tokio::time::Instant::now(),
+            pending: None,
+        }
+    }
 }
 
 impl JobContext {
@@ -271,6 +292,45 @@ impl JobContext {
             .to_std()
             .unwrap_or(Duration::ZERO)
     }
+    /// Reports how far the run has got: `fraction` of the work (0 to 1)
+    /// and what it is doing, shown on the job's page, by `hangar job` and
+    /// the API. Writes are coalesced: at most one every
+    /// [`PROGRESS_EVERY`] of the run (one `UpdateItem` of the job, no
+    /// change of its version); the latest report in between is written
+    /// with the run's end at no extra cost, so a run shorter than
+    /// [`PROGRESS_EVERY`] pays nothing for it. A message is cut at
+    /// [`crate::job::MAX_PROGRESS_MESSAGE`] bytes; a fraction outside 0
+    /// to 1 is clamped. A run that no longer owns its job writes nothing.
+    pub async fn progress(&self, fraction: f64, message: impl Into<String>) -> Result<()> {
+        let report = crate::job::Progress {
+            fraction: if fraction.is_nan() {
+                0.0
+            } else {
+                fraction.clamp(0.0, 1.0)
+            },
+            message: crate::job::truncate(&message.into(), crate::job::MAX_PROGRESS_MESSAGE),
+            at: crate::clock::from_millis(crate::clock::to_millis(self.core.now())),
+        };
+        let due = {
+            let mut reported = self.progress.lock().expect("not poisoned");
+            let due = reported.written_at.elapsed() >= PROGRESS_EVERY;
+            if due {
+                reported.written_at = tokio::time::Instant::now();
+                reported.pending = None;
+            } else {
+                reported.pending = Some(report.clone());
+            }
+            due
+        };
+        if due {
+            self.core
+                .store
+                .set_progress(&self.id, self.version, &report, self.core.now())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Keeps `value` as the run's result, written with its success: the
     /// value returned by a handler registered `*_with_result`. Refused
     /// when its JSON is larger than [`MAX_RESULT_BYTES`] (a permanent
@@ -408,6 +468,10 @@ pub(crate) fn decode_result<T: serde::de::DeserializeOwned>(
         })
         .transpose()
 }
+
+/// At most one progress write a run every this long
+/// ([`JobContext::progress`]).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// How often [`JobContext::cancelled`] reads its job.
 pub const CANCEL_CHECK: Duration = Duration::from_secs(5);

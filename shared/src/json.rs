@@ -46,6 +46,9 @@ pub struct JobJson {
     /// What its last successful run returned (omitted when nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// How far its run got, as its handler reported (omitted when not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::job::Progress>,
     /// Parked since (its queue is paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_at: Option<DateTime<Utc>>,
@@ -98,6 +101,7 @@ impl From<&JobRecord> for JobJson {
             last_error: j.last_error.clone(),
             params: j.params.clone(),
             result: j.result.clone(),
+            progress: j.progress.clone(),
             parked_at: j.parked_at,
             waiting_for: j.waiting_for.clone(),
             sequence: j.sequence,

@@ -18,6 +18,7 @@ mod limits;
 mod metrics;
 mod model;
 mod pause;
+mod progress;
 mod recurring;
 mod results;
 mod support;

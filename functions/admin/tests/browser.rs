@@ -425,3 +425,86 @@ async fn dashboard_in_a_real_browser() {
     assert_eq!(injected, 0, "the result's markup is text");
     browser.quit().await;
 }
+
+/// A running job's page follows its progress without a reload, and loads
+/// again when the run ends.
+#[tokio::test]
+async fn a_running_job_s_page_shows_its_progress_live() {
+    let env = TestEnv::new().await;
+    let go = Arc::new(tokio::sync::Notify::new());
+    let poller = env.poller(Registry::new().raw("export", {
+        let go = go.clone();
+        move |_, ctx| {
+            let go = go.clone();
+            async move {
+                tokio::time::sleep(hangar::handler::PROGRESS_EVERY).await;
+                ctx.progress(0.4, "exported 400 of 1000 rows").await?;
+                go.notified().await;
+                Ok::<_, hangar::JobFailure>(())
+            }
+        }
+    }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("export", json!({})))
+        .await
+        .unwrap();
+    let run = tokio::spawn({
+        let poller = poller.clone();
+        async move { poller.poll_once().await }
+    });
+    let base = serve(&env.client).await;
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/job/{id}")).await;
+    let said = || async {
+        let v = browser
+            .js("const s = document.querySelector('td.progress .said'); return s ? s.textContent : null")
+            .await;
+        v.as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(said().await, "not reported");
+    // Marks this page: a reload would lose the mark.
+    browser.js("window.hangarMark = 1; return null").await;
+    let started = std::time::Instant::now();
+    while said().await != "40% exported 400 of 1000 rows" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the page never showed the progress: {:?}",
+            said().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let bar = browser
+        .js("return document.querySelector('td.progress progress').value")
+        .await;
+    assert_eq!(bar, json!(0.4));
+    assert_eq!(
+        browser.js("return window.hangarMark || null").await,
+        json!(1)
+    );
+    go.notify_one();
+    tokio::time::timeout(Duration::from_secs(15), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let state = browser
+            .js("const s = document.querySelector('h1 .state'); return s ? s.textContent : null")
+            .await;
+        if state == json!("Succeeded") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the page never showed the end: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        browser.js("return window.hangarMark || null").await,
+        Value::Null
+    );
+    browser.quit().await;
+}

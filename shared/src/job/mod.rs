@@ -24,7 +24,9 @@ pub use options::{
     ConcurrencyLimit, JobOptions, MAX_PARAM_NAME, MAX_PARAM_VALUE, MAX_PARAMS, MAX_TIMEOUT, Params,
     RateLimit, validate_limit_key, validate_params,
 };
-pub use record::{Continuation, HistoryEntry, JobRecord, Parent, Transient};
+pub use record::{
+    Continuation, HistoryEntry, JobRecord, MAX_PROGRESS_MESSAGE, Parent, Progress, Transient,
+};
 
 /// Largest serialized `args`, in bytes. With the bounded history this keeps a
 /// job item well under DynamoDB's 400 KB item limit (see docs/architecture.md).

@@ -64,6 +64,22 @@ impl HistoryEntry {
     }
 }
 
+/// How far a run has got, as its handler reports it
+/// ([`crate::JobContext::progress`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Done so far, 0 to 1.
+    pub fraction: f64,
+    /// What it is doing (at most [`MAX_PROGRESS_MESSAGE`] bytes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When the handler reported it.
+    pub at: DateTime<Utc>,
+}
+
+/// Longest progress message, in bytes.
+pub const MAX_PROGRESS_MESSAGE: usize = 256;
+
 /// A continuation's link to its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
@@ -142,6 +158,8 @@ pub struct JobRecord {
     /// What its last successful run returned (see
     /// [`crate::Registry::job_with_result`]), as JSON.
     pub result: Option<serde_json::Value>,
+    /// How far its current (or last) run got, as its handler reported it.
+    pub progress: Option<Progress>,
     /// The concurrency key whose slot it is waiting for, if it is waiting.
     pub waiting_for: Option<String>,
     /// Its place in its ordering key's sequence (ordered jobs).
@@ -189,6 +207,7 @@ impl JobRecord {
             parked_at: None,
             params: Params::new(),
             result: None,
+            progress: None,
             waiting_for: None,
             sequence: None,
             batch: None,

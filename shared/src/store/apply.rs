@@ -55,6 +55,9 @@ fn applied(
     if let Some(params) = &change.params {
         job.params = params.clone();
     }
+    if change.progress.is_some() || change.to == State::Processing {
+        job.progress = change.progress.clone();
+    }
     if change.to == State::Succeeded {
         job.result = change
             .result
@@ -108,6 +111,25 @@ impl Store {
         e.cond_eq(attr::STATE, s(State::Processing.as_str()));
         e.cond_live(now);
         self.update(job_key(&job.id), e).await
+    }
+
+    /// Records a running job's progress without a change of version (the
+    /// run's finishing write still finds the version it claimed), if it is
+    /// still Processing at `version` under a live lease. Returns false if
+    /// the job changed.
+    pub(crate) async fn set_progress(
+        &self,
+        id: &crate::job::JobId,
+        version: u64,
+        progress: &crate::job::Progress,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut e = Expr::default();
+        e.set(attr::PROGRESS, to_av(progress));
+        e.cond_eq(attr::VERSION, n(version));
+        e.cond_eq(attr::STATE, s(State::Processing.as_str()));
+        e.cond_live(now);
+        self.update(job_key(id), e).await
     }
 
     /// The update of one item in a transaction, returning the item as it
@@ -339,6 +361,11 @@ impl Store {
         }
         if change.to == State::Succeeded {
             e.set_or_remove(attr::RESULT, change.result.as_deref().map(s));
+        }
+        match &change.progress {
+            Some(p) => e.set(attr::PROGRESS, to_av(p)),
+            None if change.to == State::Processing => e.remove(attr::PROGRESS),
+            None => {}
         }
         if !change.keep_place {
             e.remove(attr::PARKED);

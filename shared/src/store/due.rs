@@ -20,6 +20,10 @@ const PAGE: i32 = 100;
 
 /// An item whose time came.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a tick holds a page of them at a time; boxing each job would only add allocations"
+)]
 pub enum Due {
     /// A job, as read (eventually consistent: every write the timer makes
     /// on it is conditional on this version).

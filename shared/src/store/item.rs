@@ -238,6 +238,9 @@ pub(crate) fn job_item(
     if let Some(result) = &job.result {
         item.insert(attr::RESULT.to_owned(), s(result.to_string()));
     }
+    if let Some(progress) = &job.progress {
+        item.insert(attr::PROGRESS.to_owned(), to_av(progress));
+    }
     if let Some(within) = job.options.start_within {
         item.insert(attr::START_WITHIN.to_owned(), n(within.as_secs()));
     }
@@ -345,6 +348,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         result: get_s(item, attr::RESULT)
             .map(|text| serde_json::from_str(text).map_err(|e| corrupt(format!("result: {e}"))))
             .transpose()?,
+        progress: from_av(item, attr::PROGRESS, &corrupt)?,
         history,
     })
 }

@@ -232,6 +232,9 @@ pub(crate) struct Change {
     /// A change to Succeeded: what the run returned (JSON text), or
     /// nothing (a result of an earlier run is removed).
     pub result: Option<String>,
+    /// The run's latest progress not yet written. A claim removes the
+    /// last run's.
+    pub progress: Option<crate::job::Progress>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +256,7 @@ impl Change {
             attempt: AttemptChange::Keep,
             params: None,
             result: None,
+            progress: None,
         }
     }
 }

@@ -136,6 +136,8 @@ pub(crate) mod attr {
     pub const PARAMS: &str = "params";
     /// Job: what its last successful run returned, as JSON text.
     pub const RESULT: &str = "res";
+    /// Job: how far its run got, `{fraction, message, at}`.
+    pub const PROGRESS: &str = "prog";
     /// Job: its rate limit, `{k, n, per}` (key, starts, period in ms).
     pub const RATE: &str = "rate";
     /// Rate limit item: the newest window with reservations (index).

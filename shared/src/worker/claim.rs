@@ -215,6 +215,7 @@ impl Worker {
             attempt: AttemptChange::Increment,
             params: None,
             result: None,
+            progress: None,
         }
     }
 

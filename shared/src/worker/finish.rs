@@ -71,6 +71,7 @@ impl Worker {
         }
         let params = Arc::new(std::sync::Mutex::new((job.params.clone(), false)));
         let kept = Arc::new(std::sync::Mutex::new(None));
+        let reported = Arc::new(std::sync::Mutex::new(crate::handler::Reported::new()));
         let result = match self.registry.handler(&job.kind) {
             None => Err(JobFailure::typed(
                 "hangar::UnknownKind",
@@ -93,6 +94,7 @@ impl Worker {
                     params: params.clone(),
                     result: kept.clone(),
                     parent: job.parent.clone(),
+                    progress: reported.clone(),
                 };
                 let limit = (run_until - now).to_std().unwrap_or(Duration::ZERO);
                 // The filters wrap the handler, the first registered outermost.
@@ -117,9 +119,10 @@ impl Worker {
         let (set, changed) = params.lock().expect("not poisoned").clone();
         let params = changed.then_some(set);
         let kept = kept.lock().expect("not poisoned").take();
+        let progress = reported.lock().expect("not poisoned").pending.take();
         let written = match result {
-            Ok(()) => self.succeed(&job, elapsed, params, kept).await,
-            Err(failure) => self.fail(&job, failure, elapsed, params).await,
+            Ok(()) => self.succeed(&job, elapsed, params, kept, progress).await,
+            Err(failure) => self.fail(&job, failure, elapsed, params, progress).await,
         };
         if let Ok(state) = &written {
             let latency =
@@ -145,11 +148,13 @@ impl Worker {
         elapsed: Duration,
         params: Option<Params>,
         result: Option<String>,
+        progress: Option<crate::job::Progress>,
     ) -> Result<State> {
         let now = self.core.now();
         let change = Change {
             params,
             result,
+            progress,
             ..Change::new(
                 State::Succeeded,
                 HistoryEntry::new(State::Succeeded, now, None)
@@ -178,6 +183,7 @@ impl Worker {
         failure: JobFailure,
         elapsed: Duration,
         params: Option<Params>,
+        progress: Option<crate::job::Progress>,
     ) -> Result<State> {
         let now = self.core.now();
         let with_error = |e: HistoryEntry| {
@@ -209,6 +215,7 @@ impl Worker {
                     run_at: Some((run_at, handed_off)),
                     last_error,
                     params,
+                    progress,
                     ..Change::new(
                         State::Scheduled,
                         with_error(
@@ -226,6 +233,7 @@ impl Worker {
                 Change {
                     last_error,
                     params,
+                    progress,
                     ..Change::new(to, with_error(HistoryEntry::new(to, now, Some(reason))))
                 }
             }

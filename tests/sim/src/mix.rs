@@ -37,9 +37,10 @@ pub const MAX_BATCH: usize = 1_000;
 /// What a successful run of the mix returns, kept as its job's result:
 /// its job and attempt; for a continuation of a job, what the parent
 /// returned (`parent`); for a batch's continuation, how many of the
-/// batch's jobs kept a result (`batch_results`). The checker holds every
-/// Succeeded job to it.
+/// batch's jobs kept a result (`batch_results`). It reports the run done
+/// (progress 1, "done"). The checker holds every Succeeded job to both.
 pub async fn result_of(ctx: &hangar::JobContext) -> Result<Value, hangar::JobFailure> {
+    ctx.progress(1.0, "done").await?;
     let mut result = json!({ "id": ctx.id().as_str(), "attempt": ctx.attempt() });
     match ctx.parent() {
         Some(p) if p.batch => {

@@ -174,7 +174,8 @@ fn check_job(
     }
 }
 
-/// Every job that Succeeded kept the result of the run that succeeded
+/// Every job that Succeeded kept its run's last progress report and the
+/// result of the run that succeeded
 /// ([`crate::mix::result_of`]): its id and attempt; a continuation of a
 /// job what its parent had returned by then (the parent's id, an attempt
 /// no later than the parent's last); a batch's continuation a result of
@@ -187,6 +188,16 @@ fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<Stri
         .collect();
     for job in jobs.values().filter(|j| j.state == State::Succeeded) {
         let id = &job.id;
+        if !job
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.fraction == 1.0 && p.message == "done")
+        {
+            v.push(format!(
+                "job {id} Succeeded with the progress {:?}, not its run's last report",
+                job.progress
+            ));
+        }
         let Some(result) = &job.result else {
             v.push(format!("job {id} Succeeded without its result"));
             continue;

@@ -49,6 +49,20 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 tr { th { "Queue" } td { (job.options.queue) } }
                 tr { th { "Attempt" } td { (job.attempt) " of " (job.options.retry.attempts.saturating_add(1)) } }
                 tr { th { "Timeout" } td { (job.options.timeout.as_secs()) " s per run" } }
+                @if job.state == JobState::Processing || job.progress.is_some() {
+                    tr data-live-job=[(job.state == JobState::Processing).then_some(job.id.as_str())] {
+                        th { "Progress" }
+                        td.progress {
+                            progress max="1" value=(job.progress.as_ref().map_or(0.0, |p| p.fraction)) {}
+                            " "
+                            span.said {
+                                @if let Some(p) = &job.progress {
+                                    ((p.fraction * 100.0).round()) "% " (p.message)
+                                } @else { "not reported" }
+                            }
+                        }
+                    }
+                }
                 @if !job.params.is_empty() {
                     tr { th { "Parameters" } td {
                         @for (name, value) in &job.params { code { (name) } " = " (value) br; }

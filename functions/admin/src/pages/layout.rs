@@ -64,6 +64,18 @@ document.addEventListener('click', async e => {
 });
 const all = document.querySelector('input[data-all]');
 if (all) all.addEventListener('change', () => document.querySelectorAll('input[name=id]').forEach(c => c.checked = all.checked));
+const live = document.querySelector('[data-live-job]');
+if (live) {
+  const bar = live.querySelector('progress'), said = live.querySelector('.said');
+  const tick = setInterval(async () => {
+    if (document.hidden) return;
+    const r = await fetch('/api/jobs/' + encodeURIComponent(live.dataset.liveJob));
+    if (!r.ok) return;
+    const j = await r.json();
+    if (j.state !== 'Processing') { clearInterval(tick); location.reload(); return; }
+    if (j.progress) { bar.value = j.progress.fraction; said.textContent = Math.round(j.progress.fraction * 100) + '% ' + (j.progress.message || ''); }
+  }, 2000);
+}
 const every = document.querySelector('meta[name=refresh]');
 if (every) setInterval(() => { if (!document.hidden) location.reload(); }, parseInt(every.content, 10) * 1000);
 "#;

@@ -51,6 +51,7 @@ pub(crate) fn finished(
         completes_batch: Default::default(),
         params: Default::default(),
         result: None,
+        progress: None,
         history: vec![
             HistoryEntry::new(State::Enqueued, created, None),
             HistoryEntry::new(State::Processing, started, None).with("worker", "w1"),
