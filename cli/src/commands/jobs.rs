@@ -29,6 +29,10 @@ pub struct JobsArgs {
     /// says how far it searched; --cursor goes on.
     #[arg(long, value_name = "TEXT")]
     grep: Option<String>,
+    /// Only retries: Scheduled jobs waiting for another run after a failed
+    /// one (read like --grep).
+    #[arg(long)]
+    retries: bool,
     /// Only jobs that entered their state (Scheduled: are due) this long
     /// ago or less, e.g. 2h.
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
@@ -65,6 +69,7 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
     let mut listing = hangar::ListQuery {
         queue: args.queue.clone(),
         search: args.grep.clone(),
+        retries: args.retries,
         since: args.since.map(|ago| {
             let ago = chrono::TimeDelta::from_std(ago).unwrap_or(chrono::TimeDelta::MAX);
             chrono::Utc::now()

@@ -300,6 +300,7 @@ async fn every_page_is_well_formed_html() {
         "/queues".to_owned(),
         "/queues/default".to_owned(),
         "/keys/db".to_owned(),
+        "/jobs/scheduled?retries=1".to_owned(),
         "/batches".to_owned(),
         format!("/batches/{batch}"),
         format!("/job/{failed}"),

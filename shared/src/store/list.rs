@@ -36,6 +36,10 @@ pub struct ListQuery {
     /// text, in any case (see [`crate::store::MAX_SEARCHED`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<String>,
+    /// Only retries: jobs waiting for another run after a failed one (a
+    /// Scheduled job with a last error), read like a search.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retries: bool,
 }
 
 impl ListQuery {
@@ -48,7 +52,14 @@ impl ListQuery {
             since: None,
             until: None,
             search: None,
+            retries: false,
         }
+    }
+
+    /// Whether the listing keeps only some of the jobs it reads (a search,
+    /// or retries only): read a bounded number at a time.
+    pub fn filtered(&self) -> bool {
+        self.search.is_some() || self.retries
     }
 }
 
@@ -221,7 +232,7 @@ impl Store {
         cursor: Option<&Cursor>,
         now: DateTime<Utc>,
     ) -> Result<Page> {
-        if query.search.is_some() {
+        if query.filtered() {
             self.search_page(query, size, cursor, now).await
         } else {
             self.plain_page(query, size, cursor, now).await

@@ -62,7 +62,7 @@ pub use list::{Cursor, ListQuery, MAX_WAIT_KEYS, Page};
 pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
-pub use search::{MAX_SEARCH_LEN, MAX_SEARCHED, job_matches};
+pub use search::{MAX_SEARCH_LEN, MAX_SEARCHED, is_retry, job_matches};
 pub use table::ensure_table;
 
 const SERVICE: &str = "DynamoDB";

@@ -1,6 +1,6 @@
 //! Finding jobs by what they carry: a listing whose jobs are read and kept
 //! when their arguments, parameters or last error contain a text, in any
-//! case. Nothing is written for it and no index holds it: a page reads
+//! case (and, the same way, the Scheduled jobs that are retries). Nothing is written for it and no index holds it: a page reads
 //! the listing's jobs in order, at most [`MAX_SEARCHED`] of them, and says
 //! how far it got, so a search costs its reads and its cursor goes on.
 
@@ -29,6 +29,11 @@ pub fn job_matches(job: &JobRecord, needle: &str) -> bool {
         || job.last_error.as_deref().is_some_and(has)
 }
 
+/// Whether `job` waits for another run after a failed one.
+pub fn is_retry(job: &JobRecord) -> bool {
+    job.state == crate::state::State::Scheduled && job.attempt > 0 && job.last_error.is_some()
+}
+
 impl Store {
     /// One page of a search (`query.search`): pages of the listing read in
     /// turn, each no larger than what is still to find (so a page never
@@ -42,14 +47,18 @@ impl Store {
         cursor: Option<&Cursor>,
         now: DateTime<Utc>,
     ) -> Result<Page> {
-        let text = query.search.as_deref().unwrap_or_default().trim();
-        if text.is_empty() || text.chars().count() > MAX_SEARCH_LEN {
-            return Err(Error::invalid(
-                "search",
-                format!("give 1 to {MAX_SEARCH_LEN} characters of text to look for"),
-            ));
-        }
-        let needle = text.to_lowercase();
+        let needle = match query.search.as_deref().map(str::trim) {
+            Some(text) if text.is_empty() || text.chars().count() > MAX_SEARCH_LEN => {
+                return Err(Error::invalid(
+                    "search",
+                    format!("give 1 to {MAX_SEARCH_LEN} characters of text to look for"),
+                ));
+            }
+            text => text.map(str::to_lowercase),
+        };
+        let keep = |j: &JobRecord| {
+            needle.as_deref().is_none_or(|n| job_matches(j, n)) && (!query.retries || is_retry(j))
+        };
         let size = size.clamp(1, 1000);
         let mut found = Vec::new();
         let mut cursor = cursor.cloned();
@@ -62,7 +71,7 @@ impl Store {
             queries += page.queries;
             keys_left_out |= page.keys_left_out;
             searched_to = page.searched_to.or(searched_to);
-            found.extend(page.jobs.into_iter().filter(|j| job_matches(j, &needle)));
+            found.extend(page.jobs.into_iter().filter(|j| keep(j)));
             cursor = page.next;
             if cursor.is_none() || found.len() >= size || read >= MAX_SEARCHED {
                 break;

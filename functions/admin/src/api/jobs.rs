@@ -81,7 +81,7 @@ pub struct Searched {
 
 impl Searched {
     pub(crate) fn of(query: &ListQuery, page: &Page) -> Option<Searched> {
-        query.search.as_ref().map(|_| Searched {
+        query.filtered().then_some(Searched {
             read: page.read,
             to: page.searched_to,
         })
@@ -104,6 +104,9 @@ pub struct ListParams {
     /// Only jobs whose arguments, parameters or last error contain this
     /// text, in any case.
     pub q: Option<String>,
+    /// Only retries: Scheduled jobs waiting for another run after a
+    /// failed one.
+    pub retries: Option<bool>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<usize>,
     /// Where to go on, from a previous page's `next`.
@@ -175,6 +178,7 @@ pub(crate) fn list_position(
                 }
             })
             .transpose()?,
+        retries: p.retries.unwrap_or(false),
     };
     Ok((query, None, size))
 }

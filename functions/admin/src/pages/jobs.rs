@@ -21,6 +21,8 @@ pub(super) struct StatePageParams {
     since: Option<String>,
     until: Option<String>,
     q: Option<String>,
+    /// `1`: only the Scheduled jobs that are retries.
+    retries: Option<String>,
     cursor: Option<String>,
 }
 
@@ -38,6 +40,7 @@ pub(super) async fn state_page(
             since: p.since.clone(),
             until: p.until.clone(),
             q: p.q.clone(),
+            retries: Some(p.retries.as_deref() == Some("1")),
             cursor: p.cursor.clone(),
             limit: Some(50),
         };
@@ -46,8 +49,14 @@ pub(super) async fn state_page(
         let lower = st.as_str().to_ascii_lowercase();
         let writable = !admin.options.read_only;
         Ok(layout(&admin, st.as_str(), None, html! {
-            h1 { (st.as_str()) " jobs" }
+            @if query.retries {
+                h1 { "Retries" }
+                p.muted { "Scheduled jobs waiting for another run after a failed one, with their last error." }
+            } @else {
+                h1 { (st.as_str()) " jobs" }
+            }
             form method="get" {
+                @if query.retries { input type="hidden" name="retries" value="1"; }
                 input type="search" name="q" placeholder="search arguments, parameters, errors" size="32" value=(query.search.clone().unwrap_or_default());
                 " "
                 input name="queue" placeholder="queue" value=(query.queue.clone().unwrap_or_default());

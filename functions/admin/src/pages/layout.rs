@@ -98,6 +98,7 @@ pub(super) fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Mar
                     @for s in [JobState::Enqueued, JobState::Scheduled, JobState::Processing, JobState::Succeeded, JobState::Failed, JobState::Deleted, JobState::Awaiting] {
                         a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
                     }
+                    a href="/jobs/scheduled?retries=1" { "Retries" }
                     a href="/recurring" { "Recurring" }
                     a href="/metrics" { "Metrics" }
                     a href="/queues" { "Queues" }

@@ -118,3 +118,55 @@ async fn a_search_finds_jobs_by_what_they_carry_a_bounded_page_at_a_time() {
     );
     assert!(page.contains("Search further"), "{page}");
 }
+
+/// The Retries view: the Scheduled jobs that wait for another run after a
+/// failed one, with their last error; a job scheduled for later that never
+/// ran is not one.
+#[tokio::test]
+async fn retries_are_the_scheduled_jobs_that_failed_a_run() {
+    let api = Api::new().await;
+    let client = &api.env.client;
+    let poller = api
+        .env
+        .poller(hangar::Registry::new().raw("flaky", |_, _| async {
+            Err(hangar::JobFailure::msg("the upstream said <b>503</b>"))
+        }));
+    let retry = client
+        .enqueue(hangar::NewJob::new("flaky", json!({})))
+        .await
+        .unwrap();
+    api.env
+        .drive_until(&poller, &retry, std::time::Duration::from_secs(15), |j| {
+            j.state == State::Scheduled
+        })
+        .await;
+    let later = client
+        .schedule(
+            hangar::NewJob::new("flaky", json!({})),
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+
+    let (status, v) = api.get("/api/jobs?state=scheduled&retries=true").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v), [retry.to_string()], "{v}");
+    assert_eq!(v["jobs"][0]["last_error"], "the upstream said <b>503</b>");
+    assert_eq!(v["searched"]["read"], 2, "{v}");
+    let (_, all) = api.get("/api/jobs?state=scheduled").await;
+    assert_eq!(ids(&all).len(), 2, "{all}");
+
+    let (status, page) = api.page("/jobs/scheduled?retries=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h1>Retries</h1>"), "{page}");
+    assert!(page.contains(retry.as_str()), "{page}");
+    assert!(!page.contains(later.as_str()), "{page}");
+    assert!(
+        page.contains("the upstream said &lt;b&gt;503&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="/jobs/scheduled?retries=1""#),
+        "the navigation links it"
+    );
+}
