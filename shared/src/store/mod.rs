@@ -16,9 +16,11 @@
 //!   sits on the index.
 //! - `expr`: update and condition expressions under construction.
 //! - `jobs`: creating and reading jobs; adding a continuation to a job.
-//! - `apply`: changing a job (every transition), its lease, its place once
-//!   its continuations are released.
+//! - `apply`: changing a job (every transition), its lease, its progress,
+//!   its place once its continuations are released.
 //! - `list`: jobs by state, paged, the jobs waiting for a key among them.
+//! - `search`: a listing filtered by what its jobs carry (or to retries),
+//!   a bounded number of jobs read a page.
 //! - `counts`: jobs per state at a bounded cost.
 //! - `due`: what the timer reads (items whose time came) and marks.
 //! - [`metrics`]: the timer's roll-up of finished jobs into hour and day
