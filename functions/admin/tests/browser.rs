@@ -3,7 +3,9 @@
 //! overview and finds a drawn bar for every finished job in its charts;
 //! opens a Failed job whose arguments hold markup, sees it shown as text
 //! with nothing run, requeues it from its page (confirming the dialog) and
-//! sees it succeed. Screenshots go to target/screenshots (and to docs/ with
+//! sees it succeed; finds a job with the search box; follows a running
+//! job's progress without a reload; opens the Retries view from the
+//! navigation. Screenshots go to target/screenshots (and to docs/ with
 //! HANGAR_UPDATE_SCREENSHOTS=1).
 
 use std::sync::Arc;
@@ -506,5 +508,49 @@ async fn a_running_job_s_page_shows_its_progress_live() {
         browser.js("return window.hangarMark || null").await,
         Value::Null
     );
+    browser.quit().await;
+}
+
+/// The navigation's Retries link shows the job waiting for its retry, with
+/// its last error as text, and not a job merely scheduled for later.
+#[tokio::test]
+async fn the_retries_view_lists_jobs_waiting_for_a_retry() {
+    let env = TestEnv::new().await;
+    let poller = env.poller(Registry::new().raw("sync", |_, _| async {
+        Err(hangar::JobFailure::msg("the upstream said <b>503</b>"))
+    }));
+    let retry = env
+        .client
+        .enqueue(NewJob::new("sync", json!({})))
+        .await
+        .unwrap();
+    env.drive_until(&poller, &retry, Duration::from_secs(15), |j| {
+        j.state == State::Scheduled
+    })
+    .await;
+    let later = env
+        .client
+        .schedule(NewJob::new("sync", json!({})), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let base = serve(&env.client).await;
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/")).await;
+    browser
+        .click("header a[href='/jobs/scheduled?retries=1']")
+        .await;
+    let h1 = browser
+        .js("return document.querySelector('h1').textContent")
+        .await;
+    assert_eq!(h1, "Retries");
+    let rows = browser
+        .js("return [...document.querySelectorAll('main table tr')].slice(1).map(r => [r.querySelector('a').textContent, r.querySelector('td.err').textContent])")
+        .await;
+    assert_eq!(
+        rows,
+        json!([[retry.to_string(), "the upstream said <b>503</b>"]])
+    );
+    let text = browser.js("return document.body.innerText").await;
+    assert!(!text.as_str().unwrap().contains(later.as_str()), "{text}");
     browser.quit().await;
 }
