@@ -143,8 +143,8 @@ pub struct Page {
     pub keys_left_out: bool,
     /// Jobs read for this page (a search reads more than it lists).
     pub read: usize,
-    /// A search: the index time (when it entered its state; a Scheduled
-    /// job's due time) of the last job it read, how far it searched.
+    /// The index time (when it entered its state; a Scheduled job's due
+    /// time) of the last job read: how far a search got.
     pub searched_to: Option<DateTime<Utc>>,
 }
 
@@ -223,8 +223,8 @@ impl Store {
     /// at the old end of the Active bucket they share with Enqueued jobs
     /// (claims are roughly first in, first out), so a page finds them behind
     /// any backlog, the longest-running first.
-    /// With `query.search`, a page of the jobs that match
-    /// (`store/search.rs`).
+    /// With a search or retries only ([`ListQuery::filtered`]), a page of
+    /// the jobs that match (`store/search.rs`).
     pub async fn list_page(
         &self,
         query: &ListQuery,
@@ -239,7 +239,7 @@ impl Store {
         }
     }
 
-    /// A page of the listing, `query.search` not looked at.
+    /// A page of the listing, its search and retries filter not looked at.
     pub(super) async fn plain_page(
         &self,
         query: &ListQuery,

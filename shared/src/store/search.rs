@@ -1,8 +1,9 @@
 //! Finding jobs by what they carry: a listing whose jobs are read and kept
 //! when their arguments, parameters or last error contain a text, in any
-//! case (and, the same way, the Scheduled jobs that are retries). Nothing is written for it and no index holds it: a page reads
-//! the listing's jobs in order, at most [`MAX_SEARCHED`] of them, and says
-//! how far it got, so a search costs its reads and its cursor goes on.
+//! case (and, the same way, the Scheduled jobs that are retries). Nothing
+//! is written for it and no index holds it: a page reads the listing's
+//! jobs in order, at most [`MAX_SEARCHED`] of them, and says how far it
+//! got, so a search costs its reads and its cursor goes on.
 
 use chrono::{DateTime, Utc};
 
@@ -35,7 +36,8 @@ pub fn is_retry(job: &JobRecord) -> bool {
 }
 
 impl Store {
-    /// One page of a search (`query.search`): pages of the listing read in
+    /// One page of a filtered listing (`query.search`, `query.retries`):
+    /// pages of the listing read in
     /// turn, each no larger than what is still to find (so a page never
     /// holds more than `size` jobs and its cursor loses none), until
     /// `size` jobs match, the listing ends, or [`MAX_SEARCHED`] jobs were

@@ -165,19 +165,8 @@ pub(crate) fn list_position(
         until: non_empty(&p.until)
             .map(|s| parse_time("until", &s))
             .transpose()?,
-        search: non_empty(&p.q.as_ref().map(|q| q.trim().to_owned()))
-            .map(|q| {
-                if q.chars().count() > hangar::store::MAX_SEARCH_LEN {
-                    Err(ApiError::bad(format!(
-                        "q is {} characters long; at most {}",
-                        q.chars().count(),
-                        hangar::store::MAX_SEARCH_LEN
-                    )))
-                } else {
-                    Ok(q)
-                }
-            })
-            .transpose()?,
+        // The store refuses a text too long for a search (a 400).
+        search: non_empty(&p.q.as_ref().map(|q| q.trim().to_owned())),
         retries: p.retries.unwrap_or(false),
     };
     Ok((query, None, size))
