@@ -83,6 +83,25 @@ pub type HandlerResult = std::result::Result<(), JobFailure>;
 type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 pub(crate) type Handler = Arc<dyn Fn(serde_json::Value, JobContext) -> BoxFuture + Send + Sync>;
 
+/// A handler that returns a value, as one that keeps it as its run's
+/// result ([`JobContext::keep_result`]).
+fn keeping<A, R, F, Fut>(handler: F) -> impl Fn(A, JobContext) -> BoxFuture + Send + Sync + 'static
+where
+    A: Send + 'static,
+    R: serde::Serialize + Send + 'static,
+    F: Fn(A, JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = std::result::Result<R, JobFailure>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    move |args, ctx| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let value = handler(args, ctx.clone()).await?;
+            ctx.keep_result(&value)
+        })
+    }
+}
+
 /// Handlers by kind.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -144,14 +163,7 @@ impl Registry {
         F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, JobFailure>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.job(move |args: J, ctx: JobContext| {
-            let handler = handler.clone();
-            async move {
-                let value = handler(args, ctx.clone()).await?;
-                ctx.keep_result(&value)
-            }
-        })
+        self.job(keeping(handler))
     }
 
     /// [`Registry::job_with_result`] for an untyped handler.
@@ -161,14 +173,7 @@ impl Registry {
         F: Fn(serde_json::Value, JobContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, JobFailure>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.raw(kind, move |args, ctx: JobContext| {
-            let handler = handler.clone();
-            async move {
-                let value = handler(args, ctx.clone()).await?;
-                ctx.keep_result(&value)
-            }
-        })
+        self.raw(kind, keeping(handler))
     }
 
     /// Registers an untyped handler that receives the JSON arguments.
