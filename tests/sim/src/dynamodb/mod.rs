@@ -33,7 +33,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
 use serde_json::Value;
@@ -98,9 +98,14 @@ pub struct DynamoDb {
     partitions: Partitions,
     /// Items held by transactions in progress: until when.
     busy: BTreeMap<(String, Pk), i64>,
+    /// The same holds in the order they end, so that ended ones are let go
+    /// without reading the ones still held.
+    busy_until: BTreeSet<(i64, String, Pk)>,
     /// Idempotency tokens of TransactWriteItems: the request (without its
     /// token) and when it was accepted.
     tokens: BTreeMap<String, (Value, i64)>,
+    /// The tokens in the order they were accepted.
+    token_order: VecDeque<(i64, String)>,
 }
 
 impl DynamoDb {
@@ -111,7 +116,9 @@ impl DynamoDb {
             billing: Billing::default(),
             partitions: Partitions::default(),
             busy: BTreeMap::new(),
+            busy_until: BTreeSet::new(),
             tokens: BTreeMap::new(),
+            token_order: VecDeque::new(),
         }
     }
 
@@ -213,12 +220,38 @@ impl DynamoDb {
             t.sweep(now_ms, &lags, rng);
             t.apply_due(now_ms);
         }
-        if self.busy.len() > 1000 {
-            self.busy.retain(|_, until| *until > now_ms);
+        while let Some(first) = self.busy_until.first()
+            && first.0 <= now_ms
+        {
+            let (until, table, pk) = self.busy_until.pop_first().expect("not empty");
+            let key = (table, pk);
+            if self.busy.get(&key) == Some(&until) {
+                self.busy.remove(&key);
+            }
         }
         // Idempotency tokens are valid for ten minutes
         // (API_TransactWriteItems.html, ClientRequestToken).
-        self.tokens.retain(|_, (_, at)| now_ms - *at < 600_000);
+        while let Some((at, _)) = self.token_order.front()
+            && now_ms - *at >= 600_000
+        {
+            let (at, token) = self.token_order.pop_front().expect("not empty");
+            if self.tokens.get(&token).is_some_and(|(_, seen)| *seen == at) {
+                self.tokens.remove(&token);
+            }
+        }
+    }
+
+    /// Holds an item for a transaction in progress until `until`.
+    fn hold(&mut self, table: &str, pk: &Pk, until: i64) {
+        self.busy.insert((table.to_owned(), pk.clone()), until);
+        self.busy_until
+            .insert((until, table.to_owned(), pk.clone()));
+    }
+
+    /// Keeps a transaction's idempotency token for ten minutes.
+    fn keep_token(&mut self, token: String, fingerprint: Value, now_ms: i64) {
+        self.token_order.push_back((now_ms, token.clone()));
+        self.tokens.insert(token, (fingerprint, now_ms));
     }
 
     fn lags(&self) -> Lags {

@@ -169,8 +169,7 @@ impl DynamoDb {
         for (p, out) in plans.iter().zip(outcomes) {
             let hold = sample(self.options.transaction_ms, rng);
             if hold > 0 {
-                self.busy
-                    .insert((p.table.clone(), p.pk.clone()), now_ms + hold);
+                self.hold(&p.table, &p.pk, now_ms + hold);
             }
             if matches!(p.kind, super::write::Kind::Check) {
                 continue;
@@ -180,7 +179,7 @@ impl DynamoDb {
             t.commit(p.pk.clone(), new, now_ms, &lags, rng);
         }
         if let Some(t) = token {
-            self.tokens.insert(t, (fingerprint, now_ms));
+            self.keep_token(t, fingerprint, now_ms);
         }
         Ok(json!({}))
     }

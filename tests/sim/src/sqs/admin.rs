@@ -138,8 +138,7 @@ impl Sqs {
             ));
         }
         queue.last_purge_ms = Some(now_ms);
-        queue.messages.clear();
-        queue.deleted.clear();
+        queue.clear();
         Ok(json!({}))
     }
 }

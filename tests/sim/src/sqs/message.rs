@@ -68,10 +68,6 @@ impl Message {
         self.received_ms.is_some() && self.visible_at_ms > now_ms
     }
 
-    pub fn visible(&self, now_ms: i64) -> bool {
-        self.visible_at_ms <= now_ms
-    }
-
     pub fn md5_of_body(&self) -> String {
         md5_hex(self.body.as_bytes())
     }

@@ -22,6 +22,7 @@ mod ops;
 mod queue;
 #[cfg(test)]
 mod tests;
+mod timeline;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
 use super::message::{Message, md5_of_attributes, message_size, parse_attributes, valid_text};
@@ -172,13 +171,16 @@ fn deliver(
     rng: &mut StdRng,
 ) -> (Message, String) {
     let handle = uuid(rng);
-    let m = queue.messages.get_mut(&seq).expect("message to deliver");
-    m.receive_count += 1;
-    m.first_receive_ms.get_or_insert(now_ms);
-    m.received_ms = Some(now_ms);
-    m.visible_at_ms = now_ms + visibility_ms;
-    m.handle = Some(handle.clone());
-    let m = m.clone();
+    let m = queue
+        .update(seq, |m| {
+            m.receive_count += 1;
+            m.first_receive_ms.get_or_insert(now_ms);
+            m.received_ms = Some(now_ms);
+            m.visible_at_ms = now_ms + visibility_ms;
+            m.handle = Some(handle.clone());
+            m.clone()
+        })
+        .expect("message to deliver");
     queue.receipts.insert(handle.clone(), seq);
     (m, handle)
 }
@@ -197,8 +199,7 @@ pub(super) fn delete(queue: &mut Queue, handle: &str) -> Result<bool, ApiError> 
         .get(handle)
         .ok_or_else(|| bad_handle(handle))?;
     let latest = queue
-        .messages
-        .get(&seq)
+        .get(seq)
         .is_some_and(|m| m.handle.as_deref() == Some(handle));
     Ok(latest && queue.remove(seq).is_some())
 }
@@ -236,7 +237,7 @@ fn change_one(
             "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200."
         )));
     }
-    let m = queue.messages.get_mut(&seq).ok_or_else(|| {
+    let m = queue.get(seq).ok_or_else(|| {
         invalid(format!(
             "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
         ))
@@ -253,7 +254,7 @@ fn change_one(
             "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]"
         )));
     }
-    m.visible_at_ms = now_ms + timeout * 1000;
+    queue.update(seq, |m| m.visible_at_ms = now_ms + timeout * 1000);
     Ok(())
 }
 
@@ -359,34 +360,36 @@ impl Sqs {
         let queue = self.queues.get_mut(name).expect("queue to receive from");
         queue.expire(now_ms);
         let redrive = queue.settings.redrive.clone();
-        let mut visible: Vec<u64> = queue
-            .messages
-            .iter()
-            .filter(|(_, m)| m.visible(now_ms))
-            .map(|(s, _)| *s)
-            .collect();
-        visible.shuffle(rng);
-        if short_poll
-            && !visible.is_empty()
-            && rng.random_bool(options.empty_receive_chance.clamp(0.0, 1.0))
+        queue.promote(now_ms);
+        let mut limit = queue.ready_len();
+        if short_poll && limit > 0 && rng.random_bool(options.empty_receive_chance.clamp(0.0, 1.0))
         {
-            let keep = rng.random_range(0..visible.len());
-            visible.truncate(keep);
+            limit = rng.random_range(0..limit);
+        }
+        // Drawn in a seeded order, then delivered or moved once the
+        // drawing is over (the draw needs the visible ones as they were).
+        let mut drawn = Vec::new();
+        let mut kept = 0;
+        for i in 0..limit {
+            if kept >= max {
+                break;
+            }
+            let seq = queue.draw(i, rng);
+            let count = queue.get(seq).expect("visible message").receive_count;
+            let moves = (redrive.as_ref()).is_some_and(|(_, most)| count >= *most);
+            if !moves {
+                kept += 1;
+            }
+            drawn.push((seq, moves));
         }
         let mut out = Vec::new();
         let mut moved = Vec::new();
-        for seq in visible {
-            if out.len() >= max {
-                break;
+        for (seq, moves) in drawn {
+            if moves {
+                moved.push(queue.take(seq).expect("visible message"));
+            } else {
+                out.push(deliver(queue, seq, visibility_ms, now_ms, rng));
             }
-            let count = queue.messages[&seq].receive_count;
-            if let Some((_, max_receives)) = &redrive
-                && count >= *max_receives
-            {
-                moved.push(queue.messages.remove(&seq).expect("visible message"));
-                continue;
-            }
-            out.push(deliver(queue, seq, visibility_ms, now_ms, rng));
         }
         if out.len() < max
             && rng.random_bool(options.duplicate_chance.clamp(0.0, 1.0))
@@ -420,11 +423,8 @@ fn duplicate(
     rng: &mut StdRng,
 ) -> Option<(Message, String)> {
     let taken: BTreeSet<&str> = taken.iter().map(|(m, _)| m.id.as_str()).collect();
-    let in_flight: Vec<u64> = queue
-        .messages
-        .iter()
-        .filter(|(_, m)| m.in_flight(now_ms) && !taken.contains(m.id.as_str()))
-        .map(|(s, _)| *s)
+    let in_flight: Vec<u64> = (queue.in_flight(now_ms).into_iter())
+        .filter(|&seq| !taken.contains(queue.get(seq).expect("in flight").id.as_str()))
         .collect();
     let choices = in_flight.len() + queue.deleted.len();
     if choices == 0 {
@@ -435,7 +435,7 @@ fn duplicate(
         Some(seq) => *seq,
         None => {
             let (seq, m) = queue.deleted.remove(pick - in_flight.len())?;
-            queue.messages.insert(seq, m);
+            queue.insert(seq, m);
             seq
         }
     };

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::{Map, Value, json};
 
 use super::message::Message;
+use super::timeline::Timeline;
 use crate::api::ApiError;
 
 /// How many deleted messages a queue remembers, for the at-least-once
@@ -166,7 +167,9 @@ pub struct Queue {
     pub created_ms: i64,
     pub modified_ms: i64,
     /// Messages by the order they arrived.
-    pub messages: BTreeMap<u64, Message>,
+    messages: BTreeMap<u64, Message>,
+    /// The same messages by when they can be received and when sent.
+    timeline: Timeline,
     pub next_seq: u64,
     /// Every receipt handle issued and not yet forgotten: the message it
     /// belongs to (gone once the message is deleted or moved).
@@ -174,10 +177,11 @@ pub struct Queue {
     /// The latest deletes, newest last, with the seq they had.
     pub deleted: VecDeque<(u64, Message)>,
     pub last_purge_ms: Option<i64>,
-    /// No message here or among the deletes was sent before this: until
-    /// it passes its retention, [`Queue::expire`] has nothing to drop
-    /// and reads no message.
-    oldest_sent_ms: i64,
+    /// How many handles were left after the last time old ones were
+    /// forgotten: the next pass waits until there are twice as many, so
+    /// a long-lived message (which keeps every later handle) does not
+    /// make each call read them all.
+    receipts_kept: usize,
 }
 
 impl Queue {
@@ -194,22 +198,80 @@ impl Queue {
             created_ms: now_ms,
             modified_ms: now_ms,
             messages: BTreeMap::new(),
+            timeline: Timeline::default(),
             next_seq: 0,
             receipts: BTreeMap::new(),
             deleted: VecDeque::new(),
             last_purge_ms: None,
-            oldest_sent_ms: i64::MAX,
+            receipts_kept: 0,
         }
     }
 
     pub fn push(&mut self, message: Message) {
-        self.oldest_sent_ms = self.oldest_sent_ms.min(message.sent_ms);
-        self.messages.insert(self.next_seq, message);
+        self.insert(self.next_seq, message);
         self.next_seq += 1;
     }
 
-    fn expires_ms(&self, m: &Message) -> i64 {
-        m.sent_ms + self.settings.retention_s * 1000
+    /// Puts a message (back) under its seq.
+    pub fn insert(&mut self, seq: u64, message: Message) {
+        self.timeline.add(seq, &message);
+        if let Some(old) = self.messages.insert(seq, message) {
+            self.timeline.remove(seq, &old);
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Message> {
+        self.messages.get(&seq)
+    }
+
+    /// Changes a message, keeping the timeline in step.
+    pub fn update<R>(&mut self, seq: u64, change: impl FnOnce(&mut Message) -> R) -> Option<R> {
+        let m = self.messages.get_mut(&seq)?;
+        self.timeline.remove(seq, m);
+        let out = change(m);
+        self.timeline.add(seq, m);
+        Some(out)
+    }
+
+    /// Takes a message out of the queue (deleted, moved or expired).
+    pub fn take(&mut self, seq: u64) -> Option<Message> {
+        let m = self.messages.remove(&seq)?;
+        self.timeline.remove(seq, &m);
+        Some(m)
+    }
+
+    /// Empties the queue (PurgeQueue).
+    pub fn clear(&mut self) {
+        self.messages.clear();
+        self.timeline.clear();
+        self.deleted.clear();
+    }
+
+    /// Makes every message visible by `now_ms` ready to be drawn.
+    pub fn promote(&mut self, now_ms: i64) {
+        let messages = &self.messages;
+        self.timeline
+            .promote(now_ms, |seq| messages[&seq].received_ms.is_some());
+    }
+
+    /// How many messages are visible (after [`Queue::promote`]).
+    pub fn ready_len(&self) -> usize {
+        self.timeline.ready_len()
+    }
+
+    /// The `i`-th of a random order of the visible messages: see
+    /// [`Timeline::draw`].
+    pub fn draw(&mut self, i: usize, rng: &mut rand::rngs::StdRng) -> u64 {
+        self.timeline.draw(i, rng)
+    }
+
+    /// The messages in flight at `now_ms` (after [`Queue::promote`]).
+    pub fn in_flight(&self, now_ms: i64) -> Vec<u64> {
+        self.timeline
+            .waiting()
+            .filter(|&(_, seq)| self.messages[&seq].in_flight(now_ms))
+            .map(|(_, seq)| seq)
+            .collect()
     }
 
     /// Drops messages older than `MessageRetentionPeriod` (API reference,
@@ -217,19 +279,16 @@ impl Queue {
     /// message"), and receipt handles of messages long gone.
     pub fn expire(&mut self, now_ms: i64) {
         let retention = self.settings.retention_s * 1000;
-        if self.oldest_sent_ms.saturating_add(retention) <= now_ms {
-            self.messages.retain(|_, m| m.sent_ms + retention > now_ms);
-            self.deleted.retain(|(_, m)| m.sent_ms + retention > now_ms);
-            self.oldest_sent_ms = (self.messages.values())
-                .chain(self.deleted.iter().map(|(_, m)| m))
-                .map(|m| m.sent_ms)
-                .min()
-                .unwrap_or(i64::MAX);
+        if (self.timeline.oldest_sent_ms()).is_some_and(|sent| sent + retention <= now_ms) {
+            for seq in self.timeline.sent_before(now_ms - retention + 1) {
+                self.take(seq);
+            }
         }
+        self.deleted.retain(|(_, m)| m.sent_ms + retention > now_ms);
         // Handles of gone messages stay valid for a delete (it succeeds,
         // API reference, DeleteMessage); forget them in bulk once they far
         // outnumber live messages, oldest messages first.
-        if self.receipts.len() > 4 * (self.messages.len() + 256) {
+        if self.receipts.len() > (4 * (self.messages.len() + 256)).max(2 * self.receipts_kept) {
             let oldest_live = self
                 .messages
                 .keys()
@@ -244,12 +303,13 @@ impl Queue {
                 .unwrap_or(u64::MAX);
             let keep_from = oldest_live.min(oldest_deleted);
             self.receipts.retain(|_, seq| *seq >= keep_from);
+            self.receipts_kept = self.receipts.len();
         }
     }
 
     /// Removes a message, remembering it for duplicates.
     pub fn remove(&mut self, seq: u64) -> Option<Message> {
-        let m = self.messages.remove(&seq)?;
+        let m = self.take(seq)?;
         self.deleted.push_back((seq, m.clone()));
         if self.deleted.len() > REMEMBERED_DELETES {
             self.deleted.pop_front();
@@ -261,17 +321,9 @@ impl Queue {
     /// approximate and may lag ("approximate ... eventually consistent",
     /// API reference, GetQueueAttributes); the model shows no lag.
     pub fn counts(&self, now_ms: i64) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
-        for m in self.messages.values() {
-            if m.visible(now_ms) {
-                c.0 += 1;
-            } else if m.in_flight(now_ms) {
-                c.1 += 1;
-            } else {
-                c.2 += 1;
-            }
-        }
-        c
+        let messages = &self.messages;
+        self.timeline
+            .counts(now_ms, |seq| messages[&seq].received_ms.is_some())
     }
 
     /// The attributes GetQueueAttributes returns for these names ("All"
@@ -336,10 +388,7 @@ impl Queue {
     /// The earliest time after `now_ms` at which this queue changes by
     /// itself: a delay or visibility timeout ends, or a message expires.
     pub fn next_event_ms(&self, now_ms: i64) -> Option<i64> {
-        self.messages
-            .values()
-            .flat_map(|m| [m.visible_at_ms, self.expires_ms(m)])
-            .filter(|&t| t > now_ms)
-            .min()
+        self.timeline
+            .next_event_ms(now_ms, self.settings.retention_s * 1000)
     }
 }
