@@ -12,6 +12,19 @@ pub fn concurrency(s: &str) -> Result<(String, u32), String> {
     Ok((key.trim().to_owned(), n.trim().parse().map_err(|_| bad())?))
 }
 
+/// A debounce `KEY=WAIT/MAX_WAIT`.
+pub fn debounce(s: &str) -> Result<(String, Duration, Duration), String> {
+    let bad = || format!("{s:?} is not a debounce (use KEY=WAIT/MAX_WAIT, e.g. sync-42=30s/5m)");
+    let (key, rest) = s.split_once('=').ok_or_else(bad)?;
+    let (wait, max_wait) = rest.split_once('/').ok_or_else(bad)?;
+    Ok((key.trim().to_owned(), duration(wait)?, duration(max_wait)?))
+}
+
+/// How long a unique job holds its key: `started` or `finished`.
+pub fn unique_until(s: &str) -> Result<hangar::unique::UniqueUntil, String> {
+    hangar::unique::UniqueUntil::parse(s.trim()).map_err(|e| e.to_string())
+}
+
 /// A job parameter `NAME=VALUE`.
 pub fn param(s: &str) -> Result<(String, String), String> {
     let (name, value) = s

@@ -1441,3 +1441,65 @@ async fn jobs_waiting_for_a_key_are_listed_and_counted() {
     );
     assert!(err.contains("--cursor"), "{err}");
 }
+
+/// `--unique KEY` prints the pending job of the key instead of creating
+/// another; `--debounce KEY=WAIT/MAX_WAIT` joins the pending job of the
+/// key, whose arguments become the latest; bad values are refused.
+#[tokio::test]
+async fn enqueue_unique_and_debounced_jobs() {
+    let env = TestEnv::new().await;
+    let first = id_of(&hangar(
+        &env,
+        &["enqueue", "hello", "--unique", "report-7", "--delay", "1h"],
+    ));
+    let again = id_of(&hangar(
+        &env,
+        &[
+            "enqueue",
+            "hello",
+            "--unique",
+            "report-7",
+            "--unique-until",
+            "finished",
+        ],
+    ));
+    assert_eq!(first, again);
+    let debounced = |name: &str| {
+        let args = format!(r#"{{"name":"{name}"}}"#);
+        id_of(&hangar(
+            &env,
+            &[
+                "enqueue",
+                "hello",
+                "--debounce",
+                "sync-1=1m/10m",
+                "--args",
+                &args,
+            ],
+        ))
+    };
+    let d1 = debounced("a");
+    assert_eq!(debounced("b"), d1);
+    let job = env.job(&d1).await;
+    assert_eq!(
+        (job.state, job.args),
+        (State::Scheduled, serde_json::json!({"name": "b"}))
+    );
+    let text = ok(&hangar(&env, &["job", d1.as_str()]));
+    assert!(text.contains("Debounced"), "{text}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--debounce", "sync-1=1m"]),
+        2,
+    );
+    assert!(err.contains("KEY=WAIT/MAX_WAIT"), "{err}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--debounce", "s=10m/1m"]),
+        1,
+    );
+    assert!(err.contains("max_wait"), "{err}");
+    let err = fails(
+        &hangar(&env, &["enqueue", "hello", "--unique-until", "finished"]),
+        2,
+    );
+    assert!(err.contains("--unique"), "{err}");
+}

@@ -82,6 +82,7 @@ pub mod state;
 pub mod store;
 pub mod timer;
 pub mod timing;
+pub mod unique;
 pub mod worker;
 
 pub use batch::{Batch, BatchRecord, BatchStatus};

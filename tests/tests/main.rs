@@ -23,4 +23,5 @@ mod recurring;
 mod results;
 mod support;
 mod timer;
+mod unique;
 mod worker;

@@ -56,6 +56,20 @@ pub struct EnqueueArgs {
     /// Jobs naming KEY run one at a time, in the order they were created.
     #[arg(long, conflicts_with = "concurrency")]
     ordered: Option<String>,
+    /// At most one pending job per KEY: while a job created with KEY waits
+    /// to run (or, with --unique-until finished, until it ends), this
+    /// prints that job instead of creating another.
+    #[arg(long, conflicts_with_all = ["after", "count", "debounce"])]
+    unique: Option<String>,
+    /// With --unique: how long its job holds the key, started (default) or
+    /// finished.
+    #[arg(long, requires = "unique", value_parser = parse::unique_until)]
+    unique_until: Option<hangar::unique::UniqueUntil>,
+    /// Run once a burst is over: KEY=WAIT/MAX_WAIT, e.g. sync-42=30s/5m.
+    /// The job starts WAIT after the latest creation with KEY (which
+    /// replaces its arguments), never later than MAX_WAIT after the first.
+    #[arg(long, value_parser = parse::debounce, conflicts_with_all = ["after", "count", "delay", "at"])]
+    debounce: Option<(String, Duration, Duration)>,
     /// A job parameter, NAME=VALUE (repeatable), shown with the job.
     #[arg(long = "param", value_parser = parse::param)]
     params: Vec<(String, String)>,
@@ -111,6 +125,12 @@ impl EnqueueArgs {
         }
         for (name, value) in &self.params {
             job = job.param(name.clone(), value.clone());
+        }
+        if let Some(key) = &self.unique {
+            job = job.unique(key.clone(), self.unique_until.unwrap_or_default());
+        }
+        if let Some((key, wait, max_wait)) = &self.debounce {
+            job = job.debounce(key.clone(), *wait, *max_wait);
         }
         job
     }

@@ -28,7 +28,7 @@ use crate::output::Fail;
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a job; prints its id (--json: the job as stored).
-    Enqueue(enqueue::EnqueueArgs),
+    Enqueue(Box<enqueue::EnqueueArgs>),
     /// Show one job: state, history, error.
     Job(jobs::JobArgs),
     /// List jobs in a state, newest first.
@@ -109,7 +109,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), Fail> {
 /// told as [`Ctx::fail`] words it, naming the table and endpoint.
 async fn with_client(ctx: &Ctx, client: &Client, command: Command) -> Result<(), Error> {
     match command {
-        Command::Enqueue(args) => enqueue::run(client, args).await,
+        Command::Enqueue(args) => enqueue::run(client, *args).await,
         Command::Job(args) => jobs::show(client, args).await,
         Command::Jobs(args) => jobs::list(client, args).await,
         Command::Requeue(args) => requeue::run(client, args).await,

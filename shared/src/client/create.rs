@@ -11,17 +11,40 @@ use crate::job::{ContinueOn, HistoryEntry, IntoNewJob, JobId, JobRecord, NewJob,
 use crate::state::State;
 use crate::store::WriteError;
 use crate::timing::{self, When};
+use crate::unique::{Debounce, Key, Keyed};
 
 impl Client {
     /// Enqueues a job to run as soon as a worker is free: one DynamoDB write,
     /// then one SQS send.
+    /// A unique job ([`NewJob::unique`]) whose key is held returns the
+    /// holder's id; a debounced job ([`NewJob::debounce`]) is scheduled, or
+    /// joins the pending job of its key.
     pub async fn enqueue(&self, job: impl IntoNewJob) -> Result<JobId> {
         let job = job.into_new_job()?;
+        if let Some(debounce) = job.debounce.clone() {
+            return self.debounced(job, debounce).await;
+        }
         let now = self.core.now();
         let creation = Creation::of(&job);
-        let mut record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
+        let key = Key::of(&job);
+        let record = self.record(job, HistoryEntry::new(State::Enqueued, now, None))?;
+        self.create_one(record, creation, key, now).await
+    }
+
+    /// Creates one job under its key, if any (a unique or debounced job:
+    /// the id of the job that holds the key, if another does).
+    async fn create_one(
+        &self,
+        mut record: JobRecord,
+        creation: Creation,
+        key: Option<Key>,
+        now: DateTime<Utc>,
+    ) -> Result<JobId> {
         // Resolve the queue first: a misnamed queue fails before anything is written.
         self.core.queues.url(&record.options.queue).await?;
+        if let Keyed::Existing(id) = self.hold(key.as_ref(), &record).await? {
+            return Ok(id);
+        }
         if self.create(&mut record, creation).await? {
             self.core.written(&record, now).await;
         }
@@ -69,14 +92,27 @@ impl Client {
     /// the timer hands it to SQS when it comes within reach.
     pub async fn schedule(&self, job: impl IntoNewJob, when: impl Into<When>) -> Result<JobId> {
         let job = job.into_new_job()?;
+        if job.debounce.is_some() {
+            return Err(Error::invalid(
+                "debounce",
+                "a debounced job's start is set by its debounce: enqueue it",
+            ));
+        }
         let now = self.core.now();
         let creation = Creation::of(&job);
-        let mut record = self.scheduled(job, when.into(), now)?;
-        self.core.queues.url(&record.options.queue).await?;
-        if self.create(&mut record, creation).await? {
-            self.core.written(&record, now).await;
-        }
-        Ok(record.id)
+        let key = Key::of(&job);
+        let record = self.scheduled(job, when.into(), now)?;
+        self.create_one(record, creation, key, now).await
+    }
+
+    /// A debounced job: Scheduled `wait` from now under its key, or its
+    /// arguments handed to the pending job that holds the key.
+    async fn debounced(&self, job: NewJob, debounce: Debounce) -> Result<JobId> {
+        let now = self.core.now();
+        let creation = Creation::of(&job);
+        let record = self.scheduled(job, When::from(debounce.wait), now)?;
+        let key = Some(Key::Debounce(debounce));
+        self.create_one(record, creation, key, now).await
     }
 
     /// The record of a job scheduled at `now` to run `when`, handed to SQS
@@ -179,6 +215,7 @@ impl Client {
         let mut records = Vec::new();
         for job in jobs {
             let job = job.into_new_job()?;
+            crate::unique::refuse(&job, "a job of enqueue_many")?;
             if let Some(id) = &job.id {
                 return Err(Error::invalid(
                     "job id",

@@ -116,10 +116,16 @@ impl Client {
             filter.on_create(&mut job)?;
         }
         job.validate()?;
-        let entry = match &job.origin {
+        let mut entry = match &job.origin {
             Some(origin) => entry.with("origin", origin.as_str()),
             None => entry,
         };
+        if let Some(u) = &job.unique {
+            entry = entry.with("unique", u.key.as_str());
+        }
+        if let Some(d) = &job.debounce {
+            entry = entry.with("debounce", d.key.as_str());
+        }
         let mut record = JobRecord::new(
             job.id.unwrap_or_else(JobId::generate),
             job.kind,

@@ -83,6 +83,13 @@ pub struct Intake {
     /// Job parameters (names of A-Z a-z 0-9 . _ -, string values).
     #[serde(default)]
     pub params: Option<std::collections::BTreeMap<String, String>>,
+    /// At most one pending job per key (see [`crate::NewJob::unique`]).
+    #[serde(default)]
+    pub unique: Option<IntakeUnique>,
+    /// One run once a burst of requests is over (see
+    /// [`crate::NewJob::debounce`]).
+    #[serde(default)]
+    pub debounce: Option<IntakeDebounce>,
 }
 
 /// A request's concurrency limit.
@@ -92,6 +99,37 @@ pub struct IntakeConcurrency {
     pub key: String,
     /// Runs at once (1 to 1000).
     pub limit: u32,
+}
+
+/// A request's unique key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeUnique {
+    pub key: String,
+    /// `started` (default: while the job waits to run) or `finished`.
+    #[serde(default)]
+    pub until: Option<String>,
+}
+
+/// A request's debounce.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeDebounce {
+    pub key: String,
+    /// The job runs this many seconds after the latest request with the key...
+    pub wait_seconds: u64,
+    /// ...but no later than this many after the first.
+    pub max_wait_seconds: u64,
+}
+
+impl IntakeDebounce {
+    fn to_debounce(&self) -> crate::unique::Debounce {
+        crate::unique::Debounce {
+            key: self.key.clone(),
+            wait: std::time::Duration::from_secs(self.wait_seconds),
+            max_wait: std::time::Duration::from_secs(self.max_wait_seconds),
+        }
+    }
 }
 
 /// A request's rate limit.
@@ -127,6 +165,15 @@ impl Intake {
         }
         if let Some(s) = self.timeout_seconds {
             job = job.timeout(std::time::Duration::from_secs(s));
+        }
+        if let Some(u) = &self.unique {
+            let until = (u.until.as_deref())
+                .map_or(Ok(Default::default()), crate::unique::UniqueUntil::parse)
+                .unwrap_or_default();
+            job = job.unique(u.key.clone(), until);
+        }
+        if let Some(d) = &self.debounce {
+            job.debounce = Some(d.to_debounce());
         }
         job
     }
@@ -314,6 +361,21 @@ impl Intake {
         crate::job::validate_limits(&self.limits())?;
         if let Some(params) = &self.params {
             crate::job::validate_params(params)?;
+        }
+        if let Some(u) = &self.unique {
+            crate::job::validate_limit_key("unique key", &u.key)?;
+            if let Some(until) = &u.until {
+                crate::unique::UniqueUntil::parse(until)?;
+            }
+        }
+        if let Some(d) = &self.debounce {
+            d.to_debounce().validate()?;
+            if self.delay_seconds.is_some() || self.run_at.is_some() || self.unique.is_some() {
+                return Err(crate::error::Error::invalid(
+                    "debounce",
+                    "a debounced request sets its own start: give no delay_seconds, run_at or unique",
+                ));
+            }
         }
         Ok(())
     }

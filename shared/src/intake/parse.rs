@@ -25,6 +25,8 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             ordered: None,
             rate: None,
             params: None,
+            unique: None,
+            debounce: None,
         };
         return match intake.validate() {
             Ok(()) => Message::Intake(Box::new(intake), Envelope::KindAttribute),

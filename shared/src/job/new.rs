@@ -18,6 +18,8 @@ pub struct NewJob {
     pub(crate) args: serde_json::Value,
     pub(crate) options: JobOptions,
     pub(crate) params: Params,
+    pub(crate) unique: Option<crate::unique::Unique>,
+    pub(crate) debounce: Option<crate::unique::Debounce>,
 }
 
 impl NewJob {
@@ -31,6 +33,8 @@ impl NewJob {
             args,
             options: JobOptions::default(),
             params: Params::new(),
+            unique: None,
+            debounce: None,
         }
     }
 
@@ -48,6 +52,8 @@ impl NewJob {
             args,
             options: J::options(),
             params: Params::new(),
+            unique: None,
+            debounce: None,
         })
     }
 
@@ -70,6 +76,36 @@ impl NewJob {
         self.id = Some(super::idempotency_job_id(key)?);
         self.idempotent = true;
         Ok(self)
+    }
+
+    /// At most one pending job per `key` (Sidekiq's unique jobs, BullMQ's
+    /// deduplication): while a job created with the key waits to run
+    /// ([`UniqueUntil::Started`](crate::unique::UniqueUntil)) or until it
+    /// finishes ([`UniqueUntil::Finished`](crate::unique::UniqueUntil)),
+    /// `enqueue` and `schedule` of another create nothing and return that
+    /// job's id. Nothing holds the key but the job's own state, so a
+    /// crash leaks no lock (see [`crate::unique`]). A key is 1 to 128
+    /// printable ASCII characters.
+    pub fn unique(mut self, key: impl Into<String>, until: crate::unique::UniqueUntil) -> Self {
+        self.unique = Some(crate::unique::Unique {
+            key: key.into(),
+            until,
+        });
+        self
+    }
+
+    /// Runs once a burst of creations with `key` is over: `enqueue`
+    /// schedules the job `wait` from now; another `enqueue` with the key
+    /// before it starts replaces its arguments and parameters (the latest
+    /// win) and pushes its start to `wait` from then, but never later than
+    /// `max_wait` after the first. Returns the pending job's id.
+    pub fn debounce(mut self, key: impl Into<String>, wait: Duration, max_wait: Duration) -> Self {
+        self.debounce = Some(crate::unique::Debounce {
+            key: key.into(),
+            wait,
+            max_wait,
+        });
+        self
     }
 
     /// Notes where the job came from in its first history entry (`origin`).
@@ -208,6 +244,7 @@ impl NewJob {
         }
         validate_limits(&self.options)?;
         validate_params(&self.params)?;
+        crate::unique::validate(self)?;
         if self.options.retry.attempts > MAX_RETRY_ATTEMPTS {
             return Err(Error::invalid(
                 "retry policy",

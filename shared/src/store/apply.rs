@@ -55,6 +55,9 @@ fn applied(
     if let Some(params) = &change.params {
         job.params = params.clone();
     }
+    if let Some(args) = &change.args {
+        job.args = args.clone();
+    }
     if change.progress.is_some() || change.to == State::Processing {
         job.progress = change.progress.clone();
     }
@@ -281,6 +284,11 @@ impl Store {
                 let by = e.v("due_by", ms(by));
                 e.cond(format!("{run_at} <= {by}"));
             }
+            Extra::NeverRun => {
+                let attempt = e.n(attr::ATTEMPT);
+                let zero = e.v("never", n(0));
+                e.cond(format!("{attempt} = {zero}"));
+            }
         }
         if change.to.is_final() {
             // A final job with continuations stays watched for their
@@ -358,6 +366,9 @@ impl Store {
         e.remove(attr::RESENDS);
         if let Some(params) = &change.params {
             e.set(attr::PARAMS, to_av(params));
+        }
+        if let Some(args) = &change.args {
+            e.set(attr::ARGS, s(args.to_string()));
         }
         if change.to == State::Succeeded {
             e.set_or_remove(attr::RESULT, change.result.as_deref().map(s));

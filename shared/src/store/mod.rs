@@ -47,6 +47,7 @@ mod due;
 mod expr;
 mod item;
 mod jobs;
+mod keys;
 mod list;
 pub mod metrics;
 mod queues;
@@ -60,6 +61,7 @@ mod table;
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use counts::{BucketCounts, Count};
 pub use due::{Due, DueJob, DueStart, Mark};
+pub(crate) use keys::{KeyHolder, debounce_key, unique_key};
 pub use list::{Cursor, ListQuery, MAX_WAIT_KEYS, Page};
 pub use queues::{Held, ParkedEntry, QueueControl};
 pub use recurring::Fire;
@@ -231,6 +233,9 @@ pub(crate) struct Change {
     pub attempt: AttemptChange,
     /// The job's parameters, replaced in the same write.
     pub params: Option<crate::job::Params>,
+    /// The job's arguments, replaced in the same write (a debounced job:
+    /// the latest creation's).
+    pub args: Option<serde_json::Value>,
     /// A change to Succeeded: what the run returned (JSON text), or
     /// nothing (a result of an earlier run is removed).
     pub result: Option<String>,
@@ -257,6 +262,7 @@ impl Change {
             last_error: None,
             attempt: AttemptChange::Keep,
             params: None,
+            args: None,
             result: None,
             progress: None,
         }
@@ -316,6 +322,8 @@ pub(crate) enum Extra {
     },
     /// Scheduled and due by this instant.
     DueBy(chrono::DateTime<chrono::Utc>),
+    /// Never run (no claim since it was created or last reset).
+    NeverRun,
 }
 
 /// Why a conditional write did not happen.

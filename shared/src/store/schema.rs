@@ -115,6 +115,10 @@ pub(crate) mod attr {
     pub const ORDERED: &str = "ord";
     /// Job: its place in its ordering key's sequence.
     pub const SEQUENCE: &str = "seq";
+    /// Unique or debounce key item: the job that holds the key.
+    pub const KEY_JOB: &str = "job";
+    /// Unique or debounce key item: since when, epoch ms.
+    pub const KEY_SINCE: &str = "since";
     /// Ordering key item: the last sequence number given out.
     pub const SEQ_LAST: &str = "seq_last";
     /// Ordering key item: the sequence number allowed to start.

@@ -214,6 +214,7 @@ impl Worker {
             last_error: None,
             attempt: AttemptChange::Increment,
             params: None,
+            args: None,
             result: None,
             progress: None,
         }
