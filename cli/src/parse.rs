@@ -21,8 +21,8 @@ pub fn debounce(s: &str) -> Result<(String, Duration, Duration), String> {
 }
 
 /// How long a unique job holds its key: `started` or `finished`.
-pub fn unique_until(s: &str) -> Result<hangar::unique::UniqueUntil, String> {
-    hangar::unique::UniqueUntil::parse(s.trim()).map_err(|e| e.to_string())
+pub fn unique_until(s: &str) -> Result<hangar::UniqueUntil, String> {
+    hangar::UniqueUntil::parse(s.trim()).map_err(|e| e.to_string())
 }
 
 /// A job parameter `NAME=VALUE`.

@@ -18,8 +18,8 @@
 //!   [`clock`], [`timing`] (when a delayed job goes to SQS, [`When`]),
 //!   [`retry`], [`cron`], [`emf`] (CloudWatch metric lines), [`entropy`]
 //!   (randomness and the time of new ids, seedable for a simulation).
-//! - [`job`]: ids and names and their rules, options ([`NewJob`]), the
-//!   stored record and its history; then [`config`].
+//! - [`job`]: ids and names and their rules, options ([`NewJob`]), unique
+//!   and debounce keys, the stored record and its history; then [`config`].
 //! - [`message`] (the wake-up format), [`batch`], [`recurring`] (schedules
 //!   and misfire policies), [`metrics`] (finished jobs over time),
 //!   [`intake`] (job requests from outside Rust, and their envelopes).
@@ -82,7 +82,6 @@ pub mod state;
 pub mod store;
 pub mod timer;
 pub mod timing;
-pub mod unique;
 pub mod worker;
 
 pub use batch::{Batch, BatchRecord, BatchStatus};
@@ -91,7 +90,7 @@ pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use handler::{HandlerResult, JobContext, JobFailure, Registry};
-pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob};
+pub use job::{ContinueOn, HistoryEntry, Job, JobId, JobOptions, JobRecord, NewJob, UniqueUntil};
 pub use metrics::Throughput;
 pub use recurring::{LastStarted, Misfire, RecurringJob, RecurringOptions, RecurringStatus};
 pub use retry::{OnExhausted, RetryPolicy};

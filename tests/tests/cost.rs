@@ -134,6 +134,84 @@ async fn cost_result() {
     assert_eq!((per.table_wru, per.index_wru), (5.0, 3.0), "{per:?}");
 }
 
+/// A unique job: its key item written before the job (1 unit, no index
+/// entry), then the job's life as fire-and-forget.
+#[tokio::test]
+async fn cost_unique() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for n in 0..N {
+        let job = hangar::NewJob::of(&Ok1 { n: n as u32 })
+            .unwrap()
+            .unique(format!("u-{n}"), hangar::UniqueUntil::Started);
+        env.client.enqueue(job).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a unique job (its key, then its life)", &bill, N, 7.0);
+    assert_eq!((per.table_wru, per.index_wru), (4.0, 3.0), "{per:?}");
+}
+
+/// A creation refused by a unique key whose job waits: the key's
+/// conditional write is refused (1 unit) and the holder is read; no job is
+/// written and nothing is sent.
+#[tokio::test]
+async fn cost_unique_duplicate() {
+    let env = metered_env(None).await;
+    let job = |n: u32| {
+        hangar::NewJob::of(&Ok1 { n })
+            .unwrap()
+            .unique("u-held", hangar::UniqueUntil::Started)
+    };
+    let holder = env
+        .client
+        .schedule(job(0), Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let start = env.meter_start().await;
+    for n in 1..=N {
+        assert_eq!(env.client.enqueue(job(n as u32)).await.unwrap(), holder);
+    }
+    let bill = env.bill(&start).await;
+    let per = report(
+        "a creation refused by a unique key (per creation)",
+        &bill,
+        N,
+        1.0,
+    );
+    assert_eq!((per.failed_wru, per.rru), (1.0, 1.0), "{per:?}");
+    assert_eq!(bill.sqs_requests(&["SendMessage", "SendMessageBatch"]), 0);
+}
+
+/// A creation that joins a debounced job waiting for its time: the key's
+/// write refused, the job read, then rewritten with the new arguments and
+/// time (its index entry moves), and a wake-up sent for the new time.
+#[tokio::test]
+async fn cost_debounce_join() {
+    let env = metered_env(None).await;
+    let job = |n: u32| {
+        hangar::NewJob::of(&Ok1 { n }).unwrap().debounce(
+            "d-1",
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+    };
+    let first = env.client.enqueue(job(0)).await.unwrap();
+    let start = env.meter_start().await;
+    for n in 1..=N {
+        assert_eq!(env.client.enqueue(job(n as u32)).await.unwrap(), first);
+    }
+    let bill = env.bill(&start).await;
+    report(
+        "a creation joining a debounced job (per creation)",
+        &bill,
+        N,
+        4.5,
+    );
+}
+
 /// Scheduled an hour ahead: the timer hands it off (one read of the item
 /// it found, one write that moves its index entry), then it runs.
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hangar::unique::UniqueUntil;
+use hangar::UniqueUntil;
 use hangar::{NewJob, OffsetClock, Registry, State};
 use hangar_integration_tests::{EnvOptions, TestEnv};
 use serde_json::{Value, json};

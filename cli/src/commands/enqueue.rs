@@ -64,7 +64,7 @@ pub struct EnqueueArgs {
     /// With --unique: how long its job holds the key, started (default) or
     /// finished.
     #[arg(long, requires = "unique", value_parser = parse::unique_until)]
-    unique_until: Option<hangar::unique::UniqueUntil>,
+    unique_until: Option<hangar::UniqueUntil>,
     /// Run once a burst is over: KEY=WAIT/MAX_WAIT, e.g. sync-42=30s/5m.
     /// The job starts WAIT after the latest creation with KEY (which
     /// replaces its arguments), never later than MAX_WAIT after the first.

@@ -98,7 +98,7 @@ impl Client {
                     "a batch names its jobs <batch id>.<n>; leave the job id unset",
                 ));
             }
-            crate::unique::refuse(&job, "a batch's job")?;
+            crate::job::unique::refuse(&job, "a batch's job")?;
             job.id = Some(job_id(id, i as u64 + 1));
             let mut record = match when {
                 None => self.record(job, HistoryEntry::new(State::Enqueued, now, None))?,
@@ -300,7 +300,7 @@ fn check(batch: &Batch) -> Result<()> {
 /// A continuation waits for its parent, so it cannot be ordered: it would
 /// hold up its ordering key.
 pub(super) fn refuse_ordered(job: &NewJob) -> Result<()> {
-    crate::unique::refuse(job, "continuation")?;
+    crate::job::unique::refuse(job, "continuation")?;
     if job.options.ordered.is_some() {
         return Err(Error::invalid(
             "continuation",

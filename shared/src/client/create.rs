@@ -4,14 +4,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::keys::{Key, Keyed};
 use super::{Client, Creation};
 use crate::core::Wakes;
 use crate::error::{Error, Result};
+use crate::job::unique::Debounce;
 use crate::job::{ContinueOn, HistoryEntry, IntoNewJob, JobId, JobRecord, NewJob, Parent};
 use crate::state::State;
 use crate::store::WriteError;
 use crate::timing::{self, When};
-use crate::unique::{Debounce, Key, Keyed};
 
 impl Client {
     /// Enqueues a job to run as soon as a worker is free: one DynamoDB write,
@@ -215,7 +216,7 @@ impl Client {
         let mut records = Vec::new();
         for job in jobs {
             let job = job.into_new_job()?;
-            crate::unique::refuse(&job, "a job of enqueue_many")?;
+            crate::job::unique::refuse(&job, "a job of enqueue_many")?;
             if let Some(id) = &job.id {
                 return Err(Error::invalid(
                     "job id",

@@ -10,6 +10,7 @@
 mod act;
 mod batches;
 mod create;
+mod keys;
 mod queues;
 mod read;
 mod recurring;

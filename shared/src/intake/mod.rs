@@ -123,8 +123,8 @@ pub struct IntakeDebounce {
 }
 
 impl IntakeDebounce {
-    fn to_debounce(&self) -> crate::unique::Debounce {
-        crate::unique::Debounce {
+    fn to_debounce(&self) -> crate::job::unique::Debounce {
+        crate::job::unique::Debounce {
             key: self.key.clone(),
             wait: std::time::Duration::from_secs(self.wait_seconds),
             max_wait: std::time::Duration::from_secs(self.max_wait_seconds),
@@ -168,7 +168,10 @@ impl Intake {
         }
         if let Some(u) = &self.unique {
             let until = (u.until.as_deref())
-                .map_or(Ok(Default::default()), crate::unique::UniqueUntil::parse)
+                .map_or(
+                    Ok(Default::default()),
+                    crate::job::unique::UniqueUntil::parse,
+                )
                 .unwrap_or_default();
             job = job.unique(u.key.clone(), until);
         }
@@ -365,7 +368,7 @@ impl Intake {
         if let Some(u) = &self.unique {
             crate::job::validate_limit_key("unique key", &u.key)?;
             if let Some(until) = &u.until {
-                crate::unique::UniqueUntil::parse(until)?;
+                crate::job::unique::UniqueUntil::parse(until)?;
             }
         }
         if let Some(d) = &self.debounce {

@@ -8,6 +8,7 @@ mod options;
 mod record;
 #[cfg(test)]
 mod tests;
+pub mod unique;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub use options::{
 pub use record::{
     Continuation, HistoryEntry, JobRecord, MAX_PROGRESS_MESSAGE, Parent, Progress, Transient,
 };
+pub use unique::UniqueUntil;
 
 /// Largest serialized `args`, in bytes. With the bounded history this keeps a
 /// job item well under DynamoDB's 400 KB item limit (see docs/architecture.md).

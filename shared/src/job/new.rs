@@ -18,8 +18,8 @@ pub struct NewJob {
     pub(crate) args: serde_json::Value,
     pub(crate) options: JobOptions,
     pub(crate) params: Params,
-    pub(crate) unique: Option<crate::unique::Unique>,
-    pub(crate) debounce: Option<crate::unique::Debounce>,
+    pub(crate) unique: Option<super::unique::Unique>,
+    pub(crate) debounce: Option<super::unique::Debounce>,
 }
 
 impl NewJob {
@@ -80,14 +80,14 @@ impl NewJob {
 
     /// At most one pending job per `key` (Sidekiq's unique jobs, BullMQ's
     /// deduplication): while a job created with the key waits to run
-    /// ([`UniqueUntil::Started`](crate::unique::UniqueUntil)) or until it
-    /// finishes ([`UniqueUntil::Finished`](crate::unique::UniqueUntil)),
+    /// ([`UniqueUntil::Started`](super::unique::UniqueUntil)) or until it
+    /// finishes ([`UniqueUntil::Finished`](super::unique::UniqueUntil)),
     /// `enqueue` and `schedule` of another create nothing and return that
     /// job's id. Nothing holds the key but the job's own state, so a
     /// crash leaks no lock (see [`crate::unique`]). A key is 1 to 128
     /// printable ASCII characters.
-    pub fn unique(mut self, key: impl Into<String>, until: crate::unique::UniqueUntil) -> Self {
-        self.unique = Some(crate::unique::Unique {
+    pub fn unique(mut self, key: impl Into<String>, until: super::unique::UniqueUntil) -> Self {
+        self.unique = Some(super::unique::Unique {
             key: key.into(),
             until,
         });
@@ -100,7 +100,7 @@ impl NewJob {
     /// win) and pushes its start to `wait` from then, but never later than
     /// `max_wait` after the first. Returns the pending job's id.
     pub fn debounce(mut self, key: impl Into<String>, wait: Duration, max_wait: Duration) -> Self {
-        self.debounce = Some(crate::unique::Debounce {
+        self.debounce = Some(super::unique::Debounce {
             key: key.into(),
             wait,
             max_wait,
@@ -244,7 +244,7 @@ impl NewJob {
         }
         validate_limits(&self.options)?;
         validate_params(&self.params)?;
-        crate::unique::validate(self)?;
+        super::unique::validate(self)?;
         if self.options.retry.attempts > MAX_RETRY_ATTEMPTS {
             return Err(Error::invalid(
                 "retry policy",

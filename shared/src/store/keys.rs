@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::item::{get_n, get_s, ms, n, s};
 use super::schema::attr;
-use super::{Store, condition_outcome, is_write_conflict, send_through_conflicts};
+use super::{Store, is_write_conflict, put_outcome, send_through_conflicts};
 use crate::clock::from_millis;
 use crate::error::Result;
 use crate::job::JobId;
@@ -38,28 +38,26 @@ impl Store {
     ) -> Result<std::result::Result<(), Option<KeyHolder>>> {
         let mut request = self
             .ddb
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .key(attr::PK, s(pk))
-            .update_expression("SET #job = :job, #since = :since, #ttl = :ttl")
-            .expression_attribute_names("#job", attr::KEY_JOB)
-            .expression_attribute_names("#since", attr::KEY_SINCE)
-            .expression_attribute_names("#ttl", attr::TTL)
-            .expression_attribute_values(":job", s(job.as_str()))
-            .expression_attribute_values(":since", ms(now))
-            .expression_attribute_values(":ttl", n(expires.timestamp()))
+            .item(attr::PK, s(pk))
+            .item(attr::KEY_JOB, s(job.as_str()))
+            .item(attr::KEY_SINCE, ms(now))
+            .item(attr::TTL, n(expires.timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         request = match replacing {
             None => request
                 .condition_expression("attribute_not_exists(#pk) OR #ttl < :now")
                 .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#ttl", attr::TTL)
                 .expression_attribute_values(":now", n(now.timestamp())),
             Some(old) => request
                 .condition_expression("#job = :old")
+                .expression_attribute_names("#job", attr::KEY_JOB)
                 .expression_attribute_values(":old", s(old.as_str())),
         };
         let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
-        Ok(condition_outcome(res)?.map(drop).map_err(|old| {
+        Ok(put_outcome(res)?.map_err(|old| {
             let old = old?;
             Some(KeyHolder {
                 job: JobId::parse(get_s(&old, attr::KEY_JOB)?.to_owned()).ok()?,
