@@ -76,6 +76,12 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                     tr { th { "Waiting" } td { "for a slot of concurrency key " code { (key) } "; woken when a run of the key ends" } }
                 }
                 @if let Some(r) = &job.options.rate { tr { th { "Rate limit" } td { (r.limit) " starts per " (r.per().as_secs_f64()) " s, key " code { (r.key) } } } }
+                @if let Some(key) = job.history.first().and_then(|h| h.data.get("unique")) {
+                    tr { th { "Unique" } td { "key " code { (key) } "; a creation with it returns this job while the job holds it" } }
+                }
+                @if let Some(key) = job.history.first().and_then(|h| h.data.get("debounce")) {
+                    tr { th { "Debounced" } td { "key " code { (key) } "; a creation with it before the job starts replaces its arguments and pushes its start" } }
+                }
                 @if let Some(d) = job.options.start_within { tr { th { "Start within" } td { (d.as_secs()) " s of being enqueued or due, else given up" } } }
                 tr { th { "Created" } td { (time(job.created_at)) } }
                 tr { th { "Updated" } td { (time(job.updated_at)) } }

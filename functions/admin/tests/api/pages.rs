@@ -66,3 +66,46 @@ async fn pages_escape_what_they_show() {
     let (status, _) = api.page("/job/no-such-job").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A unique or debounced job's page names its key (escaped), and the JSON
+/// carries it in the creation's history entry; a debounced job's page
+/// lists each later creation that pushed it back.
+#[tokio::test]
+async fn a_keyed_job_s_page_names_its_key() {
+    let api = Api::new().await;
+    let unique = api
+        .env
+        .client
+        .schedule(
+            hangar::NewJob::new("hello", json!({}))
+                .unique("<b>k</b>", hangar::UniqueUntil::Finished),
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    let (_, page) = api.page(&format!("/job/{unique}")).await;
+    assert!(page.contains("<th>Unique</th>"), "{page}");
+    assert!(page.contains("<code>&lt;b&gt;k&lt;/b&gt;</code>"), "{page}");
+    let debounced = |n: u32| {
+        hangar::NewJob::new("hello", json!({ "n": n })).debounce(
+            "sync-1",
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(600),
+        )
+    };
+    let id = api.env.client.enqueue(debounced(1)).await.unwrap();
+    assert_eq!(api.env.client.enqueue(debounced(2)).await.unwrap(), id);
+    let (_, page) = api.page(&format!("/job/{id}")).await;
+    assert!(
+        page.contains("<th>Debounced</th>") && page.contains("<code>sync-1</code>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Debounced: a later creation replaced the arguments"),
+        "{page}"
+    );
+    let (status, body) = api.get(&format!("/api/jobs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["args"], json!({ "n": 2 }), "{body}");
+    assert_eq!(body["history"][0]["data"]["debounce"], "sync-1", "{body}");
+}
