@@ -10,7 +10,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hangar::{Batch, Client, ContinueOn, JobId, NewJob, RecurringOptions, RetryPolicy, State};
+use hangar::{
+    Batch, Client, ContinueOn, JobId, NewJob, RecurringOptions, RetryPolicy, State, UniqueUntil,
+};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
@@ -111,6 +113,8 @@ impl Mix {
             86..91 => self.rate_limited(i, ms).await,
             91..93 => self.deleted_a_while_after(i).await,
             93..95 => self.rescheduled_a_while_after(i).await,
+            95 => self.unique_pair(i, ms).await,
+            96 => self.debounced_burst(i, ms).await,
             _ => return Some(ledger_job(ms)),
         }
         None
@@ -483,6 +487,40 @@ impl Mix {
 
     /// A job of `ms` milliseconds (a random one of the range), enqueued
     /// 0-4 s ago: queued, running or done by now.
+    /// Two creations under one unique key (held until the job finishes),
+    /// the second a while after the first: it returns the first job, or,
+    /// once that has ended, makes its own.
+    async fn unique_pair(&self, i: usize, ms: u64) {
+        let mut ids = Vec::new();
+        for suffix in ["", "-b"] {
+            let job = ledger_job(ms).unique(format!("u-{i}"), UniqueUntil::Finished);
+            let id = self.enqueue(job, &format!("mix-{i}{suffix}")).await;
+            self.want(id.clone(), Want::Succeeded, Tags::runs(4));
+            ids.push(id);
+            tokio::time::sleep(Duration::from_millis(self.draw(0..3000))).await;
+        }
+        self.plan.lock().unwrap().uniques.push(ids);
+    }
+
+    /// Three creations under one debounce key (2 s, at most 6 s), a
+    /// while apart: one job for those before it starts, with the last
+    /// one's arguments.
+    async fn debounced_burst(&self, i: usize, ms: u64) {
+        let mut made = Vec::new();
+        for n in 1..=3u64 {
+            let job = job(json!({ "ms": ms, "n": n })).debounce(
+                format!("d-{i}"),
+                Duration::from_secs(2),
+                Duration::from_secs(6),
+            );
+            let id = self.enqueue(job, &format!("mix-{i}-d{n}")).await;
+            self.want(id.clone(), Want::Succeeded, Tags::runs(4));
+            made.push((id, n));
+            tokio::time::sleep(Duration::from_millis(self.draw(0..1500))).await;
+        }
+        self.plan.lock().unwrap().debounces.push(made);
+    }
+
     async fn enqueued_a_while_ago(&self, i: usize, ms: std::ops::Range<u64>) -> JobId {
         let id = self
             .enqueue(ledger_job(self.draw(ms)), &format!("mix-{i}"))

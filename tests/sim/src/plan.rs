@@ -79,6 +79,13 @@ pub struct Plan {
     pub skipped: usize,
     /// Creations tried again after an error.
     pub retried: usize,
+    /// Creations under one unique key (until finished), in order: the id
+    /// each returned. A new id means the one before had ended.
+    pub uniques: Vec<Vec<JobId>>,
+    /// Creations under one debounce key, in order: the id each returned
+    /// and the `n` of its arguments. A job keeps the arguments of the last
+    /// creation that returned it.
+    pub debounces: Vec<Vec<(JobId, u64)>>,
 }
 
 impl Plan {

@@ -96,6 +96,7 @@ pub async fn check(
     let most = most_at_once(runs, plan, &mut v);
     let busiest = busiest_window(runs, plan, &mut v);
     check_results(plan, jobs, &mut v);
+    check_keys(plan, jobs, stack.skew_ms, &mut v);
     check_search(jobs, stack.client, &mut v).await;
     check_batches(plan, &by_job, stack.client, &mut v).await;
     check_bad_bodies(plan, stack.client, &mut v).await;
@@ -236,6 +237,52 @@ fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<Stri
                 }
             }
             None => {}
+        }
+    }
+}
+
+/// Unique keys: a creation made a new job only once the one before had
+/// ended (by its history, within the hosts' clock skew). Debounce keys: a
+/// job kept the arguments of the last creation that returned it.
+fn check_keys(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, skew_ms: i64, v: &mut Vec<String>) {
+    for ids in &plan.uniques {
+        for pair in ids.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let (Some(ja), Some(jb)) = (jobs.get(a), jobs.get(b)) else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            let ended = ja
+                .history
+                .iter()
+                .find(|h| matches!(h.state, State::Succeeded | State::Failed | State::Deleted));
+            let created = jb.created_at.timestamp_millis();
+            if ended.is_none_or(|h| h.at.timestamp_millis() > created + skew_ms) {
+                v.push(format!(
+                    "unique key: job {b} was created while {a} held the key ({})",
+                    history(ja)
+                ));
+            }
+        }
+    }
+    for made in &plan.debounces {
+        // The last creation that returned each job, newest first.
+        let mut last: Vec<&(JobId, u64)> = Vec::new();
+        for m in made.iter().rev() {
+            if !last.iter().any(|(id, _)| *id == m.0) {
+                last.push(m);
+            }
+        }
+        for (id, n) in last {
+            let Some(job) = jobs.get(id) else { continue };
+            if job.args["n"] != *n {
+                v.push(format!(
+                    "debounced job {id} kept the arguments {}, not those of the last creation that returned it (n = {n})",
+                    job.args
+                ));
+            }
         }
     }
 }
