@@ -554,3 +554,100 @@ async fn the_retries_view_lists_jobs_waiting_for_a_retry() {
     assert!(!text.as_str().unwrap().contains(later.as_str()), "{text}");
     browser.quit().await;
 }
+
+/// The navigation counts the jobs in each state on every page, and the
+/// overview's chart and counts follow jobs as they finish, every few
+/// seconds and without a reload (a mark set on the page survives).
+#[tokio::test]
+async fn the_overview_and_the_navigation_follow_jobs_live() {
+    let clock = hangar::OffsetClock::new();
+    let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
+    let poller = env.poller(Registry::new().raw("k", |args, _| async move {
+        if args["fail"] == true {
+            Err(hangar::JobFailure::msg("no"))
+        } else {
+            Ok(())
+        }
+    }));
+    let base = serve(&env.client).await;
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/")).await;
+    let count = |state: &'static str| {
+        let browser = &browser;
+        async move {
+            let v = browser
+                .js(&format!(
+                    "const c = document.querySelector('header [data-count={state}]'); return c ? c.textContent : null"
+                ))
+                .await;
+            v.as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let started = std::time::Instant::now();
+    while count("succeeded").await != "0" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no counts in the navigation"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let minute = "Succeeded and failed per minute";
+    assert!(drawn_bars(&browser, minute).await.is_empty());
+    browser.js("window.hangarMark = 1; return null").await;
+
+    for (n, fail) in [(1, false), (2, false), (3, false), (4, true)] {
+        let id = env
+            .client
+            .enqueue(NewJob::new("k", json!({ "n": n, "fail": fail })).retries(0))
+            .await
+            .unwrap();
+        let state = if fail {
+            State::Failed
+        } else {
+            State::Succeeded
+        };
+        env.drive_to(&poller, &id, state, Duration::from_secs(15))
+            .await;
+    }
+    // The roll-up counts what finished more than its settling time ago.
+    clock.advance(
+        (hangar::store::metrics::SETTLE + chrono::TimeDelta::seconds(1))
+            .to_std()
+            .unwrap(),
+    );
+    Timer::new(&env.client).roll_up().await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let bars = drawn_bars(&browser, minute).await;
+        let total: u64 = bars.iter().map(|(_, n)| n).sum();
+        let (ok, failed) = (count("succeeded").await, count("failed").await);
+        if total == 4 && ok == "3" && failed == "1" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the page did not follow: bars {bars:?}, Succeeded {ok:?}, Failed {failed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let table = browser
+        .js("return document.querySelector('td[data-count=succeeded]').textContent")
+        .await;
+    assert_eq!(table, json!("3"));
+    assert_eq!(
+        browser.js("return window.hangarMark || null").await,
+        json!(1)
+    );
+    browser.screenshot("dashboard-live.png").await;
+
+    browser.go(&format!("{base}/jobs/failed")).await;
+    let started = std::time::Instant::now();
+    while count("failed").await != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no Failed count on the Failed page"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.quit().await;
+}

@@ -12,6 +12,8 @@ const CSS: &str = r#"
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}
 header a{color:#cfd6e4;text-decoration:none}header a:hover{color:#fff}
+header .count{display:inline-block;min-width:1em;margin-left:.3em;padding:0 .35em;border-radius:8px;background:#39425a;color:#fff;font-size:.85em;text-align:center}
+header .count:empty{display:none}header .count.Failed{background:#a4262c}
 header strong{font-size:1.1em;color:#fff}
 header form{margin-left:auto}header input{padding:.3em;border-radius:3px;border:0;width:22em}
 main{padding:1em 1.2em;max-width:1200px}
@@ -76,6 +78,45 @@ if (live) {
     if (j.progress) { bar.value = j.progress.fraction; said.textContent = Math.round(j.progress.fraction * 100) + '% ' + (j.progress.message || ''); }
   }, 2000);
 }
+// Live counts in the navigation, and the overview's charts and counts,
+// from /api/stats every 5 s (paused while the page is hidden).
+const estimated = (s, name) => (s.estimated || []).includes(name) ? '≈' : '';
+function drawBars(svg, points) {
+  const h = parseFloat(svg.dataset.h), rects = svg.querySelectorAll(':scope > rect');
+  if (rects.length !== 2 * points.length) return false;
+  const max = Math.max(1, ...points.map(p => p.succeeded + p.failed));
+  points.forEach((p, i) => {
+    const hs = p.succeeded / max * h, hf = p.failed / max * h, at = new Date(p.at).toISOString().slice(11, 16) + ' UTC';
+    const [s, f] = [rects[2 * i], rects[2 * i + 1]];
+    s.setAttribute('y', h - hs - hf); s.setAttribute('height', hs); s.querySelector('title').textContent = at + ': ' + p.succeeded + ' succeeded';
+    f.setAttribute('y', h - hf); f.setAttribute('height', hf); f.querySelector('title').textContent = at + ': ' + p.failed + ' failed';
+  });
+  return true;
+}
+function drawStates(svg, s) {
+  const h = parseFloat(svg.dataset.h), names = Object.keys(s.states), rects = svg.querySelectorAll(':scope > rect');
+  if (rects.length !== names.length) return;
+  const max = Math.max(1, ...Object.values(s.states));
+  names.forEach((name, i) => {
+    const n = s.states[name], bh = n > 0 ? Math.max(2, n / max * h) : 0;
+    rects[i].setAttribute('y', h - bh); rects[i].setAttribute('height', bh); rects[i].querySelector('title').textContent = name + ': ' + n;
+  });
+}
+async function liveStats() {
+  if (document.hidden) return;
+  const r = await fetch('/api/stats', {headers: {'x-hangar-token': token}}).catch(() => null);
+  if (!r || !r.ok) return;
+  const s = await r.json();
+  document.querySelectorAll('[data-count]').forEach(c => {
+    const name = c.dataset.count;
+    if (name in s.states) c.textContent = estimated(s, name) + s.states[name];
+  });
+  document.querySelectorAll('svg[data-series]').forEach(svg => { if (!drawBars(svg, s[svg.dataset.series] || [])) location.reload(); });
+  const st = document.querySelector('svg[data-states]');
+  if (st) drawStates(st, s);
+}
+liveStats();
+setInterval(liveStats, 5000);
 const every = document.querySelector('meta[name=refresh]');
 if (every) setInterval(() => { if (!document.hidden) location.reload(); }, parseInt(every.content, 10) * 1000);
 "#;
@@ -96,7 +137,7 @@ pub(super) fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Mar
                 header {
                     strong { a href="/" { "Hangar" } }
                     @for s in [JobState::Enqueued, JobState::Scheduled, JobState::Processing, JobState::Succeeded, JobState::Failed, JobState::Deleted, JobState::Awaiting] {
-                        a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) }
+                        a href={ "/jobs/" (s.as_str().to_ascii_lowercase()) } { (s.as_str()) span class={ "count " (s.as_str()) } data-count=(s.as_str().to_ascii_lowercase()) {} }
                     }
                     a href="/jobs/scheduled?retries=1" { "Retries" }
                     a href="/recurring" { "Recurring" }

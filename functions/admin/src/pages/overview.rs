@@ -1,5 +1,7 @@
 //! The overview (`/`): finished jobs per minute and per hour, jobs per
-//! state, and the queues' depths, as inline SVG charts and tables.
+//! state, and the queues' depths, as inline SVG charts and tables. The
+//! layout's script redraws the charts and counts from `/api/stats` every
+//! few seconds, without a reload.
 
 use axum::response::Response;
 use hangar::json::StatsJson;
@@ -17,7 +19,7 @@ fn chart(stats: &StatsJson) -> Markup {
     let states: Vec<(&String, &u64)> = stats.states.iter().collect();
     let (w, h, bar) = (560.0, 160.0, 560.0 / states.len().max(1) as f64);
     html! {
-        svg width=(w) height={ (h + 30.0) } viewBox={ "0 0 " (w) " " (h + 30.0) } role="img" aria-label="Jobs per state" {
+        svg width=(w) height={ (h + 30.0) } viewBox={ "0 0 " (w) " " (h + 30.0) } role="img" aria-label="Jobs per state" data-states data-h=(h) {
             @for (i, (name, n)) in states.iter().enumerate() {
                 @let bh = (**n as f64 / max * h).max(if **n > 0 { 2.0 } else { 0.0 });
                 rect x={ (i as f64 * bar + 6.0) } y={ (h - bh) } width={ (bar - 12.0) } height=(bh) fill="#4a6fa5" {
@@ -30,7 +32,9 @@ fn chart(stats: &StatsJson) -> Markup {
 }
 
 /// Succeeded (green) and Failed (red) stacked per minute or hour.
-fn timeline(points: &[Point], label: &str) -> Markup {
+/// `series` names the points in `/api/stats` (`per_minute`, `per_hour`):
+/// the page's script redraws the bars from there every few seconds.
+fn timeline(points: &[Point], label: &str, series: &str) -> Markup {
     let max = points
         .iter()
         .map(|p| p.succeeded + p.failed)
@@ -40,7 +44,7 @@ fn timeline(points: &[Point], label: &str) -> Markup {
     let (w, h) = (720.0, 120.0);
     let bar = w / points.len().max(1) as f64;
     html! {
-        svg width=(w) height={ (h + 4.0) } viewBox={ "0 0 " (w) " " (h + 4.0) } role="img" aria-label=(label) {
+        svg width=(w) height={ (h + 4.0) } viewBox={ "0 0 " (w) " " (h + 4.0) } role="img" aria-label=(label) data-series=(series) data-h=(h) {
             @for (i, p) in points.iter().enumerate() {
                 @let hs = p.succeeded as f64 / max * h;
                 @let hf = p.failed as f64 / max * h;
@@ -63,13 +67,13 @@ pub(super) async fn overview(admin: Admin) -> Response {
         Ok(layout(
             &admin,
             "Overview",
-            Some(5),
+            None,
             html! {
                 h1 { "Overview" }
                 h2 { "Finished per minute, last hour" }
-                (timeline(&full.per_minute, "Succeeded and failed per minute"))
+                (timeline(&full.per_minute, "Succeeded and failed per minute", "per_minute"))
                 h2 { "Finished per hour, last 24 hours" }
-                (timeline(&full.per_hour, "Succeeded and failed per hour"))
+                (timeline(&full.per_hour, "Succeeded and failed per hour", "per_hour"))
                 h2 { "Jobs per state" }
                 (chart(stats))
                 table {
@@ -77,7 +81,7 @@ pub(super) async fn overview(admin: Admin) -> Response {
                     @for (name, n) in &stats.states {
                         tr {
                             td { a href={ "/jobs/" (name) } { (name) } }
-                            td.num { @if stats.estimated.contains(name) { "≈" } (n) }
+                            td.num data-count=(name) { @if stats.estimated.contains(name) { "≈" } (n) }
                         }
                     }
                 }
