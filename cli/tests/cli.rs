@@ -1503,3 +1503,33 @@ async fn enqueue_unique_and_debounced_jobs() {
     );
     assert!(err.contains("--unique"), "{err}");
 }
+
+/// `hangar workers` lists the worker that ran the jobs, with its runs by
+/// how they ended; `--json` gives the same as the API; a bad `--since` is
+/// a usage error.
+#[tokio::test]
+async fn workers_lists_who_ran_what() {
+    let env = TestEnv::new().await;
+    let worker =
+        hangar::Worker::new(&env.client, hangar_worker::jobs::registry()).with_name("cli-w1");
+    let poller = Poller::new(worker, "default").wait(Duration::from_secs(1));
+    for _ in 0..2 {
+        let id = id_of(&hangar(&env, &["enqueue", "hello"]));
+        env.drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15))
+            .await;
+    }
+    let text = ok(&hangar(&env, &["workers"]));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("cli-w1"))
+        .unwrap_or_else(|| panic!("no row for the worker: {text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[1..5], ["2", "2", "0", "0"], "{text}");
+    assert!(row.contains("hello×2"), "{text}");
+    let json: Value =
+        serde_json::from_str(&ok(&hangar(&env, &["workers", "--json", "--since", "1h"]))).unwrap();
+    assert_eq!(json["workers"][0]["name"], "cli-w1", "{json}");
+    assert_eq!(json["workers"][0]["succeeded"], 2, "{json}");
+    let err = fails(&hangar(&env, &["workers", "--since", "2d"]), 2);
+    assert!(err.contains("1s to 1d"), "{err}");
+}

@@ -22,6 +22,7 @@
 //!   and debounce keys, the stored record and its history; then [`config`].
 //! - [`message`] (the wake-up format), [`batch`], [`recurring`] (schedules
 //!   and misfire policies), [`metrics`] (finished jobs over time),
+//!   [`workers`] (who ran what lately, from the runs' history),
 //!   [`intake`] (job requests from outside Rust, and their envelopes).
 //! - [`queue`]: the one owner of SQS requests; [`store`]: the one owner of
 //!   DynamoDB requests.
@@ -83,6 +84,7 @@ pub mod store;
 pub mod timer;
 pub mod timing;
 pub mod worker;
+pub mod workers;
 
 pub use batch::{Batch, BatchRecord, BatchStatus};
 pub use client::Client;

@@ -18,6 +18,7 @@ mod reschedule;
 mod setup;
 mod stats;
 mod worker;
+mod workers;
 
 use clap::Subcommand;
 use hangar::Client;
@@ -41,6 +42,8 @@ pub enum Command {
     Reschedule(reschedule::RescheduleArgs),
     /// Jobs per state, and messages per queue.
     Stats(stats::StatsArgs),
+    /// Who ran what in the last minutes (from the runs' history).
+    Workers(workers::WorkersArgs),
     /// Recurring jobs.
     #[command(subcommand)]
     Recurring(recurring::RecurringCommand),
@@ -116,6 +119,7 @@ async fn with_client(ctx: &Ctx, client: &Client, command: Command) -> Result<(),
         Command::Delete(args) => delete::run(client, args).await,
         Command::Reschedule(args) => reschedule::run(client, args).await,
         Command::Stats(args) => stats::run(client, args).await,
+        Command::Workers(args) => workers::run(client, args).await,
         Command::Recurring(cmd) => recurring::run(client, cmd).await,
         Command::Queue(cmd) => queue::run(client, cmd).await,
         Command::Batch(cmd) => batch::run(client, cmd).await,

@@ -1,6 +1,8 @@
 //! Reading jobs and what they add up to: by id, listings a page at a time,
 //! counts per state, throughput, queue depths and keys.
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobRecord};
 use crate::metrics::{KindTally, Throughput};
@@ -61,6 +63,47 @@ impl Client {
             }
         }
         Ok(jobs)
+    }
+
+    /// The time on this client's clock (the one its writes carry).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.core.now()
+    }
+
+    /// The workers that started runs since `since` (see
+    /// [`crate::workers`]): read from the running jobs and the jobs that
+    /// Succeeded or Failed since then, at most
+    /// [`MAX_READ`](crate::workers::MAX_READ) of each, newest first.
+    pub async fn workers(&self, since: DateTime<Utc>) -> Result<crate::workers::WorkersSeen> {
+        use crate::workers::MAX_READ;
+        let mut jobs = Vec::new();
+        let mut complete = true;
+        for state in [State::Processing, State::Succeeded, State::Failed] {
+            let query = ListQuery {
+                since: (state != State::Processing).then_some(since),
+                ..ListQuery::state(state)
+            };
+            let (mut read, mut cursor) = (0, None);
+            loop {
+                let page = self.list_page(&query, 100, cursor.as_ref()).await?;
+                read += page.jobs.len();
+                jobs.extend(page.jobs);
+                cursor = page.next;
+                if cursor.is_none() {
+                    break;
+                }
+                if read >= MAX_READ {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        Ok(crate::workers::WorkersSeen {
+            since,
+            workers: crate::workers::tally(&jobs, since),
+            read: jobs.len(),
+            complete,
+        })
     }
 
     /// One page of a listing, newest first (Processing: longest running

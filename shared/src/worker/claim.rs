@@ -192,7 +192,8 @@ impl Worker {
         now: DateTime<Utc>,
         reason: Option<String>,
     ) -> HistoryEntry {
-        HistoryEntry::new(State::Processing, now, reason).with("worker", self.name.as_str())
+        HistoryEntry::new(State::Processing, now, reason)
+            .with(crate::workers::WORKER_DATA, self.name.as_str())
     }
 
     fn claim_change(

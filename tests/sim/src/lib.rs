@@ -26,6 +26,7 @@
 pub mod api;
 pub mod cost;
 pub mod dynamodb;
+pub mod features;
 pub mod floor;
 pub mod lambda;
 pub mod mix;

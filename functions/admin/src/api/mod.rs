@@ -25,6 +25,7 @@ pub(crate) mod keys;
 pub(crate) mod queues;
 pub(crate) mod recurring;
 pub(crate) mod stats;
+pub(crate) mod workers;
 
 pub use batches::{BatchJobsQuery, BatchPage, BatchesQuery};
 pub use bulk::{BulkBody, BulkResult, Refused};
@@ -56,6 +57,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
     vec![
         ("GET", "/api/stats", get(stats::stats)),
         ("GET", "/api/metrics", get(stats::metrics)),
+        ("GET", "/api/workers", get(workers::workers)),
         ("GET", "/api/jobs", get(jobs::list)),
         ("POST", "/api/jobs/bulk", post(bulk::bulk)),
         ("GET", "/api/jobs/{id}", get(jobs::job)),

@@ -142,6 +142,7 @@ pub(super) fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Mar
                     a href="/jobs/scheduled?retries=1" { "Retries" }
                     a href="/recurring" { "Recurring" }
                     a href="/metrics" { "Metrics" }
+                    a href="/workers" { "Workers" }
                     a href="/queues" { "Queues" }
                     a href="/batches" { "Batches" }
                     form action="/search" method="get" {

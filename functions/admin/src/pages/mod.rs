@@ -24,6 +24,7 @@ mod metrics;
 mod overview;
 mod queues;
 mod recurring;
+mod workers;
 
 use layout::layout;
 
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/recurring", get(recurring::recurring_page))
         .route("/queues", get(queues::queues_page))
         .route("/metrics", get(metrics::metrics_page))
+        .route("/workers", get(workers::workers_page))
         .route("/queues/{name}", get(queues::queue_page))
         .route("/keys/{key}", get(keys::key_page))
         .route("/batches", get(batches::batches_page))

@@ -1,0 +1,179 @@
+//! The checker's promises of the features beyond a job's life (see
+//! [`crate::promises`] for the rest): results and progress, the search,
+//! unique and debounce keys.
+
+use std::collections::{HashMap, HashSet};
+
+use hangar::{Client, JobId, JobRecord, State};
+
+use crate::mix::Plan;
+use crate::promises::history;
+
+/// Every job that Succeeded kept its run's last progress report and the
+/// result of the run that succeeded
+/// ([`crate::mix::result_of`]): its id and attempt; a continuation of a
+/// job what its parent had returned by then (the parent's id, an attempt
+/// no later than the parent's last); a batch's continuation a result of
+/// every job of its batch.
+pub(crate) fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<String>) {
+    let batch_sizes: HashMap<&JobId, usize> = plan
+        .batches
+        .iter()
+        .map(|b| (&b.then, b.jobs.len()))
+        .collect();
+    for job in jobs.values().filter(|j| j.state == State::Succeeded) {
+        let id = &job.id;
+        if !job
+            .progress
+            .as_ref()
+            .is_some_and(|p| p.fraction == 1.0 && p.message == "done")
+        {
+            v.push(format!(
+                "job {id} Succeeded with the progress {:?}, not its run's last report",
+                job.progress
+            ));
+        }
+        let Some(result) = &job.result else {
+            v.push(format!("job {id} Succeeded without its result"));
+            continue;
+        };
+        if result["id"] != id.as_str() || result["attempt"] != job.attempt {
+            v.push(format!(
+                "job {id} Succeeded on attempt {} but kept the result {result}",
+                job.attempt
+            ));
+        }
+        match &job.parent {
+            Some(p) if p.batch => {
+                let size = batch_sizes.get(id).copied();
+                if size.is_some_and(|n| result["batch_results"] != n) {
+                    v.push(format!(
+                        "batch continuation {id} read {} results of its batch's {size:?} jobs",
+                        result["batch_results"]
+                    ));
+                }
+            }
+            Some(p) => {
+                let parent = jobs.get(&p.id);
+                let seen = &result["parent"];
+                let fits = parent.is_some_and(|parent| {
+                    parent.state != State::Succeeded
+                        || (seen["id"] == parent.id.as_str()
+                            && seen["attempt"]
+                                .as_u64()
+                                .is_some_and(|a| a <= u64::from(parent.attempt)))
+                });
+                if !fits {
+                    v.push(format!(
+                        "continuation {id} read {seen} as its parent {}'s result",
+                        p.id
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Unique keys: a creation made a new job only once the one before had
+/// ended (by its history, within the hosts' clock skew). Debounce keys: a
+/// job kept the arguments of the last creation that returned it.
+pub(crate) fn check_keys(
+    plan: &Plan,
+    jobs: &HashMap<JobId, JobRecord>,
+    skew_ms: i64,
+    v: &mut Vec<String>,
+) {
+    for ids in &plan.uniques {
+        for pair in ids.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let (Some(ja), Some(jb)) = (jobs.get(a), jobs.get(b)) else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            let ended = ja
+                .history
+                .iter()
+                .find(|h| matches!(h.state, State::Succeeded | State::Failed | State::Deleted));
+            let created = jb.created_at.timestamp_millis();
+            if ended.is_none_or(|h| h.at.timestamp_millis() > created + skew_ms) {
+                v.push(format!(
+                    "unique key: job {b} was created while {a} held the key ({})",
+                    history(ja)
+                ));
+            }
+        }
+    }
+    for made in &plan.debounces {
+        // The last creation that returned each job, newest first.
+        let mut last: Vec<&(JobId, u64)> = Vec::new();
+        for m in made.iter().rev() {
+            if !last.iter().any(|(id, _)| *id == m.0) {
+                last.push(m);
+            }
+        }
+        for (id, n) in last {
+            let Some(job) = jobs.get(id) else { continue };
+            if job.args["n"] != *n {
+                v.push(format!(
+                    "debounced job {id} kept the arguments {}, not those of the last creation that returned it (n = {n})",
+                    job.args
+                ));
+            }
+        }
+    }
+}
+
+/// A search of the Failed jobs for the mix's planned failures, in
+/// another case, page after page, finds exactly the jobs that Failed with
+/// one.
+pub(crate) async fn check_search(
+    jobs: &HashMap<JobId, JobRecord>,
+    client: &Client,
+    v: &mut Vec<String>,
+) {
+    let want: HashSet<&JobId> = jobs
+        .values()
+        .filter(|j| {
+            j.state == State::Failed
+                && j.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("planned failure"))
+        })
+        .map(|j| &j.id)
+        .collect();
+    let query = hangar::ListQuery {
+        search: Some("PLANNED Failure".into()),
+        ..hangar::ListQuery::state(State::Failed)
+    };
+    let (mut found, mut cursor) = (HashSet::new(), None);
+    loop {
+        match client.list_page(&query, 100, cursor.as_ref()).await {
+            Ok(page) => {
+                for job in &page.jobs {
+                    if !found.insert(job.id.clone()) {
+                        v.push(format!("search: job {} found twice", job.id));
+                    }
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Err(e) => {
+                v.push(format!("search: {e}"));
+                return;
+            }
+        }
+    }
+    let found: HashSet<&JobId> = found.iter().collect();
+    if found != want {
+        v.push(format!(
+            "search for planned failures: missed {:?}, found besides {:?}",
+            want.difference(&found).collect::<Vec<_>>(),
+            found.difference(&want).collect::<Vec<_>>()
+        ));
+    }
+}
