@@ -241,6 +241,33 @@ async fn drawn_bars(browser: &Browser, label: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `k` succeeds, or fails (no retries) when its arguments say `fail`.
+fn pass_or_fail() -> Registry {
+    Registry::new().raw("k", |args, _| async move {
+        if args["fail"] == true {
+            Err(hangar::JobFailure::msg("no"))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// Enqueues a `k` job and runs it to Succeeded, or Failed with `fail`.
+async fn finish_one(env: &TestEnv, poller: &hangar::Poller, n: u32, fail: bool) {
+    let id = env
+        .client
+        .enqueue(NewJob::new("k", json!({ "n": n, "fail": fail })).retries(0))
+        .await
+        .unwrap();
+    let state = if fail {
+        State::Failed
+    } else {
+        State::Succeeded
+    };
+    env.drive_to(poller, &id, state, Duration::from_secs(15))
+        .await;
+}
+
 /// After jobs finish over two minutes, both throughput charts draw bars
 /// whose titles add up to the jobs that finished, succeeded and failed.
 #[tokio::test]
@@ -248,13 +275,7 @@ async fn the_throughput_charts_draw_the_finished_jobs() {
     let t0 = chrono::Utc::now();
     let clock = ManualClock::new(t0);
     let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
-    let poller = env.poller(Registry::new().raw("k", |args, _| async move {
-        if args["fail"] == true {
-            Err(hangar::JobFailure::msg("no"))
-        } else {
-            Ok(())
-        }
-    }));
+    let poller = env.poller(pass_or_fail());
     let timer = Timer::new(&env.client);
     let mut finished = 0;
     for (minute, ok, failing) in [(0, 5, 2), (1, 3, 0)] {
@@ -263,18 +284,7 @@ async fn the_throughput_charts_draw_the_finished_jobs() {
             .map(|n| (n, false))
             .chain((0..failing).map(|n| (n, true)))
         {
-            let id = env
-                .client
-                .enqueue(NewJob::new("k", json!({ "n": n, "fail": fail })).retries(0))
-                .await
-                .unwrap();
-            let state = if fail {
-                State::Failed
-            } else {
-                State::Succeeded
-            };
-            env.drive_to(&poller, &id, state, Duration::from_secs(15))
-                .await;
+            finish_one(&env, &poller, n, fail).await;
             finished += 1;
         }
         clock.set(t0 + chrono::Duration::minutes(minute) + chrono::Duration::seconds(40));
@@ -562,13 +572,7 @@ async fn the_retries_view_lists_jobs_waiting_for_a_retry() {
 async fn the_overview_and_the_navigation_follow_jobs_live() {
     let clock = hangar::OffsetClock::new();
     let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
-    let poller = env.poller(Registry::new().raw("k", |args, _| async move {
-        if args["fail"] == true {
-            Err(hangar::JobFailure::msg("no"))
-        } else {
-            Ok(())
-        }
-    }));
+    let poller = env.poller(pass_or_fail());
     let base = serve(&env.client).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
@@ -596,18 +600,7 @@ async fn the_overview_and_the_navigation_follow_jobs_live() {
     browser.js("window.hangarMark = 1; return null").await;
 
     for (n, fail) in [(1, false), (2, false), (3, false), (4, true)] {
-        let id = env
-            .client
-            .enqueue(NewJob::new("k", json!({ "n": n, "fail": fail })).retries(0))
-            .await
-            .unwrap();
-        let state = if fail {
-            State::Failed
-        } else {
-            State::Succeeded
-        };
-        env.drive_to(&poller, &id, state, Duration::from_secs(15))
-            .await;
+        finish_one(&env, &poller, n, fail).await;
     }
     // The roll-up counts what finished more than its settling time ago.
     clock.advance(

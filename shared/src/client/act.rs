@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::job::{HistoryEntry, JobId, JobRecord};
 use crate::state::{State, can_transition};
 use crate::store::{AttemptChange, Change, Expect, WriteError};
-use crate::timing::{self, When};
+use crate::timing::When;
 
 /// How many times an operation re-reads and retries when another writer
 /// changed the job between its read and its conditional write.
@@ -128,9 +128,7 @@ impl Client {
         let (job, now) = self
             .change(id, State::Scheduled, |job, now| {
                 let run_at = when.resolve(now);
-                let handed_off = timing::send_delay(now, run_at).is_some();
-                let mut ch = Change::new(
-                    State::Scheduled,
+                let mut ch = Change::scheduled(
                     HistoryEntry::new(
                         State::Scheduled,
                         now,
@@ -139,10 +137,10 @@ impl Client {
                             job.state,
                             crate::clock::fmt_time(run_at)
                         )),
-                    )
-                    .due(run_at),
+                    ),
+                    run_at,
+                    now,
                 );
-                ch.run_at = Some((run_at, handed_off));
                 if !matches!(job.state, State::Enqueued | State::Scheduled) {
                     ch.attempt = AttemptChange::Reset;
                 }

@@ -11,10 +11,8 @@ use crate::error::{Error, Result};
 use crate::job::unique::{Debounce, KEY_KEEP, Unique};
 use crate::job::{HistoryEntry, JobId, JobRecord, NewJob};
 use crate::state::State;
-use crate::store::{
-    AttemptChange, Change, Expect, Extra, KeyHolder, WriteError, debounce_key, unique_key,
-};
-use crate::timing::{self, chrono_dur};
+use crate::store::{Change, Expect, Extra, KeyHolder, WriteError, debounce_key, unique_key};
+use crate::timing::chrono_dur;
 
 /// How many times a creation tries to take a key that keeps changing hands.
 const ROUNDS: usize = 8;
@@ -155,9 +153,7 @@ impl Client {
         };
         let latest = holder.since + chrono_dur(debounce.max_wait);
         let run_at = (now + chrono_dur(debounce.wait)).min(latest).max(now);
-        let handed_off = timing::send_delay(now, run_at).is_some();
-        let mut change = Change::new(
-            State::Scheduled,
+        let mut change = Change::scheduled(
             HistoryEntry::new(
                 State::Scheduled,
                 now,
@@ -166,13 +162,12 @@ impl Client {
                     crate::clock::fmt_time(run_at)
                 )),
             )
-            .due(run_at)
             .with("debounce", debounce.key.as_str()),
+            run_at,
+            now,
         );
-        change.run_at = Some((run_at, handed_off));
         change.args = Some(record.args.clone());
         change.params = Some(record.params.clone());
-        change.attempt = AttemptChange::Keep;
         match self
             .core
             .store

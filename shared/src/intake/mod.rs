@@ -167,11 +167,9 @@ impl Intake {
             job = job.timeout(std::time::Duration::from_secs(s));
         }
         if let Some(u) = &self.unique {
+            // Checked by `validate`.
             let until = (u.until.as_deref())
-                .map_or(
-                    Ok(Default::default()),
-                    crate::job::unique::UniqueUntil::parse,
-                )
+                .and_then(|s| crate::job::unique::UniqueUntil::parse(s).ok())
                 .unwrap_or_default();
             job = job.unique(u.key.clone(), until);
         }

@@ -17,8 +17,23 @@ use super::{
     condition_outcome, is_condition_failed, is_write_conflict, send_through_conflicts,
 };
 use crate::error::{Error, Result};
-use crate::job::{Continuation, JobId, JobRecord, MAX_HISTORY};
+use crate::job::{Continuation, HistoryEntry, JobId, JobRecord, MAX_HISTORY};
 use crate::state::{State, can_transition};
+
+impl Change {
+    /// To Scheduled, due `run_at`: the entry marked with its due time,
+    /// and whether its wake-up goes to SQS at once (due within SQS's
+    /// delay) or later by the timer.
+    pub fn scheduled(
+        entry: HistoryEntry,
+        run_at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let mut change = Change::new(State::Scheduled, entry.due(run_at));
+        change.run_at = Some((run_at, crate::timing::send_delay(now, run_at).is_some()));
+        change
+    }
+}
 
 /// The job `seen` as a write of `change` at `now` leaves it, as
 /// [`Store::apply`] writes it (for a write whose item DynamoDB does not

@@ -17,7 +17,7 @@ use crate::handler::{JobContext, JobFailure};
 use crate::job::{HistoryEntry, JobRecord, Params, truncate};
 use crate::state::State;
 use crate::store::{Change, Expect, WriteError};
-use crate::timing::{self, chrono_dur};
+use crate::timing::chrono_dur;
 
 impl Worker {
     /// Deletes a job claimed past its latency timeout instead of running
@@ -210,17 +210,14 @@ impl Worker {
         let change = match election {
             Election::Retry { after, reason } => {
                 let run_at = now + chrono_dur(after);
-                let handed_off = timing::send_delay(now, run_at).is_some();
                 Change {
-                    run_at: Some((run_at, handed_off)),
                     last_error,
                     params,
                     progress,
-                    ..Change::new(
-                        State::Scheduled,
-                        with_error(
-                            HistoryEntry::new(State::Scheduled, now, Some(reason)).due(run_at),
-                        ),
+                    ..Change::scheduled(
+                        with_error(HistoryEntry::new(State::Scheduled, now, Some(reason))),
+                        run_at,
+                        now,
                     )
                 }
             }
