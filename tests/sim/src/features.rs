@@ -76,7 +76,10 @@ pub(crate) fn check_results(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &m
 }
 
 /// Unique keys: a creation made a new job only once the one before had
-/// ended (by its history, within the hosts' clock skew). Debounce keys: a
+/// ended (by its history, within the hosts' clock skew). The key is taken
+/// between the creation's call and its return; the job's `created_at` is
+/// stamped as the call begins, and a creation slowed by throttles may
+/// find the holder ended after that, so the bound is the return. Debounce keys: a
 /// job kept the arguments of the last creation that returned it.
 pub(crate) fn check_keys(
     plan: &Plan,
@@ -86,8 +89,8 @@ pub(crate) fn check_keys(
 ) {
     for ids in &plan.uniques {
         for pair in ids.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            let (Some(ja), Some(jb)) = (jobs.get(a), jobs.get(b)) else {
+            let ((a, _), (b, returned)) = (&pair[0], &pair[1]);
+            let (Some(ja), true) = (jobs.get(a), jobs.contains_key(b)) else {
                 continue;
             };
             if a == b {
@@ -97,10 +100,11 @@ pub(crate) fn check_keys(
                 .history
                 .iter()
                 .find(|h| matches!(h.state, State::Succeeded | State::Failed | State::Deleted));
-            let created = jb.created_at.timestamp_millis();
-            if ended.is_none_or(|h| h.at.timestamp_millis() > created + skew_ms) {
+            let by = returned.timestamp_millis() + skew_ms;
+            if ended.is_none_or(|h| h.at.timestamp_millis() > by) {
                 v.push(format!(
-                    "unique key: job {b} was created while {a} held the key ({})",
+                    "unique key: job {b} was created (returned at {}) while {a} held the key ({})",
+                    returned,
                     history(ja)
                 ));
             }

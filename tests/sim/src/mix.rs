@@ -496,7 +496,7 @@ impl Mix {
             let job = ledger_job(ms).unique(format!("u-{i}"), UniqueUntil::Finished);
             let id = self.enqueue(job, &format!("mix-{i}{suffix}")).await;
             self.want(id.clone(), Want::Succeeded, Tags::runs(4));
-            ids.push(id);
+            ids.push((id, self.client.now()));
             tokio::time::sleep(Duration::from_millis(self.draw(0..3000))).await;
         }
         self.plan.lock().unwrap().uniques.push(ids);

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use hangar::{JobId, JobRecord, State};
 
 /// What a job must end as.
@@ -80,8 +81,9 @@ pub struct Plan {
     /// Creations tried again after an error.
     pub retried: usize,
     /// Creations under one unique key (until finished), in order: the id
-    /// each returned. A new id means the one before had ended.
-    pub uniques: Vec<Vec<JobId>>,
+    /// each returned and when it returned. A new id means the one before
+    /// had ended by then.
+    pub uniques: Vec<Vec<(JobId, DateTime<Utc>)>>,
     /// Creations under one debounce key, in order: the id each returned
     /// and the `n` of its arguments. A job keeps the arguments of the last
     /// creation that returned it.
