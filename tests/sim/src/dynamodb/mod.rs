@@ -141,7 +141,7 @@ impl DynamoDb {
     pub fn load(&mut self, table: &str, items: impl Iterator<Item = value::Item>, now_ms: i64) {
         let lags = Lags {
             gsi_lag_ms: (0, 0),
-            ttl_delay_ms: self.options.ttl_delay_ms,
+            ..self.lags()
         };
         let mut rng = <StdRng as rand::SeedableRng>::seed_from_u64(0);
         let t = self.tables.get_mut(table).expect("the table exists");
@@ -258,6 +258,7 @@ impl DynamoDb {
         Lags {
             gsi_lag_ms: self.options.gsi_lag_ms,
             ttl_delay_ms: self.options.ttl_delay_ms,
+            stale_read_ms: self.options.stale_read_ms,
         }
     }
 

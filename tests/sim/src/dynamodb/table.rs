@@ -12,7 +12,7 @@
 //! conditions"), and the projection (KEYS_ONLY, INCLUDE, ALL) sets what an
 //! index entry holds: always the index key and the table key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -191,7 +191,8 @@ impl Gsi {
     }
 }
 
-/// An item's current version, and the one before it (None: absent).
+/// An item's current version, and the one before it (None: absent) while
+/// an eventually consistent read may still return it.
 #[derive(Debug, Clone)]
 pub struct Slot {
     pub cur: Option<Item>,
@@ -212,6 +213,10 @@ pub struct Table {
     pub ttl: Option<String>,
     /// Sweeps to run: (time, item).
     pub ttl_queue: BTreeSet<(i64, Pk)>,
+    /// Previous versions to forget, in time order: (time, item). Past a
+    /// read's staleness no read returns them, and a run of a million jobs
+    /// would otherwise hold each item twice.
+    stale_until: VecDeque<(i64, Pk)>,
     seq: u64,
 }
 
@@ -219,6 +224,9 @@ pub struct Table {
 pub struct Lags {
     pub gsi_lag_ms: (i64, i64),
     pub ttl_delay_ms: (i64, i64),
+    /// How long an eventually consistent read may return the version
+    /// before a change.
+    pub stale_read_ms: i64,
 }
 
 /// TTL: "Expire data with Time to Live (TTL) for DynamoDB" (TTL.html):
@@ -244,6 +252,7 @@ impl Table {
             items: BTreeMap::new(),
             ttl: None,
             ttl_queue: BTreeSet::new(),
+            stale_until: VecDeque::new(),
             seq: 0,
         }
     }
@@ -327,6 +336,9 @@ impl Table {
         slot.changed_ms = now_ms;
         if slot.cur.is_none() && slot.prev.is_none() {
             self.items.remove(&pk);
+        } else if slot.prev.is_some() {
+            self.stale_until
+                .push_back((now_ms + lags.stale_read_ms, pk));
         }
         self.apply_due(now_ms);
     }
@@ -373,8 +385,28 @@ impl Table {
                 deleted += 1;
             }
         }
+        self.forget_stale(now_ms, lags.stale_read_ms);
         self.apply_due(now_ms);
         deleted
+    }
+
+    /// Drops the previous versions no read can return any more (the item
+    /// unchanged for `stale_ms`), and the slots of items deleted that long.
+    fn forget_stale(&mut self, now_ms: i64, stale_ms: i64) {
+        while let Some((until, _)) = self.stale_until.front()
+            && *until <= now_ms
+        {
+            let (_, pk) = self.stale_until.pop_front().expect("not empty");
+            let Some(slot) = self.items.get_mut(&pk) else {
+                continue;
+            };
+            if now_ms - slot.changed_ms >= stale_ms {
+                slot.prev = None;
+                if slot.cur.is_none() {
+                    self.items.remove(&pk);
+                }
+            }
+        }
     }
 
     /// Schedules the sweep of every item (TTL just enabled).

@@ -8,14 +8,134 @@
 //! (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 pub use super::num::Num;
 
-/// An item: attribute name to value (ordered, so answers are stable).
-pub type Item = BTreeMap<String, Av>;
+/// An item, or a map value: attribute name to value, kept sorted by name
+/// (answers are stable) in one vector. A map of a few attributes (a
+/// history entry) costs one allocation rather than a tree node; a run of a
+/// million jobs holds every one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Item(Vec<(String, Av)>);
+
+impl Item {
+    pub fn new() -> Item {
+        Item(Vec::new())
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Av> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Av> {
+        self.find(name).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// Sets `name` to `value`: the value it had, if any.
+    pub fn insert(&mut self, name: String, value: Av) -> Option<Av> {
+        match self.find(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Av> {
+        self.find(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The attributes in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Av)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Av> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+/// Sets each attribute, as [`Item::insert`] does.
+impl Extend<(String, Av)> for Item {
+    fn extend<I: IntoIterator<Item = (String, Av)>>(&mut self, iter: I) {
+        for (n, v) in iter {
+            self.insert(n, v);
+        }
+    }
+}
+
+/// The value of `name`; panics without one, as a map's index does.
+impl std::ops::Index<&str> for Item {
+    type Output = Av;
+    fn index(&self, name: &str) -> &Av {
+        self.get(name).expect("the item has the attribute")
+    }
+}
+
+/// Collects attributes; of a name given twice the last wins, as in a map.
+impl FromIterator<(String, Av)> for Item {
+    fn from_iter<I: IntoIterator<Item = (String, Av)>>(iter: I) -> Item {
+        let mut all: Vec<(String, Av)> = iter.into_iter().collect();
+        // A stable sort keeps a name's values in the order given.
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, Av)> = Vec::with_capacity(all.len());
+        for (n, v) in all {
+            match out.last_mut() {
+                Some(last) if last.0 == n => last.1 = v,
+                _ => out.push((n, v)),
+            }
+        }
+        Item(out)
+    }
+}
+
+impl<const N: usize> From<[(String, Av); N]> for Item {
+    fn from(pairs: [(String, Av); N]) -> Item {
+        pairs.into_iter().collect()
+    }
+}
+
+impl IntoIterator for Item {
+    type Item = (String, Av);
+    type IntoIter = std::vec::IntoIter<(String, Av)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Item {
+    type Item = (&'a String, &'a Av);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Av)>,
+        fn(&'a (String, Av)) -> (&'a String, &'a Av),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+}
 
 /// One attribute value. Sets keep their first-seen order, without
 /// duplicates.
