@@ -136,7 +136,7 @@ pub fn item_key(table: &Table, item: &Item) -> Result<Pk, ApiError> {
                 .key
                 .names()
                 .into_iter()
-                .find(|n| !item.contains_key(*n))
+                .find(|n| !item.contains_key(n))
                 .unwrap_or_default();
             return Err(v(format!(
                 "One or more parameter values were invalid: Missing the key {missing} in the item"
