@@ -308,11 +308,14 @@ impl Table {
     pub fn commit(
         &mut self,
         pk: Pk,
-        new: Option<Item>,
+        mut new: Option<Item>,
         now_ms: i64,
         lags: &Lags,
         rng: &mut StdRng,
     ) {
+        if let Some(item) = &mut new {
+            item.shrink_to_fit();
+        }
         for (i, change) in self.changes(&pk, self.get(&pk), new.as_ref()) {
             let lag = sample(lags.gsi_lag_ms, rng);
             self.seq += 1;

@@ -60,6 +60,12 @@ impl Item {
         self.0.len()
     }
 
+    /// Frees the room an item built attribute by attribute grew beyond
+    /// its size (an item stored for the rest of a run).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
