@@ -8,9 +8,9 @@
 #        tests/sim.sh --scale [--shards S] [--rates R,R..] [--seconds D]
 #   fire-and-forget jobs at each rate on a stack of S shards: what a stack
 #   takes before throttling holds it back.
-#        tests/sim.sh --cost | --tick-table N
+#        tests/sim.sh --cost | --tick-table N | --bulk N [--rate R]
 #   the cost table's scenarios billed by the model; the timer's tick on a
-#   table of N finished jobs.
+#   table of N finished jobs; a bulk requeue of N Failed jobs at R a second.
 # A failing seed prints the tail of its trace and the command that replays
 # it; SIM_TRACE=FILE writes a seed's whole trace.
 set -euo pipefail

@@ -67,39 +67,6 @@ pub struct Created {
     pub state: String,
 }
 
-/// `hangar requeue --state S --json`: the jobs requeued, and the ones that
-/// could not be, with why.
-#[derive(Serialize)]
-pub struct Requeued {
-    pub requeued: Vec<String>,
-    pub failed: Vec<NotRequeued>,
-}
-
-#[derive(Serialize)]
-pub struct NotRequeued {
-    pub id: String,
-    pub error: String,
-}
-
-impl Requeued {
-    pub fn of(results: &[(hangar::JobId, hangar::Result<()>)]) -> Self {
-        let mut out = Requeued {
-            requeued: Vec::new(),
-            failed: Vec::new(),
-        };
-        for (id, result) in results {
-            match result {
-                Ok(()) => out.requeued.push(id.to_string()),
-                Err(e) => out.failed.push(NotRequeued {
-                    id: id.to_string(),
-                    error: e.to_string(),
-                }),
-            }
-        }
-        out
-    }
-}
-
 /// `hangar queue resume --json`: the queue's control as written, and how
 /// many parked jobs were woken.
 #[derive(Serialize)]

@@ -469,24 +469,65 @@ async fn stats_counts_states_and_queue_depth() {
     );
 }
 
+/// `requeue --state` and `delete --state` act on every job the filter
+/// lists, a step at a time with a line a step off a terminal; `--limit`
+/// stops early and prints the `--resume` that goes on from there.
 #[tokio::test]
-async fn bulk_requeue_of_failed_jobs() {
+async fn bulk_requeue_and_delete_of_what_a_filter_lists() {
     let env = TestEnv::new().await;
-    let out = hangar(
-        &env,
-        &["enqueue", "fail", "--retries", "0", "--count", "12"],
-    );
-    let ids: Vec<JobId> = ok(&out).lines().map(|l| JobId::parse(l).unwrap()).collect();
+    let make = |args: &str, n: &str| {
+        let out = hangar(
+            &env,
+            &[
+                "enqueue",
+                "fail",
+                "--args",
+                args,
+                "--retries",
+                "0",
+                "--count",
+                n,
+            ],
+        );
+        ok(&out)
+            .lines()
+            .map(|l| JobId::parse(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let acme = make(r#"{"customer":"ACME"}"#, "3");
+    let rest = make(r#"{"customer":"other"}"#, "9");
     let poller = example_poller(&env);
-    for id in &ids {
+    for id in acme.iter().chain(&rest) {
         env.drive_to(&poller, id, State::Failed, Duration::from_secs(30))
             .await;
     }
-    let text = ok(&hangar(&env, &["requeue", "--state", "failed"]));
-    assert_eq!(text.trim(), "12 requeued, 0 failed");
-    for id in &ids {
+    let out = hangar(&env, &["requeue", "--state", "failed", "--grep", "acme"]);
+    assert_eq!(ok(&out).trim(), "3 requeued, 0 refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("requeued 3, refused 0, read "), "{stderr}");
+    for id in &acme {
         assert_eq!(env.job(id).await.state, State::Enqueued);
     }
+    for id in &rest {
+        assert_eq!(env.job(id).await.state, State::Failed);
+    }
+
+    // Delete the others, stopping after 4; then resume.
+    let out = hangar(&env, &["delete", "--state", "failed", "--limit", "4"]);
+    assert_eq!(ok(&out).trim(), "4 deleted, 0 refused");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let token = stderr
+        .split("--resume ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a resume token: {stderr}"));
+    let out = json(&hangar(&env, &["delete", "--resume", token, "--json"]));
+    assert_eq!(out["deleted"].as_array().map(Vec::len), Some(5), "{out}");
+    for id in &rest {
+        assert_eq!(env.job(id).await.state, State::Deleted);
+    }
+    let stderr = fails(&hangar(&env, &["delete", "--resume", "made-up"]), 2);
+    assert!(stderr.contains("--resume: not a token"), "{stderr}");
 }
 
 #[tokio::test]

@@ -87,7 +87,7 @@ pub mod worker;
 pub mod workers;
 
 pub use batch::{Batch, BatchRecord, BatchStatus};
-pub use client::Client;
+pub use client::{BulkAction, BulkProgress, BulkStep, Client};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
 pub use error::{Error, Result};

@@ -25,5 +25,6 @@ pub use emulator::{
 };
 pub use env::{EnvOptions, TestEnv};
 pub use faults::Faults;
+pub use hangar::client::finished_record as finished;
 pub use meter::{Bill, IndexDef, Meter};
 pub use table::MeterStart;

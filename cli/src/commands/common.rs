@@ -13,6 +13,15 @@ pub struct Format {
     pub json: bool,
 }
 
+/// The instant `d` ago (`--since`), or the earliest one for a span
+/// longer than time.
+pub fn ago(d: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    let d = chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+    chrono::Utc::now()
+        .checked_sub_signed(d)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 pub fn job_id(s: &str) -> Result<JobId, Fail> {
     JobId::parse(s).map_err(Fail::usage)
 }

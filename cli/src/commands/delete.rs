@@ -1,23 +1,30 @@
-//! `hangar delete`.
+//! `hangar delete`: one job, or every job a filter lists.
 
 use clap::Args;
-use hangar::Client;
+use hangar::{BulkAction, Client};
 
 use super::Error;
+use super::bulk::BulkArgs;
 use super::common::{Format, job_id};
 use crate::output;
 
 #[derive(Args)]
 pub struct DeleteArgs {
-    /// Job id.
-    id: String,
+    /// Job id; or use --state (and a filter) to delete every job it lists.
+    #[arg(required_unless_present_any = ["state", "resume"], conflicts_with_all = ["state", "resume"])]
+    id: Option<String>,
+    #[command(flatten)]
+    bulk: BulkArgs,
     #[command(flatten)]
     fmt: Format,
 }
 
-pub async fn run(client: &Client, DeleteArgs { id, fmt }: DeleteArgs) -> Result<(), Error> {
-    let id = job_id(&id)?;
-    let job = client.delete(&id).await?;
-    output::changed(&job, fmt.json, || println!("{id} deleted"));
-    Ok(())
+pub async fn run(client: &Client, DeleteArgs { id, bulk, fmt }: DeleteArgs) -> Result<(), Error> {
+    if let Some(id) = id {
+        let id = job_id(&id)?;
+        let job = client.delete(&id).await?;
+        output::changed(&job, fmt.json, || println!("{id} deleted"));
+        return Ok(());
+    }
+    super::bulk::run(client, BulkAction::Delete, &bulk, fmt).await
 }

@@ -4,7 +4,7 @@ use clap::Args;
 use hangar::{Client, State};
 
 use super::Error;
-use super::common::{Format, cursor_text, job_id, read_position};
+use super::common::{Format, ago, cursor_text, job_id, read_position};
 use crate::output::{self, Fail, Out};
 use crate::parse;
 
@@ -70,12 +70,7 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
         queue: args.queue.clone(),
         search: args.grep.clone(),
         retries: args.retries,
-        since: args.since.map(|ago| {
-            let ago = chrono::TimeDelta::from_std(ago).unwrap_or(chrono::TimeDelta::MAX);
-            chrono::Utc::now()
-                .checked_sub_signed(ago)
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-        }),
+        since: args.since.map(ago),
         ..hangar::ListQuery::state(args.state)
     };
     // A cursor goes on with the same flags; the time `--since` meant is

@@ -3,6 +3,7 @@
 //! `hangar --help` shows it, and the dispatch.
 
 mod batch;
+mod bulk;
 mod common;
 mod concurrency;
 mod cron;
@@ -34,9 +35,11 @@ pub enum Command {
     Job(jobs::JobArgs),
     /// List jobs in a state, newest first.
     Jobs(jobs::JobsArgs),
-    /// Run a job again (from Failed, Succeeded, Deleted or Scheduled).
+    /// Run a job again (from Failed, Succeeded, Deleted or Scheduled), or
+    /// every job a filter lists.
     Requeue(requeue::RequeueArgs),
-    /// Delete a job (it moves to Deleted and expires with the retention).
+    /// Delete a job, or every job a filter lists (each moves to Deleted and
+    /// expires with the retention).
     Delete(delete::DeleteArgs),
     /// Move a job's run time.
     Reschedule(reschedule::RescheduleArgs),

@@ -644,3 +644,73 @@ async fn the_overview_and_the_navigation_follow_jobs_live() {
     }
     browser.quit().await;
 }
+
+/// The text `script` returns once `done` holds for it (within 30 s).
+async fn wait_for_text(browser: &Browser, script: &str, done: impl Fn(&str) -> bool) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let v = browser.js(script).await;
+        let text = v.as_str().unwrap_or_default().to_owned();
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still {text:?} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// "Requeue all matching" on a search of the Failed jobs requeues every
+/// job it matches, past the page the dashboard lists, the bar's text
+/// counting them; "Delete all matching" on the whole state fills a bar
+/// whose length is the state's count.
+#[tokio::test]
+async fn bulk_actions_reach_every_job_a_filter_matches() {
+    let env = TestEnv::new().await;
+    let now = chrono::Utc::now();
+    let mut jobs: Vec<hangar::JobRecord> = (0..180)
+        .map(|i| hangar_integration_tests::finished(i, State::Failed, now))
+        .collect();
+    for (i, job) in jobs.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+        job.last_error = Some(format!("gateway timeout <b>{i}</b>"));
+    }
+    env.client.seed(&jobs).await.unwrap();
+    let base = serve(&env.client).await;
+    let browser = Browser::start().await;
+    let said = "return document.querySelector('.bulk-progress .said').textContent";
+
+    browser.go(&format!("{base}/jobs/failed?q=TIMEOUT")).await;
+    browser.click("button[data-bulk-action=requeue]").await;
+    let dialog = browser.alert_text().await.expect("a confirmation");
+    assert!(
+        dialog.contains("every Failed job this filter matches"),
+        "{dialog}"
+    );
+    browser.cmd("POST", "/alert/accept", Some(json!({}))).await;
+    let text = wait_for_text(&browser, said, |t| t.ends_with("done.")).await;
+    assert!(text.starts_with("Requeued 60, 0 refused"), "{text}");
+    for (i, job) in jobs.iter().enumerate() {
+        let want = if i % 3 == 0 {
+            State::Enqueued
+        } else {
+            State::Failed
+        };
+        assert_eq!(env.job(&job.id).await.state, want, "job {i}");
+    }
+
+    browser.go(&format!("{base}/jobs/failed")).await;
+    browser.click("button[data-bulk-action=delete]").await;
+    browser.cmd("POST", "/alert/accept", Some(json!({}))).await;
+    let text = wait_for_text(&browser, said, |t| t.ends_with("done.")).await;
+    assert!(text.starts_with("Deleted 120 of 120, 0 refused"), "{text}");
+    let bar = browser
+        .js("const p = document.querySelector('.bulk-progress progress'); return [p.value, p.max]")
+        .await;
+    assert_eq!(bar, json!([120, 120]), "the bar is full");
+    browser.screenshot("dashboard-bulk.png").await;
+    let failed = env.client.list(State::Failed, None, 10).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    browser.quit().await;
+}

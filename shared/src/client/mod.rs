@@ -4,11 +4,13 @@
 //! - `batches`: batches of jobs and their continuations.
 //! - `read`: jobs by id, listings, counts, throughput, keys.
 //! - `act`: requeue, reschedule, delete, one or many.
+//! - `bulk`: requeue or delete every job a filter lists ([`Client::bulk`]).
 //! - `queues`: pause and resume a queue.
 //! - `recurring`: recurring jobs ([`Client::recurring`]).
 
 mod act;
 mod batches;
+mod bulk;
 mod create;
 mod keys;
 mod queues;
@@ -27,7 +29,10 @@ use crate::job::{HistoryEntry, JobId, JobRecord, NewJob};
 use crate::queue::Queues;
 use crate::store::Store;
 
+pub use bulk::{BulkAction, BulkProgress, BulkRun, BulkStep, MAX_STEP};
 pub use recurring::Recurring;
+#[cfg(feature = "testing")]
+pub use testing::finished_record;
 
 /// Creates jobs and acts on them. Cheap to clone; build one per process.
 #[derive(Debug, Clone)]

@@ -24,6 +24,7 @@
 //! gives: the same calls in the same order give the same answers.
 
 pub mod api;
+pub mod bulk;
 pub mod cost;
 pub mod dynamodb;
 pub mod features;

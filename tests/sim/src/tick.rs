@@ -119,7 +119,7 @@ async fn tick_on(size: usize) -> Report {
 }
 
 /// What the queue holds now, as the mapping would hand it to a worker.
-fn client_receive(
+pub(crate) fn client_receive(
     world: &SharedWorld,
     config: &hangar::Config,
     clock: VirtualClock,

@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query};
 use axum::response::Response;
-use hangar::JobRecord;
+use hangar::{JobRecord, ListQuery};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -74,10 +74,8 @@ pub(super) async fn state_page(
                     " "
                     button.danger data-post="/api/jobs/bulk" data-selected="1" data-body=r#"{"action":"delete"}"# data-confirm="Delete the selected jobs?" { "Delete selected" }
                     " "
-                    button data-post="/api/jobs/bulk" data-body={ r#"{"action":"requeue","state":""# (lower) r#""}"# } data-confirm={ "Requeue every " (st.as_str()) " job (up to 1000)?" } { "Requeue all" }
-                    " "
-                    button.danger data-post="/api/jobs/bulk" data-body={ r#"{"action":"delete","state":""# (lower) r#""}"# } data-confirm={ "Delete every " (st.as_str()) " job (up to 1000)?" } { "Delete all" }
                 }
+                (bulk_panel(&query, st.as_str()))
             }
             @if let Some(text) = &query.search {
                 p.searched {
@@ -98,6 +96,47 @@ pub(super) async fn state_page(
     }
     .await;
     render(&admin, result)
+}
+
+/// Requeue or delete every job the listing's filter matches, past this
+/// page: the page's script steps through `POST /api/jobs/bulk` (100 jobs
+/// a step, at most 100 a second), draws its progress, can stop, and keeps
+/// the cursor so that a reload offers to resume.
+fn bulk_panel(query: &ListQuery, state: &str) -> Markup {
+    let filter = serde_json::json!({
+        "state": state.to_ascii_lowercase(),
+        "queue": query.queue,
+        "kind": query.kind,
+        "since": query.since.map(|t| t.to_rfc3339()),
+        "until": query.until.map(|t| t.to_rfc3339()),
+        "q": query.search,
+        "retries": query.retries,
+    });
+    let any = query.filtered()
+        || query.queue.is_some()
+        || query.kind.is_some()
+        || query.since.is_some()
+        || query.until.is_some();
+    let what = if any {
+        format!("every {state} job this filter matches")
+    } else {
+        format!("every {state} job")
+    };
+    html! {
+        div.bulk data-bulk=(filter.to_string()) data-state=(state) {
+            button data-bulk-action="requeue" data-confirm={ "Requeue " (what) "?" } { "Requeue all matching" }
+            " "
+            button.danger data-bulk-action="delete" data-confirm={ "Delete " (what) "?" } { "Delete all matching" }
+            " "
+            button data-bulk-resume="1" hidden { "Resume" }
+            " "
+            button data-bulk-stop="1" hidden { "Stop" }
+            div.bulk-progress hidden {
+                progress max="1" {}
+                " " span.said {}
+            }
+        }
+    }
 }
 
 fn job_table(jobs: &[JobRecord]) -> Markup {

@@ -64,6 +64,59 @@ document.addEventListener('click', async e => {
   if (j.refused && j.refused.length) alert(j.done + ' done, ' + j.refused.length + ' refused:\n' + j.refused.map(r => r.id + ': ' + r.error).join('\n'));
   location.reload();
 });
+// Requeue or delete every job a listing's filter matches: steps of 100
+// through /api/jobs/bulk, at most 100 jobs a second, with a bar; Stop
+// keeps the cursor (in this browser) for Resume.
+const bulk = document.querySelector('[data-bulk]');
+if (bulk) {
+  const filter = JSON.parse(bulk.dataset.bulk), saved = 'hangar-bulk:' + bulk.dataset.bulk;
+  const box = bulk.querySelector('.bulk-progress'), bar = box.querySelector('progress'), said = box.querySelector('.said');
+  const stopB = bulk.querySelector('[data-bulk-stop]'), resumeB = bulk.querySelector('[data-bulk-resume]');
+  let stopping = false;
+  const show = (op) => {
+    const verb = op.action === 'requeue' ? 'Requeued' : 'Deleted';
+    box.hidden = false;
+    if (op.total > 0) { bar.max = op.total; bar.value = Math.min(op.done, op.total); } else { bar.removeAttribute('value'); }
+    said.textContent = verb + ' ' + op.done + (op.total > 0 ? ' of ' + op.total : '') + ', ' + op.refused + ' refused, ' + op.read + ' read' + (op.reached ? ', back to ' + new Date(op.reached).toISOString().slice(0, 19).replace('T', ' ') + ' UTC' : '') + (op.finished ? ': done.' : op.stopped ? ': stopped.' : '…');
+  };
+  async function drive(op) {
+    stopping = false; stopB.hidden = false; resumeB.hidden = true;
+    bulk.querySelectorAll('[data-bulk-action]').forEach(b => b.disabled = true);
+    show(op);
+    while (!stopping) {
+      const started = Date.now();
+      const body = op.cursor ? {action: op.action, cursor: op.cursor, limit: 100} : Object.assign({action: op.action, limit: 100}, op.filter);
+      const j = await post('/api/jobs/bulk', body);
+      if (j === null) { op.stopped = true; break; }
+      op.done += j.done; op.refused += j.refused.length; op.read += j.read; op.reached = j.reached || op.reached; op.cursor = j.next;
+      if (!j.next) { op.finished = true; localStorage.removeItem(saved); break; }
+      localStorage.setItem(saved, JSON.stringify(op));
+      show(op);
+      await new Promise(r => setTimeout(r, Math.max(0, j.done * 10 - (Date.now() - started))));
+    }
+    if (stopping) op.stopped = true;
+    show(op);
+    if (op.finished) { const a = document.createElement('a'); a.href = location.href; a.textContent = ' Show the list as it is now'; box.append(a); liveStats(); }
+    stopB.hidden = true;
+    bulk.querySelectorAll('[data-bulk-action]').forEach(b => b.disabled = false);
+    if (!op.finished) resumeB.hidden = false;
+  }
+  bulk.querySelectorAll('[data-bulk-action]').forEach(b => b.addEventListener('click', async () => {
+    if (!confirm(b.dataset.confirm)) return;
+    const clean = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== null && v !== false));
+    let total = 0;
+    const only = Object.keys(clean).length === 1;
+    if (only) {
+      const r = await fetch('/api/stats', {headers: {'x-hangar-token': token}}).catch(() => null);
+      if (r && r.ok) { const s = await r.json(); total = s.states[bulk.dataset.state.toLowerCase()] || 0; }
+    }
+    drive({action: b.dataset.bulkAction, filter: clean, cursor: null, total, done: 0, refused: 0, read: 0, reached: null});
+  }));
+  stopB.addEventListener('click', () => { stopping = true; });
+  resumeB.addEventListener('click', () => { const op = JSON.parse(localStorage.getItem(saved) || 'null'); if (op) { op.stopped = false; drive(op); } });
+  const left = JSON.parse(localStorage.getItem(saved) || 'null');
+  if (left) { resumeB.hidden = false; resumeB.textContent = 'Resume ' + left.action + ' (' + left.done + ' done)'; show(Object.assign(left, {stopped: true})); }
+}
 const all = document.querySelector('input[data-all]');
 if (all) all.addEventListener('change', () => document.querySelectorAll('input[name=id]').forEach(c => c.checked = all.checked));
 const live = document.querySelector('[data-live-job]');

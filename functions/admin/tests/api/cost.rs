@@ -5,60 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::common::Api;
 use axum::http::StatusCode;
-use hangar::{JobId, State};
-use serde_json::json;
+use hangar::State;
 
-/// The `i`th finished job of a store, as the worker leaves it: created up
-/// to a day before `now`, run for 5 to 904 ms, Succeeded or Failed.
-pub(crate) fn finished(
-    i: usize,
-    state: State,
-    now: chrono::DateTime<chrono::Utc>,
-) -> hangar::JobRecord {
-    use hangar::HistoryEntry;
-    let created = now - chrono::Duration::seconds((i % 86_000) as i64 + 120);
-    let started = created + chrono::Duration::seconds(1);
-    let ms = (i % 900) as i64 + 5;
-    let done = started + chrono::Duration::milliseconds(ms);
-    let mut last = HistoryEntry::new(state, done, None).with("duration_ms", ms.to_string());
-    if state == State::Failed {
-        last = last
-            .with("error_type", "Permanent")
-            .with("error_message", format!("job {i} failed"));
-    }
-    hangar::JobRecord {
-        id: JobId::generate(),
-        kind: format!("kind-{}", i % 5),
-        args: json!({ "n": i }),
-        options: hangar::JobOptions::default(),
-        state,
-        version: 3,
-        attempt: 1,
-        created_at: created,
-        updated_at: done,
-        run_at: None,
-        handed_off: false,
-        lease_until: None,
-        claimed_version: None,
-        parent: None,
-        continuations: Vec::new(),
-        last_error: (state == State::Failed).then(|| format!("job {i} failed")),
-        expires_at: Some(now + chrono::Duration::days(7)),
-        parked_at: None,
-        waiting_for: None,
-        sequence: None,
-        batch: None,
-        completes_batch: Default::default(),
-        params: Default::default(),
-        result: None,
-        progress: None,
-        history: vec![
-            HistoryEntry::new(State::Enqueued, created, None),
-            HistoryEntry::new(State::Processing, started, None).with("worker", "w1"),
-            last,
-        ],
-    }
-}
+pub(crate) use hangar_integration_tests::finished;
 
 /// Requests per page: for each page, the AWS calls it made.
 async fn page_costs(api: &Api, pages: &[String]) -> Vec<(String, BTreeMap<String, usize>, u128)> {

@@ -7,6 +7,7 @@ mod common;
 mod auth;
 mod bad_input;
 mod batches;
+mod bulk;
 mod cost;
 mod jobs;
 mod keys;

@@ -6,6 +6,8 @@
 //!
 //! `sim --cost`: the cost table's scenarios, billed by the model.
 //! `sim --tick-table N`: the timer's tick on a table of N finished jobs.
+//! `sim --bulk N [--rate R]`: a bulk requeue of N Failed jobs at R jobs a
+//! second (default 100), then their runs.
 //! `sim --sdk-floor N`: N calls through the SDK and N straight to the
 //! models: the SDK's own time per call, and the speed it bounds.
 //!
@@ -36,6 +38,34 @@ fn main() {
                     .unwrap_or_else(|_| panic!("{name} takes a number"))
             })
     };
+    if let Some(size) = value("--bulk") {
+        let rate = value("--rate").unwrap_or(100) as f64;
+        let r = hangar_sim::bulk::run(size as usize, rate);
+        let per = |x: f64| x / r.changed.max(1) as f64;
+        println!(
+            "a bulk requeue of {} Failed jobs at {rate} a second: {} requeued, {} refused, in {} steps; {:.1} s simulated, {:.1} s wall; {} throttled requests",
+            r.jobs,
+            r.changed,
+            r.refused,
+            r.steps,
+            r.simulated.as_secs_f64(),
+            r.wall.as_secs_f64(),
+            r.throttled
+        );
+        println!(
+            "per job requeued: {:.2} write units ({:.2} table + {:.2} index), {:.2} read units; requests {:?}",
+            per(r.table_write_units + r.index_write_units),
+            per(r.table_write_units),
+            per(r.index_write_units),
+            per(r.read_units),
+            r.requests
+        );
+        println!(
+            "then run: {} of {} Succeeded with one more run",
+            r.succeeded, r.jobs
+        );
+        return;
+    }
     if let Some(size) = value("--tick-table") {
         for items in [0, size as usize] {
             let r = hangar_sim::tick::run(items);
