@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hangar::{
-    Batch, Client, ContinueOn, JobId, NewJob, RecurringOptions, RetryPolicy, State, UniqueUntil,
+    Batch, BulkAction, Client, ContinueOn, JobId, ListQuery, NewJob, RecurringOptions, RetryPolicy,
+    State, UniqueUntil,
 };
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -66,6 +67,9 @@ pub fn is_occurrence(id: &JobId) -> bool {
 }
 
 /// A job sleeping `ms` milliseconds.
+/// The mark in the arguments of the jobs the mix's bulk delete removes.
+const DOOMED: &str = "bulk-doomed";
+
 fn ledger_job(ms: u64) -> NewJob {
     job(json!({ "ms": ms }))
 }
@@ -115,9 +119,45 @@ impl Mix {
             93..95 => self.rescheduled_a_while_after(i).await,
             95 => self.unique_pair(i, ms).await,
             96 => self.debounced_burst(i, ms).await,
+            97 => self.doomed(i, ms).await,
             _ => return Some(ledger_job(ms)),
         }
         None
+    }
+
+    /// Once every doomed job ([`Mix::doomed`]) has Failed, deletes them
+    /// all by one bulk action on the Failed jobs whose arguments carry
+    /// their mark (searched in another case), five a step: it must reach
+    /// each of them, past its first step, and nothing else.
+    pub async fn delete_doomed(&self) {
+        let doomed = self.plan.lock().unwrap().doomed.clone();
+        if doomed.is_empty() {
+            return;
+        }
+        loop {
+            let jobs = self
+                .retried("reading the doomed jobs", || self.client.get_many(&doomed))
+                .await;
+            if jobs.len() == doomed.len() && jobs.iter().all(|j| j.state == State::Failed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let query = ListQuery {
+            search: Some(DOOMED.to_uppercase()),
+            ..ListQuery::state(State::Failed)
+        };
+        let done = self
+            .retried("the bulk delete", || async {
+                (self.client.bulk(BulkAction::Delete, query.clone()))
+                    .step(5)
+                    .rate(50.0)
+                    .run(|_, _| {})
+                    .await
+                    .map_err(|(e, _)| e)
+            })
+            .await;
+        self.plan.lock().unwrap().bulk_deleted += done.changed;
     }
 
     /// The recurring job: a short job every 2 s.
@@ -519,6 +559,16 @@ impl Mix {
             tokio::time::sleep(Duration::from_millis(self.draw(0..1500))).await;
         }
         self.plan.lock().unwrap().debounces.push(made);
+    }
+
+    /// Fails at once, without retries, carrying the doomed mark: the
+    /// bulk delete at the end of the mix ([`Mix::delete_doomed`]) moves it
+    /// from Failed to Deleted.
+    async fn doomed(&self, i: usize, ms: u64) {
+        let job = job(json!({ "ms": ms, "fail": true, "mark": DOOMED })).retries(0);
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        self.plan.lock().unwrap().doomed.push(id.clone());
+        self.want(id, Want::Deleted, Tags::runs(1));
     }
 
     async fn enqueued_a_while_ago(&self, i: usize, ms: std::ops::Range<u64>) -> JobId {

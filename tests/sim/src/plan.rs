@@ -88,6 +88,11 @@ pub struct Plan {
     /// and the `n` of its arguments. A job keeps the arguments of the last
     /// creation that returned it.
     pub debounces: Vec<Vec<(JobId, u64)>>,
+    /// Jobs that fail at once, for the bulk delete at the end of the mix
+    /// to remove (want: Deleted).
+    pub doomed: Vec<JobId>,
+    /// Jobs that bulk delete changed (a retried action counts again).
+    pub bulk_deleted: usize,
 }
 
 impl Plan {

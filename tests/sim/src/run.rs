@@ -180,7 +180,13 @@ async fn run_seed(options: Options) -> Report {
             mix.remove_recurring().await;
         }
     });
+    // The doomed jobs, once Failed, go in one bulk delete.
+    let doom = tokio::spawn({
+        let mix = mix.clone();
+        async move { mix.delete_doomed().await }
+    });
     let finished = wait_for_ends(&world, &config.table, &plan).await;
+    doom.abort();
     let simulated = (clock.now() - started).to_std().unwrap_or_default();
     let billing = world.lock().expect("one thread").dynamodb.billing().clone();
     let _ = removal.await;

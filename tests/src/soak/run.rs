@@ -144,6 +144,8 @@ impl Stack {
             }
         }
         mix.start_batch(batch, 0).await;
+        // The doomed jobs, once Failed, go in one bulk delete.
+        tokio::spawn(async move { mix.delete_doomed().await });
     }
 
     /// Waits until every job of the plan is where it must end, or the
