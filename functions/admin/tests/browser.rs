@@ -597,6 +597,9 @@ async fn the_overview_and_the_navigation_follow_jobs_live() {
     }
     let minute = "Succeeded and failed per minute";
     assert!(drawn_bars(&browser, minute).await.is_empty());
+    // Red only when something failed.
+    let failed_badge = "return getComputedStyle(document.querySelector('header [data-count=failed]')).backgroundColor";
+    assert_eq!(browser.js(failed_badge).await, json!("rgb(57, 66, 90)"));
     browser.js("window.hangarMark = 1; return null").await;
 
     for (n, fail) in [(1, false), (2, false), (3, false), (4, true)] {
@@ -631,6 +634,7 @@ async fn the_overview_and_the_navigation_follow_jobs_live() {
         browser.js("return window.hangarMark || null").await,
         json!(1)
     );
+    assert_eq!(browser.js(failed_badge).await, json!("rgb(164, 38, 44)"));
     browser.screenshot("dashboard-live.png").await;
 
     browser.go(&format!("{base}/jobs/failed")).await;

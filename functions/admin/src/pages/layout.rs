@@ -13,7 +13,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f7
 header{background:#1d2330;color:#fff;padding:.6em 1.2em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}
 header a{color:#cfd6e4;text-decoration:none}header a:hover{color:#fff}
 header .count{display:inline-block;min-width:1em;margin-left:.3em;padding:0 .35em;border-radius:8px;background:#39425a;color:#fff;font-size:.85em;text-align:center}
-header .count:empty{display:none}header .count.Failed{background:#a4262c}
+header .count:empty{display:none}header .count.Failed:not([data-n="0"]){background:#a4262c}
 header strong{font-size:1.1em;color:#fff}
 header form{margin-left:auto}header input{padding:.3em;border-radius:3px;border:0;width:22em}
 main{padding:1em 1.2em;max-width:1200px}
@@ -162,7 +162,7 @@ async function liveStats() {
   const s = await r.json();
   document.querySelectorAll('[data-count]').forEach(c => {
     const name = c.dataset.count;
-    if (name in s.states) c.textContent = estimated(s, name) + s.states[name];
+    if (name in s.states) { c.textContent = estimated(s, name) + s.states[name]; c.dataset.n = s.states[name]; }
   });
   document.querySelectorAll('svg[data-series]').forEach(svg => { if (!drawBars(svg, s[svg.dataset.series] || [])) location.reload(); });
   const st = document.querySelector('svg[data-states]');
