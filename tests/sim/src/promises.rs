@@ -462,7 +462,7 @@ fn summary(
         .collect();
     let ended = |state: State| occurrences.iter().filter(|j| j.state == state).count();
     format!(
-        "jobs: {} and {} occurrences ({} runs in the ledger)\nrecurring: {} occurrences fired ({} ran, {} deleted with the recurring job), {} missed ones skipped by the misfire policy\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\ndue-to-start latency of scheduled jobs ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nmoved after creation: {:?}; creations tried again after an error: {}\nviolations: {}",
+        "jobs: {} and {} occurrences ({} runs in the ledger)\nrecurring: {} occurrences fired ({} ran, {} deleted with the recurring job), {} missed ones skipped by the misfire policy\nenqueue-to-start latency ms: p50 {} p90 {} p99 {} max {}\ndue-to-start latency of scheduled jobs ms: p50 {} p90 {} p99 {} max {}\nmost runs at once under the concurrency key: {most} (limit {CONC_LIMIT}); most rate-limited starts in a window: {busiest} (limit {})\nmoved after creation: {:?}; creations tried again after an error: {}\nbulk delete: {} of {} doomed jobs\nviolations: {}",
         plan.want.len() - occurrences.len(),
         occurrences.len(),
         runs,
@@ -481,6 +481,8 @@ fn summary(
         RATE.0,
         plan.moved,
         plan.retried,
+        plan.bulk_deleted,
+        plan.doomed.len(),
         violations
     )
 }
