@@ -125,7 +125,8 @@ impl Mix {
         None
     }
 
-    /// Once every doomed job ([`Mix::doomed`]) has Failed, deletes them
+    /// Once every doomed job ([`Mix::doomed`]) has Failed (and the index
+    /// shows it), deletes them
     /// all by one bulk action on the Failed jobs whose arguments carry
     /// their mark (searched in another case), five a step: it must reach
     /// each of them, past its first step, and nothing else.
@@ -143,6 +144,10 @@ impl Mix {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
+        // The listing is the index's, which shows a job's new state a
+        // moment after its write ("within a fraction of a second"): a
+        // bulk action reaches the jobs that entered the state before that.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let query = ListQuery {
             search: Some(DOOMED.to_uppercase()),
             ..ListQuery::state(State::Failed)
