@@ -22,7 +22,7 @@ impl Client {
     /// Scheduled job, or a continuation that should not wait any longer. Its
     /// retry count starts over.
     pub async fn requeue(&self, id: &JobId) -> Result<JobRecord> {
-        let (job, now) = self.requeue_write(id).await?;
+        let (job, now) = self.requeue_write(id, None).await?;
         self.core.written(&job, now).await;
         Ok(job)
     }
@@ -36,12 +36,24 @@ impl Client {
         concurrency: usize,
         progress: impl Fn(&JobId, std::result::Result<(), &Error>),
     ) -> Vec<(JobId, Result<()>)> {
+        self.requeue_many_from(ids, None, concurrency, progress)
+            .await
+    }
+
+    /// [`Client::requeue_many`], of the jobs still in `from` if given.
+    pub(crate) async fn requeue_many_from(
+        &self,
+        ids: &[JobId],
+        from: Option<State>,
+        concurrency: usize,
+        progress: impl Fn(&JobId, std::result::Result<(), &Error>),
+    ) -> Vec<(JobId, Result<()>)> {
         let mut wakes = Wakes::default();
         let written = self
             .each(
                 ids,
                 concurrency,
-                |client, id| async move { client.requeue_write(&id).await },
+                |client, id| async move { client.requeue_write(&id, from).await },
                 |i, res| progress(&ids[i], res.as_ref().map(|_| ())),
             )
             .await;
@@ -56,11 +68,21 @@ impl Client {
     /// Deletes many jobs, `concurrency` at a time (as [`Client::delete`]
     /// each); returns each job's result, in order.
     pub async fn delete_many(&self, ids: &[JobId], concurrency: usize) -> Vec<(JobId, Result<()>)> {
+        self.delete_many_from(ids, None, concurrency).await
+    }
+
+    /// [`Client::delete_many`], of the jobs still in `from` if given.
+    pub(crate) async fn delete_many_from(
+        &self,
+        ids: &[JobId],
+        from: Option<State>,
+        concurrency: usize,
+    ) -> Vec<(JobId, Result<()>)> {
         let results = self
             .each(
                 ids,
                 concurrency,
-                |client, id| async move { client.delete(&id).await.map(|_| ()) },
+                |client, id| async move { client.delete_from(&id, from).await.map(|_| ()) },
                 |_, _| {},
             )
             .await;
@@ -103,8 +125,12 @@ impl Client {
             .collect()
     }
 
-    async fn requeue_write(&self, id: &JobId) -> Result<(JobRecord, DateTime<Utc>)> {
-        self.change(id, State::Enqueued, |job, now| {
+    async fn requeue_write(
+        &self,
+        id: &JobId,
+        from: Option<State>,
+    ) -> Result<(JobRecord, DateTime<Utc>)> {
+        self.change(id, from, State::Enqueued, |job, now| {
             let mut ch = Change::new(
                 State::Enqueued,
                 HistoryEntry::new(
@@ -126,7 +152,7 @@ impl Client {
     pub async fn reschedule(&self, id: &JobId, when: impl Into<When>) -> Result<DateTime<Utc>> {
         let when = when.into();
         let (job, now) = self
-            .change(id, State::Scheduled, |job, now| {
+            .change(id, None, State::Scheduled, |job, now| {
                 let run_at = when.resolve(now);
                 let mut ch = Change::scheduled(
                     HistoryEntry::new(
@@ -156,8 +182,13 @@ impl Client {
     /// ([`crate::JobContext::is_cancelled`]). Continuations waiting on it are
     /// settled as for any final state.
     pub async fn delete(&self, id: &JobId) -> Result<JobRecord> {
+        self.delete_from(id, None).await
+    }
+
+    /// [`Client::delete`], of a job still in `from` if given.
+    pub(crate) async fn delete_from(&self, id: &JobId, from: Option<State>) -> Result<JobRecord> {
         let (job, now) = self
-            .change(id, State::Deleted, |job, now| {
+            .change(id, from, State::Deleted, |job, now| {
                 Change::new(
                     State::Deleted,
                     HistoryEntry::new(
@@ -193,14 +224,23 @@ impl Client {
 
     /// Read, check the transition, write on the version read; again if the
     /// job changed in between. Returns the job as written and when.
+    /// With `from`, only a job still in that state (one listed in it by a
+    /// bulk action) is changed.
     async fn change(
         &self,
         id: &JobId,
+        from: Option<State>,
         to: State,
         mut build: impl FnMut(&JobRecord, DateTime<Utc>) -> Change,
     ) -> Result<(JobRecord, DateTime<Utc>)> {
         for _ in 0..CONFLICT_RETRIES {
             let job = self.core.must_get(id).await?;
+            if let Some(from) = from.filter(|f| *f != job.state) {
+                return Err(Error::invalid(
+                    "bulk action",
+                    format!("{id} is {} now, no longer {from}: left as it is", job.state),
+                ));
+            }
             // Processing → Scheduled is the worker's retry, not a user's move.
             let refused = !can_transition(job.state, to)
                 || (job.state == State::Processing && to != State::Deleted)

@@ -147,6 +147,7 @@ impl<'a> BulkRun<'a> {
             ..BulkProgress::default()
         };
         let mut cursor = self.from.clone();
+        let began = self.client.now();
         loop {
             let started = Instant::now();
             let size = match self.limit {
@@ -157,7 +158,7 @@ impl<'a> BulkRun<'a> {
                 break;
             }
             let step = match (self.client)
-                .bulk_step(self.action, &self.query, cursor.as_ref(), size)
+                .bulk_step_since(self.action, &self.query, cursor.as_ref(), size, Some(began))
                 .await
             {
                 Ok(step) => step,
@@ -169,7 +170,8 @@ impl<'a> BulkRun<'a> {
             cursor = Some(next);
             // Hold the pace: the step's writes spread over the time they
             // are allowed at the rate.
-            let allowed = Duration::from_secs_f64(step.changed.len() as f64 / self.rate);
+            let acted = step.changed.len() + step.refused.len();
+            let allowed = Duration::from_secs_f64(acted as f64 / self.rate);
             if let Some(wait) = allowed.checked_sub(started.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
@@ -202,19 +204,49 @@ impl Client {
         cursor: Option<&Cursor>,
         size: usize,
     ) -> Result<BulkStep> {
+        self.bulk_step_since(action, query, cursor, size, None)
+            .await
+    }
+
+    /// [`Client::bulk_step`], leaving alone the jobs changed after `began`
+    /// (those the action itself moved and that came back to the state,
+    /// a retry behind the cursor of a Scheduled listing).
+    pub(crate) async fn bulk_step_since(
+        &self,
+        action: BulkAction,
+        query: &ListQuery,
+        cursor: Option<&Cursor>,
+        size: usize,
+        began: Option<DateTime<Utc>>,
+    ) -> Result<BulkStep> {
         let page = self
             .list_page(query, size.clamp(1, MAX_STEP), cursor)
             .await?;
-        let ids: Vec<JobId> = page.jobs.into_iter().map(|j| j.id).collect();
-        let results = match action {
-            BulkAction::Requeue => self.requeue_many(&ids, CONCURRENCY, |_, _| {}).await,
-            BulkAction::Delete => self.delete_many(&ids, CONCURRENCY).await,
-        };
         let mut step = BulkStep {
             read: page.read,
             next: page.next,
             reached: page.searched_to,
             ..BulkStep::default()
+        };
+        let mut ids: Vec<JobId> = Vec::new();
+        for job in page.jobs {
+            match began {
+                Some(began) if job.updated_at > began => step.refused.push((
+                    job.id,
+                    "changed since the action began: left as it is".to_owned(),
+                )),
+                _ => ids.push(job.id),
+            }
+        }
+        // Each write on the condition that the job is still in the state
+        // listed (the page's read is eventually consistent).
+        let from = Some(query.state);
+        let results = match action {
+            BulkAction::Requeue => {
+                self.requeue_many_from(&ids, from, CONCURRENCY, |_, _| {})
+                    .await
+            }
+            BulkAction::Delete => self.delete_many_from(&ids, from, CONCURRENCY).await,
         };
         for (id, res) in results {
             match res {

@@ -66,10 +66,10 @@ pub fn is_occurrence(id: &JobId) -> bool {
         .is_some_and(|(name, _)| name == RECURRING)
 }
 
-/// A job sleeping `ms` milliseconds.
 /// The mark in the arguments of the jobs the mix's bulk delete removes.
 const DOOMED: &str = "bulk-doomed";
 
+/// A job sleeping `ms` milliseconds.
 fn ledger_job(ms: u64) -> NewJob {
     job(json!({ "ms": ms }))
 }

@@ -84,7 +84,7 @@ pub(super) async fn bulk(admin: Admin, Body(body): Body<BulkBody>) -> ApiResult<
     let filtered = [&body.queue, &body.kind, &body.since, &body.until, &body.q]
         .iter()
         .any(|f| f.is_some())
-        || body.retries.is_some();
+        || body.retries == Some(true);
     match body.ids {
         Some(_) if body.state.is_some() || body.cursor.is_some() => Err(ApiError::bad(
             "give either ids or state (or the cursor of a step), not both",
@@ -96,6 +96,9 @@ pub(super) async fn bulk(admin: Admin, Body(body): Body<BulkBody>) -> ApiResult<
         None if body.state.is_none() && body.cursor.is_none() => {
             Err(ApiError::bad("give either ids or state"))
         }
+        None if body.cursor.is_some() && (filtered || body.state.is_some()) => Err(ApiError::bad(
+            "a cursor carries its state and filter: give it alone (with action and limit)",
+        )),
         None => step(&admin, action, body).await,
     }
 }

@@ -92,14 +92,14 @@ if (bulk) {
       if (!j.next) { op.finished = true; localStorage.removeItem(saved); break; }
       localStorage.setItem(saved, JSON.stringify(op));
       show(op);
-      await new Promise(r => setTimeout(r, Math.max(0, j.done * 10 - (Date.now() - started))));
+      await new Promise(r => setTimeout(r, Math.max(0, (j.done + j.refused.length) * 10 - (Date.now() - started))));
     }
     if (stopping) op.stopped = true;
     show(op);
     if (op.finished) { const a = document.createElement('a'); a.href = location.href; a.textContent = ' Show the list as it is now'; box.append(a); liveStats(); }
     stopB.hidden = true;
     bulk.querySelectorAll('[data-bulk-action]').forEach(b => b.disabled = false);
-    if (!op.finished) resumeB.hidden = false;
+    if (!op.finished && localStorage.getItem(saved)) resumeB.hidden = false;
   }
   bulk.querySelectorAll('[data-bulk-action]').forEach(b => b.addEventListener('click', async () => {
     if (!confirm(b.dataset.confirm)) return;

@@ -91,6 +91,8 @@ async fn every_job_a_filter_lists_is_requeued_or_deleted_step_by_step() {
         json!({"action": "delete", "cursor": "made-up"}),
         json!({"action": "delete", "ids": ["a"], "cursor": "x"}),
         json!({"action": "delete", "ids": ["a"], "q": "acme"}),
+        json!({"action": "delete", "cursor": "x", "q": "acme"}),
+        json!({"action": "delete", "cursor": "x", "state": "failed"}),
     ] {
         let (status, v) = api.post("/api/jobs/bulk", body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
