@@ -76,16 +76,23 @@ pub struct Resumed {
     pub woken: usize,
 }
 
-/// A progress bar on a terminal; hidden otherwise.
-pub fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
+/// A progress bar on a terminal (of `len` items, or a count without a
+/// length); hidden otherwise.
+pub fn progress(len: Option<u64>, what: &'static str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({per_sec}, {eta})")
-            .expect("valid template"),
-    );
+    let (bar, template) = match len {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{msg} {bar:40} {pos}/{len} ({per_sec}, {eta})",
+        ),
+        None => (
+            indicatif::ProgressBar::no_length(),
+            "{msg} {spinner} {pos} ({per_sec})",
+        ),
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
     bar.set_message(what);
     bar
 }

@@ -91,7 +91,7 @@ pub async fn run(
         BulkAction::Requeue => "requeued",
         BulkAction::Delete => "deleted",
     };
-    let bar = bar(total, verb);
+    let bar = crate::output::progress(total, verb);
     let mut changed = Vec::new();
     let mut refused = Vec::new();
     let mut run = client.bulk(action, query.clone()).rate(args.rate);
@@ -164,25 +164,4 @@ fn resume_hint(query: &ListQuery, progress: &BulkProgress) -> String {
         Some(next) => format!("; go on with --resume {}", cursor_text(query, next.clone())),
         None => String::new(),
     }
-}
-
-/// A bar on a terminal (of `total` jobs, or a count without one); hidden
-/// otherwise.
-fn bar(total: Option<u64>, verb: &'static str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let (bar, template) = match total {
-        Some(n) => (
-            indicatif::ProgressBar::new(n),
-            "{msg} {bar:40} {pos}/{len} ({per_sec}, {eta})",
-        ),
-        None => (
-            indicatif::ProgressBar::no_length(),
-            "{msg} {spinner} {pos} ({per_sec})",
-        ),
-    };
-    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("valid template"));
-    bar.set_message(verb);
-    bar
 }

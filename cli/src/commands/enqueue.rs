@@ -158,7 +158,7 @@ pub async fn run(client: &Client, a: EnqueueArgs) -> Result<(), Error> {
     // Ids are printed as they are created, or all at once with --json.
     let mut all = Vec::new();
     let bar = output::progress(
-        count as u64,
+        Some(count as u64),
         if when.is_some() {
             "scheduling"
         } else {
