@@ -13,7 +13,8 @@
 //! shared with the workers, and each job changed costs what one requeue
 //! or delete costs (see the cost table).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 
