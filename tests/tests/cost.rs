@@ -154,6 +154,28 @@ async fn cost_unique() {
     assert_eq!((per.table_wru, per.index_wru), (4.0, 3.0), "{per:?}");
 }
 
+/// A job with two tags: each tag's pointer item and its index entry
+/// written before the job (in one `BatchWriteItem`), then the job's life
+/// as fire-and-forget: 2 units a tag.
+#[tokio::test]
+async fn cost_tagged() {
+    let env = metered_env(None).await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs));
+    let start = env.meter_start().await;
+    for n in 0..N {
+        let job = hangar::NewJob::of(&Ok1 { n: n as u32 })
+            .unwrap()
+            .tag(format!("customer:{n}"))
+            .tag("import:2026-12");
+        env.client.enqueue(job).await.unwrap();
+    }
+    poll_until(&poller, "runs", || Runs::get(&runs.ok) == N as u32).await;
+    let bill = env.bill(&start).await;
+    let per = report("a job with two tags", &bill, N, 10.0);
+    assert_eq!((per.table_wru, per.index_wru), (5.0, 5.0), "{per:?}");
+}
+
 /// A creation refused by a unique key whose job waits: the key's
 /// conditional write is refused (1 unit) and the holder is read; no job is
 /// written and nothing is sent.

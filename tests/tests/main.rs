@@ -22,6 +22,7 @@ mod progress;
 mod recurring;
 mod results;
 mod support;
+mod tags;
 mod timer;
 mod unique;
 mod worker;

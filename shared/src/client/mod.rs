@@ -140,6 +140,7 @@ impl Client {
             entry,
         );
         record.params = job.params;
+        record.tags = job.tags;
         Ok(record)
     }
 }

@@ -247,4 +247,22 @@ impl Client {
             .waiting_page(key, size, cursor, self.core.now())
             .await
     }
+
+    /// The jobs tagged `tag` ([`crate::NewJob::tag`]), in `state` if
+    /// given, newest first by creation: one query and one `BatchGetItem`
+    /// a page. A page reads `size` tag pointers, so it can list fewer
+    /// jobs (those gone, or in another state, are left out); `next` goes
+    /// on.
+    pub async fn tagged(
+        &self,
+        tag: &str,
+        state: Option<State>,
+        size: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page> {
+        self.core
+            .store
+            .tagged_page(tag, state, size, cursor, self.core.now())
+            .await
+    }
 }

@@ -89,6 +89,7 @@ pub fn finished_record(i: usize, state: State, now: chrono::DateTime<chrono::Utc
         batch: None,
         completes_batch: Default::default(),
         params: Default::default(),
+        tags: Vec::new(),
         result: None,
         progress: None,
         history: vec![

@@ -83,6 +83,9 @@ pub struct Intake {
     /// Job parameters (names of A-Z a-z 0-9 . _ -, string values).
     #[serde(default)]
     pub params: Option<std::collections::BTreeMap<String, String>>,
+    /// Tags the job is found by (see [`crate::NewJob::tag`]).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
     /// At most one pending job per key (see [`crate::NewJob::unique`]).
     #[serde(default)]
     pub unique: Option<IntakeUnique>,
@@ -159,6 +162,9 @@ impl Intake {
         job.options.rate = limits.rate;
         for (name, value) in self.params.iter().flatten() {
             job.set_param(name.clone(), value.clone());
+        }
+        for tag in self.tags.iter().flatten() {
+            job = job.tag(tag.clone());
         }
         if let Some(r) = self.retries {
             job = job.retries(r);
@@ -362,6 +368,9 @@ impl Intake {
         crate::job::validate_limits(&self.limits())?;
         if let Some(params) = &self.params {
             crate::job::validate_params(params)?;
+        }
+        if let Some(tags) = &self.tags {
+            crate::job::validate_tags(tags)?;
         }
         if let Some(u) = &self.unique {
             crate::job::validate_limit_key("unique key", &u.key)?;

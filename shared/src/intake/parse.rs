@@ -25,6 +25,7 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             ordered: None,
             rate: None,
             params: None,
+            tags: None,
             unique: None,
             debounce: None,
         };

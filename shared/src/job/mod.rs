@@ -6,6 +6,7 @@ pub(crate) mod id;
 mod new;
 mod options;
 mod record;
+mod tags;
 #[cfg(test)]
 mod tests;
 pub mod unique;
@@ -28,6 +29,7 @@ pub use options::{
 pub use record::{
     Continuation, HistoryEntry, JobRecord, MAX_PROGRESS_MESSAGE, Parent, Progress, Transient,
 };
+pub use tags::{MAX_TAG_LEN, MAX_TAGS, validate_tag, validate_tags};
 pub use unique::UniqueUntil;
 
 /// Largest serialized `args`, in bytes. With the bounded history this keeps a

@@ -18,6 +18,7 @@ pub struct NewJob {
     pub(crate) args: serde_json::Value,
     pub(crate) options: JobOptions,
     pub(crate) params: Params,
+    pub(crate) tags: Vec<String>,
     pub(crate) unique: Option<super::unique::Unique>,
     pub(crate) debounce: Option<super::unique::Debounce>,
 }
@@ -33,6 +34,7 @@ impl NewJob {
             args,
             options: JobOptions::default(),
             params: Params::new(),
+            tags: Vec::new(),
             unique: None,
             debounce: None,
         }
@@ -52,6 +54,7 @@ impl NewJob {
             args,
             options: J::options(),
             params: Params::new(),
+            tags: Vec::new(),
             unique: None,
             debounce: None,
         })
@@ -118,6 +121,22 @@ impl NewJob {
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.insert(name.into(), value.into());
         self
+    }
+
+    /// Tags the job: it is found by this exact tag (`hangar jobs --tag`,
+    /// [`crate::Client::tagged`]), whatever its state, at two write units
+    /// a tag when it is created. At most [`MAX_TAGS`] different tags.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        let tag = tag.into();
+        if !self.tags.contains(&tag) {
+            self.tags.push(tag);
+        }
+        self
+    }
+
+    /// The tags set so far.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
     }
 
     /// Sets a parameter on a job being built (for client filters, which
@@ -244,6 +263,7 @@ impl NewJob {
         }
         validate_limits(&self.options)?;
         validate_params(&self.params)?;
+        super::tags::validate_tags(&self.tags)?;
         super::unique::validate(self)?;
         if self.options.retry.attempts > MAX_RETRY_ATTEMPTS {
             return Err(Error::invalid(

@@ -155,6 +155,8 @@ pub struct JobRecord {
     pub parked_at: Option<DateTime<Utc>>,
     /// Its parameters.
     pub params: Params,
+    /// Its tags (see [`crate::NewJob::tag`]).
+    pub tags: Vec<String>,
     /// What its last successful run returned (see
     /// [`crate::Registry::job_with_result`]), as JSON.
     pub result: Option<serde_json::Value>,
@@ -206,6 +208,7 @@ impl JobRecord {
             expires_at: None,
             parked_at: None,
             params: Params::new(),
+            tags: Vec::new(),
             result: None,
             progress: None,
             waiting_for: None,

@@ -235,6 +235,9 @@ pub(crate) fn job_item(
     if !job.params.is_empty() {
         item.insert(attr::PARAMS.to_owned(), to_av(&job.params));
     }
+    if !job.tags.is_empty() {
+        item.insert(attr::TAGS.to_owned(), to_av(&job.tags));
+    }
     if let Some(result) = &job.result {
         item.insert(attr::RESULT.to_owned(), s(result.to_string()));
     }
@@ -345,6 +348,7 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
             .transpose()?,
         completes_batch: crate::job::Transient(false),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
+        tags: from_av(item, attr::TAGS, &corrupt)?.unwrap_or_default(),
         result: get_s(item, attr::RESULT)
             .map(|text| serde_json::from_str(text).map_err(|e| corrupt(format!("result: {e}"))))
             .transpose()?,

@@ -78,6 +78,7 @@ impl Store {
     /// its own job (the same first history entry, to the nanosecond) and
     /// succeeds.
     pub(crate) async fn insert(&self, job: &JobRecord) -> Result<()> {
+        self.write_tags(std::slice::from_ref(job)).await?;
         let res = self
             .ddb
             .put_item()
@@ -109,20 +110,17 @@ impl Store {
     /// Creates many jobs with `BatchWriteItem` (25 per call), retrying
     /// unprocessed items. Ids must be fresh: batch writes cannot be conditional.
     pub(crate) async fn insert_many(&self, jobs: &[JobRecord]) -> Result<()> {
-        for chunk in jobs.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|job| {
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(self.item(job)))
-                                .build()
-                                .expect("item set"),
-                        )
-                        .build()
-                })
-                .collect();
+        self.write_tags(jobs).await?;
+        let puts = jobs.iter().map(|job| put_request(self.item(job))).collect();
+        self.batch_write(puts).await
+    }
+
+    /// Writes with `BatchWriteItem` (25 per call), retrying unprocessed
+    /// items with a growing back-off.
+    pub(super) async fn batch_write(&self, writes: Vec<WriteRequest>) -> Result<()> {
+        let mut writes = writes.into_iter().peekable();
+        while writes.peek().is_some() {
+            let mut requests: Vec<WriteRequest> = writes.by_ref().take(25).collect();
             let mut backoff = Duration::from_millis(50);
             for round in 0.. {
                 let out = self
@@ -319,6 +317,7 @@ impl Store {
         guard: impl FnOnce(&mut Expr),
     ) -> Result<Option<Option<Item>>> {
         let parent = child.parent.as_ref().expect("continuation has a parent");
+        self.write_tags(std::slice::from_ref(child)).await?;
         let put = self.put_new(child)?;
         let cont = Continuation {
             id: child.id.clone(),
@@ -389,4 +388,16 @@ pub(super) fn cancellation_reasons<R>(
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// A `BatchWriteItem` put of `item`.
+pub(super) fn put_request(item: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .expect("item set"),
+        )
+        .build()
 }

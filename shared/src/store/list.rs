@@ -422,40 +422,16 @@ impl Store {
         cursor: Option<&Cursor>,
         now: DateTime<Utc>,
     ) -> Result<Page> {
-        let partition = waiting_partition(key);
-        let start = match cursor.map(|c| (c.lanes.as_slice(), c.keys.as_slice())) {
-            None => None,
-            Some(([Lane::After { at, pk }], [k])) if k == key => {
-                Some(start_key(&partition, *at, pk))
-            }
-            Some(_) => return Err(Error::invalid("cursor", "it belongs to another listing")),
-        };
-        let out = self
-            .partition_query(partition)
-            .limit(size.clamp(1, 1000) as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
-        let pks = super::item::keys_of(out.items());
-        let mut found: std::collections::HashMap<String, JobRecord> = Default::default();
-        for item in self.get_items(&pks, false).await? {
-            let job = parse_job(&item)?;
-            found.insert(super::schema::job_key(&job.id), job);
-        }
-        let jobs = pks
-            .iter()
-            .filter_map(|pk| found.remove(pk))
+        let (entries, next) = self
+            .partition_page(waiting_partition(key), true, size, cursor)
+            .await?;
+        let pks = super::item::keys_of(&entries);
+        let jobs = self
+            .jobs_at(&pks)
+            .await?
+            .into_iter()
             .filter(|j| j.waiting_for.as_deref() == Some(key) && !is_expired(j, now))
             .collect();
-        let next = out.last_evaluated_key.map(|k| Cursor {
-            lanes: vec![Lane::After {
-                at: get_n(&k, attr::BUCKET_AT).unwrap_or(0),
-                pk: get_s(&k, attr::PK).unwrap_or_default().to_owned(),
-            }],
-            keys: vec![key.to_owned()],
-            cut: false,
-        });
         Ok(Page {
             jobs,
             next,
@@ -464,5 +440,52 @@ impl Store {
             read: pks.len(),
             searched_to: None,
         })
+    }
+
+    /// One query of one index partition, oldest first when `forward`,
+    /// going on from `cursor` (which must be of this partition): its
+    /// entries and where the next page starts.
+    pub(super) async fn partition_page(
+        &self,
+        partition: String,
+        forward: bool,
+        size: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<(Vec<Item>, Option<Cursor>)> {
+        let start = match cursor.map(|c| (c.lanes.as_slice(), c.keys.as_slice())) {
+            None => None,
+            Some(([Lane::After { at, pk }], [k])) if *k == partition => {
+                Some(start_key(&partition, *at, pk))
+            }
+            Some(_) => return Err(Error::invalid("cursor", "it belongs to another listing")),
+        };
+        let out = self
+            .partition_query(partition.clone())
+            .scan_index_forward(forward)
+            .limit(size.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::aws(SERVICE, "Query", e))?;
+        let next = out.last_evaluated_key.map(|k| Cursor {
+            lanes: vec![Lane::After {
+                at: get_n(&k, attr::BUCKET_AT).unwrap_or(0),
+                pk: get_s(&k, attr::PK).unwrap_or_default().to_owned(),
+            }],
+            keys: vec![partition],
+            cut: false,
+        });
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// The jobs under `pks` (eventually consistent), in that order, those
+    /// found.
+    pub(super) async fn jobs_at(&self, pks: &[String]) -> Result<Vec<JobRecord>> {
+        let mut found: std::collections::HashMap<String, JobRecord> = Default::default();
+        for item in self.get_items(pks, false).await? {
+            let job = parse_job(&item)?;
+            found.insert(super::schema::job_key(&job.id), job);
+        }
+        Ok(pks.iter().filter_map(|pk| found.remove(pk)).collect())
     }
 }

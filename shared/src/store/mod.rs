@@ -57,6 +57,7 @@ pub mod schema;
 mod search;
 mod slots;
 mod table;
+mod tags;
 
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;
 pub use counts::{BucketCounts, Count};
@@ -68,6 +69,7 @@ pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
 pub use search::{MAX_SEARCH_LEN, MAX_SEARCHED, is_retry, job_matches};
 pub use table::ensure_table;
+pub use tags::DANGLING_AFTER;
 
 const SERVICE: &str = "DynamoDB";
 

@@ -131,6 +131,7 @@ impl Store {
         next: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Fire> {
+        self.write_tags(std::slice::from_ref(job)).await?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(self.item(job)))

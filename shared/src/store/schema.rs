@@ -138,6 +138,9 @@ pub(crate) mod attr {
     pub const LIMIT: &str = "lim";
     /// Job: its parameters (map of strings).
     pub const PARAMS: &str = "params";
+    /// Job: its tags (list of strings; each also has a pointer item, see
+    /// `store/tags.rs`).
+    pub const TAGS: &str = "tags";
     /// Job: what its last successful run returned, as JSON text.
     pub const RESULT: &str = "res";
     /// Job: how far its run got, `{fraction, message, at}`.
@@ -225,11 +228,15 @@ pub enum Bucket {
     /// completed whose continuations are being released. One partition
     /// (`batchwatch#0`): one query a tick.
     BatchWatch,
+    /// Tag pointers (see `store/tags.rs`); one partition per tag
+    /// (`tag#<tag>`, not sharded), `bucket_at` is the job's creation, so
+    /// the newest jobs list first.
+    Tagged,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 12] = [
+    pub const ALL: [Bucket; 13] = [
         Bucket::Scheduled,
         Bucket::Active,
         Bucket::Awaiting,
@@ -242,6 +249,7 @@ impl Bucket {
         Bucket::Limits,
         Bucket::Batches,
         Bucket::BatchWatch,
+        Bucket::Tagged,
     ];
 
     /// Buckets the timer reads every tick (items whose `bucket_at` passed).
@@ -262,6 +270,7 @@ impl Bucket {
             Bucket::Limits => "limits",
             Bucket::Batches => "batches",
             Bucket::BatchWatch => "batchwatch",
+            Bucket::Tagged => "tag",
         }
     }
 
