@@ -218,6 +218,9 @@ pub fn print_job(j: &JobRecord) {
     for (name, value) in &j.params {
         rows.push(("param", format!("{name} = {}", one_line(value, 100))));
     }
+    if !j.tags.is_empty() {
+        rows.push(("tags", j.tags.join(" ")));
+    }
     if let Some(c) = &j.options.concurrency {
         rows.push(("conc", format!("{} at once (key {})", c.limit, c.key)));
     }

@@ -43,6 +43,9 @@ pub struct JobJson {
     /// Parameters (omitted when none).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub params: crate::job::Params,
+    /// Tags (omitted when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// What its last successful run returned (omitted when nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -100,6 +103,7 @@ impl From<&JobRecord> for JobJson {
             continuations: j.continuations.iter().map(|c| c.id.to_string()).collect(),
             last_error: j.last_error.clone(),
             params: j.params.clone(),
+            tags: j.tags.clone(),
             result: j.result.clone(),
             progress: j.progress.clone(),
             parked_at: j.parked_at,

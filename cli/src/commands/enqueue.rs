@@ -73,6 +73,10 @@ pub struct EnqueueArgs {
     /// A job parameter, NAME=VALUE (repeatable), shown with the job.
     #[arg(long = "param", value_parser = parse::param)]
     params: Vec<(String, String)>,
+    /// A tag the job is found by, exact (repeatable, at most 5):
+    /// `hangar jobs --tag customer:42`.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
     /// Create this many identical jobs (batch writes; prints every id).
     #[arg(long, conflicts_with = "after", value_parser = parse::count)]
     count: Option<usize>,
@@ -125,6 +129,9 @@ impl EnqueueArgs {
         }
         for (name, value) in &self.params {
             job = job.param(name.clone(), value.clone());
+        }
+        for tag in &self.tags {
+            job = job.tag(tag.clone());
         }
         if let Some(key) = &self.unique {
             job = job.unique(key.clone(), self.unique_until.unwrap_or_default());

@@ -4,7 +4,7 @@ use clap::Args;
 use hangar::{Client, State};
 
 use super::Error;
-use super::common::{Format, ago, cursor_text, job_id, read_position};
+use super::common::{Format, ago, cursor_text, job_id, read_cursor, read_position};
 use crate::output::{self, Fail, Out};
 use crate::parse;
 
@@ -18,9 +18,14 @@ pub struct JobArgs {
 
 #[derive(Args)]
 pub struct JobsArgs {
-    /// State: enqueued, scheduled, awaiting, processing, succeeded, failed, deleted.
-    #[arg(long, default_value = "enqueued", value_parser = parse::state)]
-    state: State,
+    /// State: enqueued (the default without --tag), scheduled, awaiting,
+    /// processing, succeeded, failed, deleted.
+    #[arg(long, value_parser = parse::state)]
+    state: Option<State>,
+    /// Only jobs with this tag, exact (`NewJob::tag`, `--tag` of `hangar
+    /// enqueue`), newest first, in every state unless --state names one.
+    #[arg(long, conflicts_with_all = ["queue", "grep", "retries", "since"])]
+    tag: Option<String>,
     /// Only jobs of this queue.
     #[arg(long)]
     queue: Option<String>,
@@ -66,12 +71,15 @@ pub async fn show(client: &Client, JobArgs { id, fmt }: JobArgs) -> Result<(), E
 /// cursor that goes on, and whether more keys had waiting jobs than a
 /// listing reads.
 pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
+    if let Some(tag) = &args.tag {
+        return tagged(client, tag, &args).await;
+    }
     let mut listing = hangar::ListQuery {
         queue: args.queue.clone(),
         search: args.grep.clone(),
         retries: args.retries,
         since: args.since.map(ago),
-        ..hangar::ListQuery::state(args.state)
+        ..hangar::ListQuery::state(args.state.unwrap_or(State::Enqueued))
     };
     // A cursor goes on with the same flags; the time `--since` meant is
     // the one its first page meant.
@@ -131,6 +139,45 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
                 .map(|t| format!(", searched to {}", output::short_time(t)))
                 .unwrap_or_default()
         );
+    }
+    if let Some(next) = next {
+        eprintln!("more: --cursor {}", cursor_text(&listing, next));
+    }
+    Ok(())
+}
+
+/// `hangar jobs --tag`: pages of the tag's listing until `--limit` jobs.
+/// Its cursor names the tag (and state) it continues: another listing's
+/// is refused.
+async fn tagged(client: &Client, tag: &str, args: &JobsArgs) -> Result<(), Error> {
+    // The cursor's listing names the state; the cursor itself names the
+    // tag's partition, and the store refuses it for any other.
+    let listing = hangar::ListQuery::state(args.state.unwrap_or(State::Enqueued));
+    let mut cursor = args
+        .cursor
+        .as_deref()
+        .map(|text| read_cursor(text, &listing))
+        .transpose()?;
+    let mut jobs = Vec::new();
+    let next = if args.limit == 0 {
+        None
+    } else {
+        loop {
+            let page = client
+                .tagged(tag, args.state, args.limit - jobs.len(), cursor.as_ref())
+                .await?;
+            jobs.extend(page.jobs);
+            match page.next {
+                Some(next) if jobs.len() < args.limit => cursor = Some(next),
+                next => break next,
+            }
+        }
+    };
+    if args.fmt.json {
+        let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
+        Out::json(&out);
+    } else {
+        output::print_jobs(&jobs);
     }
     if let Some(next) = next {
         eprintln!("more: --cursor {}", cursor_text(&listing, next));

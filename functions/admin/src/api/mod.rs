@@ -25,6 +25,7 @@ pub(crate) mod keys;
 pub(crate) mod queues;
 pub(crate) mod recurring;
 pub(crate) mod stats;
+pub(crate) mod tags;
 pub(crate) mod workers;
 
 pub use batches::{BatchJobsQuery, BatchPage, BatchesQuery};
@@ -71,6 +72,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
             post(recurring::recurring_action),
         ),
         ("GET", "/api/keys/{key}", get(keys::key)),
+        ("GET", "/api/tags/{tag}", get(tags::tag)),
         ("GET", "/api/batches", get(batches::batches)),
         ("GET", "/api/batches/{id}", get(batches::batch)),
         ("GET", "/api/queues", get(queues::queues)),

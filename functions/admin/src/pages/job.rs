@@ -63,6 +63,11 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                         }
                     }
                 }
+                @if !job.tags.is_empty() {
+                    tr { th { "Tags" } td.tags {
+                        @for t in &job.tags { a.tag href={ "/tags/" (path_segment(t)) } { (t) } " " }
+                    } }
+                }
                 @if !job.params.is_empty() {
                     tr { th { "Parameters" } td {
                         @for (name, value) in &job.params { code { (name) } " = " (value) br; }
@@ -138,11 +143,18 @@ pub(super) struct SearchParams {
     id: Option<String>,
 }
 
+/// The search box: a job's id opens its page; a tag that is no job's id
+/// opens the tag's page.
 pub(super) async fn search(admin: Admin, Query(p): Query<SearchParams>) -> Response {
-    let id = p.id.unwrap_or_default();
-    let id = id.trim();
-    match parse_id(id) {
-        Ok(id) => Redirect::to(&format!("/job/{id}")).into_response(),
+    let text = p.id.unwrap_or_default();
+    let text = text.trim();
+    let tag_page = Redirect::to(&format!("/tags/{}", path_segment(text))).into_response();
+    match parse_id(text) {
+        Ok(id) => match admin.client.get(&id).await {
+            Ok(None) if hangar::job::validate_tag(text).is_ok() => tag_page,
+            _ => Redirect::to(&format!("/job/{id}")).into_response(),
+        },
+        Err(_) if hangar::job::validate_tag(text).is_ok() => tag_page,
         Err(e) => error_page(&admin, e),
     }
 }

@@ -199,7 +199,7 @@ pub(super) fn layout(admin: &Admin, title: &str, refresh: Option<u32>, body: Mar
                     a href="/queues" { "Queues" }
                     a href="/batches" { "Batches" }
                     form action="/search" method="get" {
-                        input name="id" placeholder="Job id" aria-label="Job id";
+                        input name="id" placeholder="Job id or tag" aria-label="Job id or tag";
                     }
                 }
                 main {

@@ -24,6 +24,7 @@ mod metrics;
 mod overview;
 mod queues;
 mod recurring;
+mod tags;
 mod workers;
 
 use layout::layout;
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<Admin> {
         .route("/workers", get(workers::workers_page))
         .route("/queues/{name}", get(queues::queue_page))
         .route("/keys/{key}", get(keys::key_page))
+        .route("/tags/{tag}", get(tags::tag_jobs))
         .route("/batches", get(batches::batches_page))
         .route("/batches/{id}", get(batches::batch_page))
 }

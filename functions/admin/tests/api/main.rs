@@ -18,3 +18,4 @@ mod queues;
 mod recurring;
 mod search;
 mod stats;
+mod tags;
