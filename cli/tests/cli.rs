@@ -181,6 +181,96 @@ async fn jobs_grep_finds_jobs_by_what_they_carry() {
     assert!(!text.contains(ids[0].as_str()), "{text}");
 }
 
+/// `hangar enqueue --tag` then `hangar jobs --tag`: every job with the
+/// tag, newest first, in any state or one, page by page with the cursor;
+/// `hangar job` shows the tags; a bad tag is a usage error.
+#[tokio::test]
+async fn jobs_are_found_by_tag() {
+    let env = TestEnv::new().await;
+    let mut tagged = Vec::new();
+    for n in 0..3 {
+        let args = serde_json::json!({ "n": n }).to_string();
+        tagged.push(id_of(&hangar(
+            &env,
+            &[
+                "enqueue",
+                "demo.echo",
+                "--args",
+                &args,
+                "--tag",
+                "customer:42",
+                "--tag",
+                "batch:9",
+            ],
+        )));
+    }
+    let other = id_of(&hangar(
+        &env,
+        &["enqueue", "demo.echo", "--tag", "customer:7"],
+    ));
+    ok(&hangar(&env, &["delete", tagged[0].as_str()]));
+    tagged.reverse();
+    let listed = |out: &Output| -> Vec<String> {
+        json(out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let want: Vec<String> = tagged.iter().map(|id| id.to_string()).collect();
+    assert_eq!(
+        listed(&hangar(&env, &["jobs", "--tag", "customer:42", "--json"])),
+        want
+    );
+    assert_eq!(
+        listed(&hangar(
+            &env,
+            &["jobs", "--tag", "batch:9", "--state", "deleted", "--json"]
+        )),
+        [want[2].clone()]
+    );
+    // Two at a time, going on with the printed cursor.
+    let first = hangar(
+        &env,
+        &["jobs", "--tag", "customer:42", "--limit", "2", "--json"],
+    );
+    assert_eq!(listed(&first), want[..2]);
+    let said = String::from_utf8_lossy(&first.stderr).to_string();
+    let cursor = said
+        .split("--cursor ")
+        .nth(1)
+        .expect("a cursor")
+        .trim()
+        .to_owned();
+    let rest = hangar(
+        &env,
+        &[
+            "jobs",
+            "--tag",
+            "customer:42",
+            "--cursor",
+            &cursor,
+            "--json",
+        ],
+    );
+    assert_eq!(listed(&rest), want[2..]);
+    let e = fails(
+        &hangar(&env, &["jobs", "--tag", "customer:7", "--cursor", &cursor]),
+        1,
+    );
+    assert!(e.contains("cursor"), "another tag's cursor: {e}");
+    let text = ok(&hangar(&env, &["job", other.as_str()]));
+    assert!(text.contains("customer:7"), "{text}");
+    let e = fails(
+        &hangar(&env, &["enqueue", "demo.echo", "--tag", "no spaces"]),
+        1,
+    );
+    assert!(e.contains("tag"), "{e}");
+    let e = fails(&hangar(&env, &["jobs", "--tag", "x", "--grep", "y"]), 2);
+    assert!(e.contains("--grep"), "{e}");
+}
+
 #[tokio::test]
 async fn failed_job_shows_its_error_and_requeues() {
     let env = TestEnv::new().await;

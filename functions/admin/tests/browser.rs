@@ -340,20 +340,22 @@ async fn dashboard_in_a_real_browser() {
     let id = env
         .client
         .enqueue(
-            NewJob::new("send_invoice", json!({"to": "a@example.com", "note": evil})).retries(0),
+            NewJob::new("send_invoice", json!({"to": "a@example.com", "note": evil}))
+                .retries(0)
+                .tag("customer:42"),
         )
         .await
         .unwrap();
     env.drive_to(&poller, &id, State::Failed, Duration::from_secs(15))
         .await;
+    let mut oks = Vec::new();
     for n in 0..3 {
-        let ok = env
-            .client
-            .enqueue(NewJob::new("send_invoice", json!({ "n": n })))
-            .await
-            .unwrap();
+        let job = NewJob::new("send_invoice", json!({ "n": n }));
+        let job = if n == 1 { job.tag("customer:42") } else { job };
+        let ok = env.client.enqueue(job).await.unwrap();
         env.drive_to(&poller, &ok, State::Succeeded, Duration::from_secs(15))
             .await;
+        oks.push(ok);
     }
 
     let base = serve(&env.client).await;
@@ -411,6 +413,30 @@ async fn dashboard_in_a_real_browser() {
         .await;
     assert_eq!(injected, 0);
     browser.screenshot("dashboard-job.png").await;
+
+    // Its tag links to the tag's page: the jobs with the tag, newest
+    // first, with their states; the search box finds the tag too.
+    async fn tagged(b: &Browser) -> Value {
+        b.js("return [...document.querySelectorAll('main table.tagged tr')].slice(1).map(r => [r.querySelector('a').textContent, r.querySelector('.state').textContent])")
+            .await
+    }
+    browser.click("a.tag[href='/tags/customer%3A42']").await;
+    let want = json!([
+        [oks[1].to_string(), "Succeeded"],
+        [id.to_string(), "Failed"]
+    ]);
+    assert_eq!(tagged(&browser).await, want);
+    browser.go(&format!("{base}/")).await;
+    // Typed, then Enter.
+    browser
+        .type_into("form[action='/search'] input", "customer:42\u{E007}")
+        .await;
+    wait_for_text(&browser, "return location.pathname", |p| {
+        p == "/tags/customer%3A42"
+    })
+    .await;
+    assert_eq!(tagged(&browser).await, want);
+    browser.go(&format!("{base}/job/{id}")).await;
 
     // Requeue from the page: confirm, and the page reloads Enqueued.
     browser.click("button[data-post$='/requeue']").await;
