@@ -39,10 +39,12 @@ pub enum Scenario {
     ConcurrencyKey,
     /// A request sent to the queue by another producer.
     Intake,
+    /// A job with two tags.
+    Tagged,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::FireAndForget,
         Scenario::Delayed,
         Scenario::RetryOnce,
@@ -50,6 +52,7 @@ impl Scenario {
         Scenario::RateLimited,
         Scenario::ConcurrencyKey,
         Scenario::Intake,
+        Scenario::Tagged,
     ];
 
     /// Its row's name in the cost table.
@@ -64,6 +67,7 @@ impl Scenario {
                 "a job under a concurrency key, a slot free (take and give back)"
             }
             Scenario::Intake => "an intake message (the producer's send included)",
+            Scenario::Tagged => "a job with two tags",
         }
     }
 }
@@ -235,6 +239,10 @@ async fn create(
                     .await
             }
             Scenario::ConcurrencyKey => client.enqueue(job(n).concurrency("cost-c", 10)).await,
+            Scenario::Tagged => {
+                let tagged = job(n).tag(format!("customer:{n}")).tag("import:2026-12");
+                client.enqueue(tagged).await
+            }
             Scenario::Intake => {
                 let key = format!("cost-{n}");
                 sqs.send_message()

@@ -1,6 +1,6 @@
 //! The checker's promises of the features beyond a job's life (see
 //! [`crate::promises`] for the rest): results and progress, the search,
-//! unique and debounce keys.
+//! unique and debounce keys, tags.
 
 use std::collections::{HashMap, HashSet};
 
@@ -152,32 +152,81 @@ pub(crate) async fn check_search(
         search: Some("PLANNED Failure".into()),
         ..hangar::ListQuery::state(State::Failed)
     };
-    let (mut found, mut cursor) = (HashSet::new(), None);
-    loop {
-        match client.list_page(&query, 100, cursor.as_ref()).await {
-            Ok(page) => {
-                for job in &page.jobs {
-                    if !found.insert(job.id.clone()) {
-                        v.push(format!("search: job {} found twice", job.id));
-                    }
-                }
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-            Err(e) => {
-                v.push(format!("search: {e}"));
-                return;
-            }
-        }
-    }
-    let found: HashSet<&JobId> = found.iter().collect();
+    let Some(found) = every_page("search", v, |c| {
+        let query = &query;
+        async move { client.list_page(query, 100, c.as_ref()).await }
+    })
+    .await
+    else {
+        return;
+    };
+    let found: HashSet<&JobId> = found.iter().map(|j| &j.id).collect();
     if found != want {
         v.push(format!(
             "search for planned failures: missed {:?}, found besides {:?}",
             want.difference(&found).collect::<Vec<_>>(),
             found.difference(&want).collect::<Vec<_>>()
         ));
+    }
+}
+
+/// Each tag of the mix ([`Plan::labelled`]) lists exactly the jobs
+/// created with it, each once, each carrying it, page by page.
+pub(crate) async fn check_tags(plan: &Plan, client: &Client, v: &mut Vec<String>) {
+    let mut want: HashMap<&str, HashSet<&JobId>> = HashMap::new();
+    for (tag, id) in &plan.labelled {
+        want.entry(tag).or_default().insert(id);
+    }
+    for (tag, want) in want {
+        let what = format!("tag {tag}");
+        let Some(found) = every_page(&what, v, |c| async move {
+            client.tagged(tag, None, 100, c.as_ref()).await
+        })
+        .await
+        else {
+            continue;
+        };
+        for job in found.iter().filter(|j| !j.tags.iter().any(|t| t == tag)) {
+            v.push(format!("{what}: listed job {} without it", job.id));
+        }
+        let found: HashSet<&JobId> = found.iter().map(|j| &j.id).collect();
+        if found != want {
+            v.push(format!(
+                "tag {tag}: missed {:?}, found besides {:?}",
+                want.difference(&found).collect::<Vec<_>>(),
+                found.difference(&want).collect::<Vec<_>>()
+            ));
+        }
+    }
+}
+
+/// Every job a listing lists, page after page (`None`, and the error
+/// noted, if a page fails); a job listed twice is a violation.
+async fn every_page<F, Fut>(what: &str, v: &mut Vec<String>, mut page: F) -> Option<Vec<JobRecord>>
+where
+    F: FnMut(Option<hangar::Cursor>) -> Fut,
+    Fut: std::future::Future<Output = hangar::Result<hangar::Page>>,
+{
+    let (mut jobs, mut seen, mut cursor) = (Vec::new(), HashSet::new(), None);
+    loop {
+        match page(cursor.take()).await {
+            Ok(p) => {
+                for job in p.jobs {
+                    if seen.insert(job.id.clone()) {
+                        jobs.push(job);
+                    } else {
+                        v.push(format!("{what}: job {} listed twice", job.id));
+                    }
+                }
+                match p.next {
+                    Some(next) => cursor = Some(next),
+                    None => return Some(jobs),
+                }
+            }
+            Err(e) => {
+                v.push(format!("{what}: {e}"));
+                return None;
+            }
+        }
     }
 }

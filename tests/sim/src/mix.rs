@@ -270,8 +270,14 @@ impl Mix {
         .await
     }
 
+    /// One in four carries one of three tags (see `check_tags`).
     async fn enqueued(&self, i: usize, ms: u64) {
-        let id = self.enqueue(ledger_job(ms), &format!("mix-{i}")).await;
+        let tag = i.is_multiple_of(4).then(|| format!("mix:t{}", i % 3));
+        let job = tag.iter().fold(ledger_job(ms), |job, t| job.tag(t));
+        let id = self.enqueue(job, &format!("mix-{i}")).await;
+        if let Some(tag) = tag {
+            self.plan.lock().unwrap().labelled.push((tag, id.clone()));
+        }
         self.want(id, Want::Succeeded, Tags::runs(4));
     }
 
@@ -349,13 +355,13 @@ impl Mix {
             )
             .await;
         self.want(parent, Want::Failed, Tags::runs(1));
-        self.want(child, Want::Awaiting, never_runs());
+        self.want(child, Want::Awaiting, Tags::never_runs());
     }
 
     async fn deleted_while_scheduled(&self, i: usize, ms: u64) {
         let id = self.scheduled_far_ahead(i, ms).await;
         self.delete(&id).await;
-        self.want(id, Want::Deleted, never_runs());
+        self.want(id, Want::Deleted, Tags::never_runs());
     }
 
     /// Rescheduled to 2 s from now.
@@ -588,12 +594,4 @@ impl Mix {
 /// The job with the idempotency key `key`.
 fn keyed(job: NewJob, key: &str) -> NewJob {
     job.idempotency_key(key).expect("a valid idempotency key")
-}
-
-/// A job that must not run at all.
-fn never_runs() -> Tags {
-    Tags {
-        never_runs: true,
-        ..Tags::runs(0)
-    }
 }

@@ -56,6 +56,14 @@ impl Tags {
             ..Tags::default()
         }
     }
+
+    /// A job that must not run at all.
+    pub(crate) fn never_runs() -> Self {
+        Tags {
+            never_runs: true,
+            ..Tags::runs(0)
+        }
+    }
 }
 
 /// A batch of the mix: its jobs must succeed, and its continuation run
@@ -93,6 +101,9 @@ pub struct Plan {
     pub doomed: Vec<JobId>,
     /// Jobs that bulk delete changed (a retried action counts again).
     pub bulk_deleted: usize,
+    /// Jobs created with a tag, and the tag: a listing of the tag must
+    /// find exactly its jobs.
+    pub labelled: Vec<(String, JobId)>,
 }
 
 impl Plan {

@@ -142,6 +142,7 @@ async fn bad_input_catalogue() {
         ("A30", "/api/keys/two%20words".to_owned()),
         ("A31", "/api/queues/nosuchqueue/dead-letters".to_owned()),
         ("A38", "/api/jobs?state=failed&until=".to_owned()),
+        ("A39", "/api/tags/has%20space".to_owned()),
     ];
     for (case, uri) in gets {
         saw(case, api.send(get(uri)).await);
