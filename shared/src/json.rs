@@ -46,6 +46,9 @@ pub struct JobJson {
     /// Tags (omitted when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The W3C trace context it was created in (omitted when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// What its last successful run returned (omitted when nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
@@ -104,6 +107,7 @@ impl From<&JobRecord> for JobJson {
             last_error: j.last_error.clone(),
             params: j.params.clone(),
             tags: j.tags.clone(),
+            traceparent: j.trace.as_ref().map(|t| t.to_string()),
             result: j.result.clone(),
             progress: j.progress.clone(),
             parked_at: j.parked_at,

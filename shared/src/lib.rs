@@ -83,6 +83,7 @@ pub mod state;
 pub mod store;
 pub mod timer;
 pub mod timing;
+pub mod tracecontext;
 pub mod worker;
 pub mod workers;
 
@@ -100,4 +101,5 @@ pub use state::State;
 pub use store::{Count, Cursor, ListQuery, Page, QueueControl};
 pub use timer::{TickReport, Timer};
 pub use timing::When;
+pub use tracecontext::TraceParent;
 pub use worker::{Delivery, Outcome, Poller, Worker};

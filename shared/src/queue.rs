@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use serde::Serialize;
 
@@ -205,6 +206,7 @@ impl Queues {
             .queue_url(&url)
             .max_number_of_messages(10)
             .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
@@ -225,6 +227,10 @@ impl Queues {
                         let binary = v.binary_value.as_ref().map(|b| b.as_ref());
                         Some((k, attribute_text(v.string_value, binary)?))
                     })
+                    .chain(m.attributes.into_iter().flatten().filter_map(|(k, v)| {
+                        (k == MessageSystemAttributeName::AwsTraceHeader)
+                            .then(|| (crate::tracecontext::AWS_TRACE_HEADER.to_owned(), v))
+                    }))
                     .collect(),
             })
             .collect())

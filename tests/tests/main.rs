@@ -24,5 +24,6 @@ mod results;
 mod support;
 mod tags;
 mod timer;
+mod traces;
 mod unique;
 mod worker;

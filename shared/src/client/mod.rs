@@ -141,6 +141,7 @@ impl Client {
         );
         record.params = job.params;
         record.tags = job.tags;
+        record.trace = job.trace.or_else(crate::tracecontext::TraceParent::current);
         Ok(record)
     }
 }

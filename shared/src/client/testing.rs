@@ -90,6 +90,7 @@ pub fn finished_record(i: usize, state: State, now: chrono::DateTime<chrono::Utc
         completes_batch: Default::default(),
         params: Default::default(),
         tags: Vec::new(),
+        trace: None,
         result: None,
         progress: None,
         history: vec![

@@ -86,6 +86,10 @@ pub struct Intake {
     /// Tags the job is found by (see [`crate::NewJob::tag`]).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// The W3C trace context the job's runs link to (see
+    /// [`crate::tracecontext`]); a malformed one is refused.
+    #[serde(default)]
+    pub traceparent: Option<crate::tracecontext::TraceParent>,
     /// At most one pending job per key (see [`crate::NewJob::unique`]).
     #[serde(default)]
     pub unique: Option<IntakeUnique>,

@@ -26,6 +26,7 @@ pub fn parse_message(body: &str, kind_attribute: Option<&str>) -> Message {
             rate: None,
             params: None,
             tags: None,
+            traceparent: None,
             unique: None,
             debounce: None,
         };

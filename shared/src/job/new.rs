@@ -19,6 +19,7 @@ pub struct NewJob {
     pub(crate) options: JobOptions,
     pub(crate) params: Params,
     pub(crate) tags: Vec<String>,
+    pub(crate) trace: Option<crate::tracecontext::TraceParent>,
     pub(crate) unique: Option<super::unique::Unique>,
     pub(crate) debounce: Option<super::unique::Debounce>,
 }
@@ -35,6 +36,7 @@ impl NewJob {
             options: JobOptions::default(),
             params: Params::new(),
             tags: Vec::new(),
+            trace: None,
             unique: None,
             debounce: None,
         }
@@ -55,6 +57,7 @@ impl NewJob {
             options: J::options(),
             params: Params::new(),
             tags: Vec::new(),
+            trace: None,
             unique: None,
             debounce: None,
         })
@@ -131,6 +134,14 @@ impl NewJob {
         if !self.tags.contains(&tag) {
             self.tags.push(tag);
         }
+        self
+    }
+
+    /// The trace context its runs link to (a W3C `traceparent`); without
+    /// one, the creating span's, with the `otel` feature (see
+    /// [`crate::tracecontext`]).
+    pub fn traceparent(mut self, trace: crate::tracecontext::TraceParent) -> Self {
+        self.trace = Some(trace);
         self
     }
 

@@ -157,6 +157,8 @@ pub struct JobRecord {
     pub params: Params,
     /// Its tags (see [`crate::NewJob::tag`]).
     pub tags: Vec<String>,
+    /// The trace context it was created in (see [`crate::tracecontext`]).
+    pub trace: Option<crate::tracecontext::TraceParent>,
     /// What its last successful run returned (see
     /// [`crate::Registry::job_with_result`]), as JSON.
     pub result: Option<serde_json::Value>,
@@ -209,6 +211,7 @@ impl JobRecord {
             parked_at: None,
             params: Params::new(),
             tags: Vec::new(),
+            trace: None,
             result: None,
             progress: None,
             waiting_for: None,

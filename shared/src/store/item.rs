@@ -238,6 +238,9 @@ pub(crate) fn job_item(
     if !job.tags.is_empty() {
         item.insert(attr::TAGS.to_owned(), to_av(&job.tags));
     }
+    if let Some(trace) = &job.trace {
+        item.insert(attr::TRACE.to_owned(), s(trace.as_str()));
+    }
     if let Some(result) = &job.result {
         item.insert(attr::RESULT.to_owned(), s(result.to_string()));
     }
@@ -349,6 +352,10 @@ pub(crate) fn parse_job(item: &Item) -> Result<JobRecord> {
         completes_batch: crate::job::Transient(false),
         params: from_av(item, attr::PARAMS, &corrupt)?.unwrap_or_default(),
         tags: from_av(item, attr::TAGS, &corrupt)?.unwrap_or_default(),
+        // A context that no longer reads is dropped, not an error: it only
+        // links traces.
+        trace: get_s(item, attr::TRACE)
+            .and_then(|t| crate::tracecontext::TraceParent::parse(t).ok()),
         result: get_s(item, attr::RESULT)
             .map(|text| serde_json::from_str(text).map_err(|e| corrupt(format!("result: {e}"))))
             .transpose()?,

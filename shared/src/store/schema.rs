@@ -141,6 +141,8 @@ pub(crate) mod attr {
     /// Job: its tags (list of strings; each also has a pointer item, see
     /// `store/tags.rs`).
     pub const TAGS: &str = "tags";
+    /// Job: the W3C trace context it was created in.
+    pub const TRACE: &str = "tp";
     /// Job: what its last successful run returned, as JSON text.
     pub const RESULT: &str = "res";
     /// Job: how far its run got, `{fraction, message, at}`.

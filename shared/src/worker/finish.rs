@@ -102,9 +102,24 @@ impl Worker {
                 for filter in self.filters.iter().rev() {
                     fut = filter.around(&ctx, fut);
                 }
+                // The run's span: its job, and a link to the trace the job
+                // was created in.
+                let span = tracing::info_span!(
+                    "hangar.run",
+                    job = %job.id,
+                    kind = %job.kind,
+                    attempt = job.attempt,
+                    traceparent = job.trace.as_ref().map(|t| t.as_str()),
+                );
+                if let Some(trace) = &job.trace {
+                    trace.link(&span);
+                }
                 // Its own task, so that a panic is caught and the timeout can
                 // drop it.
-                let task = tokio::spawn(tokio::time::timeout(limit, fut));
+                let task = tokio::spawn(tracing::Instrument::instrument(
+                    tokio::time::timeout(limit, fut),
+                    span,
+                ));
                 match task.await {
                     Ok(Ok(res)) => res,
                     Ok(Err(_elapsed)) => Err(JobFailure::typed(

@@ -32,6 +32,7 @@ use crate::limits::rate::{self, RateStart};
 use crate::limits::slots::{self, SlotNeed};
 use crate::message::WakeUp;
 use crate::state::State;
+use crate::tracecontext::AWS_TRACE_HEADER;
 
 pub use pause::PAUSE_CHECK;
 pub use poller::Poller;
@@ -51,7 +52,8 @@ pub struct Delivery {
     pub body: String,
     /// The Hangar queue it arrived on.
     pub queue: String,
-    /// String message attributes (e.g. `hangar-kind`).
+    /// String message attributes (e.g. `hangar-kind`), and the
+    /// `AWSTraceHeader` system attribute when SQS set it.
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -79,6 +81,10 @@ impl Delivery {
                     let text = crate::queue::attribute_text(v.string_value.clone(), binary)?;
                     Some((k.clone(), text))
                 })
+                .chain(
+                    (msg.attributes.get(AWS_TRACE_HEADER))
+                        .map(|h| (AWS_TRACE_HEADER.to_owned(), h.clone())),
+                )
                 .collect(),
         }
     }

@@ -11,6 +11,7 @@ use crate::intake::{Envelope, Intake};
 use crate::job::{HistoryEntry, JobId, JobOptions, JobRecord, NewJob, truncate};
 use crate::retry::RetryPolicy;
 use crate::state::State;
+use crate::tracecontext::{AWS_TRACE_HEADER, TRACEPARENT_ATTRIBUTE, TraceParent};
 
 /// Kind of the Failed job that records a message Hangar could not read.
 pub const INVALID_MESSAGE_KIND: &str = "hangar.invalid_message";
@@ -138,8 +139,20 @@ impl Worker {
 
 /// The job a request asks for (its id aside), on the queue it arrived on
 /// unless it names one, recording where it came from.
+/// Its trace context is the request's `traceparent`, else the message's
+/// `traceparent` attribute, else the X-Ray header SQS adds for a traced
+/// sender (`AWSTraceHeader`).
 fn requested_job(d: &Delivery, intake: &Intake, envelope: Envelope) -> NewJob {
-    intake.new_job(&d.queue).created_from(origin(d, envelope))
+    let job = intake.new_job(&d.queue).created_from(origin(d, envelope));
+    let attribute = || {
+        let w3c = d.attributes.get(TRACEPARENT_ATTRIBUTE);
+        let w3c = w3c.and_then(|t| TraceParent::parse(t).ok());
+        w3c.or_else(|| TraceParent::from_xray(d.attributes.get(AWS_TRACE_HEADER)?))
+    };
+    match intake.traceparent.clone().or_else(attribute) {
+        Some(trace) => job.traceparent(trace),
+        None => job,
+    }
 }
 
 fn origin(d: &Delivery, envelope: Envelope) -> String {
