@@ -221,6 +221,9 @@ pub fn print_job(j: &JobRecord) {
     if !j.tags.is_empty() {
         rows.push(("tags", j.tags.join(" ")));
     }
+    if let Some(trace) = &j.trace {
+        rows.push(("trace", trace.to_string()));
+    }
     if let Some(c) = &j.options.concurrency {
         rows.push(("conc", format!("{} at once (key {})", c.limit, c.key)));
     }

@@ -54,6 +54,8 @@ export interface HangarProps {
   readonly workerBinary?: string;
   /** Default ARM_64. */
   readonly architecture?: lambda.Architecture;
+  /** X-Ray tracing of the functions (ACTIVE adds X-Ray's write permissions to their roles); each job run's span links to the trace its job was created in. Default PASS_THROUGH. */
+  readonly tracing?: lambda.Tracing;
   /** What happens to the table when the stack goes. Default RETAIN. */
   readonly tableRemovalPolicy?: RemovalPolicy;
 }
@@ -180,6 +182,7 @@ export class Hangar extends Construct {
         timeout,
         memorySize: 256,
         environment,
+        tracing: props.tracing ?? lambda.Tracing.PASS_THROUGH,
         logGroup: new logs.LogGroup(this, `${role}-logs`, {
           logGroupName: `/aws/lambda/${prefix}-${role}`,
           retention: logRetention,
@@ -222,7 +225,8 @@ export class Hangar extends Construct {
       environment: { ...environment, HANGAR_ADMIN_READ_ONLY: props.adminReadOnly ? '1' : '0' },
     });
     allow(this.admin, 'ListIndex', ['dynamodb:Query'], [indexArn]);
-    allow(this.admin, 'Jobs', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [this.table.tableArn]);
+    // BatchWriteItem: tag pointers whose job is gone, deleted by a listing.
+    allow(this.admin, 'Jobs', ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'], [this.table.tableArn]);
     allow(
       this.admin,
       'Queues',

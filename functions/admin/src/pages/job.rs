@@ -68,6 +68,9 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                         @for t in &job.tags { a.tag href={ "/tags/" (path_segment(t)) } { (t) } " " }
                     } }
                 }
+                @if let Some(trace) = &job.trace {
+                    tr { th { "Trace" } td { code.trace { (trace.as_str()) } " (its runs' spans link to it)" } }
+                }
                 @if !job.params.is_empty() {
                     tr { th { "Parameters" } td {
                         @for (name, value) in &job.params { code { (name) } " = " (value) br; }

@@ -74,6 +74,21 @@ async fn a_tags_jobs_through_the_api_and_its_page() {
     // The job's JSON carries its tags.
     let (_, job) = api.get(&format!("/api/jobs/{other}")).await;
     assert_eq!(job["tags"], json!(["customer:7"]));
+    // And its trace context, shown on its page.
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = client
+        .enqueue(
+            NewJob::new("t.job", json!({})).traceparent(hangar::TraceParent::parse(tp).unwrap()),
+        )
+        .await
+        .unwrap();
+    let (_, job) = api.get(&format!("/api/jobs/{traced}")).await;
+    assert_eq!(job["traceparent"], tp);
+    let (_, page) = api.page(&format!("/job/{traced}")).await;
+    assert!(
+        page.contains(&format!(r#"<code class="trace">{tp}</code>"#)),
+        "{page}"
+    );
 
     // The job page links its tags; the tag's page lists its jobs, with
     // their states.
