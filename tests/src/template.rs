@@ -251,6 +251,7 @@ fn cdk_queues_assembly() -> std::path::PathBuf {
                 worker.join("Cargo.toml").display()
             ))
             .arg(format!("workerBinary={OWN_WORKER_BINARY}"))
+            .arg("tracing=active")
             .env("PATH", path)
             .output()
             .expect("infra/cdk/synth.sh runs");

@@ -222,6 +222,15 @@ fn policies_are_scoped() {
         for f in ["worker", "scheduler", "admin"] {
             for st in statements(&t, f) {
                 let text = st.to_string();
+                // X-Ray's actions take no resource but "*" (when tracing
+                // is on).
+                let actions = match &st["Action"] {
+                    Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                    a => vec![a.as_str().unwrap_or_default()],
+                };
+                if actions.iter().all(|a| a.starts_with("xray:")) {
+                    continue;
+                }
                 assert!(
                     !text.contains("\"*\""),
                     "{deploy:?} {f}: wildcard in {text}"
@@ -740,6 +749,38 @@ async fn policies_grant_exactly_what_the_code_calls() {
                 "{deploy:?} {function}: the policy (left) should grant what the code calls (right), from {calls:?}"
             );
         }
+    }
+}
+
+/// X-Ray tracing is an option, off by default: the functions pass traces
+/// through and their roles hold no X-Ray permission until a stack turns it
+/// on (SAM `Tracing=Active`, the CDK app's `tracing=active`, as the CDK
+/// way with several queues is synthesized).
+#[test]
+fn xray_tracing_is_an_option_off_by_default() {
+    let active = hangar_integration_tests::template::sam_with(&json!({ "Tracing": "Active" }));
+    let ways = [
+        ("SAM", Deploy::Sam.template(), "PassThrough"),
+        ("SAM Tracing=Active", active, "Active"),
+        ("CDK", Deploy::Cdk.template(), "PassThrough"),
+        ("CDK tracing=active", Deploy::CdkQueues.template(), "Active"),
+    ];
+    for (way, t, mode) in ways {
+        for f in ["worker", "scheduler", "admin"] {
+            let (_, fun) = function(&t, f);
+            assert_eq!(
+                fun["Properties"]["TracingConfig"]["Mode"], mode,
+                "{way} {f}"
+            );
+        }
+        let text = t.to_string();
+        let xray =
+            text.contains("xray:PutTraceSegments") || text.contains("AWSXrayWriteOnlyAccess");
+        assert_eq!(
+            xray,
+            mode == "Active",
+            "{way}: X-Ray permissions only when tracing"
+        );
     }
 }
 

@@ -4,7 +4,9 @@
 //       name[:maxConcurrency[:batchSize[:batchingWindowSeconds]]]
 //   workerManifestPath=../../my-worker/Cargo.toml workerBinary=my-worker
 //       your own worker crate in place of functions/worker
+//   tracing=active   X-Ray tracing of the functions (default: pass through)
 import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Hangar, HangarQueue } from '../lib/hangar';
 
 const app = new App();
@@ -48,5 +50,6 @@ const hangar = new Hangar(stack, 'Hangar', {
   queues,
   workerManifestPath: context('workerManifestPath'),
   workerBinary: context('workerBinary'),
+  tracing: context('tracing') === 'active' ? lambda.Tracing.ACTIVE : undefined,
 });
 hangar.addOutputs(stack);
