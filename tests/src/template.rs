@@ -366,7 +366,9 @@ pub fn statements(t: &Value, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The actions a function's role grants.
+/// The actions a function's role grants, but X-Ray's (granted with
+/// tracing, which the code does not call itself: the Lambda runtime sends
+/// the traces).
 pub fn granted(t: &Value, name: &str) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     for st in statements(t, name) {
@@ -374,7 +376,10 @@ pub fn granted(t: &Value, name: &str) -> std::collections::BTreeSet<String> {
             Value::Array(a) => a.clone(),
             a => vec![a.clone()],
         };
-        out.extend(actions.iter().map(|a| a.as_str().unwrap().to_owned()));
+        out.extend(
+            (actions.iter().map(|a| a.as_str().unwrap().to_owned()))
+                .filter(|a| !a.starts_with("xray:")),
+        );
     }
     out
 }

@@ -54,7 +54,7 @@ export interface HangarProps {
   readonly workerBinary?: string;
   /** Default ARM_64. */
   readonly architecture?: lambda.Architecture;
-  /** X-Ray tracing of the functions (ACTIVE adds X-Ray's write permissions to their roles); each job run's span links to the trace its job was created in. Default PASS_THROUGH. */
+  /** X-Ray tracing of the functions (ACTIVE adds X-Ray's write permissions to their roles); each job run's span links to the trace its job was created in. Default: unset (Lambda passes traces through; no X-Ray permission). */
   readonly tracing?: lambda.Tracing;
   /** What happens to the table when the stack goes. Default RETAIN. */
   readonly tableRemovalPolicy?: RemovalPolicy;
@@ -182,7 +182,8 @@ export class Hangar extends Construct {
         timeout,
         memorySize: 256,
         environment,
-        tracing: props.tracing ?? lambda.Tracing.PASS_THROUGH,
+        // Unset unless asked: CDK grants X-Ray's actions for PASS_THROUGH too.
+        tracing: props.tracing,
         logGroup: new logs.LogGroup(this, `${role}-logs`, {
           logGroupName: `/aws/lambda/${prefix}-${role}`,
           retention: logRetention,

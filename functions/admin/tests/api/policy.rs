@@ -29,6 +29,26 @@ async fn policy_grants_exactly_what_the_admin_calls() {
     // Two dead letters: one moved back (the other, received on the way, made
     // visible again), then the other deleted.
     let dead = api.dead_letters(&["a", "b"]).await;
+    // A tag pointer whose job never came to be, two hours old: a listing
+    // of its tag deletes it.
+    let old = (chrono::Utc::now() - chrono::Duration::hours(2))
+        .timestamp_millis()
+        .to_string();
+    let n = |v: &str| aws_sdk_dynamodb::types::AttributeValue::N(v.to_owned());
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    api.env
+        .ddb
+        .put_item()
+        .table_name(&api.env.config.table)
+        .item("pk", s("tag#never-made#orphan:1"))
+        .item("bucket", s("tag#orphan:1"))
+        .item("bucket_at", n(&old))
+        .item("created", n(&old))
+        .item("kind", s("k"))
+        .item("queue", s("default"))
+        .send()
+        .await
+        .unwrap();
     api.env.calls.reset();
     for uri in [
         "/api/stats".to_owned(),
@@ -42,6 +62,7 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         "/recurring".to_owned(),
         "/api/queues/default/dead-letters".to_owned(),
         "/queues/default".to_owned(),
+        "/api/tags/orphan:1".to_owned(),
     ] {
         let (status, v) = api.get(&uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {v}");
