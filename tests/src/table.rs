@@ -36,6 +36,26 @@ print(json.dumps([r for _, r in out]))
 "#;
 
 impl TestEnv {
+    /// Writes a tag pointer for `tag` naming `job` (which need not exist),
+    /// created `age` ago, as a creation cut short after its pointers leaves
+    /// one.
+    pub async fn put_tag_pointer(&self, tag: &str, job: &str, age: chrono::Duration) {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let at = (chrono::Utc::now() - age).timestamp_millis().to_string();
+        self.ddb
+            .put_item()
+            .table_name(&self.config.table)
+            .item("pk", S(format!("tag#{job}#{tag}")))
+            .item("bucket", S(format!("tag#{tag}")))
+            .item("bucket_at", N(at.clone()))
+            .item("created", N(at))
+            .item("kind", S("k".into()))
+            .item("queue", S("default".into()))
+            .send()
+            .await
+            .expect("a tag pointer written");
+    }
+
     /// The stack's table as DynamoDB describes it.
     pub async fn describe_table(&self) -> aws_sdk_dynamodb::types::TableDescription {
         self.ddb

@@ -31,24 +31,9 @@ async fn policy_grants_exactly_what_the_admin_calls() {
     let dead = api.dead_letters(&["a", "b"]).await;
     // A tag pointer whose job never came to be, two hours old: a listing
     // of its tag deletes it.
-    let old = (chrono::Utc::now() - chrono::Duration::hours(2))
-        .timestamp_millis()
-        .to_string();
-    let n = |v: &str| aws_sdk_dynamodb::types::AttributeValue::N(v.to_owned());
-    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
     api.env
-        .ddb
-        .put_item()
-        .table_name(&api.env.config.table)
-        .item("pk", s("tag#never-made#orphan:1"))
-        .item("bucket", s("tag#orphan:1"))
-        .item("bucket_at", n(&old))
-        .item("created", n(&old))
-        .item("kind", s("k"))
-        .item("queue", s("default"))
-        .send()
-        .await
-        .unwrap();
+        .put_tag_pointer("orphan:1", "never-made", chrono::Duration::hours(2))
+        .await;
     api.env.calls.reset();
     for uri in [
         "/api/stats".to_owned(),
