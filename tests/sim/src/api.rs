@@ -40,3 +40,12 @@ impl ApiError {
 
 /// An API's answer to one request.
 pub type Answer = Result<Value, ApiError>;
+
+/// An answer as it goes back: the JSON text (byte for byte what
+/// `serde_json` writes for the [`Answer`] it stands for), or the error.
+pub type Reply = Result<String, ApiError>;
+
+/// An answer's JSON text.
+pub fn reply(answer: Answer) -> Reply {
+    answer.map(|v| serde_json::to_string(&v).expect("JSON writes to memory"))
+}

@@ -173,7 +173,8 @@ pub(crate) async fn check_search(
 /// Each tag of the mix ([`Plan::labelled`]) lists exactly the jobs
 /// created with it, each once, each carrying it, page by page.
 pub(crate) async fn check_tags(plan: &Plan, client: &Client, v: &mut Vec<String>) {
-    let mut want: HashMap<&str, HashSet<&JobId>> = HashMap::new();
+    // In tag order: the checker's calls are part of the seed's trace.
+    let mut want: std::collections::BTreeMap<&str, HashSet<&JobId>> = Default::default();
     for (tag, id) in &plan.labelled {
         want.entry(tag).or_default().insert(id);
     }

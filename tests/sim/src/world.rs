@@ -9,7 +9,9 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::api::ApiError;
+/// A call's answer as it goes back: the JSON text, or the error.
+pub use crate::api::Reply;
+use crate::api::{ApiError, reply};
 use crate::dynamodb::DynamoDb;
 use crate::sqs::Sqs;
 use crate::trace::Trace;
@@ -54,21 +56,20 @@ impl World {
     /// One request to the service `target`, recorded in the trace; a
     /// success's answer as the JSON text sent back.
     pub fn call(&mut self, target: &str, op: &str, body: &Value, now_ms: i64) -> Reply {
-        let answer = match target {
+        let reply = match target {
             DYNAMODB => self.dynamodb.handle(op, body, now_ms, &mut self.rng),
             SQS => {
                 let answer = self.sqs.handle(op, body, now_ms, &mut self.rng);
                 if answer.is_ok() && op.starts_with("SendMessage") {
                     self.sent.notify_one();
                 }
-                answer
+                reply(answer)
             }
             _ => Err(ApiError::client(
                 "UnknownOperationException",
                 format!("no modelled service {target}"),
             )),
         };
-        let reply = answer.map(|v| serde_json::to_string(&v).expect("JSON writes to memory"));
         let outcome = match &reply {
             Ok(text) => std::borrow::Cow::Borrowed(text.as_str()),
             Err(e) => std::borrow::Cow::Owned(format!("{} {}", e.code, e.message)),
@@ -77,6 +78,3 @@ impl World {
         reply
     }
 }
-
-/// A call's answer as it goes back: the JSON text, or the error.
-pub type Reply = Result<String, ApiError>;

@@ -21,8 +21,8 @@ use super::DynamoDb;
 use super::capacity::{Demand, read_units};
 use super::eval::project;
 use super::request::{self, check_size, item_key, placeholders, projection, v, write_demands};
-use super::value::{item_from_json, item_size, item_to_json};
-use crate::api::{Answer, ApiError};
+use super::value::{item_from_json, item_size, write_item, write_str};
+use crate::api::{Answer, ApiError, Reply};
 
 const MAX_GET_KEYS: usize = 100;
 const MAX_WRITES: usize = 25;
@@ -37,7 +37,7 @@ fn request_items(body: &Value) -> Result<&Map<String, Value>, ApiError> {
 }
 
 impl DynamoDb {
-    pub(super) fn batch_get(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn batch_get(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let requests = request_items(body)?;
         let total: usize = requests
             .values()
@@ -48,10 +48,13 @@ impl DynamoDb {
                 "Too many items requested for the BatchGetItem call".into()
             ));
         }
-        let mut responses = Map::new();
+        // The answer's text, `Responses` first: a table's items are written
+        // as they are read (the tables in name order, the order of a
+        // `serde_json` map).
+        let mut out = String::from("{\"Responses\":{");
         let mut unprocessed = Map::new();
         let (mut bytes, mut read_any, mut throttle) = (0usize, false, None);
-        for (name, req) in requests {
+        for (t, (name, req)) in requests.iter().enumerate() {
             let table = self.table(name)?;
             let mut ph = placeholders(req)?;
             let proj = projection(req, &mut ph)?;
@@ -63,27 +66,31 @@ impl DynamoDb {
             let keys = req
                 .get("Keys")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+                .map_or(&[][..], Vec::as_slice);
             let mut pks = Vec::with_capacity(keys.len());
             let mut seen = BTreeSet::new();
-            for k in &keys {
+            for k in keys {
                 let pk = request::key(table, Some(k))?;
                 if !seen.insert(pk.clone()) {
                     return Err(v("Provided list of item keys contains duplicates".into()));
                 }
                 pks.push(pk);
             }
-            let mut found = Vec::new();
+            if t > 0 {
+                out.push(',');
+            }
+            write_str(&mut out, name);
+            out.push_str(":[");
+            let mut found = 0;
             let mut left = Vec::new();
             for (pk, raw) in pks.into_iter().zip(keys) {
                 let table = self.table(name)?;
                 if bytes >= MAX_GET_BYTES {
-                    left.push(raw);
+                    left.push(raw.clone());
                     continue;
                 }
                 let item = table.read(&pk, strong, now_ms, self.staleness(), rng);
-                let size = item.as_ref().map_or(0, item_size);
+                let size = item.map_or(0, item_size);
                 let demand = Demand {
                     table: name.clone(),
                     index: None,
@@ -91,23 +98,31 @@ impl DynamoDb {
                     read: read_units(size, strong),
                     write: 0.0,
                 };
+                // The item is written while it is at hand (admitting the
+                // read changes the model), and taken back if the read is
+                // not admitted.
+                let (mark, shown) = (out.len(), item.is_some());
+                if let Some(i) = item {
+                    if found > 0 {
+                        out.push(',');
+                    }
+                    match &proj {
+                        Some(p) => write_item(&mut out, &project(i, p)),
+                        None => write_item(&mut out, i),
+                    }
+                }
                 if let Err(e) = self.admit(now_ms, std::slice::from_ref(&demand)) {
+                    out.truncate(mark);
                     throttle = Some(e);
-                    left.push(raw);
+                    left.push(raw.clone());
                     continue;
                 }
                 self.bill(&[demand]);
                 read_any = true;
                 bytes += size;
-                if let Some(i) = item {
-                    let shown = match &proj {
-                        Some(p) => project(&i, p),
-                        None => i,
-                    };
-                    found.push(item_to_json(&shown));
-                }
+                found += usize::from(shown);
             }
-            responses.insert(name.clone(), Value::Array(found));
+            out.push(']');
             if !left.is_empty() {
                 let mut again = req.as_object().cloned().unwrap_or_default();
                 again.insert("Keys".into(), Value::Array(left));
@@ -117,7 +132,10 @@ impl DynamoDb {
         if let (false, Some(e)) = (read_any, throttle) {
             return Err(e);
         }
-        Ok(json!({ "Responses": responses, "UnprocessedKeys": unprocessed }))
+        out.push_str("},\"UnprocessedKeys\":");
+        out.push_str(&Value::Object(unprocessed).to_string());
+        out.push('}');
+        Ok(out)
     }
 
     pub(super) fn batch_write(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {

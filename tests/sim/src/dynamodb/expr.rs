@@ -125,16 +125,17 @@ impl Placeholders {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Word(String),
-    Name(String),
-    Value(String),
+/// A token: words and placeholders are slices of the expression's text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok<'a> {
+    Word(&'a str),
+    Name(&'a str),
+    Value(&'a str),
     Int(usize),
     Sym(&'static str),
 }
 
-fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
+fn tokenize(s: &str) -> Result<Vec<Tok<'_>>, String> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -178,13 +179,13 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             ));
         }
         out.push(match c {
-            b'#' => Tok::Name(text.to_owned()),
-            b':' => Tok::Value(text.to_owned()),
+            b'#' => Tok::Name(text),
+            b':' => Tok::Value(text),
             b'0'..=b'9' => Tok::Int(
                 text.parse()
                     .map_err(|_| format!("Syntax error; token: \"{text}\""))?,
             ),
-            _ => Tok::Word(text.to_owned()),
+            _ => Tok::Word(text),
         });
     }
     Ok(out)
@@ -196,17 +197,17 @@ fn near(s: &str, at: usize) -> String {
 
 /// A parser over one expression.
 struct P<'a> {
-    toks: Vec<Tok>,
+    toks: Vec<Tok<'a>>,
     at: usize,
     ph: &'a mut Placeholders,
 }
 
-impl P<'_> {
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.at)
+impl<'a> P<'a> {
+    fn peek(&self) -> Option<Tok<'a>> {
+        self.toks.get(self.at).copied()
     }
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.at).cloned();
+    fn next(&mut self) -> Option<Tok<'a>> {
+        let t = self.peek();
         self.at += 1;
         t
     }
@@ -228,7 +229,7 @@ impl P<'_> {
             .join(" ")
     }
     fn is_sym(&self, s: &str) -> bool {
-        matches!(self.peek(), Some(Tok::Sym(x)) if *x == s)
+        matches!(self.peek(), Some(Tok::Sym(x)) if x == s)
     }
     fn is_kw(&self, kw: &str) -> bool {
         matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
@@ -288,9 +289,9 @@ impl P<'_> {
     }
     fn path_key(&mut self) -> Result<Step, String> {
         match self.next() {
-            Some(Tok::Name(n)) => Ok(Step::Key(self.name(&n)?)),
+            Some(Tok::Name(n)) => Ok(Step::Key(self.name(n)?)),
             Some(Tok::Word(w)) => {
-                if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&w)) {
+                if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w)) {
                     return Err(format!(
                         "Attribute name is a reserved keyword; reserved keyword: {w}"
                     ));
@@ -299,7 +300,7 @@ impl P<'_> {
                     self.at -= 1;
                     return Err(self.err_here());
                 }
-                Ok(Step::Key(w))
+                Ok(Step::Key(w.to_owned()))
             }
             _ => {
                 self.at -= 1;
@@ -341,11 +342,11 @@ impl P<'_> {
             self.expect_sym(")")?;
             return Ok(c);
         }
-        if let Some(Tok::Word(f)) = self.peek().cloned() {
+        if let Some(Tok::Word(f)) = self.peek() {
             let is_call = matches!(self.toks.get(self.at + 1), Some(Tok::Sym("(")));
             if is_call && f != "size" {
                 self.at += 2;
-                let c = match f.as_str() {
+                let c = match f {
                     "attribute_exists" => Cond::Exists(self.path()?),
                     "attribute_not_exists" => Cond::NotExists(self.path()?),
                     "attribute_type" => {
@@ -406,10 +407,10 @@ impl P<'_> {
         Ok(Cond::Cmp(left, op, self.operand()?))
     }
     fn operand(&mut self) -> Result<Operand, String> {
-        match self.peek().cloned() {
+        match self.peek() {
             Some(Tok::Value(v)) => {
                 self.at += 1;
-                Ok(Operand::Value(self.value(&v)?))
+                Ok(Operand::Value(self.value(v)?))
             }
             Some(Tok::Word(w))
                 if w == "size" && matches!(self.toks.get(self.at + 1), Some(Tok::Sym("("))) =>
@@ -463,7 +464,7 @@ impl P<'_> {
                     _ => {
                         let p = self.path()?;
                         let v = match self.next() {
-                            Some(Tok::Value(v)) => self.value(&v)?,
+                            Some(Tok::Value(v)) => self.value(v)?,
                             _ => {
                                 self.at -= 1;
                                 return Err(self.err_here());
@@ -485,14 +486,14 @@ impl P<'_> {
         Ok(u)
     }
     fn uoperand(&mut self) -> Result<UOperand, String> {
-        match self.peek().cloned() {
+        match self.peek() {
             Some(Tok::Value(v)) => {
                 self.at += 1;
-                Ok(UOperand::Value(self.value(&v)?))
+                Ok(UOperand::Value(self.value(v)?))
             }
             Some(Tok::Word(f)) if matches!(self.toks.get(self.at + 1), Some(Tok::Sym("("))) => {
                 self.at += 2;
-                let out = match f.as_str() {
+                let out = match f {
                     "if_not_exists" => {
                         let p = self.path()?;
                         self.expect_sym(",")?;
@@ -515,7 +516,7 @@ impl P<'_> {
 
 fn show(t: &Tok) -> String {
     match t {
-        Tok::Word(s) | Tok::Name(s) | Tok::Value(s) => s.clone(),
+        Tok::Word(s) | Tok::Name(s) | Tok::Value(s) => (*s).to_owned(),
         Tok::Int(n) => n.to_string(),
         Tok::Sym(s) => (*s).to_owned(),
     }

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use crate::api::{Answer, ApiError};
+use crate::api::{ApiError, Reply, reply};
 pub use capacity::{Billing, Usage};
 use capacity::{Demand, Partitions};
 use table::{Lags, Pk, Table};
@@ -173,8 +173,10 @@ impl DynamoDb {
     }
 
     /// One request: `op` is the operation (the part after
-    /// `DynamoDB_20120810.` in `X-Amz-Target`), `body` its JSON.
-    pub fn handle(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    /// `DynamoDB_20120810.` in `X-Amz-Target`), `body` its JSON. The
+    /// answer is its JSON text: the reads and writes that return items
+    /// write them straight to text, the other operations build a `Value`.
+    pub fn handle(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         self.advance(now_ms, rng);
         *self.billing.requests.entry(op.to_owned()).or_default() += 1;
         if !body.is_object() {
@@ -184,20 +186,20 @@ impl DynamoDb {
             ));
         }
         let out = match op {
-            "CreateTable" => self.create_table(body, now_ms),
-            "DescribeTable" => self.describe_table(body),
-            "DeleteTable" => self.delete_table(body),
-            "ListTables" => Ok(self.list_tables()),
-            "UpdateTimeToLive" => self.update_ttl(body, now_ms, rng),
-            "DescribeTimeToLive" => self.describe_ttl(body),
+            "CreateTable" => reply(self.create_table(body, now_ms)),
+            "DescribeTable" => reply(self.describe_table(body)),
+            "DeleteTable" => reply(self.delete_table(body)),
+            "ListTables" => reply(Ok(self.list_tables())),
+            "UpdateTimeToLive" => reply(self.update_ttl(body, now_ms, rng)),
+            "DescribeTimeToLive" => reply(self.describe_ttl(body)),
             "PutItem" => self.put_item(body, now_ms, rng),
             "UpdateItem" => self.update_item(body, now_ms, rng),
             "DeleteItem" => self.delete_item(body, now_ms, rng),
             "GetItem" => self.get_item(body, now_ms, rng),
             "Query" => self.query(body, now_ms, rng),
             "BatchGetItem" => self.batch_get(body, now_ms, rng),
-            "BatchWriteItem" => self.batch_write(body, now_ms, rng),
-            "TransactWriteItems" => self.transact_write(body, now_ms, rng),
+            "BatchWriteItem" => reply(self.batch_write(body, now_ms, rng)),
+            "TransactWriteItems" => reply(self.transact_write(body, now_ms, rng)),
             other => Err(ApiError::client(
                 "UnknownOperationException",
                 format!("The model does not implement {other}"),

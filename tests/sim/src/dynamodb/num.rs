@@ -103,20 +103,36 @@ impl Num {
 
     /// The canonical text DynamoDB answers with.
     pub fn text(&self) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out);
+        out
+    }
+
+    /// Appends [`Num::text`] to `out` (digits, `-` and `.`: nothing a JSON
+    /// string escapes).
+    pub fn write_text(&self, out: &mut String) {
         if self.digits.is_empty() {
-            return "0".into();
+            out.push('0');
+            return;
         }
-        let ds: String = self.digits.iter().map(|d| char::from(b'0' + d)).collect();
-        let sign = if self.neg { "-" } else { "" };
+        let digit = |d: &u8| char::from(b'0' + d);
+        if self.neg {
+            out.push('-');
+        }
         if self.exp >= 0 {
-            format!("{sign}{ds}{}", "0".repeat(self.exp as usize))
+            out.extend(self.digits.iter().map(digit));
+            out.extend(std::iter::repeat_n('0', self.exp as usize));
         } else {
             let point = self.digits.len() as i32 + self.exp;
             if point > 0 {
-                let (a, b) = ds.split_at(point as usize);
-                format!("{sign}{a}.{b}")
+                let (a, b) = self.digits.split_at(point as usize);
+                out.extend(a.iter().map(digit));
+                out.push('.');
+                out.extend(b.iter().map(digit));
             } else {
-                format!("{sign}0.{}{ds}", "0".repeat((-point) as usize))
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', (-point) as usize));
+                out.extend(self.digits.iter().map(digit));
             }
         }
     }

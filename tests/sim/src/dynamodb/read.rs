@@ -13,11 +13,13 @@
 //! Indexes": "Queries on global secondary indexes support eventual
 //! consistency only").
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::fmt::Write;
 
 use rand::rngs::StdRng;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::DynamoDb;
 use super::capacity::{Demand, read_units};
@@ -25,8 +27,8 @@ use super::eval::{check, project};
 use super::expr::{Cmp, Cond, Operand, Step, parse_condition};
 use super::request::{self, opt_str, placeholders, projection, str_field, v};
 use super::table::{KeyDef, KeyPart, Pk, Projection};
-use super::value::{Av, Item, item_from_json, item_size, item_to_json};
-use crate::api::Answer;
+use super::value::{Av, Item, item_from_json, item_size, with_item, write_item, write_list};
+use crate::api::Reply;
 
 /// "Query": "A single Query operation will read up to ... a maximum of
 /// 1 MB of data".
@@ -39,7 +41,7 @@ fn consistent(body: &Value) -> bool {
 }
 
 impl DynamoDb {
-    pub(super) fn get_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn get_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let table = self.table(str_field(body, "TableName")?)?;
         let pk = request::key(table, body.get("Key"))?;
         let mut ph = placeholders(body)?;
@@ -47,7 +49,7 @@ impl DynamoDb {
         ph.check_unused().map_err(v)?;
         let strong = consistent(body);
         let item = table.read(&pk, strong, now_ms, self.staleness(), rng);
-        let units = read_units(item.as_ref().map_or(0, item_size), strong);
+        let units = read_units(item.map_or(0, item_size), strong);
         let demand = Demand {
             table: table.name.clone(),
             index: None,
@@ -55,21 +57,19 @@ impl DynamoDb {
             read: units,
             write: 0.0,
         };
+        // The answer is written while the item is at hand: admitting the
+        // read changes the model.
+        let answer = match (item, &proj) {
+            (Some(i), Some(p)) => with_item("Item", &project(i, p)),
+            (Some(i), None) => with_item("Item", i),
+            (None, _) => "{}".to_owned(),
+        };
         self.admit(now_ms, std::slice::from_ref(&demand))?;
         self.bill(&[demand]);
-        Ok(match item {
-            Some(i) => {
-                let shown = match &proj {
-                    Some(p) => project(&i, p),
-                    None => i,
-                };
-                json!({ "Item": item_to_json(&shown) })
-            }
-            None => json!({}),
-        })
+        Ok(answer)
     }
 
-    pub(super) fn query(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn query(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let table = self.table(str_field(body, "TableName")?)?;
         let index = match opt_str(body, "IndexName") {
             Some(name) => Some(table.gsi(name).ok_or_else(|| {
@@ -162,34 +162,31 @@ impl DynamoDb {
 
         // The partition's entries in sort key order: (sort key, table key,
         // item), each as this read sees it.
-        let mut rows: Vec<(Option<KeyPart>, Pk, Item)> = match index {
+        let mut rows: Vec<(&Option<KeyPart>, &Pk, &Item)> = match index {
             Some(i) => {
                 let g = &table.gsis[i];
                 let from = (hash.clone(), None, (KeyPart::S(String::new()), None));
                 g.entries
                     .range(from..)
                     .take_while(|(k, _)| k.0 == hash)
-                    .map(|(k, item)| (k.1.clone(), k.2.clone(), item.clone()))
+                    .map(|(k, item)| (&k.1, &k.2, item))
                     .collect()
             }
             None => {
-                let keys: Vec<Pk> = table
+                let stale = self.staleness();
+                table
                     .items
                     .range((hash.clone(), None)..)
                     .take_while(|(k, _)| k.0 == hash)
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                let stale = self.staleness();
-                keys.into_iter()
-                    .filter_map(|k| {
-                        let item = table.read(&k, strong, now_ms, stale, rng)?;
-                        Some((k.1.clone(), k, item))
+                    .filter_map(|(k, _)| {
+                        let item = table.read(k, strong, now_ms, stale, rng)?;
+                        Some((&k.1, k, item))
                     })
                     .collect()
             }
         };
         if let Some(s) = &sort {
-            rows.retain(|(sk, _, _)| sk.as_ref().is_some_and(|sk| s.matches(&sk.av())));
+            rows.retain(|(sk, _, _)| sk.as_ref().is_some_and(|sk| s.matches(sk)));
         }
         if !forward {
             rows.reverse();
@@ -197,8 +194,7 @@ impl DynamoDb {
         if let Some(start) = &start {
             let pos = start_position(&table.key, index.map(|i| &table.gsis[i].key), start)?;
             rows.retain(|(sk, pk, _)| {
-                let here = (sk.clone(), pk.clone());
-                let o = here.cmp(&pos);
+                let o = (*sk, *pk).cmp(&(&pos.0, &pos.1));
                 if forward {
                     o == Ordering::Greater
                 } else {
@@ -207,27 +203,28 @@ impl DynamoDb {
             });
         }
 
-        let mut items = Vec::new();
+        // The items returned, borrowed from the table unless projected.
+        let mut items: Vec<Cow<Item>> = Vec::new();
         let (mut scanned, mut bytes, mut last) = (0usize, 0usize, None);
         let total = rows.len();
         for (sk, pk, item) in rows {
             scanned += 1;
-            bytes += item_size(&item);
+            bytes += item_size(item);
             let stop = limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES;
             if stop && (scanned < total || limit.is_some_and(|l| scanned >= l)) {
-                let mut k = table.key.item_of(&pk);
+                let mut k = table.key.item_of(pk);
                 if let Some(i) = index {
-                    k.extend(table.gsis[i].key.item_of(&(hash.clone(), sk)));
+                    k.extend(table.gsis[i].key.item_of(&(hash.clone(), sk.clone())));
                 }
                 last = Some(k);
             }
             if filter
                 .as_ref()
-                .is_none_or(|f| check(&item, f).unwrap_or(false))
+                .is_none_or(|f| check(item, f).unwrap_or(false))
             {
                 items.push(match &proj {
-                    Some(p) => project(&item, p),
-                    None => item,
+                    Some(p) => Cow::Owned(project(item, p)),
+                    None => Cow::Borrowed(item),
                 });
             }
             if stop {
@@ -242,15 +239,21 @@ impl DynamoDb {
             read: units,
             write: 0.0,
         };
-        self.admit(now_ms, std::slice::from_ref(&demand))?;
-        self.bill(&[demand]);
-        let mut out = json!({ "Count": items.len(), "ScannedCount": scanned });
+        // The answer, its fields in name order (as a `serde_json` map
+        // writes them), written while the items are at hand: admitting the
+        // read changes the model.
+        let mut out = format!("{{\"Count\":{}", items.len());
         if select != "COUNT" {
-            out["Items"] = Value::Array(items.iter().map(item_to_json).collect());
+            out.push_str(",\"Items\":");
+            write_list(&mut out, &items, |out, i| write_item(out, i));
         }
         if let Some(k) = last {
-            out["LastEvaluatedKey"] = item_to_json(&k);
+            out.push_str(",\"LastEvaluatedKey\":");
+            write_item(&mut out, &k);
         }
+        write!(out, ",\"ScannedCount\":{scanned}}}").expect("a String takes any text");
+        self.admit(now_ms, std::slice::from_ref(&demand))?;
+        self.bill(&[demand]);
         Ok(out)
     }
 }
@@ -263,9 +266,17 @@ pub enum SortCond {
 }
 
 impl SortCond {
-    fn matches(&self, v: &Av) -> bool {
+    /// Whether a sort key value meets the condition, compared as
+    /// [`Av::compare`] compares (without making an `Av` of the key).
+    fn matches(&self, v: &KeyPart) -> bool {
+        let compare = |x: &Av| match (v, x) {
+            (KeyPart::S(a), Av::S(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (KeyPart::N(a), Av::N(b)) => Some(a.cmp(b)),
+            (KeyPart::B(a), Av::B(b)) => Some(a.cmp(b)),
+            _ => None,
+        };
         match self {
-            SortCond::Cmp(op, x) => v.compare(x).is_some_and(|o| match op {
+            SortCond::Cmp(op, x) => compare(x).is_some_and(|o| match op {
                 Cmp::Eq => o == Ordering::Equal,
                 Cmp::Lt => o == Ordering::Less,
                 Cmp::Le => o != Ordering::Greater,
@@ -274,12 +285,12 @@ impl SortCond {
                 Cmp::Ne => false,
             }),
             SortCond::Between(lo, hi) => {
-                v.compare(lo).is_some_and(|o| o != Ordering::Less)
-                    && v.compare(hi).is_some_and(|o| o != Ordering::Greater)
+                compare(lo).is_some_and(|o| o != Ordering::Less)
+                    && compare(hi).is_some_and(|o| o != Ordering::Greater)
             }
             SortCond::BeginsWith(p) => match (v, p) {
-                (Av::S(a), Av::S(b)) => a.starts_with(b.as_str()),
-                (Av::B(a), Av::B(b)) => a.starts_with(b),
+                (KeyPart::S(a), Av::S(b)) => a.starts_with(b.as_str()),
+                (KeyPart::B(a), Av::B(b)) => a.starts_with(b),
                 _ => false,
             },
         }

@@ -214,8 +214,11 @@ pub fn write_demands(
         write: write_units(size) * factor,
     }];
     for g in &table.gsis {
-        let before = old.and_then(|i| g.entry(&table.key, pk, i));
-        let after = new.and_then(|i| g.entry(&table.key, pk, i));
+        // Entries as (key, item), measured and compared without building
+        // them.
+        let before = old.and_then(|i| Some((g.entry_key(pk, i)?, i)));
+        let after = new.and_then(|i| Some((g.entry_key(pk, i)?, i)));
+        let size = |item: &Item| g.projected_size(&table.key, item);
         let mut push = |key: &super::table::GsiKey, bytes: usize| {
             out.push(Demand {
                 table: table.name.clone(),
@@ -227,16 +230,16 @@ pub fn write_demands(
         };
         match (&before, &after) {
             (Some(a), Some(b)) if a.0 == b.0 => {
-                if a.1 != b.1 {
-                    push(&b.0, item_size(&a.1).max(item_size(&b.1)));
+                if !g.same_projection(&table.key, a.1, b.1) {
+                    push(&b.0, size(a.1).max(size(b.1)));
                 }
             }
             _ => {
                 if let Some(a) = &before {
-                    push(&a.0, item_size(&a.1));
+                    push(&a.0, size(a.1));
                 }
                 if let Some(b) = &after {
-                    push(&b.0, item_size(&b.1));
+                    push(&b.0, size(b.1));
                 }
             }
         }

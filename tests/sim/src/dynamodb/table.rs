@@ -66,6 +66,11 @@ impl KeyDef {
         v
     }
 
+    /// Whether `name` is one of the key's attributes.
+    pub fn has(&self, name: &str) -> bool {
+        self.hash.0 == name || self.range.as_ref().is_some_and(|r| r.0 == name)
+    }
+
     fn part(
         item: &Item,
         (name, ty): &(String, String),
@@ -143,30 +148,56 @@ impl Gsi {
         }
     }
 
-    /// The entry an item has in this index: none without the index key
-    /// attributes.
-    pub fn entry(&self, table_key: &KeyDef, pk: &Pk, item: &Item) -> Option<(GsiKey, Item)> {
+    /// The key of the entry an item has in this index: none without the
+    /// index key attributes.
+    pub fn entry_key(&self, pk: &Pk, item: &Item) -> Option<GsiKey> {
         let (h, r) = self.key.key_of(item).ok()??;
-        let mut keep: BTreeSet<&str> = self.key.names().into_iter().collect();
-        keep.extend(table_key.names());
-        let projected: Item = match &self.projection {
+        Some((h, r, pk.clone()))
+    }
+
+    /// The attributes of an item its index entry holds, in name order:
+    /// the index key and the table key, and the others as the projection
+    /// says.
+    pub fn projected<'a>(
+        &'a self,
+        table_key: &'a KeyDef,
+        item: &'a Item,
+    ) -> impl Iterator<Item = (&'a String, &'a Av)> + 'a {
+        let is_key = |k: &str| self.key.has(k) || table_key.has(k);
+        item.iter().filter(move |(k, _)| match &self.projection {
+            Projection::All => true,
+            Projection::KeysOnly => is_key(k),
+            Projection::Include(extra) => is_key(k) || extra.contains(k),
+        })
+    }
+
+    /// What an item's index entry holds, as an item.
+    fn contents(&self, table_key: &KeyDef, item: &Item) -> Item {
+        match &self.projection {
             Projection::All => item.clone(),
-            Projection::KeysOnly => item
-                .iter()
-                .filter(|(k, _)| keep.contains(k.as_str()))
+            _ => self
+                .projected(table_key, item)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            Projection::Include(extra) => item
-                .iter()
-                .filter(|(k, _)| keep.contains(k.as_str()) || extra.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
-        Some(((h, r, pk.clone()), projected))
+        }
+    }
+
+    /// Whether two items have the same index entry contents (their keys
+    /// aside).
+    pub fn same_projection(&self, table_key: &KeyDef, a: &Item, b: &Item) -> bool {
+        self.projected(table_key, a)
+            .eq(self.projected(table_key, b))
+    }
+
+    /// The size of an item's index entry (as [`item_size`] of it).
+    pub fn projected_size(&self, table_key: &KeyDef, item: &Item) -> usize {
+        self.projected(table_key, item)
+            .map(|(k, v)| k.len() + v.size())
+            .sum()
     }
 
     /// The index change a table write makes (None if the index entry stays
-    /// as it is).
+    /// as it is). Entries are compared without building them.
     pub fn change(
         &self,
         table_key: &KeyDef,
@@ -174,18 +205,24 @@ impl Gsi {
         old: Option<&Item>,
         new: Option<&Item>,
     ) -> Option<GsiChange> {
-        let before = old.and_then(|i| self.entry(table_key, pk, i));
-        let after = new.and_then(|i| self.entry(table_key, pk, i));
-        match (&before, &after) {
+        let before = old.and_then(|i| Some((self.entry_key(pk, i)?, i)));
+        let after = new.and_then(|i| Some((self.entry_key(pk, i)?, i)));
+        let put = |(key, item): (GsiKey, &Item)| Some((key, self.contents(table_key, item)));
+        match (before, after) {
             (None, None) => None,
-            (Some(a), Some(b)) if a == b => None,
-            (Some(a), Some(b)) if a.0 == b.0 => Some(GsiChange {
-                remove: None,
-                put: after,
-            }),
-            _ => Some(GsiChange {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                if self.same_projection(table_key, a.1, b.1) {
+                    None
+                } else {
+                    Some(GsiChange {
+                        remove: None,
+                        put: put(b),
+                    })
+                }
+            }
+            (before, after) => Some(GsiChange {
                 remove: before.map(|b| b.0),
-                put: after,
+                put: after.and_then(put),
             }),
         }
     }
@@ -277,16 +314,16 @@ impl Table {
         now_ms: i64,
         (stale_ms, chance): (i64, f64),
         rng: &mut StdRng,
-    ) -> Option<Item> {
+    ) -> Option<&Item> {
         let slot = self.items.get(pk)?;
         if !consistent
             && now_ms - slot.changed_ms < stale_ms
             && chance > 0.0
             && rng.random_bool(chance.min(1.0))
         {
-            return slot.prev.clone();
+            return slot.prev.as_ref();
         }
-        slot.cur.clone()
+        slot.cur.as_ref()
     }
 
     /// The index changes a write from `old` to `new` makes, per index.

@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use super::num::Num;
 
@@ -188,20 +188,13 @@ impl Av {
                 invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
             })?;
         let (t, x) = obj.iter().next().expect("one entry");
-        let str_of = |x: &Value| {
-            x.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| invalid(format!("{t} is not a string")))
-        };
-        let list_of = |x: &Value| {
-            x.as_array()
-                .cloned()
-                .ok_or_else(|| invalid(format!("{t} is not a list")))
-        };
+        let text_of = |x| Value::as_str(x).ok_or_else(|| invalid(format!("{t} is not a string")));
+        let str_of = |x| text_of(x).map(str::to_owned);
+        let list_of = |x| Value::as_array(x).ok_or_else(|| invalid(format!("{t} is not a list")));
         let av = match t.as_str() {
             "S" => Av::S(str_of(x)?),
-            "N" => Av::N(Num::parse(&str_of(x)?)?),
-            "B" => Av::B(base64_decode(&str_of(x)?)?),
+            "N" => Av::N(Num::parse(text_of(x)?)?),
+            "B" => Av::B(base64_decode(text_of(x)?)?),
             "BOOL" => Av::Bool(
                 x.as_bool()
                     .ok_or_else(|| invalid("BOOL is not a boolean"))?,
@@ -228,14 +221,14 @@ impl Av {
             "NS" => Av::Ns(set_of(
                 list_of(x)?
                     .iter()
-                    .map(|n| Num::parse(&str_of(n)?))
+                    .map(|n| Num::parse(text_of(n)?))
                     .collect::<Result<_, _>>()?,
                 "number",
             )?),
             "BS" => Av::Bs(set_of(
                 list_of(x)?
                     .iter()
-                    .map(|b| base64_decode(&str_of(b)?))
+                    .map(|b| base64_decode(text_of(b)?))
                     .collect::<Result<_, _>>()?,
                 "binary",
             )?),
@@ -244,19 +237,47 @@ impl Av {
         Ok(av)
     }
 
+    /// The value as DynamoDB JSON, a `serde_json::Value` (for the answers
+    /// that carry one, error fields; [`Av::write_json`] writes the text).
     pub fn to_json(&self) -> Value {
+        let inner = match self {
+            Av::S(s) => Value::from(s.as_str()),
+            Av::N(n) => Value::from(n.text()),
+            Av::B(b) => Value::from(base64_encode(b)),
+            Av::Bool(b) => Value::from(*b),
+            Av::Null => Value::from(true),
+            Av::L(l) => Value::Array(l.iter().map(Av::to_json).collect()),
+            Av::M(m) => item_to_json(m),
+            Av::Ss(s) => Value::Array(s.iter().map(|x| Value::from(x.as_str())).collect()),
+            Av::Ns(s) => Value::Array(s.iter().map(|n| Value::from(n.text())).collect()),
+            Av::Bs(s) => Value::Array(s.iter().map(|b| Value::from(base64_encode(b))).collect()),
+        };
+        let mut m = Map::new();
+        m.insert(self.type_name().to_owned(), inner);
+        Value::Object(m)
+    }
+
+    /// Appends the value as DynamoDB JSON to `out`: byte for byte the text
+    /// `serde_json` writes for [`Av::to_json`] (no spaces, strings escaped
+    /// as it escapes them, a map's names in order as its `Map` keeps
+    /// them), without building the `Value`.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"");
+        out.push_str(self.type_name());
+        out.push_str("\":");
         match self {
-            Av::S(s) => json!({ "S": s }),
-            Av::N(n) => json!({ "N": n.text() }),
-            Av::B(b) => json!({ "B": base64_encode(b) }),
-            Av::Bool(b) => json!({ "BOOL": b }),
-            Av::Null => json!({ "NULL": true }),
-            Av::L(l) => json!({ "L": l.iter().map(Av::to_json).collect::<Vec<_>>() }),
-            Av::M(m) => json!({ "M": item_to_json(m) }),
-            Av::Ss(s) => json!({ "SS": s }),
-            Av::Ns(s) => json!({ "NS": s.iter().map(Num::text).collect::<Vec<_>>() }),
-            Av::Bs(s) => json!({ "BS": s.iter().map(|b| base64_encode(b)).collect::<Vec<_>>() }),
+            Av::S(s) => write_str(out, s),
+            Av::N(n) => write_num(out, n),
+            Av::B(b) => write_str(out, &base64_encode(b)),
+            Av::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Av::Null => out.push_str("true"),
+            Av::L(l) => write_list(out, l, |out, v| v.write_json(out)),
+            Av::M(m) => write_item(out, m),
+            Av::Ss(s) => write_list(out, s, |out, x| write_str(out, x)),
+            Av::Ns(s) => write_list(out, s, write_num),
+            Av::Bs(s) => write_list(out, s, |out, b| write_str(out, &base64_encode(b))),
         }
+        out.push('}');
     }
 
     /// Order for `<`, `<=`, `>`, `>=`, `BETWEEN` and sort keys: numbers by
@@ -345,6 +366,84 @@ pub fn item_to_json(item: &Item) -> Value {
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect::<Map<String, Value>>(),
     )
+}
+
+/// Appends an item (or a map) as DynamoDB JSON to `out`, the text
+/// `serde_json` writes for [`item_to_json`]: the attributes in name order,
+/// which is the order of its `Map` too.
+pub fn write_item(out: &mut String, item: &Item) {
+    out.push('{');
+    for (i, (k, v)) in item.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, k);
+        out.push(':');
+        v.write_json(out);
+    }
+    out.push('}');
+}
+
+/// The JSON text of an answer that carries one item: `{"<field>":<item>}`.
+pub fn with_item(field: &str, item: &Item) -> String {
+    let mut out = String::from("{");
+    write_str(&mut out, field);
+    out.push(':');
+    write_item(&mut out, item);
+    out.push('}');
+    out
+}
+
+/// `[a,b,..]`, each element written by `write`.
+pub fn write_list<T>(out: &mut String, list: &[T], write: impl Fn(&mut String, &T)) {
+    out.push('[');
+    for (i, x) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(out, x);
+    }
+    out.push(']');
+}
+
+fn write_num(out: &mut String, n: &Num) {
+    out.push('"');
+    n.write_text(out);
+    out.push('"');
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it: `"`
+/// and `\`, the control characters (`\b \t \n \f \r`, the others as
+/// `\u00XX` in lower case hex); everything else as it is.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'\n' => 'n',
+            b'\r' => 'r',
+            b'\t' => 't',
+            0x08 => 'b',
+            0x0c => 'f',
+            0..=0x1f => 'u',
+            _ => continue,
+        };
+        // An ASCII byte: `i` is a character boundary.
+        out.push_str(&s[from..i]);
+        out.push('\\');
+        out.push(short);
+        if short == 'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        from = i + 1;
+    }
+    out.push_str(&s[from..]);
+    out.push('"');
 }
 
 /// An item's size: its attribute names and values ("DynamoDB item sizes and

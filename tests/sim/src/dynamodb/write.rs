@@ -10,7 +10,7 @@
 //! the size of the existing item (or a minimum of 1)".
 
 use rand::rngs::StdRng;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::DynamoDb;
 use super::capacity::{Demand, write_units};
@@ -20,8 +20,8 @@ use super::request::{
     self, check_size, item_key, opt_str, placeholders, str_field, v, write_demands,
 };
 use super::table::Pk;
-use super::value::{Item, item_from_json, item_size, item_to_json};
-use crate::api::{Answer, ApiError};
+use super::value::{Item, item_from_json, item_size, item_to_json, with_item};
+use crate::api::{ApiError, Reply};
 
 #[derive(Debug, Clone)]
 pub enum Kind {
@@ -40,13 +40,6 @@ pub struct Plan {
     pub cond: Option<Cond>,
     /// `ReturnValuesOnConditionCheckFailure` is `ALL_OLD`.
     pub old_on_failure: bool,
-}
-
-/// Which versions of the item a write hands back.
-#[derive(Debug, Clone, Copy)]
-struct Keep {
-    old: bool,
-    new: bool,
 }
 
 /// A plan's outcome on the item as it is.
@@ -176,17 +169,18 @@ impl DynamoDb {
         }
     }
 
-    /// A single-item write: PutItem, UpdateItem, DeleteItem. Returns the
-    /// item's old and new versions when `keep` asks for them (copies of
-    /// whole items are most of a write's cost).
+    /// A single-item write: PutItem, UpdateItem, DeleteItem. `answer`
+    /// writes the answer's text from the plan and the item's old and new
+    /// versions, once the write is admitted and before it is committed
+    /// (copies of whole items would be most of a write's cost).
     fn single(
         &mut self,
         op: &str,
         body: &Value,
         now_ms: i64,
         rng: &mut StdRng,
-        keep: Keep,
-    ) -> Result<(Option<Item>, Option<Item>, Plan), ApiError> {
+        answer: impl FnOnce(&Plan, Option<&Item>, Option<&Item>) -> String,
+    ) -> Reply {
         let plan = self.plan(op, body)?;
         if self.is_busy(&plan.table, &plan.pk, now_ms) {
             return Err(ApiError::client(
@@ -212,7 +206,6 @@ impl DynamoDb {
             }
             Outcome::Write(new) => {
                 let demands = write_demands(table, &plan.pk, old, new.as_ref(), 1.0);
-                let old = if keep.old { old.cloned() } else { None };
                 // A throttled index partition throttles the table's write
                 // ("Using Global Secondary Indexes", "Provisioned throughput
                 // considerations": a GSI short of write capacity throttles
@@ -221,10 +214,10 @@ impl DynamoDb {
                 self.admit(now_ms, &demands)?;
                 self.bill(&demands);
                 let lags = self.lags();
-                let kept = if keep.new { new.clone() } else { None };
                 let t = self.tables.get_mut(&plan.table).expect("planned on it");
+                let text = answer(&plan, t.get(&plan.pk), new.as_ref());
                 t.commit(plan.pk.clone(), new, now_ms, &lags, rng);
-                Ok((old, kept, plan))
+                Ok(text)
             }
         }
     }
@@ -236,46 +229,40 @@ impl DynamoDb {
         }
     }
 
-    pub(super) fn put_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn put_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
-        let keep = Keep {
-            old: rv == "ALL_OLD",
-            new: false,
-        };
-        let (old, _, _) = self.single("Put", body, now_ms, rng, keep)?;
-        Ok(attributes(rv == "ALL_OLD", old.as_ref()))
+        self.single("Put", body, now_ms, rng, |_, old, _| {
+            attributes(rv == "ALL_OLD", old)
+        })
     }
 
-    pub(super) fn delete_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn delete_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
-        let keep = Keep {
-            old: rv == "ALL_OLD",
-            new: false,
-        };
-        let (old, _, _) = self.single("Delete", body, now_ms, rng, keep)?;
-        Ok(attributes(rv == "ALL_OLD", old.as_ref()))
+        self.single("Delete", body, now_ms, rng, |_, old, _| {
+            attributes(rv == "ALL_OLD", old)
+        })
     }
 
-    pub(super) fn update_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn update_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(
             body,
             &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
         )?;
-        let keep = Keep {
-            old: rv.ends_with("_OLD"),
-            new: rv.ends_with("_NEW"),
-        };
-        let (old, new, plan) = self.single("Update", body, now_ms, rng, keep)?;
-        let paths: Vec<Path> = match &plan.kind {
-            Kind::Update(u) => touched(u),
-            _ => Vec::new(),
-        };
-        Ok(match rv {
-            "ALL_OLD" => attributes(true, old.as_ref()),
-            "ALL_NEW" => attributes(true, new.as_ref()),
-            "UPDATED_OLD" => attributes(true, old.map(|o| project(&o, &paths)).as_ref()),
-            "UPDATED_NEW" => attributes(true, new.map(|n| project(&n, &paths)).as_ref()),
-            _ => json!({}),
+        self.single("Update", body, now_ms, rng, |plan, old, new| {
+            let updated = |item: &Item| {
+                let paths: Vec<Path> = match &plan.kind {
+                    Kind::Update(u) => touched(u),
+                    _ => Vec::new(),
+                };
+                project(item, &paths)
+            };
+            match rv {
+                "ALL_OLD" => attributes(true, old),
+                "ALL_NEW" => attributes(true, new),
+                "UPDATED_OLD" => attributes(true, old.map(updated).as_ref()),
+                "UPDATED_NEW" => attributes(true, new.map(updated).as_ref()),
+                _ => "{}".to_owned(),
+            }
         })
     }
 }
@@ -291,9 +278,9 @@ fn return_values<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a str, ApiEr
 }
 
 /// `{"Attributes": ..}` when asked for and not empty.
-fn attributes(wanted: bool, item: Option<&Item>) -> Value {
+fn attributes(wanted: bool, item: Option<&Item>) -> String {
     match item {
-        Some(i) if wanted && !i.is_empty() => json!({ "Attributes": item_to_json(i) }),
-        _ => json!({}),
+        Some(i) if wanted && !i.is_empty() => with_item("Attributes", i),
+        _ => "{}".to_owned(),
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of the DynamoDB model: requests as the SDK sends them, answers
 //! checked against what DynamoDB's documentation says.
 
+mod answers;
 mod billing;
 mod expressions;
 mod queries;
@@ -46,8 +47,11 @@ impl Db {
         d
     }
 
+    /// A call; its answer's text read back as JSON.
     pub fn call(&mut self, op: &str, body: Value) -> Answer {
-        self.db.handle(op, &body, self.now, &mut self.rng)
+        self.db
+            .handle(op, &body, self.now, &mut self.rng)
+            .map(|text| serde_json::from_str(&text).expect("the answer is JSON"))
     }
 
     pub fn ok(&mut self, op: &str, body: Value) -> Value {
