@@ -203,7 +203,9 @@ fn by_resource(t: &Value, statements: &[Value]) -> [BTreeSet<String>; 3] {
         }
     };
     let mut out: [BTreeSet<String>; 3] = Default::default();
-    for st in statements {
+    // X-Ray's statement (with tracing on) takes no resource but "*".
+    let xray = |st: &Value| st.to_string().contains("\"xray:");
+    for st in statements.iter().filter(|st| !xray(st)) {
         let resources = match &st["Resource"] {
             Value::Array(r) => r.clone(),
             r => vec![r.clone()],
