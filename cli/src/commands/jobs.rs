@@ -119,12 +119,7 @@ pub async fn list(client: &Client, args: JobsArgs) -> Result<(), Error> {
             }
         }
     };
-    if args.fmt.json {
-        let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
-        Out::json(&out);
-    } else {
-        output::print_jobs(&jobs);
-    }
+    print_listed(&jobs, args.fmt.json);
     if keys_left_out {
         eprintln!(
             "more keys have waiting jobs than a listing reads ({}): `hangar concurrency KEY` lists a key's",
@@ -173,14 +168,19 @@ async fn tagged(client: &Client, tag: &str, args: &JobsArgs) -> Result<(), Error
             }
         }
     };
-    if args.fmt.json {
-        let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
-        Out::json(&out);
-    } else {
-        output::print_jobs(&jobs);
-    }
+    print_listed(&jobs, args.fmt.json);
     if let Some(next) = next {
         eprintln!("more: --cursor {}", cursor_text(&listing, next));
     }
     Ok(())
+}
+
+/// The jobs a listing found: their JSON, or a table.
+fn print_listed(jobs: &[hangar::JobRecord], json: bool) {
+    if json {
+        let out: Vec<_> = jobs.iter().map(hangar::json::JobJson::from).collect();
+        Out::json(&out);
+    } else {
+        output::print_jobs(jobs);
+    }
 }
