@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::Api;
+use crate::common::{Api, ids};
 use crate::cost::finished;
 use axum::http::StatusCode;
 use hangar::{JobRecord, State};
@@ -27,15 +27,6 @@ fn store(now: chrono::DateTime<chrono::Utc>) -> (Vec<JobRecord>, Vec<usize>) {
     carrying.extend([250, 550]);
     carrying.sort_unstable();
     (jobs, carrying)
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

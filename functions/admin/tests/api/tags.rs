@@ -1,19 +1,10 @@
 //! A tag's jobs through the API and its page, reached from a job's page
 //! and from the search box.
 
-use crate::common::{Api, error_of};
+use crate::common::{Api, error_of, ids};
 use axum::http::StatusCode;
 use hangar::{NewJob, State};
-use serde_json::{Value, json};
-
-fn ids(page: &Value) -> Vec<String> {
-    page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap().to_owned())
-        .collect()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_tags_jobs_through_the_api_and_its_page() {

@@ -155,3 +155,13 @@ impl Api {
 pub fn error_of(v: &Value) -> &str {
     v["error"].as_str().unwrap_or_default()
 }
+
+/// The ids of a page of jobs the API answered (`{"jobs": [{"id": ..}]}`).
+pub fn ids(page: &Value) -> Vec<String> {
+    page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect()
+}
