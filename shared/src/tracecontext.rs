@@ -76,9 +76,14 @@ impl TraceParent {
         &self.0[36..52]
     }
 
+    /// The trace flags (bit 0: sampled).
+    pub fn flags(&self) -> u8 {
+        u8::from_str_radix(&self.0[53..55], 16).expect("checked by parse")
+    }
+
     /// Whether the sender sampled the trace.
     pub fn sampled(&self) -> bool {
-        self.0.ends_with('1') || self.0.ends_with('3')
+        self.flags() & 1 == 1
     }
 
     pub fn as_str(&self) -> &str {
@@ -115,14 +120,14 @@ impl TraceParent {
         {
             use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
             use tracing_opentelemetry::OpenTelemetrySpanExt;
-            let (Ok(trace), Ok(id), Ok(flags)) = (
+            let (Ok(trace), Ok(id)) = (
                 TraceId::from_hex(self.trace_id()),
                 SpanId::from_hex(self.span_id()),
-                u8::from_str_radix(&self.0[53..55], 16),
             ) else {
                 return;
             };
-            let cx = SpanContext::new(trace, id, TraceFlags::new(flags), true, TraceState::NONE);
+            let flags = TraceFlags::new(self.flags());
+            let cx = SpanContext::new(trace, id, flags, true, TraceState::NONE);
             span.add_link(cx);
         }
         #[cfg(not(feature = "otel"))]
@@ -161,6 +166,10 @@ mod tests {
         assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(t.span_id(), "00f067aa0ba902b7");
         assert!(t.sampled());
+        // Bit 0 is the sampled flag, whatever the others.
+        let with = |f: &str| TraceParent::parse(&format!("{}{f}", &TP[..53])).unwrap();
+        assert!(with("05").sampled() && with("ff").sampled());
+        assert!(!with("00").sampled() && !with("02").sampled());
         assert_eq!(TraceParent::parse(&TP.to_uppercase()).unwrap(), t);
         for bad in [
             "",
