@@ -12,6 +12,7 @@
 //! may name a job whose creation is under way). A job without tags
 //! writes and reads nothing here.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
@@ -90,18 +91,20 @@ impl Store {
             .iter()
             .filter_map(|p| get_s(p, attr::PK).and_then(job_of_pointer))
             .collect();
-        let found = self.jobs_at(&pks).await?;
-        let carries = |j: &JobRecord| j.tags.iter().any(|t| t == tag) && !is_expired(j, now);
+        // The jobs that are there and carry the tag; a pointer to any
+        // other is dangling.
+        let live: Vec<JobRecord> = (self.jobs_at(&pks).await?.into_iter())
+            .filter(|j| j.tags.iter().any(|t| t == tag) && !is_expired(j, now))
+            .collect();
+        let live_keys: HashSet<String> = live.iter().map(|j| job_key(&j.id)).collect();
+        let old_enough = now.timestamp_millis() - DANGLING_AFTER.as_millis() as i64;
         let dangling: Vec<WriteRequest> = pointers
             .iter()
+            .filter(|p| get_n::<i64>(p, attr::CREATED).is_some_and(|c| c <= old_enough))
             .filter(|p| {
-                let old = get_n::<i64>(p, attr::CREATED).is_some_and(|c| {
-                    c + DANGLING_AFTER.as_millis() as i64 <= now.timestamp_millis()
-                });
-                let named = get_s(p, attr::PK).and_then(job_of_pointer);
-                old && !found
-                    .iter()
-                    .any(|j| Some(job_key(&j.id)) == named && carries(j))
+                get_s(p, attr::PK)
+                    .and_then(job_of_pointer)
+                    .is_none_or(|k| !live_keys.contains(&k))
             })
             .filter_map(|p| {
                 let key = Item::from([(attr::PK.to_owned(), p.get(attr::PK)?.clone())]);
@@ -121,9 +124,9 @@ impl Store {
             .and_then(|p| get_n::<i64>(p, attr::BUCKET_AT))
             .map(crate::clock::from_millis);
         Ok(Page {
-            jobs: found
+            jobs: live
                 .into_iter()
-                .filter(|j| carries(j) && state.is_none_or(|s| j.state == s))
+                .filter(|j| state.is_none_or(|s| j.state == s))
                 .collect(),
             next,
             queries: 1,
