@@ -1,6 +1,6 @@
 //! The checker's promises of the features beyond a job's life (see
 //! [`crate::promises`] for the rest): results and progress, the search,
-//! unique and debounce keys, tags.
+//! unique and debounce keys, tags, trace contexts.
 
 use std::collections::{HashMap, HashSet};
 
@@ -228,6 +228,22 @@ where
                 v.push(format!("{what}: {e}"));
                 return None;
             }
+        }
+    }
+}
+
+/// Each job an intake request with a `traceparent` created carries that
+/// context ([`Plan::traced`]).
+pub(crate) fn check_traces(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mut Vec<String>) {
+    for (id, tp) in &plan.traced {
+        let carried = jobs
+            .get(id)
+            .and_then(|j| j.trace.as_ref())
+            .map(|t| t.as_str());
+        if carried != Some(tp.as_str()) {
+            v.push(format!(
+                "trace: job {id} carries {carried:?}, its request sent {tp}"
+            ));
         }
     }
 }

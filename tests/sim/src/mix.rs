@@ -417,18 +417,22 @@ impl Mix {
     /// one in ten followed by a bad body.
     async fn through_intake(&self, i: usize, ms: u64) {
         let key = format!("intake-{i}");
+        let id = JobId::parse(format!("idem-{key}")).expect("an intake job's id");
+        let tp = format!("00-{:032x}-{:016x}-01", i + 1, i + 1);
         let body = json!({"hangar_intake": 1, "kind": KIND, "args": {"ms": ms},
-                "idempotency_key": key, "timeout_seconds": 5})
+                "idempotency_key": key, "timeout_seconds": 5, "traceparent": tp})
         .to_string();
         self.send_raw(&body).await;
         if i.is_multiple_of(5) {
             self.send_raw(&body).await;
         }
         // The Rust client's idempotent creation with the same key names
-        // the same job, whichever of the two creates it.
+        // the same job, whichever creates it (and its trace context).
         if i % 5 == 1 {
-            let id = self.enqueue(ledger_job(ms), &key).await;
-            assert_eq!(id.as_str(), format!("idem-{key}"), "one job per key");
+            let same = self.enqueue(ledger_job(ms), &key).await;
+            assert_eq!(same, id, "one job per key");
+        } else {
+            self.plan.lock().unwrap().traced.push((id.clone(), tp));
         }
         if i.is_multiple_of(10) {
             self.send_raw(&format!(
@@ -438,11 +442,7 @@ impl Mix {
             self.plan.lock().unwrap().bad_bodies += 1;
         }
         // Retries 10, Hangfire's back-off: at most the policy's runs.
-        self.want(
-            JobId::parse(format!("idem-{key}")).expect("an intake job's id"),
-            Want::Succeeded,
-            Tags::runs(11),
-        );
+        self.want(id, Want::Succeeded, Tags::runs(11));
     }
 
     /// Sends a body to the queue as any producer does, again after an

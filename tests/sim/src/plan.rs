@@ -104,6 +104,9 @@ pub struct Plan {
     /// Jobs created with a tag, and the tag: a listing of the tag must
     /// find exactly its jobs.
     pub labelled: Vec<(String, JobId)>,
+    /// Jobs an intake request with a `traceparent` created, and that
+    /// context: the job must carry it.
+    pub traced: Vec<(JobId, String)>,
 }
 
 impl Plan {
