@@ -32,6 +32,11 @@ pub struct Config {
     /// such a queue any other body (an S3 notification, say) becomes a job
     /// of that kind with the body as its arguments.
     pub queue_kinds: BTreeMap<String, String>,
+    /// The worker function's CloudWatch Logs group, where a run's log
+    /// lines are read (default: Lambda's group of the function the
+    /// templates deploy, `/aws/lambda/{stack}-worker`; see
+    /// [`Config::worker_log_group`]).
+    pub worker_log_group: Option<String>,
 }
 
 /// Default number of index shards.
@@ -53,14 +58,16 @@ impl Config {
             shards: DEFAULT_SHARDS,
             grace: DEFAULT_GRACE,
             queue_kinds: BTreeMap::new(),
+            worker_log_group: None,
         }
     }
 
     /// Reads `HANGAR_STACK`, `HANGAR_TABLE`, `HANGAR_QUEUE_URLS`
     /// (`name=url,name=url`), `HANGAR_QUEUES` (`name,name`) with
     /// `HANGAR_QUEUE_URL_PREFIX` (each URL is the prefix and the name), `HANGAR_QUEUE_KINDS` (`queue=kind,...`),
-    /// `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS` and
-    /// `HANGAR_GRACE_SECONDS`; unset ones keep their defaults.
+    /// `HANGAR_RETENTION_SECONDS`, `HANGAR_SHARDS`,
+    /// `HANGAR_GRACE_SECONDS` and `HANGAR_WORKER_LOG_GROUP`; unset ones
+    /// keep their defaults.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -72,6 +79,7 @@ impl Config {
         if let Some(t) = get("HANGAR_TABLE") {
             cfg.table = t;
         }
+        cfg.worker_log_group = get("HANGAR_WORKER_LOG_GROUP").filter(|g| !g.trim().is_empty());
         let pairs = |var: &'static str, what: &str| -> Result<Vec<(String, String)>> {
             let mut out = Vec::new();
             for pair in get(var)
@@ -135,6 +143,14 @@ impl Config {
                 .ok_or_else(|| Error::invalid("HANGAR_SHARDS", format!("{v:?} (use 1 to 256)")))?;
         }
         Ok(cfg)
+    }
+
+    /// The worker's log group: the one configured, else Lambda's group of
+    /// `{stack}-worker`.
+    pub fn worker_log_group(&self) -> String {
+        self.worker_log_group
+            .clone()
+            .unwrap_or_else(|| format!("/aws/lambda/{}-worker", self.stack))
     }
 
     /// The SQS queue name of a Hangar queue.

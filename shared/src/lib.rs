@@ -25,7 +25,8 @@
 //!   [`workers`] (who ran what lately, from the runs' history),
 //!   [`intake`] (job requests from outside Rust, and their envelopes).
 //! - [`queue`]: the one owner of SQS requests; [`store`]: the one owner of
-//!   DynamoDB requests.
+//!   DynamoDB requests; `logs` (feature `logs`): the one owner of
+//!   CloudWatch Logs requests, a run's log lines read and shipped.
 //! - `core`: what the client, worker and timer share: the one path from a
 //!   write to its wake-up, and releasing continuations.
 //! - [`limits`]: rate limits, concurrency keys and ordering, decided.
@@ -72,6 +73,8 @@ pub mod intake;
 pub mod job;
 pub mod json;
 pub mod limits;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod message;
 pub mod metrics;
 pub mod queue;

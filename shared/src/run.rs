@@ -25,8 +25,10 @@ pub fn in_lambda() -> bool {
 }
 
 /// Installs a `tracing` subscriber filtered by `RUST_LOG` (default `info`):
-/// JSON lines without timestamps in Lambda (CloudWatch adds them), readable
-/// lines elsewhere. Does nothing if a subscriber is already installed.
+/// JSON lines without timestamps in Lambda (CloudWatch adds them) or when
+/// `HANGAR_LOG_FORMAT=json` (a worker whose output is shipped as Lambda
+/// would: `hangar dev --worker-cmd`), readable lines elsewhere. Does
+/// nothing if a subscriber is already installed.
 ///
 /// In Lambda every line the process writes is JSON (CloudWatch Logs
 /// Insights and metric filters parse it): a panic, which Rust would report
@@ -38,13 +40,18 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if in_lambda() {
+    if in_lambda() || json_lines() {
         if builder.json().without_time().try_init().is_ok() {
             std::panic::set_hook(Box::new(log_panic));
         }
     } else {
         let _ = builder.with_writer(std::io::stderr).try_init();
     }
+}
+
+/// `HANGAR_LOG_FORMAT=json`: log as in Lambda.
+pub fn json_lines() -> bool {
+    std::env::var("HANGAR_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 fn log_panic(info: &std::panic::PanicHookInfo<'_>) {

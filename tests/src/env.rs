@@ -22,7 +22,9 @@ pub struct TestEnv {
     pub ddb: aws_sdk_dynamodb::Client,
     /// SQS client (counted).
     pub sqs: aws_sdk_sqs::Client,
-    /// Every AWS call made through `ddb` and `sqs`.
+    /// CloudWatch Logs client (counted): runs' log lines.
+    pub logs: hangar::logs::LogsClient,
+    /// Every AWS call made through `ddb`, `sqs` and `logs`.
     pub calls: Calls,
     /// Faults injected into calls through `ddb` and `sqs`.
     pub faults: Faults,
@@ -109,6 +111,11 @@ impl TestEnv {
                 .interceptor(meter.clone())
                 .build(),
         );
+        let logs = hangar::logs::LogsClient::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         // The tail of a v7 uuid is random; its head is the time.
         let stack = format!("t{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
         let mut config = Config::new(stack);
@@ -155,11 +162,17 @@ impl TestEnv {
             client,
             ddb,
             sqs,
+            logs,
             calls,
             faults,
             meter,
             clock,
         }
+    }
+
+    /// A reader of this stack's worker log group (its calls counted).
+    pub fn run_logs(&self) -> hangar::logs::RunLogs {
+        hangar::logs::RunLogs::from_client(self.logs.clone(), self.config.worker_log_group())
     }
 
     /// A worker on [`TestEnv::client`]: its calls are counted too.

@@ -15,6 +15,7 @@ mod intake;
 mod latency;
 mod lifecycle;
 mod limits;
+mod logs;
 mod metrics;
 mod model;
 mod pause;
