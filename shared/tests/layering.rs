@@ -1,5 +1,6 @@
 //! One owner per outside system: only the `store` module folder sends
-//! DynamoDB requests and only the `queue` module sends SQS requests. Every
+//! DynamoDB requests, only the `queue` module SQS requests and only the
+//! `logs` module folder CloudWatch Logs requests. Every
 //! other module of the library, the CLI and the functions call their
 //! operations, so a change to the table's layout stays in one place.
 
@@ -25,6 +26,7 @@ fn only_the_store_and_the_queue_module_speak_to_aws() {
     }
     let store = root.join("shared/src/store");
     let queue = root.join("shared/src/queue.rs");
+    let logs = root.join("shared/src/logs");
     assert!(
         files.iter().any(|f| f.starts_with(&store)),
         "no store module found"
@@ -36,6 +38,11 @@ fn only_the_store_and_the_queue_module_speak_to_aws() {
         if !file.starts_with(&store) && text.contains("aws_sdk_dynamodb") {
             offenders.push(format!(
                 "{rel} uses aws_sdk_dynamodb (only shared/src/store/ may)"
+            ));
+        }
+        if !file.starts_with(&logs) && text.contains("aws_sdk_cloudwatchlogs") {
+            offenders.push(format!(
+                "{rel} uses aws_sdk_cloudwatchlogs (only shared/src/logs/ may)"
             ));
         }
         if *file != queue && text.contains("aws_sdk_sqs") {

@@ -175,6 +175,31 @@ impl TestEnv {
         hangar::logs::RunLogs::from_client(self.logs.clone(), self.config.worker_log_group())
     }
 
+    /// The worker's lines as Lambda has them (JSON without time, `info`
+    /// and up, as the functions log by default), shipped
+    /// to this stack's worker log group while the guard lives. The
+    /// subscriber is the thread's: a test's runtime is one thread, so it
+    /// sees the worker's tasks.
+    pub async fn ship_logs(&self) -> (hangar::logs::Shipper, tracing::subscriber::DefaultGuard) {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let shipper = hangar::logs::Shipper::start(
+            self.logs.clone(),
+            &self.config.worker_log_group(),
+            self.clock.clone(),
+        )
+        .await
+        .expect("the group and a stream are made");
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .without_time()
+                .with_writer(shipper.writer())
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        );
+        (shipper, tracing::subscriber::set_default(subscriber))
+    }
+
     /// A worker on [`TestEnv::client`]: its calls are counted too.
     pub fn worker(&self, registry: Registry) -> Worker {
         Worker::new(&self.client, registry)

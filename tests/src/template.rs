@@ -400,6 +400,9 @@ pub fn needed(
             "SendMessageBatch" => {
                 out.insert("sqs:SendMessage".to_owned());
             }
+            "FilterLogEvents" => {
+                out.insert(format!("logs:{op}"));
+            }
             "SendMessage"
             | "GetQueueUrl"
             | "GetQueueAttributes"

@@ -184,9 +184,9 @@ async fn the_metrics_series_are_what_the_lines_name() {
 }
 
 /// The actions of a policy's statements by what they are granted on: the
-/// table, its `by-bucket` index, or the stack's queues (by ARN pattern, or
-/// each queue by its ARN).
-fn by_resource(t: &Value, statements: &[Value]) -> [BTreeSet<String>; 3] {
+/// table, its `by-bucket` index, the stack's queues (by ARN pattern, or
+/// each queue by its ARN), or the worker's log group.
+fn by_resource(t: &Value, statements: &[Value]) -> [BTreeSet<String>; 4] {
     let class = |resource: &Value| -> usize {
         let text = resource.to_string();
         let target = resource["Fn::GetAtt"][0]
@@ -198,11 +198,13 @@ fn by_resource(t: &Value, statements: &[Value]) -> [BTreeSet<String>; 3] {
             2
         } else if target == Some("AWS::DynamoDB::Table") {
             0
+        } else if target == Some("AWS::Logs::LogGroup") {
+            3
         } else {
-            panic!("a resource neither the table, its index nor a queue: {text}")
+            panic!("a resource neither the table, its index, a queue nor a log group: {text}")
         }
     };
-    let mut out: [BTreeSet<String>; 3] = Default::default();
+    let mut out: [BTreeSet<String>; 4] = Default::default();
     // X-Ray's statement (with tracing on) takes no resource but "*".
     let xray = |st: &Value| st.to_string().contains("\"xray:");
     for st in statements.iter().filter(|st| !xray(st)) {
@@ -228,7 +230,7 @@ fn by_resource(t: &Value, statements: &[Value]) -> [BTreeSet<String>; 3] {
 fn the_permissions_table_is_what_the_templates_grant() {
     let path = "docs/architecture.md";
     let doc = read(path);
-    let header = "| role | the table | the `by-bucket` index | the stack's queues |";
+    let header = "| role | the table | the `by-bucket` index | the stack's queues | the worker's log group |";
     let at = doc.find(header).expect("the permissions table");
     let rows: Vec<Vec<&str>> = doc[at..]
         .lines()
@@ -240,8 +242,8 @@ fn the_permissions_table_is_what_the_templates_grant() {
     for row in &rows {
         let role = row[0].split_whitespace().next().unwrap();
         roles.push(role.to_owned());
-        let mut stated: [BTreeSet<String>; 3] = Default::default();
-        for (i, service) in ["dynamodb", "dynamodb", "sqs"].iter().enumerate() {
+        let mut stated: [BTreeSet<String>; 4] = Default::default();
+        for (i, service) in ["dynamodb", "dynamodb", "sqs", "logs"].iter().enumerate() {
             stated[i] = row[i + 1]
                 .split('`')
                 .skip(1)
@@ -312,6 +314,7 @@ fn services_the_tests_call() -> BTreeMap<&'static str, &'static str> {
         "dynamodb" => ("DynamoDB", "dynamodb"),
         "dynamodbstreams" => ("DynamoDB Streams", "dynamodbstreams"),
         "sqs" => ("SQS", "sqs"),
+        "cloudwatchlogs" => ("CloudWatch Logs", "logs"),
         other => panic!(
             "the tests call {other}: add it here, to docs/localstack.md and to localstack/docker-compose.yml"
         ),

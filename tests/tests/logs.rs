@@ -2,33 +2,12 @@
 //! worker's JSON lines, and read back by job id and time, through the SDK
 //! against the emulator.
 
-use hangar::logs::{MAX_LINES, RunLogs, Shipper};
+use hangar::logs::{MAX_LINES, RunLogs};
 use hangar::{JobContext, JobFailure, NewJob, Registry, State};
 use hangar_integration_tests::TestEnv;
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::SHORT;
-
-/// The worker's lines as Lambda has them: JSON without time, through a
-/// shipper to the stack's worker log group. The test's runtime is one
-/// thread, so the subscriber sees the worker's tasks.
-async fn shipping(env: &TestEnv) -> (Shipper, tracing::subscriber::DefaultGuard) {
-    let shipper = Shipper::start(
-        env.logs.clone(),
-        &env.config.worker_log_group(),
-        env.clock.clone(),
-    )
-    .await
-    .expect("the group and a stream are made");
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .without_time()
-            .with_writer(shipper.writer()),
-    );
-    (shipper, tracing::subscriber::set_default(subscriber))
-}
 
 fn registry() -> Registry {
     Registry::new()
@@ -58,7 +37,7 @@ fn registry() -> Registry {
 #[tokio::test]
 async fn a_jobs_lines_are_read_back_by_its_id_over_its_runs() {
     let env = TestEnv::new().await;
-    let (shipper, _guard) = shipping(&env).await;
+    let (shipper, _guard) = env.ship_logs().await;
     let poller = env.poller(registry());
     let flaky = env
         .client
@@ -132,7 +111,7 @@ async fn a_jobs_lines_are_read_back_by_its_id_over_its_runs() {
 #[tokio::test]
 async fn a_long_run_reads_in_pages_from_a_cursor() {
     let env = TestEnv::new().await;
-    let (shipper, _guard) = shipping(&env).await;
+    let (shipper, _guard) = env.ship_logs().await;
     let poller = env.poller(registry());
     let id = env
         .client

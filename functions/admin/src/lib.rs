@@ -1,7 +1,8 @@
 //! Hangar's admin: one axum router serving a JSON API under `/api` and a
 //! server-rendered HTML dashboard, in Lambda behind a Function URL (IAM
 //! auth) and on 127.0.0.1 for `hangar dev`. It calls the client's, the
-//! store's and the queues' operations; it sends no AWS request of its own.
+//! store's, the queues' and the run logs' operations; it sends no AWS
+//! request of its own.
 //!
 //! # Layout
 //!
@@ -55,6 +56,8 @@ pub struct Admin {
     pub(crate) client: Client,
     pub(crate) cursors: Cursors,
     pub(crate) options: Arc<Options>,
+    /// Where runs' log lines are read (the worker's log group).
+    pub(crate) logs: Option<hangar::logs::RunLogs>,
 }
 
 impl Admin {
@@ -68,7 +71,15 @@ impl Admin {
             client,
             cursors: Cursors::new(key),
             options: Arc::new(options),
+            logs: None,
         }
+    }
+
+    /// The admin reading runs' log lines with `logs` (a job's page, and
+    /// `GET /api/jobs/{id}/logs`).
+    pub fn with_logs(mut self, logs: hangar::logs::RunLogs) -> Self {
+        self.logs = Some(logs);
+        self
     }
 
     /// The router: the JSON API, the pages, and the guard on state changes.
@@ -129,9 +140,13 @@ pub async fn run() -> Result<(), lambda_http::Error> {
 }
 
 async fn serve_from_env() -> Result<(), lambda_http::Error> {
-    let client = Client::from_env().await?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = hangar::Config::from_env()?;
+    let logs = hangar::logs::RunLogs::new(&sdk, config.worker_log_group());
+    let client = Client::new(&sdk, config);
+    let admin = |options| Admin::new(client.clone(), options).with_logs(logs.clone());
     if hangar::run::in_lambda() {
-        let router = Admin::new(client, options_from_env()).router();
+        let router = admin(options_from_env()).router();
         return lambda_http::run(router).await;
     }
     let port: u16 = std::env::var("HANGAR_ADMIN_PORT")
@@ -144,11 +159,6 @@ async fn serve_from_env() -> Result<(), lambda_http::Error> {
         "Hangar dashboard: http://127.0.0.1:{}/",
         listener.local_addr()?.port()
     );
-    serve(
-        Admin::new(client, options).router(),
-        listener,
-        hangar::run::shutdown(),
-    )
-    .await?;
+    serve(admin(options).router(), listener, hangar::run::shutdown()).await?;
     Ok(())
 }

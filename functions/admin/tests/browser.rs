@@ -197,12 +197,13 @@ impl Browser {
     }
 }
 
-/// Serves the dashboard of `client` on a free 127.0.0.1 port; its base URL.
-async fn serve(client: &hangar::Client) -> String {
+/// Serves the dashboard of `env` on a free 127.0.0.1 port; its base URL.
+async fn serve(env: &TestEnv) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let router =
-        hangar_admin::Admin::new(client.clone(), hangar_admin::local_options(port)).router();
+    let router = hangar_admin::Admin::new(env.client.clone(), hangar_admin::local_options(port))
+        .with_logs(env.run_logs())
+        .router();
     tokio::spawn(hangar_admin::serve(
         router,
         listener,
@@ -290,7 +291,7 @@ async fn the_throughput_charts_draw_the_finished_jobs() {
         clock.set(t0 + chrono::Duration::minutes(minute) + chrono::Duration::seconds(40));
         timer.roll_up().await.unwrap();
     }
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
     for label in [
@@ -358,7 +359,7 @@ async fn dashboard_in_a_real_browser() {
         oks.push(ok);
     }
 
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
 
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
@@ -491,7 +492,7 @@ async fn a_running_job_s_page_shows_its_progress_live() {
         let poller = poller.clone();
         async move { poller.poll_once().await }
     });
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/job/{id}")).await;
     let said = || async {
@@ -569,7 +570,7 @@ async fn the_retries_view_lists_jobs_waiting_for_a_retry() {
         .schedule(NewJob::new("sync", json!({})), Duration::from_secs(3600))
         .await
         .unwrap();
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
     browser
@@ -599,7 +600,7 @@ async fn the_overview_and_the_navigation_follow_jobs_live() {
     let clock = hangar::OffsetClock::new();
     let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
     let poller = env.poller(pass_or_fail());
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/")).await;
     let count = |state: &'static str| {
@@ -707,7 +708,7 @@ async fn bulk_actions_reach_every_job_a_filter_matches() {
         job.last_error = Some(format!("gateway timeout <b>{i}</b>"));
     }
     env.client.seed(&jobs).await.unwrap();
-    let base = serve(&env.client).await;
+    let base = serve(&env).await;
     let browser = Browser::start().await;
     let said = "return document.querySelector('.bulk-progress .said').textContent";
 

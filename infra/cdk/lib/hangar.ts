@@ -223,7 +223,11 @@ export class Hangar extends Construct {
 
     // ------------------------------------------------------------ admin
     this.admin = fn('admin', 'hangar-admin', "Hangar's JSON API and dashboard (Function URL, IAM auth).", Duration.seconds(30), {
-      environment: { ...environment, HANGAR_ADMIN_READ_ONLY: props.adminReadOnly ? '1' : '0' },
+      environment: {
+        ...environment,
+        HANGAR_ADMIN_READ_ONLY: props.adminReadOnly ? '1' : '0',
+        HANGAR_WORKER_LOG_GROUP: this.worker.logGroup.logGroupName,
+      },
     });
     allow(this.admin, 'ListIndex', ['dynamodb:Query'], [indexArn]);
     // BatchWriteItem: tag pointers whose job is gone, deleted by a listing.
@@ -234,6 +238,8 @@ export class Hangar extends Construct {
       ['sqs:SendMessage', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
       [queueArns],
     );
+    // A job's page: the lines its runs logged, found by its id.
+    allow(this.admin, 'WorkerLogs', ['logs:FilterLogEvents'], [this.worker.logGroup.logGroupArn]);
     this.adminUrl = this.admin.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
 
     // ------------------------------------------------------------ timer

@@ -175,7 +175,7 @@ impl RunLogs {
                 break;
             }
         }
-        page.lines.sort_by(|a, b| a.at.cmp(&b.at));
+        page.lines.sort_by_key(|l| l.at);
         page.cursor =
             token.map(|t| format!("{}.{}.{t}", from.timestamp_millis(), to.timestamp_millis()));
         Ok(page)

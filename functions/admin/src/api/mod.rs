@@ -22,6 +22,7 @@ mod bulk;
 mod input;
 pub(crate) mod jobs;
 pub(crate) mod keys;
+pub(crate) mod logs;
 pub(crate) mod queues;
 pub(crate) mod recurring;
 pub(crate) mod stats;
@@ -33,6 +34,7 @@ pub use bulk::{BulkBody, BulkResult, Refused};
 pub use input::Body;
 pub use jobs::{Done, JobPage, JobRow, ListParams, RescheduleBody, Rescheduled};
 pub use keys::{KeyJson, KeyQuery};
+pub use logs::{LogLineJson, LogsJson};
 pub use queues::{MessagesBody, Moved, QueueRow, Resumed};
 pub use recurring::{LastStartedJson, RecurringDone, RecurringRow};
 pub use stats::{KindMetrics, Point, Stats};
@@ -62,6 +64,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Admin>)> {
         ("GET", "/api/jobs", get(jobs::list)),
         ("POST", "/api/jobs/bulk", post(bulk::bulk)),
         ("GET", "/api/jobs/{id}", get(jobs::job)),
+        ("GET", "/api/jobs/{id}/logs", get(logs::logs)),
         ("POST", "/api/jobs/{id}/requeue", post(jobs::requeue)),
         ("POST", "/api/jobs/{id}/delete", post(jobs::delete)),
         ("POST", "/api/jobs/{id}/reschedule", post(jobs::reschedule)),

@@ -4,16 +4,28 @@
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use hangar::State as JobState;
-use maud::html;
+use hangar::logs::LogPage;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::keys::path_segment;
 use super::layout::{layout, state_badge, time};
 use super::{error_page, render};
-use crate::Admin;
 use crate::api::jobs::parse_id;
+use crate::{Admin, ApiError};
 
-pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct JobQuery {
+    /// Where the log lines shown start (a page's cursor).
+    logs: Option<String>,
+}
+
+pub(super) async fn job_page(
+    admin: Admin,
+    Path(id): Path<String>,
+    Query(q): Query<JobQuery>,
+) -> Response {
     let result = async {
         let id = parse_id(&id)?;
         let job = admin
@@ -21,6 +33,12 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
             .get(&id)
             .await?
             .ok_or(hangar::Error::NotFound { id: id.clone() })?;
+        // A job that never ran has no lines (but a malformed request's
+        // Failed job: the worker's line about it): no request for them.
+        let logs = match job.attempt > 0 || job.state == JobState::Failed || q.logs.is_some() {
+            true => Some(crate::api::logs::page(&admin, &job, q.logs.as_deref()).await),
+            false => None,
+        };
         let args = serde_json::to_string_pretty(&job.args).unwrap_or_default();
         let result = job
             .result
@@ -123,6 +141,8 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
                 p.err { strong { (h.data.get("error_type").map(String::as_str).unwrap_or("")) } ": " (h.data.get("error_message").map(String::as_str).unwrap_or("")) }
                 @if let Some(d) = h.data.get("error_detail") { pre.err { (d) } }
             }
+            h2 #logs { "Log lines" }
+            (log_lines(&job, logs))
             h2 { "History" }
             ol.timeline {
                 @for h in job.history.iter().rev() {
@@ -139,6 +159,43 @@ pub(super) async fn job_page(admin: Admin, Path(id): Path<String>) -> Response {
     }
     .await;
     render(&admin, result)
+}
+
+/// The lines the job's runs logged, oldest first, with a link to the
+/// next page.
+fn log_lines(job: &hangar::JobRecord, logs: Option<Result<LogPage, ApiError>>) -> Markup {
+    let page = match logs {
+        None => return html! { p.muted.logs { "None yet: the job has not run." } },
+        Some(Err(e)) => {
+            return html! { p.err.logs { "The log lines could not be read: " (e.message) } };
+        }
+        Some(Ok(page)) => page,
+    };
+    html! {
+        @if !page.group_found {
+            p.muted.logs { "The worker's log group " code { (page.group) } " does not exist yet: no run has logged." }
+        } @else if page.lines.is_empty() {
+            p.muted.logs { "No lines in " code { (page.group) } " from " (time(page.from)) " to " (time(page.to)) "." }
+        } @else {
+            table.logs {
+                tr { th { "Time" } th { "Run" } th { "Level" } th { "Line" } }
+                @for l in &page.lines {
+                    tr {
+                        td { (time(l.at)) }
+                        td { @if let Some(a) = l.attempt { (a) } }
+                        td class={ "level " (l.level) } { (l.level) }
+                        td.line {
+                            (l.message)
+                            @for (k, v) in &l.fields { " " span.field { (k) "=" (v) } }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = &page.cursor {
+            p { a.more href={ "/job/" (path_segment(job.id.as_str())) "?logs=" (path_segment(next)) "#logs" } { "Later lines…" } }
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,8 @@ button.danger{border-color:#a4262c;color:#a4262c}
 .Succeeded{background:#d7f0dd}.Failed{background:#f6d5d7}.Processing{background:#dbe8fb}.Deleted{background:#eee;color:#666}
 ol.timeline{list-style:none;padding:0}ol.timeline li{border-left:3px solid #8a94a6;margin:0 0 .6em .4em;padding:.1em .8em}
 .muted{color:#6b7385}
+table.logs td{font-family:ui-monospace,monospace;font-size:.9em}table.logs td.line{white-space:pre-wrap;word-break:break-word}
+table.logs .field{color:#6b7385}table.logs .level.WARN{color:#8a5a00}table.logs .level.ERROR{color:#a4262c}
 .bar{display:flex;height:.8em;min-width:8em;background:#e3e6eb;border-radius:3px;overflow:hidden}.bar span{display:block}
 .bar .Succeeded{background:#3f9c58}.bar .Failed{background:#c4424a}.bar .Deleted{background:#9aa1ad}
 "#;

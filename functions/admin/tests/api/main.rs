@@ -11,6 +11,7 @@ mod bulk;
 mod cost;
 mod jobs;
 mod keys;
+mod logs;
 mod openapi;
 mod pages;
 mod policy;

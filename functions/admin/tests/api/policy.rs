@@ -39,6 +39,7 @@ async fn policy_grants_exactly_what_the_admin_calls() {
         "/api/stats".to_owned(),
         "/api/jobs?state=failed".to_owned(),
         format!("/api/jobs/{failed}"),
+        format!("/api/jobs/{failed}/logs"),
         "/api/recurring".to_owned(),
         "/api/queues".to_owned(),
         "/".to_owned(),

@@ -49,7 +49,9 @@ impl Api {
 
     pub async fn with(options: Options) -> Self {
         let env = TestEnv::new().await;
-        let router = Admin::new(env.client.clone(), options).router();
+        let router = Admin::new(env.client.clone(), options)
+            .with_logs(env.run_logs())
+            .router();
         Api { env, router }
     }
 
