@@ -1134,6 +1134,37 @@ async fn dev_runs_the_demo_and_stops() {
         .find(|j| j["kind"] == "flaky")
         .unwrap();
     assert_eq!(flaky["attempt"], 3, "fails twice, then succeeds");
+    // Its runs' lines, shipped from the worker command's output to the
+    // emulator's CloudWatch Logs as Lambda would, read back by its id.
+    let flaky_id = flaky["id"].as_str().unwrap();
+    let text = ok(&hangar_on(&stack, &endpoint(), &["logs", flaky_id]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("job failed")).count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("#3") && l.contains("flaky job succeeded")),
+        "{text}"
+    );
+    let logs = json(&hangar_on(
+        &stack,
+        &endpoint(),
+        &["logs", flaky_id, "--json"],
+    ));
+    assert_eq!(
+        logs["group"],
+        format!("/aws/lambda/{stack}-worker"),
+        "{logs}"
+    );
+    assert_eq!(
+        logs["lines"].as_array().unwrap().len(),
+        lines.len(),
+        "{logs}"
+    );
     // The recurring job fired (every 30 s) at least once.
     let rec = json(&hangar_on(
         &stack,
@@ -1141,6 +1172,67 @@ async fn dev_runs_the_demo_and_stops() {
         &["recurring", "list", "--json"],
     ));
     assert!(rec[0]["last_job_id"].is_string(), "{rec}");
+}
+
+/// `hangar dev` with its own worker: the runs' lines are shipped from the
+/// process to the emulator's CloudWatch Logs, and `hangar logs` reads a
+/// demo job's; a job with no run has none.
+#[tokio::test]
+async fn dev_ships_its_workers_lines() {
+    let stack = format!("dev-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = tokio::task::spawn_blocking({
+        let stack = stack.clone();
+        move || {
+            hangar_on(
+                &stack,
+                &endpoint(),
+                &[
+                    "dev",
+                    "--for",
+                    "8s",
+                    "--tick",
+                    "1s",
+                    "--dashboard-port",
+                    &port,
+                ],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!("logs      /aws/lambda/{stack}-worker")),
+        "{text}"
+    );
+    let id_of_demo = |what: &str| {
+        text.lines()
+            .find(|l| l.starts_with("demo: ") && l.ends_with(what))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("no demo line ending {what:?}: {text}"))
+            .to_owned()
+    };
+    let hello = id_of_demo("hello, enqueued now");
+    let logs = ok(&hangar_on(&stack, &endpoint(), &["logs", &hello]));
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("#1") && l.contains("INFO") && l.contains("hello")),
+        "{logs}"
+    );
+    // The delayed one (in 10 s) has not run: no line is its.
+    let later = id_of_demo("hello, runs in 10 s");
+    let none = hangar_on(&stack, &endpoint(), &["logs", &later]);
+    assert_eq!(ok(&none), "");
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no lines in"),
+        "{none:?}"
+    );
 }
 
 #[tokio::test]

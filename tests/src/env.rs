@@ -183,13 +183,11 @@ impl TestEnv {
     pub async fn ship_logs(&self) -> (hangar::logs::Shipper, tracing::subscriber::DefaultGuard) {
         use tracing_subscriber::Layer;
         use tracing_subscriber::layer::SubscriberExt;
-        let shipper = hangar::logs::Shipper::start(
-            self.logs.clone(),
-            &self.config.worker_log_group(),
-            self.clock.clone(),
-        )
-        .await
-        .expect("the group and a stream are made");
+        let mut shipper = hangar::logs::Shipper::new(self.clock.clone());
+        shipper
+            .start(self.logs.clone(), &self.config.worker_log_group())
+            .await
+            .expect("the group and a stream are made");
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .json()

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use hangar::logs::{LineWriter, Shipper};
 use hangar::{Client, ContinueOn, NewJob, RecurringOptions, run};
 use hangar_worker::jobs::{Fail as FailJob, Flaky, Hello, Sleep};
 
@@ -82,8 +83,50 @@ fn free_port() -> Result<u16, Fail> {
     Ok(l.local_addr().map_err(|e| Fail::new(e.to_string()))?.port())
 }
 
+/// The process's lines, readable on standard error; and the worker's (its
+/// own lines, and those of the runs it makes) as JSON lines into
+/// `shipper`, as Lambda has them.
+fn init_tracing(shipper: &Shipper) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, filter};
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let worker_only = filter::dynamic_filter_fn(|meta, cx| {
+        meta.is_span()
+            || meta.target().starts_with("hangar::worker")
+            || (cx.lookup_current()).is_some_and(|s| s.scope().any(|s| s.name() == "hangar.run"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(env)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .without_time()
+                .with_writer(shipper.writer())
+                .with_filter(worker_only),
+        )
+        .try_init();
+}
+
+/// Echoes a worker process's output and ships each line.
+fn ship_output(
+    out: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    lines: LineWriter,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(out).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            eprintln!("{line}");
+            lines.send(&line);
+        }
+    })
+}
+
 pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
-    hangar::run::init_tracing();
+    let mut shipper = Shipper::new(std::sync::Arc::new(hangar::SystemClock));
+    init_tracing(&shipper);
     // 1. The emulator.
     let mut _emulator = None;
     let endpoint = match ctx.shared_endpoint() {
@@ -156,6 +199,18 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     config.queue_urls.extend(urls.iter().cloned());
     let queue_urls: Vec<String> = urls.iter().map(|(n, u)| format!("{n}={u}")).collect();
     let client = Client::new(&sdk, config.clone());
+    // The worker's lines go to its log group on the emulator, as Lambda
+    // would send them: `hangar logs` and the job page read them there.
+    let log_group = config.worker_log_group();
+    let shipping = shipper
+        .start(hangar::logs::LogsClient::new(&sdk), &log_group)
+        .await;
+    if let Err(e) = &shipping {
+        eprintln!(
+            "the worker's lines are not shipped to {log_group}: {}",
+            hangar::error::error_chain(e)
+        );
+    }
 
     // 3. The worker and the timer.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -167,6 +222,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     };
     let mut tasks = tokio::task::JoinSet::new();
     let mut child = None;
+    let mut outputs = Vec::new();
     let worker_desc = match &args.worker_cmd {
         Some(cmd) => {
             let mut c = tokio::process::Command::new("sh");
@@ -179,6 +235,10 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
                 .env("HANGAR_STACK", &config.stack)
                 .env("HANGAR_TABLE", &config.table)
                 .env("HANGAR_QUEUE_URLS", queue_urls.join(","))
+                // JSON lines, shipped as Lambda ships a function's output.
+                .env("HANGAR_LOG_FORMAT", "json")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 // Its own process group, so stopping reaches the command
                 // and not only the shell around it.
                 .process_group(0)
@@ -187,9 +247,12 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
                 c.env("AWS_ACCESS_KEY_ID", "test")
                     .env("AWS_SECRET_ACCESS_KEY", "test");
             }
-            let spawned = c
+            let mut spawned = c
                 .spawn()
                 .map_err(|e| Fail::new(format!("cannot start worker command {cmd:?}: {e}")))?;
+            let (out, err) = (spawned.stdout.take(), spawned.stderr.take());
+            outputs.extend(out.map(|o| ship_output(o, shipper.writer())));
+            outputs.extend(err.map(|e| ship_output(e, shipper.writer())));
             child = Some(spawned);
             format!("your worker: sh -c {cmd:?}")
         }
@@ -233,6 +296,9 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     }
     println!("  worker    {worker_desc}");
     println!("  timer     every {:?}", args.tick);
+    if shipping.is_ok() {
+        println!("  logs      {log_group} (the worker's lines: hangar logs <job id>)");
+    }
     println!("  dashboard http://127.0.0.1:{dashboard_port}/");
     println!();
     println!("In another terminal:");
@@ -293,6 +359,10 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
             let _ = c.kill().await;
         }
     }
+    for output in outputs {
+        let _ = output.await;
+    }
+    shipper.stop().await;
     // The emulator (if started here) stops when `_emulator` drops.
     Ok(())
 }

@@ -12,6 +12,7 @@ mod delete;
 mod dev;
 mod enqueue;
 mod jobs;
+mod logs;
 mod queue;
 mod recurring;
 mod requeue;
@@ -35,6 +36,9 @@ pub enum Command {
     Job(jobs::JobArgs),
     /// List jobs in a state, newest first.
     Jobs(jobs::JobsArgs),
+    /// The lines a job's runs logged, from the worker's CloudWatch Logs
+    /// group, oldest first.
+    Logs(logs::LogsArgs),
     /// Run a job again (from Failed, Succeeded, Deleted or Scheduled), or
     /// every job a filter lists.
     Requeue(requeue::RequeueArgs),
@@ -99,6 +103,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), Fail> {
         Command::Cron(cmd) => cron::run(cmd),
         Command::Dev(args) => dev::run(ctx, args).await,
         Command::Dashboard(args) => dashboard::run(ctx, args).await,
+        Command::Logs(args) => logs::run(ctx, args).await,
         command => {
             let client = ctx.client().await?;
             with_client(ctx, &client, command)
@@ -129,7 +134,7 @@ async fn with_client(ctx: &Ctx, client: &Client, command: Command) -> Result<(),
         Command::Concurrency(args) => concurrency::run(client, args).await,
         Command::Setup(args) => setup::run(ctx, client, args).await,
         Command::Worker(args) => worker::run(client, args).await,
-        Command::Cron(_) | Command::Dev(_) | Command::Dashboard(_) => {
+        Command::Cron(_) | Command::Dev(_) | Command::Dashboard(_) | Command::Logs(_) => {
             unreachable!("handled without a client")
         }
     }

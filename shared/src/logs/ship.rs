@@ -31,12 +31,15 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
-/// Ships lines to one stream of one group, until dropped or stopped.
+/// Ships lines to one stream of one group. Lines written before
+/// [`Shipper::start`] wait for it (a process's first lines, logged before
+/// the group can be reached).
 #[derive(Debug)]
 pub struct Shipper {
     tx: mpsc::UnboundedSender<Msg>,
+    rx: Option<mpsc::UnboundedReceiver<Msg>>,
     clock: SharedClock,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
     group: String,
     stream: String,
 }
@@ -53,9 +56,25 @@ pub fn lambda_stream_name(now: DateTime<Utc>) -> String {
 }
 
 impl Shipper {
-    /// Creates `group` (if missing) and a new stream in it, and starts
-    /// shipping.
-    pub async fn start(client: LogsClient, group: &str, clock: SharedClock) -> Result<Self> {
+    /// A shipper not yet started: its writer takes lines, which wait.
+    pub fn new(clock: SharedClock) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Shipper {
+            tx,
+            rx: Some(rx),
+            clock,
+            task: None,
+            group: String::new(),
+            stream: String::new(),
+        }
+    }
+
+    /// Creates `group` (if missing) and a new stream in it, and ships
+    /// the lines written so far and from now on.
+    pub async fn start(&mut self, client: LogsClient, group: &str) -> Result<()> {
+        let Some(rx) = self.rx.take() else {
+            return Ok(());
+        };
         match client.create_log_group().log_group_name(group).send().await {
             Ok(_) => {}
             Err(e)
@@ -63,7 +82,7 @@ impl Shipper {
                     .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
             Err(e) => return Err(Error::aws("CloudWatch Logs", "CreateLogGroup", e)),
         }
-        let stream = lambda_stream_name(clock.now());
+        let stream = lambda_stream_name(self.clock.now());
         client
             .create_log_stream()
             .log_group_name(group)
@@ -71,15 +90,15 @@ impl Shipper {
             .send()
             .await
             .map_err(|e| Error::aws("CloudWatch Logs", "CreateLogStream", e))?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(ship(client, group.to_owned(), stream.clone(), rx));
-        Ok(Shipper {
-            tx,
-            clock,
-            task,
-            group: group.to_owned(),
-            stream,
-        })
+        self.task = Some(tokio::spawn(ship(
+            client,
+            group.to_owned(),
+            stream.clone(),
+            rx,
+        )));
+        self.group = group.to_owned();
+        self.stream = stream;
+        Ok(())
     }
 
     pub fn group(&self) -> &str {
@@ -92,11 +111,7 @@ impl Shipper {
 
     /// Ships `line` (without its newline), stamped now.
     pub fn send(&self, line: &str) {
-        let line = line.trim_end_matches(['\n', '\r']);
-        if !line.is_empty() {
-            let at = self.clock.now().timestamp_millis();
-            let _ = self.tx.send(Msg::Line(at, truncate(line).to_owned()));
-        }
+        self.writer().send(line);
     }
 
     /// A `tracing` writer: each line written through it is shipped.
@@ -108,8 +123,11 @@ impl Shipper {
     }
 
     /// Returns once every line sent so far has been shipped (or its
-    /// request failed).
+    /// request failed); at once if not started.
     pub async fn flush(&self) {
+        if self.task.is_none() {
+            return;
+        }
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).is_ok() {
             let _ = done.await;
@@ -119,7 +137,9 @@ impl Shipper {
     /// Ships what is left and stops.
     pub async fn stop(self) {
         self.flush().await;
-        self.task.abort();
+        if let Some(task) = self.task {
+            task.abort();
+        }
     }
 }
 
@@ -214,6 +234,18 @@ pub struct LineBuf {
     writer: LineWriter,
 }
 
+impl LineWriter {
+    /// Ships `line` (without its newline), stamped now: a line written
+    /// around `tracing` (a worker process's output).
+    pub fn send(&self, line: &str) {
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            let at = self.clock.now().timestamp_millis();
+            let _ = self.tx.send(Msg::Line(at, truncate(line).to_owned()));
+        }
+    }
+}
+
 impl std::io::Write for LineBuf {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(buf);
@@ -226,14 +258,8 @@ impl std::io::Write for LineBuf {
 
 impl Drop for LineBuf {
     fn drop(&mut self) {
-        let at = self.writer.clock.now().timestamp_millis();
         for line in String::from_utf8_lossy(&self.buf).lines() {
-            if !line.trim().is_empty() {
-                let _ = self
-                    .writer
-                    .tx
-                    .send(Msg::Line(at, truncate(line).to_owned()));
-            }
+            self.writer.send(line);
         }
     }
 }

@@ -62,7 +62,7 @@ impl From<&LogLine> for LogLineJson {
 }
 
 impl LogsJson {
-    pub(crate) fn new(job: &JobRecord, page: &LogPage) -> Self {
+    pub fn new(job: &JobRecord, page: &LogPage) -> Self {
         LogsJson {
             job: job.id.to_string(),
             group: page.group.clone(),
