@@ -120,6 +120,15 @@ impl RunLogs {
         let (from, to, mut token) = match cursor {
             Some(c) => {
                 let (from, to, token) = parse_cursor(c)?;
+                // A page's cursor keeps the window it was read over, which
+                // lies in the job's (the window only grows while it runs).
+                let (first, last) = window(job, now);
+                if from < first || to > last {
+                    return Err(Error::invalid(
+                        "log cursor",
+                        format!("{c:?} is not a cursor of job {}'s lines", job.id),
+                    ));
+                }
                 (from, to, Some(token))
             }
             None => {
@@ -156,6 +165,17 @@ impl RunLogs {
                 {
                     page.group_found = false;
                     return Ok(page);
+                }
+                // A token CloudWatch does not take (not one it gave).
+                Err(e)
+                    if cursor.is_some()
+                        && e.as_service_error()
+                            .is_some_and(|s| s.is_invalid_parameter_exception()) =>
+                {
+                    return Err(Error::invalid(
+                        "log cursor",
+                        "CloudWatch Logs refused it: not a cursor a page gave".to_owned(),
+                    ));
                 }
                 Err(e) => return Err(Error::aws("CloudWatch Logs", "FilterLogEvents", e)),
             };

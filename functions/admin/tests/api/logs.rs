@@ -73,6 +73,12 @@ async fn a_jobs_lines_through_the_api_and_on_its_page() {
     let (status, v) = api.get(&format!("/api/jobs/{id}/logs?cursor=x")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert!(error_of(&v).contains("log cursor"), "{v}");
+    // Shaped like one, but not a token CloudWatch gave.
+    let (status, v) = api
+        .get(&format!("/api/jobs/{id}/logs?cursor=1000.2000.nope"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(error_of(&v).contains("log cursor"), "{v}");
     let (status, _) = api.get("/api/jobs/nope/logs").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
