@@ -4,8 +4,8 @@
 //! opens a Failed job whose arguments hold markup, sees it shown as text
 //! with nothing run, requeues it from its page (confirming the dialog) and
 //! sees it succeed; finds a job with the search box; follows a running
-//! job's progress without a reload; opens the Retries view from the
-//! navigation. Screenshots go to target/screenshots (and to docs/ with
+//! job's progress without a reload; reads a job's log lines, page by
+//! page; opens the Retries view from the navigation. Screenshots go to target/screenshots (and to docs/ with
 //! HANGAR_UPDATE_SCREENSHOTS=1).
 
 use std::sync::Arc;
@@ -544,6 +544,92 @@ async fn a_running_job_s_page_shows_its_progress_live() {
     assert_eq!(
         browser.js("return window.hangarMark || null").await,
         Value::Null
+    );
+    browser.quit().await;
+}
+
+/// A job's page lists the lines its runs logged, shipped to the worker's
+/// log group as Lambda would: as text (a line's markup shown, not run),
+/// oldest first, and the next page through "Later lines…".
+#[tokio::test]
+async fn a_jobs_page_shows_its_runs_lines() {
+    let env = TestEnv::new().await;
+    let (shipper, _guard) = env.ship_logs().await;
+    let poller = env.poller(Registry::new().raw("import", |args, _| async move {
+        tracing::warn!(
+            file = "a.csv",
+            "row 1: <img src=x onerror=\"window.hacked=1\">"
+        );
+        for i in 0..args["rows"].as_u64().unwrap() {
+            tracing::info!(i, "imported");
+        }
+        Ok::<_, hangar::JobFailure>(())
+    }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("import", json!({"rows": 104})))
+        .await
+        .unwrap();
+    env.drive_to(&poller, &id, State::Succeeded, Duration::from_secs(15))
+        .await;
+    shipper.flush().await;
+    let base = serve(&env).await;
+    let browser = Browser::start().await;
+    browser.go(&format!("{base}/job/{id}")).await;
+    let rows = || async {
+        let v = browser
+            .js("return [...document.querySelectorAll('table.logs tr')].slice(1).map(r => [...r.cells].slice(1).map(c => c.textContent))")
+            .await;
+        serde_json::from_value::<Vec<Vec<String>>>(v).unwrap()
+    };
+    let first = rows().await;
+    assert_eq!(first.len(), hangar::logs::MAX_LINES, "{first:?}");
+    assert_eq!(
+        first[0],
+        [
+            "1",
+            "WARN",
+            "row 1: <img src=x onerror=\"window.hacked=1\"> file=a.csv"
+        ]
+    );
+    assert_eq!(first[1], ["1", "INFO", "imported i=0"]);
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('table.logs img').length")
+            .await,
+        json!(0)
+    );
+    assert_eq!(
+        browser.js("return window.hacked || null").await,
+        Value::Null
+    );
+    browser.screenshot("dashboard-logs.png").await;
+    browser.click("a.more").await;
+    let started = std::time::Instant::now();
+    let second = loop {
+        let rows = rows().await;
+        if rows.len() < hangar::logs::MAX_LINES {
+            break rows;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no next page");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let second: Vec<&str> = second.iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(
+        second,
+        [
+            "imported i=99",
+            "imported i=100",
+            "imported i=101",
+            "imported i=102",
+            "imported i=103"
+        ]
+    );
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('a.more').length")
+            .await,
+        json!(0)
     );
     browser.quit().await;
 }
