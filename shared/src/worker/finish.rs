@@ -103,8 +103,10 @@ impl Worker {
                     fut = filter.around(&ctx, fut);
                 }
                 // The run's span: its job, and a link to the trace the job
-                // was created in.
-                let span = tracing::info_span!(
+                // was created in. At level ERROR so that it is on whenever
+                // any line is: the job's id is on every line the run logs,
+                // however `RUST_LOG` filters the library's own (`warn`).
+                let span = tracing::error_span!(
                     "hangar.run",
                     job = %job.id,
                     kind = %job.kind,

@@ -9,7 +9,9 @@
 //! `args.fail` is true or its attempt is at most `args.fail_first`, and
 //! else returns what `hangar_sim::mix::result_of` makes of its run. Lines
 //! are short single writes to a file opened for appending, so processes do
-//! not interleave them.
+//! not interleave them. Each run also logs `ledger run started` through
+//! `tracing` (JSON lines with `HANGAR_LOG_FORMAT=json`), which the soak
+//! ships to the stack's worker log group and finds by the job's id.
 
 use std::io::Write;
 use std::time::Duration;
@@ -40,6 +42,8 @@ async fn main() -> Result<(), hangar::run::BoxError> {
                 )?;
             }
             let ms = args["ms"].as_u64().unwrap_or(0);
+            // Inside the run's span: found by the job's id in the logs.
+            tracing::info!(ms, "ledger run started");
             tokio::time::sleep(Duration::from_millis(ms)).await;
             let fails = args["fail"].as_bool().unwrap_or(false)
                 || u64::from(ctx.attempt()) <= args["fail_first"].as_u64().unwrap_or(0);

@@ -31,7 +31,88 @@ pub(super) async fn check(
         // One machine, one clock.
         skew_ms: 0,
     };
-    promises::check(plan, jobs, &runs, &observed).await
+    let mut report = promises::check(plan, jobs, &runs, &observed).await;
+    check_logs(stack, jobs, &runs, &mut report).await;
+    report
+}
+
+/// Jobs whose log lines are read back: a sample, the ones with the most
+/// runs first.
+const LOG_SAMPLE: usize = 25;
+
+/// A run's line is found by its job's id in the worker log group: for a
+/// sample of jobs, every run that ended has its `ledger run started` line
+/// (logged before its end), with its attempt, and no line names an attempt
+/// that never started.
+async fn check_logs(
+    stack: &Stack,
+    jobs: &HashMap<JobId, JobRecord>,
+    runs: &[Run],
+    report: &mut Report,
+) {
+    let ended: HashSet<(JobId, u32)> = read_lines(&stack.ledger)
+        .iter()
+        .filter_map(|l| {
+            let job = JobId::parse(l["job"].as_str()?).ok()?;
+            Some((job, l["attempt"].as_u64()? as u32))
+        })
+        .collect();
+    let mut by_job: HashMap<&JobId, Vec<u32>> = HashMap::new();
+    for r in runs {
+        by_job.entry(&r.job).or_default().push(r.attempt);
+    }
+    let mut sample: Vec<(&JobId, &Vec<u32>)> = by_job.iter().map(|(j, a)| (*j, a)).collect();
+    sample.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    sample.truncate(LOG_SAMPLE);
+    let logs = stack.env.run_logs();
+    let (mut read, mut found) = (0, 0);
+    for (id, started) in sample {
+        let Some(job) = jobs.get(id) else { continue };
+        let mut seen = HashSet::new();
+        let mut cursor = None;
+        loop {
+            let page = match logs.read(job, chrono::Utc::now(), cursor.as_deref()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    report
+                        .violations
+                        .push(format!("log lines of {id} not read: {e}"));
+                    break;
+                }
+            };
+            for line in page
+                .lines
+                .iter()
+                .filter(|l| l.message == "ledger run started")
+            {
+                seen.extend(line.attempt.map(|a| a as u32));
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        read += 1;
+        found += seen.len();
+        for attempt in started
+            .iter()
+            .filter(|a| ended.contains(&((*id).clone(), **a)))
+        {
+            if !seen.contains(attempt) {
+                report.violations.push(format!(
+                    "run {attempt} of {id} ended, but its log line is not found"
+                ));
+            }
+        }
+        for attempt in seen.iter().filter(|a| !started.contains(a)) {
+            report.violations.push(format!(
+                "a log line of {id} names run {attempt}, which never started"
+            ));
+        }
+    }
+    report.text.push_str(&format!(
+        "\nlog lines: {found} runs found by job id, of {read} jobs read"
+    ));
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {

@@ -5,7 +5,9 @@
 //! (the `soak` binary).
 //!
 //! Workers are `ledger-worker` processes (their runs go to a ledger:
-//! start lines, and end lines with the outcome), pointed at the proxy. The
+//! start lines, and end lines with the outcome), pointed at the proxy;
+//! their output is shipped to the stack's worker log group as Lambda
+//! ships a function's, and the check reads a sample of jobs' lines back. The
 //! timer ticks in this process, through the proxy too, with a 15 s grace
 //! period so that repairs happen within the run.
 //!

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead};
 
 use hangar::{Batch, Client, JobId, JobRecord, State, Timer};
 use tokio::task::JoinHandle;
@@ -35,6 +36,9 @@ pub(super) struct Stack {
     /// The workers' start lines of their runs.
     pub(super) starts: PathBuf,
     workers: Arc<tokio::sync::Mutex<Workers>>,
+    /// The workers' output, shipped to the stack's worker log group as
+    /// Lambda ships a function's.
+    shipper: Option<hangar::logs::Shipper>,
     stop: Arc<AtomicBool>,
     /// Stops the timer, which runs on through the drain: a wake-up lost
     /// near the end is repaired as in any stack.
@@ -65,10 +69,17 @@ impl Stack {
         let dir = std::env::temp_dir().join(format!("hangar-soak-{}", env.config.stack));
         std::fs::create_dir_all(&dir).unwrap();
         let (ledger, starts) = (dir.join("ledger.jsonl"), dir.join("starts.jsonl"));
+        let mut shipper = hangar::logs::Shipper::new(env.clock.clone());
+        shipper
+            .start(env.logs.clone(), &env.config.worker_log_group())
+            .await
+            .expect("the worker log group is made");
         let workers = Workers {
             env: worker_env(&env, &proxy, &ledger, &starts),
             children: Vec::new(),
             kills: Vec::new(),
+            lines: shipper.writer(),
+            outputs: Vec::new(),
         };
         let workers = Arc::new(tokio::sync::Mutex::new(workers));
         for _ in 0..WORKERS {
@@ -97,6 +108,7 @@ impl Stack {
             ledger,
             starts,
             workers,
+            shipper: Some(shipper),
             stop,
             timer_stop,
             skipped,
@@ -209,7 +221,11 @@ impl Stack {
         self.drain().await;
         self.timer_stop.store(true, Ordering::SeqCst);
         let _ = timer.await;
-        self.workers.lock().await.stop().await
+        let kills = self.workers.lock().await.stop().await;
+        if let Some(shipper) = self.shipper.take() {
+            shipper.stop().await;
+        }
+        kills
     }
 
     /// Lets the workers take what is still in flight (a killed worker's
@@ -412,6 +428,9 @@ struct Workers {
     children: Vec<tokio::process::Child>,
     /// Process id and time (epoch ms) of each kill.
     kills: Vec<(u32, i64)>,
+    /// Where their output goes, and the tasks reading it.
+    lines: hangar::logs::LineWriter,
+    outputs: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -419,11 +438,39 @@ impl Workers {
         // Built beside the soak's binary (same package).
         let exe = std::env::current_exe().expect("this binary's path");
         let worker = exe.with_file_name("ledger-worker");
-        let child = tokio::process::Command::new(worker)
+        let mut child = tokio::process::Command::new(worker)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("HANGAR_LOG_FORMAT", "json")
+            // The runs' lines the check reads, and the library's warnings
+            // only: the job's id is on a run's lines whatever the level of
+            // the library's own.
+            .env("RUST_LOG", "warn,ledger_worker=info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("a ledger worker starts");
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = self.lines.clone();
+            self.outputs.push(tokio::spawn(async move {
+                let mut reader = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.send(&line);
+                }
+            }));
+        }
         self.children.push(child);
     }
 
@@ -457,6 +504,10 @@ impl Workers {
             {
                 let _ = child.start_kill();
             }
+        }
+        // Their output to its end: every line shipped.
+        for output in self.outputs.drain(..) {
+            let _ = output.await;
         }
         self.kills.clone()
     }
