@@ -176,6 +176,55 @@ async fn cost_tagged() {
     assert_eq!((per.table_wru, per.index_wru), (5.0, 5.0), "{per:?}");
 }
 
+/// A job that logs 100 lines, shipped to the worker's log group as Lambda
+/// ships them: fire-and-forget's 6 units, no write per line; reading
+/// them back is `FilterLogEvents` requests and no DynamoDB unit.
+#[tokio::test]
+async fn cost_log_lines() {
+    let env = metered_env(None).await;
+    let (shipper, _guard) = env.ship_logs().await;
+    let runs = Runs::default();
+    let poller = env.poller(registry(&runs).raw("chatty", |_, _| async {
+        for i in 0..100 {
+            tracing::info!(i, "a line");
+        }
+        Ok::<_, hangar::JobFailure>(())
+    }));
+    let start = env.meter_start().await;
+    let mut ids = Vec::new();
+    for n in 0..N {
+        let job = hangar::NewJob::new("chatty", serde_json::json!({ "n": n }));
+        ids.push(env.client.enqueue(job).await.unwrap());
+    }
+    for id in &ids {
+        env.drive_to(
+            &poller,
+            id,
+            hangar::State::Succeeded,
+            Duration::from_secs(15),
+        )
+        .await;
+    }
+    shipper.flush().await;
+    let job = env.job(&ids[0]).await;
+    env.calls.reset();
+    let page = env.run_logs().read(&job, Utc::now(), None).await.unwrap();
+    assert_eq!(page.lines.len(), 100);
+    // (A line logged since would be shipped meanwhile: not a read's.)
+    let calls: Vec<String> = (env.calls.counts().into_keys())
+        .filter(|op| op != "PutLogEvents")
+        .collect();
+    assert_eq!(calls, ["FilterLogEvents"]);
+    let bill = env.bill(&start).await;
+    let per = report(
+        "a job logging 100 lines (read back: FilterLogEvents only)",
+        &bill,
+        N,
+        6.0,
+    );
+    assert_eq!((per.table_wru, per.index_wru), (3.0, 3.0), "{per:?}");
+}
+
 /// A creation refused by a unique key whose job waits: the key's
 /// conditional write is refused (1 unit) and the holder is read; no job is
 /// written and nothing is sent.
