@@ -471,11 +471,15 @@ async fn dashboard_in_a_real_browser() {
 async fn a_running_job_s_page_shows_its_progress_live() {
     let env = TestEnv::new().await;
     let go = Arc::new(tokio::sync::Notify::new());
+    // The run reports once the page shows it running (a loaded machine
+    // can take longer than a report's wait to open the page).
+    let shown = Arc::new(tokio::sync::Notify::new());
     let poller = env.poller(Registry::new().raw("export", {
-        let go = go.clone();
+        let (go, shown) = (go.clone(), shown.clone());
         move |_, ctx| {
-            let go = go.clone();
+            let (go, shown) = (go.clone(), shown.clone());
             async move {
+                shown.notified().await;
                 tokio::time::sleep(hangar::handler::PROGRESS_EVERY).await;
                 ctx.progress(0.4, "exported 400 of 1000 rows").await?;
                 go.notified().await;
@@ -492,6 +496,9 @@ async fn a_running_job_s_page_shows_its_progress_live() {
         let poller = poller.clone();
         async move { poller.poll_once().await }
     });
+    while env.job(&id).await.state != State::Processing {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let base = serve(&env).await;
     let browser = Browser::start().await;
     browser.go(&format!("{base}/job/{id}")).await;
@@ -504,6 +511,7 @@ async fn a_running_job_s_page_shows_its_progress_live() {
     assert_eq!(said().await, "not reported");
     // Marks this page: a reload would lose the mark.
     browser.js("window.hangarMark = 1; return null").await;
+    shown.notify_one();
     let started = std::time::Instant::now();
     while said().await != "40% exported 400 of 1000 rows" {
         assert!(
