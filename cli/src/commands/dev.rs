@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use hangar::logs::{LineWriter, Shipper};
+use hangar::logs::Shipper;
 use hangar::{Client, ContinueOn, NewJob, RecurringOptions, run};
 use hangar_worker::jobs::{Fail as FailJob, Flaky, Hello, Sleep};
 
@@ -107,21 +107,6 @@ fn init_tracing(shipper: &Shipper) {
                 .with_filter(worker_only),
         )
         .try_init();
-}
-
-/// Echoes a worker process's output and ships each line.
-fn ship_output(
-    out: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    lines: LineWriter,
-) -> tokio::task::JoinHandle<()> {
-    use tokio::io::AsyncBufReadExt;
-    tokio::spawn(async move {
-        let mut reader = tokio::io::BufReader::new(out).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
-            eprintln!("{line}");
-            lines.send(&line);
-        }
-    })
 }
 
 pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
@@ -251,8 +236,8 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
                 .spawn()
                 .map_err(|e| Fail::new(format!("cannot start worker command {cmd:?}: {e}")))?;
             let (out, err) = (spawned.stdout.take(), spawned.stderr.take());
-            outputs.extend(out.map(|o| ship_output(o, shipper.writer())));
-            outputs.extend(err.map(|e| ship_output(e, shipper.writer())));
+            outputs.extend(out.map(|o| tokio::spawn(shipper.writer().ship_output(o, true))));
+            outputs.extend(err.map(|e| tokio::spawn(shipper.writer().ship_output(e, true))));
             child = Some(spawned);
             format!("your worker: sh -c {cmd:?}")
         }
@@ -278,7 +263,9 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
         .port();
     let mut options = hangar_admin::local_options(dashboard_port);
     options.read_only |= args.read_only;
-    let router = hangar_admin::Admin::new(client.clone(), options).router();
+    let router = hangar_admin::Admin::new(client.clone(), options)
+        .with_logs(hangar::logs::RunLogs::new(&sdk, &log_group))
+        .router();
     let stop = stopped();
     tasks.spawn(async move {
         if let Err(e) = hangar_admin::serve(router, listener, stop).await {

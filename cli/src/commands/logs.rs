@@ -57,7 +57,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<(), Fail> {
             .map(|p| hangar_admin::api::LogsJson::new(&job, p))
             .collect();
         match &json[..] {
-            [one] => Out::json(one),
+            [one] if !args.all => Out::json(one),
             all => Out::json(&all),
         }
     }
@@ -75,7 +75,9 @@ fn print_page(page: &LogPage) {
         );
         return;
     }
-    if page.lines.is_empty() {
+    if page.lines.is_empty() && page.cursor.is_some() {
+        eprintln!("none found yet: the search stopped part way through the window");
+    } else if page.lines.is_empty() {
         eprintln!(
             "no lines in {} from {} to {}",
             page.group,

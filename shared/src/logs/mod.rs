@@ -122,14 +122,18 @@ impl RunLogs {
                 let (from, to, token) = parse_cursor(c)?;
                 // A page's cursor keeps the window it was read over, which
                 // lies in the job's (the window only grows while it runs).
+                // (A job that ended since, or a clock behind the one
+                // that made the cursor, ends it sooner: its end is kept
+                // within the job's.)
                 let (first, last) = window(job, now);
-                if from < first || to > last {
+                let ms = |t: DateTime<Utc>| t.timestamp_millis();
+                if ms(from) < ms(first) || ms(from) > ms(last) {
                     return Err(Error::invalid(
                         "log cursor",
                         format!("{c:?} is not a cursor of job {}'s lines", job.id),
                     ));
                 }
-                (from, to, Some(token))
+                (from, to.min(last).max(from), Some(token))
             }
             None => {
                 let (from, to) = window(job, now);
@@ -202,16 +206,32 @@ impl RunLogs {
     }
 }
 
-/// The window a job's lines fall in: from its creation to its last change
-/// (now, while it is not final), widened by [`MARGIN`] each way.
+/// The window a job's lines fall in: from its first run (its creation,
+/// until it runs: a job scheduled days ahead is not searched over those
+/// days) to its last change (now, while it is not final), widened by
+/// [`MARGIN`] each way.
 pub fn window(job: &JobRecord, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let margin = chrono::Duration::from_std(MARGIN).expect("a minute");
+    let first = (job.history.iter())
+        .find(|e| e.state == crate::state::State::Processing)
+        .map_or(job.created_at, |e| e.at);
     let last = if job.state.is_final() {
         job.history.last().map_or(job.updated_at, |e| e.at)
     } else {
         now
     };
-    (job.created_at - margin, last.max(job.created_at) + margin)
+    (first - margin, last.max(first) + margin)
+}
+
+/// `text` holds `id` as a whole: not as a part of a longer id (`B.1` in
+/// `B.10`).
+fn holds_id(text: &str, id: &str) -> bool {
+    let in_id = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    text.match_indices(id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        !before.is_some_and(in_id) && !after.is_some_and(in_id)
+    })
 }
 
 fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, DateTime<Utc>, String)> {
@@ -251,7 +271,7 @@ pub fn parse_line(id: &str, at: DateTime<Utc>, stream: &str, message: &str) -> O
         stream: stream.to_owned(),
     };
     let Ok(Value::Object(line)) = serde_json::from_str::<Value>(text) else {
-        return text.contains(id).then(plain);
+        return holds_id(text, id).then(plain);
     };
     let names =
         |o: Option<&Value>| o.and_then(|o| o.get("job")).and_then(Value::as_str) == Some(id);

@@ -1,8 +1,8 @@
 //! A local worker's lines, shipped to CloudWatch Logs as Lambda ships a
 //! function's: one stream per process in the function's group, named as
 //! Lambda names an execution environment's, each line an event stamped
-//! when it was written. Lines go in batches (`PutLogEvents`, at most one a
-//! second), never one request per line.
+//! when it was written. Lines go in batches (`PutLogEvents` about once a
+//! second, sooner when a batch fills), never one request per line.
 //!
 //! [`Shipper::writer`] is a `tracing` writer (for a JSON layer);
 //! [`Shipper::send`] takes a line written anywhere else (a worker
@@ -204,12 +204,20 @@ async fn ship(
                 .set_log_events(Some(events.collect()))
                 .send()
                 .await;
-            if let Err(e) = put
+            // Said once: a warning per batch would be shipped too.
+            let refused = match put {
+                Ok(answer) => answer.rejected_log_events_info().map(|r| format!("{r:?}")),
+                Err(e) => Some(crate::error::error_chain(&Error::aws(
+                    "CloudWatch Logs",
+                    "PutLogEvents",
+                    e,
+                ))),
+            };
+            if let Some(why) = refused
                 && !warned
             {
                 warned = true;
-                let e = Error::aws("CloudWatch Logs", "PutLogEvents", e);
-                tracing::warn!(group, stream, error = %crate::error::error_chain(&e), "lines not shipped");
+                tracing::warn!(group, stream, why, "lines not shipped");
             }
         }
         for ack in acks {
@@ -242,6 +250,33 @@ impl LineWriter {
         if !line.trim().is_empty() {
             let at = self.clock.now().timestamp_millis();
             let _ = self.tx.send(Msg::Line(at, truncate(line).to_owned()));
+        }
+    }
+}
+
+impl LineWriter {
+    /// Ships each line `out` gives until it ends (a worker process's
+    /// output, as Lambda ships a function's), echoing it to standard
+    /// error when `echo`. Bytes that are not UTF-8 are replaced, not a
+    /// reason to stop reading (a process whose output is no longer read
+    /// fails its next write).
+    pub async fn ship_output(self, out: impl tokio::io::AsyncRead + Unpin, echo: bool) {
+        use tokio::io::AsyncBufReadExt;
+        let mut reader = tokio::io::BufReader::new(out);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if echo {
+                        eprintln!("{line}");
+                    }
+                    self.send(line);
+                }
+            }
         }
     }
 }

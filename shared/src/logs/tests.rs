@@ -51,6 +51,11 @@ fn a_plain_line_is_kept_whole_when_it_holds_the_id() {
     assert_eq!(got.message, "println from j1");
     assert_eq!(got.level, "");
     assert_eq!(parse_line("j1", at(), "s", "REPORT RequestId: 1"), None);
+    // Only the id as a whole: not batch member B.10's line on B.1's page.
+    assert_eq!(parse_line("B.1", at(), "s", "println from B.10"), None);
+    assert_eq!(parse_line("B.1", at(), "s", "xB.1 done"), None);
+    assert!(parse_line("B.1", at(), "s", "B.1 done").is_some());
+    assert!(parse_line("B.1", at(), "s", "job=\"B.1\"").is_some());
 }
 
 #[test]
@@ -70,6 +75,13 @@ fn the_window_runs_from_creation_to_the_last_change_of_a_final_job() {
     let (from, to) = window(&job, later);
     assert_eq!(from, created - chrono::Duration::minutes(1));
     assert_eq!(to, later + chrono::Duration::minutes(1));
+    // Run an hour after its creation: from its run.
+    let ran = created + chrono::Duration::hours(1);
+    job.history
+        .push(HistoryEntry::new(State::Processing, ran, None));
+    let (from, _) = window(&job, ran);
+    assert_eq!(from, ran - chrono::Duration::minutes(1));
+    job.history.truncate(1);
     // Final: up to its last entry, whatever now is.
     job.state = State::Succeeded;
     let done = created + chrono::Duration::minutes(2);

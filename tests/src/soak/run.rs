@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncRead};
 
 use hangar::{Batch, Client, JobId, JobRecord, State, Timer};
 use tokio::task::JoinHandle;
@@ -450,27 +449,9 @@ impl Workers {
             .kill_on_drop(true)
             .spawn()
             .expect("a ledger worker starts");
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let lines = self.lines.clone();
-            self.outputs.push(tokio::spawn(async move {
-                let mut reader = tokio::io::BufReader::new(out).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    lines.send(&line);
-                }
-            }));
-        }
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        (self.outputs).extend(out.map(|o| tokio::spawn(self.lines.clone().ship_output(o, false))));
+        (self.outputs).extend(err.map(|e| tokio::spawn(self.lines.clone().ship_output(e, false))));
         self.children.push(child);
     }
 

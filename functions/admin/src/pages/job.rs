@@ -33,9 +33,11 @@ pub(super) async fn job_page(
             .get(&id)
             .await?
             .ok_or(hangar::Error::NotFound { id: id.clone() })?;
-        // A job that never ran has no lines (but a malformed request's
-        // Failed job: the worker's line about it): no request for them.
-        let logs = match job.attempt > 0 || job.state == JobState::Failed || q.logs.is_some() {
+        // A job waiting for its time or its parent has no lines yet: no
+        // request for them. (One Enqueued may: parked, put back.)
+        let waiting = job.attempt == 0
+            && matches!(job.state, JobState::Scheduled | JobState::Awaiting);
+        let logs = match !waiting || q.logs.is_some() {
             true => Some(crate::api::logs::page(&admin, &job, q.logs.as_deref()).await),
             false => None,
         };
@@ -174,6 +176,8 @@ fn log_lines(job: &hangar::JobRecord, logs: Option<Result<LogPage, ApiError>>) -
     html! {
         @if !page.group_found {
             p.muted.logs { "The worker's log group " code { (page.group) } " does not exist yet: no run has logged." }
+        } @else if page.lines.is_empty() && page.cursor.is_some() {
+            p.muted.logs { "None found yet: the search of " code { (page.group) } " stopped part way through the window." }
         } @else if page.lines.is_empty() {
             p.muted.logs { "No lines in " code { (page.group) } " from " (time(page.from)) " to " (time(page.to)) "." }
         } @else {

@@ -88,9 +88,12 @@ async fn a_jobs_lines_through_the_api_and_on_its_page() {
 }
 
 #[tokio::test]
-async fn a_job_that_never_ran_reads_no_logs_for_its_page() {
+async fn a_job_waiting_for_its_time_reads_no_logs_for_its_page() {
     let api = Api::new().await;
-    let id = api.enqueued().await;
+    let id = (api.env.client)
+        .schedule(NewJob::new("report", json!({})), Duration::from_secs(3600))
+        .await
+        .unwrap();
     api.env.calls.reset();
     let (status, html) = get(&api.router, &format!("/job/{id}")).await;
     assert_eq!(status, StatusCode::OK);
