@@ -611,6 +611,9 @@ async fn a_jobs_page_shows_its_runs_lines() {
         browser.js("return window.hacked || null").await,
         Value::Null
     );
+    browser
+        .js("document.getElementById('logs').scrollIntoView(); return null")
+        .await;
     browser.screenshot("dashboard-logs.png").await;
     browser.click("a.more").await;
     let started = std::time::Instant::now();
