@@ -37,16 +37,49 @@ pub fn in_lambda() -> bool {
 /// panic message is stored with its job anyway), and an error that stops
 /// the function is logged by [`exit_on_error`].
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let registry = tracing_subscriber::registry().with(log_filter());
     if in_lambda() || json_lines() {
-        if builder.json().without_time().try_init().is_ok() {
+        if registry
+            .with(lambda_lines(std::io::stdout))
+            .try_init()
+            .is_ok()
+        {
             std::panic::set_hook(Box::new(log_panic));
         }
     } else {
-        let _ = builder.with_writer(std::io::stderr).try_init();
+        let _ = registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init();
     }
+}
+
+/// The lines a process logs: `RUST_LOG`, default `info`.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Lines as the functions write them in Lambda: JSON, without a time
+/// (CloudWatch stamps each line), to `writer`. A run's lines carry its
+/// `hangar.run` span, and so its job's id (see `logs`, which finds them).
+pub fn lambda_lines<S, W>(
+    writer: W,
+) -> tracing_subscriber::fmt::Layer<
+    S,
+    tracing_subscriber::fmt::format::JsonFields,
+    tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json, ()>,
+    W,
+>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .without_time()
+        .with_writer(writer)
 }
 
 /// `HANGAR_LOG_FORMAT=json`: log as in Lambda.

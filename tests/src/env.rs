@@ -189,10 +189,7 @@ impl TestEnv {
             .await
             .expect("the group and a stream are made");
         let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .without_time()
-                .with_writer(shipper.writer())
+            hangar::run::lambda_lines(shipper.writer())
                 .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
         );
         (shipper, tracing::subscriber::set_default(subscriber))

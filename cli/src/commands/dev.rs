@@ -89,23 +89,16 @@ fn free_port() -> Result<u16, Fail> {
 fn init_tracing(shipper: &Shipper) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer, filter};
-    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::{Layer, filter};
     let worker_only = filter::dynamic_filter_fn(|meta, cx| {
         meta.is_span()
             || meta.target().starts_with("hangar::worker")
             || (cx.lookup_current()).is_some_and(|s| s.scope().any(|s| s.name() == "hangar.run"))
     });
     let _ = tracing_subscriber::registry()
-        .with(env)
+        .with(run::log_filter())
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .without_time()
-                .with_writer(shipper.writer())
-                .with_filter(worker_only),
-        )
+        .with(run::lambda_lines(shipper.writer()).with_filter(worker_only))
         .try_init();
 }
 
