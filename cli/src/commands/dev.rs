@@ -180,9 +180,8 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     // The worker's lines go to its log group on the emulator, as Lambda
     // would send them: `hangar logs` and the job page read them there.
     let log_group = config.worker_log_group();
-    let shipping = shipper
-        .start(hangar::logs::LogsClient::new(&sdk), &log_group)
-        .await;
+    let logs = hangar::logs::LogsClient::new(&sdk);
+    let shipping = shipper.start(logs.clone(), &log_group).await;
     if let Err(e) = &shipping {
         eprintln!(
             "the worker's lines are not shipped to {log_group}: {}",
@@ -257,7 +256,7 @@ pub async fn run(ctx: &Ctx, args: DevArgs) -> Result<(), Fail> {
     let mut options = hangar_admin::local_options(dashboard_port);
     options.read_only |= args.read_only;
     let router = hangar_admin::Admin::new(client.clone(), options)
-        .with_logs(hangar::logs::RunLogs::new(&sdk, &log_group))
+        .with_logs(hangar::logs::RunLogs::from_client(logs, &log_group))
         .router();
     let stop = stopped();
     tasks.spawn(async move {

@@ -5,8 +5,7 @@
 use clap::Args;
 use hangar::logs::{LogPage, RunLogs};
 
-use super::common::Format;
-use super::common::job_id;
+use super::common::{Format, job_id, stored};
 use crate::Ctx;
 use crate::output::{Fail, Out};
 
@@ -31,9 +30,7 @@ pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<(), Fail> {
     let logs = RunLogs::new(&sdk, config.worker_log_group());
     let client = hangar::Client::new(&sdk, config);
     let id = job_id(&args.id)?;
-    let job = (client.get(&id).await)
-        .map_err(|e| ctx.fail(&table, e))?
-        .ok_or_else(|| Fail::new(hangar::Error::NotFound { id: id.clone() }.to_string()))?;
+    let job = (stored(&client, &id).await).map_err(|e| ctx.fail(&table, e))?;
     let mut cursor = args.cursor.clone();
     let mut pages = Vec::new();
     loop {

@@ -25,7 +25,7 @@ use crate::job::JobRecord;
 
 pub mod ship;
 
-pub use ship::{LineWriter, Shipper, lambda_stream_name};
+pub use ship::{LineWriter, Shipper};
 
 /// Most lines on one page.
 pub const MAX_LINES: usize = 100;
@@ -98,16 +98,6 @@ impl RunLogs {
         }
     }
 
-    /// The group read.
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-
-    /// The client (for shipping lines to the same place).
-    pub fn client(&self) -> &LogsClient {
-        &self.client
-    }
-
     /// A page of `job`'s lines, from the start of the window or from
     /// `cursor` (a page's [`LogPage::cursor`]). At most [`MAX_LINES`]
     /// lines and [`MAX_REQUESTS`] requests.
@@ -126,8 +116,7 @@ impl RunLogs {
                 // that made the cursor, ends it sooner: its end is kept
                 // within the job's.)
                 let (first, last) = window(job, now);
-                let ms = |t: DateTime<Utc>| t.timestamp_millis();
-                if ms(from) < ms(first) || ms(from) > ms(last) {
+                if from < first || from > last {
                     return Err(Error::invalid(
                         "log cursor",
                         format!("{c:?} is not a cursor of job {}'s lines", job.id),
@@ -220,7 +209,9 @@ pub fn window(job: &JobRecord, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<U
     } else {
         now
     };
-    (first - margin, last.max(first) + margin)
+    // In milliseconds, as CloudWatch takes them and a cursor keeps them.
+    let ms = |t: DateTime<Utc>| Utc.timestamp_millis_opt(t.timestamp_millis()).unwrap();
+    (ms(first - margin), ms(last.max(first) + margin))
 }
 
 /// `text` holds `id` as a whole: not as a part of a longer id (`B.1` in

@@ -4,9 +4,8 @@
 //! when it was written. Lines go in batches (`PutLogEvents` about once a
 //! second, sooner when a batch fills), never one request per line.
 //!
-//! [`Shipper::writer`] is a `tracing` writer (for a JSON layer);
-//! [`Shipper::send`] takes a line written anywhere else (a worker
-//! process's output).
+//! [`Shipper::writer`] is a `tracing` writer (for a JSON layer), and
+//! [`LineWriter::ship_output`] ships a worker process's output.
 
 use std::time::Duration;
 
@@ -40,13 +39,11 @@ pub struct Shipper {
     rx: Option<mpsc::UnboundedReceiver<Msg>>,
     clock: SharedClock,
     task: Option<tokio::task::JoinHandle<()>>,
-    group: String,
-    stream: String,
 }
 
 /// The name Lambda gives an execution environment's stream:
 /// `2026/12/04/[$LATEST]` and 32 hex digits.
-pub fn lambda_stream_name(now: DateTime<Utc>) -> String {
+fn lambda_stream_name(now: DateTime<Utc>) -> String {
     format!(
         "{}/[$LATEST]{:016x}{:016x}",
         now.format("%Y/%m/%d"),
@@ -64,8 +61,6 @@ impl Shipper {
             rx: Some(rx),
             clock,
             task: None,
-            group: String::new(),
-            stream: String::new(),
         }
     }
 
@@ -90,28 +85,8 @@ impl Shipper {
             .send()
             .await
             .map_err(|e| Error::aws("CloudWatch Logs", "CreateLogStream", e))?;
-        self.task = Some(tokio::spawn(ship(
-            client,
-            group.to_owned(),
-            stream.clone(),
-            rx,
-        )));
-        self.group = group.to_owned();
-        self.stream = stream;
+        self.task = Some(tokio::spawn(ship(client, group.to_owned(), stream, rx)));
         Ok(())
-    }
-
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-
-    pub fn stream(&self) -> &str {
-        &self.stream
-    }
-
-    /// Ships `line` (without its newline), stamped now.
-    pub fn send(&self, line: &str) {
-        self.writer().send(line);
     }
 
     /// A `tracing` writer: each line written through it is shipped.
