@@ -1032,6 +1032,12 @@ async fn http(method: &str, port: u16, path: &str) -> (u16, String) {
     (status, out)
 }
 
+/// A port nothing listens on, on 127.0.0.1.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// `hangar dev` against the running emulator: creates the stack, runs the
 /// demo set with its own worker command (`hangar worker`), serves the
 /// dashboard on 127.0.0.1, and stops.
@@ -1039,11 +1045,7 @@ async fn http(method: &str, port: u16, path: &str) -> (u16, String) {
 async fn dev_runs_the_demo_and_stops() {
     let stack = format!("dev-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let worker_cmd = format!("{BIN} worker");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dashboard = tokio::spawn(async move {
         // While dev runs: the overview renders, and a POST without the
         // page's session token is refused.
@@ -1180,12 +1182,7 @@ async fn dev_runs_the_demo_and_stops() {
 #[tokio::test]
 async fn dev_ships_its_workers_lines() {
     let stack = format!("dev-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port().to_string();
     let dashboard = tokio::spawn({
         let port: u16 = port.parse().unwrap();
         async move {
