@@ -31,6 +31,9 @@ async fn a_tags_jobs_through_the_api_and_its_page() {
     assert_eq!(page["tag"], "customer:42");
     assert_eq!(ids(&page), tagged);
     assert_eq!(page["read"], 5);
+    // An empty state (the tag page's "Any") is every state.
+    let (status, any) = api.get("/api/tags/customer:42?state=").await;
+    assert_eq!((status, ids(&any)), (StatusCode::OK, tagged.clone()));
     let (_, deleted) = api.get("/api/tags/customer:42?state=deleted").await;
     assert_eq!(ids(&deleted), vec![tagged[2].clone()]);
     assert_eq!(deleted["read"], 5, "read all, listed one");
