@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hangar::worker::{Delivery, Outcome, PAUSE_CHECK};
+use hangar::worker::{Delivery, Outcome, PAUSE_CHECK, PAUSED_TRUST};
 use hangar::{Error, JobId, NewJob, OffsetClock, Registry, State, Timer};
 use hangar_integration_tests::{EnvOptions, TestEnv};
 use serde_json::json;
@@ -209,6 +209,34 @@ async fn the_timer_wakes_a_job_parked_after_the_resume() {
         .await
         .unwrap();
     assert!(!controls[0].draining && !controls[0].paused);
+}
+
+/// A worker that read "paused" re-reads it before parking once
+/// PAUSED_TRUST has passed: a warm worker (a Lambda environment kept
+/// between invocations) that read the pause does not go on parking jobs
+/// for PAUSE_CHECK after the resume, each left for the timer's next tick.
+#[tokio::test]
+async fn a_worker_that_read_a_pause_sees_the_resume_before_parking_again() {
+    let clock = OffsetClock::new();
+    let env = TestEnv::with(EnvOptions::clock(clock.clone())).await;
+    let (registry, ran) = recording();
+    let warm = env.worker(registry);
+    env.client.pause_queue("default").await.unwrap();
+    let early = enqueue(&env, 0).await;
+    assert!(matches!(
+        handle_wake_up(&env, &warm, &early).await,
+        Outcome::Parked
+    ));
+    env.client.resume_queue("default").await.unwrap();
+
+    clock.advance(PAUSED_TRUST + Duration::from_millis(100));
+    assert!(PAUSED_TRUST + Duration::from_millis(100) < PAUSE_CHECK);
+    let late = enqueue(&env, 1).await;
+    let outcome = handle_wake_up(&env, &warm, &late).await;
+    assert!(!matches!(outcome, Outcome::Parked), "{outcome:?}");
+    let job = env.job(&late).await;
+    assert_eq!((job.state, job.parked_at), (State::Succeeded, None));
+    assert_eq!(*ran.lock().unwrap(), vec![1]);
 }
 
 /// A parked job can be deleted; the resume does not wake it.

@@ -34,7 +34,7 @@ use crate::message::WakeUp;
 use crate::state::State;
 use crate::tracecontext::AWS_TRACE_HEADER;
 
-pub use pause::PAUSE_CHECK;
+pub use pause::{PAUSE_CHECK, PAUSED_TRUST};
 pub use poller::Poller;
 pub use requests::{INVALID_MESSAGE_KIND, MAX_RAW_BODY_BYTES};
 

@@ -16,12 +16,20 @@ use crate::timing::{EARLY_TOLERANCE, chrono_dur};
 /// paused queue starts no job more than this long after the pause.
 pub const PAUSE_CHECK: Duration = Duration::from_secs(5);
 
+/// How long a worker trusts a reading of "paused": a job it parks was
+/// parked at most this long after a resume (the timer wakes such a job at
+/// its next tick). Shorter than [`PAUSE_CHECK`] because a park strands a
+/// job until that tick where a stale "running" only runs one a little
+/// late; during a pause it costs a worker at most one read a second.
+pub const PAUSED_TRUST: Duration = Duration::from_secs(1);
+
 /// Queue → (when read, paused).
 pub(super) type PauseCache = HashMap<String, (DateTime<Utc>, bool)>;
 
 impl Worker {
     /// Whether `queue` is paused, as last read (at most [`PAUSE_CHECK`]
-    /// ago; one eventually consistent read per queue per interval). If the
+    /// ago, or [`PAUSED_TRUST`] if it was paused; one eventually
+    /// consistent read per queue per interval). If the
     /// control cannot be read the queue is taken as running: the claim that
     /// follows is conditional like any other, and a job never waits on a
     /// read error.
@@ -31,7 +39,7 @@ impl Worker {
         // once, make one read between them rather than one each.
         let mut cache = self.pauses.lock().await;
         if let Some((at, paused)) = cache.get(queue)
-            && now - *at < chrono_dur(PAUSE_CHECK)
+            && now - *at < chrono_dur(if *paused { PAUSED_TRUST } else { PAUSE_CHECK })
         {
             return *paused;
         }

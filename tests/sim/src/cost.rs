@@ -113,7 +113,7 @@ async fn run_scenario(scenario: Scenario) -> Cost {
     };
     let invoke: lambda::Invoke = {
         let (sdk, config) = (sdk.clone(), config.clone());
-        Arc::new(move |batch, deadline, _alive| {
+        lambda::warm(move |_env| {
             let (client, _) = sim_client(
                 &sdk,
                 config.clone(),
@@ -126,8 +126,7 @@ async fn run_scenario(scenario: Scenario) -> Cost {
                 }
                 Ok(())
             });
-            let worker = hangar::Worker::new(&client, registry).with_name("cost");
-            Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
+            hangar::Worker::new(&client, registry).with_name("cost")
         })
     };
     // The mapping polls before the bill starts; its receives of an empty

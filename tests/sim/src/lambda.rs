@@ -8,8 +8,9 @@
 //! an invocation that times out or crashes deletes nothing, so its whole
 //! batch comes back after the visibility timeout.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -25,18 +26,59 @@ const GROWTH_PER_MINUTE: usize = 300;
 /// Longest long poll.
 const LONG_POLL: Duration = Duration::from_secs(20);
 
+/// An execution environment: its number, and its life, which a crash or
+/// a timeout ends (what its handlers do after that is seen by no one).
+/// Lambda keeps an environment between invocations ("Understanding the
+/// Lambda execution environment lifecycle": after an invocation the
+/// environment is frozen and "Lambda reuses the execution environment"
+/// for a later one), so a poller invokes the same one until it dies.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub id: usize,
+    pub alive: Arc<AtomicBool>,
+}
+
+impl Environment {
+    fn start(ids: &AtomicUsize) -> Self {
+        Environment {
+            id: ids.fetch_add(1, Ordering::SeqCst),
+            alive: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
 /// What the mapping invokes: the function with a batch, the invocation's
-/// deadline and the flag its environment's life clears; it answers the
-/// message ids to deliver again.
+/// deadline and its environment; it answers the message ids to deliver
+/// again.
 pub type Invoke = std::sync::Arc<
     dyn Fn(
             Vec<hangar::Delivery>,
             chrono::DateTime<chrono::Utc>,
-            Arc<AtomicBool>,
+            &Environment,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send>>
         + Send
         + Sync,
 >;
+
+/// The function as a worker per environment: `start` makes an
+/// environment's worker (its clients, its handlers) at its first
+/// invocation, as a cold start does, and later invocations in it use the
+/// same worker, with what it keeps between batches; a dead environment's
+/// worker is dropped.
+pub fn warm(start: impl Fn(&Environment) -> hangar::Worker + Send + Sync + 'static) -> Invoke {
+    let workers: Mutex<BTreeMap<usize, (Arc<AtomicBool>, hangar::Worker)>> = Mutex::default();
+    Arc::new(move |batch, deadline, env| {
+        let worker = {
+            let mut workers = workers.lock().expect("one thread");
+            workers.retain(|_, (alive, _)| alive.load(Ordering::SeqCst));
+            let (_, worker) = workers
+                .entry(env.id)
+                .or_insert_with(|| (env.alive.clone(), start(env)));
+            worker.clone()
+        };
+        Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
+    })
+}
 
 /// One queue's mapping.
 #[derive(Debug, Clone)]
@@ -83,6 +125,7 @@ pub async fn run(
     ));
     let mut pollers = tokio::task::JoinSet::new();
     let mut started = 0;
+    let environments = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
         while started < allowed.load(Ordering::SeqCst) {
             started += 1;
@@ -93,6 +136,7 @@ pub async fn run(
                 invoke.clone(),
                 stop.clone(),
                 counters.clone(),
+                environments.clone(),
             ));
         }
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -118,7 +162,9 @@ async fn poll(
     invoke: Invoke,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    environments: Arc<AtomicUsize>,
 ) {
+    let mut env = Environment::start(&environments);
     let visibility_ms = mapping.visibility.as_millis() as i64;
     while !stop.load(Ordering::SeqCst) {
         let batch = gather(&world, clock, &mapping, visibility_ms, &stop).await;
@@ -144,10 +190,7 @@ async fn poll(
                 Duration::from_millis(w.rng.random_range(0..mapping.timeout.as_millis() as u64))
             })
         };
-        // The environment's life: a crash or the timeout ends it, and what
-        // its handlers do after that is not seen by anyone.
-        let alive = Arc::new(AtomicBool::new(true));
-        let run = invoke(deliveries, deadline, alive.clone());
+        let run = invoke(deliveries, deadline, &env);
         let limit = crash_after.unwrap_or(mapping.timeout).min(mapping.timeout);
         let failed = tokio::select! {
             biased;
@@ -155,7 +198,9 @@ async fn poll(
             _ = tokio::time::sleep(limit) => None,
         };
         let Some(failed) = failed else {
-            alive.store(false, Ordering::SeqCst);
+            // The environment is gone; the next batch starts another.
+            env.alive.store(false, Ordering::SeqCst);
+            env = Environment::start(&environments);
             let what = if crash_after.is_some_and(|c| c < mapping.timeout) {
                 counters.crashes.fetch_add(1, Ordering::SeqCst);
                 "crashed"

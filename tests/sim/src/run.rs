@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -289,11 +289,9 @@ fn invoker(
     ledger: Arc<Mutex<Vec<Run>>>,
     run_no: usize,
 ) -> lambda::Invoke {
-    // Environments started, to name each one's worker.
-    let environments = Arc::new(AtomicUsize::new(0));
-    Arc::new(move |batch, deadline, alive| {
+    lambda::warm(move |env| {
+        let alive = env.alive.clone();
         let ledger = ledger.clone();
-        let env = environments.fetch_add(1, Ordering::SeqCst);
         // Each environment's host clock is off by up to a second.
         let skew_ms = world
             .lock()
@@ -308,7 +306,7 @@ fn invoker(
             &sdk,
             config.clone(),
             Arc::new(host),
-            &format!("sim-{run_no}-env-{env}"),
+            &format!("sim-{run_no}-env-{}", env.id),
         );
         let registry = Registry::new().raw_with_result(mix::KIND, move |args, ctx| {
             let (ledger, alive) = (ledger.clone(), alive.clone());
@@ -334,9 +332,7 @@ fn invoker(
                 outcome
             }
         });
-
-        let worker = hangar::Worker::new(&client, registry).with_name(format!("sim-env-{env}"));
-        Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
+        hangar::Worker::new(&client, registry).with_name(format!("sim-env-{}", env.id))
     })
 }
 

@@ -92,14 +92,12 @@ async fn run_rate(options: Options) -> Report {
     };
     let invoke: lambda::Invoke = {
         let (sdk, config, started) = (sdk.clone(), config.clone(), started.clone());
-        let environments = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        Arc::new(move |batch, deadline, _alive| {
-            let env = environments.fetch_add(1, Ordering::SeqCst);
+        lambda::warm(move |env| {
             let (client, _) = sim_client(
                 &sdk,
                 config.clone(),
                 Arc::new(clock),
-                &format!("scale-{run_no}-env-{env}"),
+                &format!("scale-{run_no}-env-{}", env.id),
             );
             let started = started.clone();
             let registry = Registry::new().raw(KIND, move |_args, _ctx| {
@@ -109,8 +107,7 @@ async fn run_rate(options: Options) -> Report {
                     Ok(())
                 }
             });
-            let worker = hangar::Worker::new(&client, registry).with_name(format!("scale-{env}"));
-            Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
+            hangar::Worker::new(&client, registry).with_name(format!("scale-{}", env.id))
         })
     };
     let esm = tokio::spawn(lambda::run(
