@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Runs one benchmark (tests/benches/NAME.rs) against the emulator, started
 # here unless AWS_ENDPOINT_URL is set. Usage: tests/bench.sh NAME [ARGS...]
+# `tests/bench.sh sim [ARGS...]` times the simulation instead (tests/sim).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name="${1:?usage: tests/bench.sh NAME [ARGS...]}"
 shift
+
+# The simulation's speed: its binary built whole-program optimised (the
+# `sim` profile), one seed on one thread, no emulator. By default the
+# seed the docs' figures are of; ARGS replace it (sim's own arguments).
+if [ "$name" = sim ]; then
+  cargo build --locked --quiet --profile sim -p hangar-sim --bin sim
+  if [ "$#" -eq 0 ]; then set -- --seed 3 --jobs 2000; fi
+  exec "$(tests/target-dir.sh)/sim/sim" "$@"
+fi
 
 # The start-up figures are of the release bootstraps.
 if [ "$name" = startup ]; then

@@ -34,6 +34,26 @@ impl Default for Trace {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// FNV-1a's step over eight bytes at a time, with a rotation so that high
+/// bits reach low ones (the last word zero-padded, the length folded in
+/// so that padding cannot alias): a run's trace is tens of megabytes, and
+/// a byte at a time was a few percent of its time. Each step is a
+/// bijection of the hash, so one changed word always changes it.
+fn fold(mut hash: u64, bytes: &[u8]) -> u64 {
+    let step = |h: u64, w: u64| (h ^ w).wrapping_mul(FNV_PRIME).rotate_left(23);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        hash = step(hash, u64::from_le_bytes(w.try_into().expect("eight bytes")));
+    }
+    let rest = words.remainder();
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    step(
+        hash,
+        u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56),
+    )
+}
+
 impl Trace {
     /// Records a call: its request as parsed JSON (whose objects keep
     /// their keys sorted, so the order in which the SDK wrote a map does
@@ -68,12 +88,7 @@ impl Trace {
     }
 
     fn push(&mut self, line: String) {
-        for b in line.as_bytes() {
-            self.hash ^= u64::from(*b);
-            self.hash = self.hash.wrapping_mul(FNV_PRIME);
-        }
-        self.hash ^= u64::from(b'\n');
-        self.hash = self.hash.wrapping_mul(FNV_PRIME);
+        self.hash = fold(self.hash, line.as_bytes());
         self.lines += 1;
         if let Some(f) = &mut self.file {
             use std::io::Write;
