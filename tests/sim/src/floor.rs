@@ -105,7 +105,9 @@ pub fn measure(calls: usize) -> Floor {
                 tick().await;
                 let now = stack.clock.now_ms();
                 let mut world = stack.world.lock().expect("the world");
-                world.call(target, op, body, now).expect("an answer");
+                world
+                    .call(target, op, body.clone(), now)
+                    .expect("an answer");
             }
             per_call(t, calls)
         };

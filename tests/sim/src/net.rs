@@ -146,7 +146,7 @@ impl Network {
             }
             Some(Fault::LostAnswer) => {
                 let mut world = self.world.lock().expect("one thread");
-                let _applied = world.call(service, op, &body, now_ms);
+                let _applied = world.call(service, op, body, now_ms);
                 world
                     .trace
                     .note(format!("{now_ms} fault lost answer {service}.{op}"));
@@ -156,7 +156,7 @@ impl Network {
                 .world
                 .lock()
                 .expect("one thread")
-                .call(service, op, &body, now_ms),
+                .call(service, op, body, now_ms),
         };
         tokio::time::sleep(Duration::from_millis(latency - latency / 2)).await;
         encode(service, answer)

@@ -270,7 +270,7 @@ async fn run_seed(options: Options) -> Report {
         simulated,
         figures,
         summary: checked.text,
-        tail: w.trace.tail().cloned().collect(),
+        tail: w.trace.tail().collect(),
     }
 }
 

@@ -13,9 +13,37 @@ const TAIL: usize = 200;
 pub struct Trace {
     hash: u64,
     lines: u64,
-    tail: VecDeque<String>,
+    tail: VecDeque<Line>,
     /// Every line, when `SIM_TRACE` names a file to write them to.
     file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// A line of the tail, written out only if it is printed.
+#[derive(Debug)]
+enum Line {
+    Call {
+        now_ms: i64,
+        target: String,
+        op: String,
+        body: Value,
+        outcome: String,
+    },
+    Note(String),
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Call {
+                now_ms,
+                target,
+                op,
+                body,
+                outcome,
+            } => write!(f, "{now_ms} {target}.{op} {body} -> {outcome}"),
+            Line::Note(line) => f.write_str(line),
+        }
+    }
 }
 
 impl Default for Trace {
@@ -54,41 +82,49 @@ fn fold(mut hash: u64, bytes: &[u8]) -> u64 {
     )
 }
 
+/// A request as parsed JSON, folded in: objects in their keys' order
+/// (`serde_json`'s maps are sorted, so the order in which the SDK wrote a
+/// map does not change the hash), each part tagged with its kind.
+fn fold_value(hash: u64, v: &Value) -> u64 {
+    match v {
+        Value::Null => fold(hash, b"z"),
+        Value::Bool(b) => fold(hash, if *b { b"t" } else { b"f" }),
+        Value::Number(n) => fold(fold(hash, b"n"), n.to_string().as_bytes()),
+        Value::String(s) => fold(fold(hash, b"s"), s.as_bytes()),
+        Value::Array(items) => items
+            .iter()
+            .fold(fold(hash, &items.len().to_le_bytes()), fold_value),
+        Value::Object(map) => map
+            .iter()
+            .fold(fold(hash, &map.len().to_le_bytes()), |h, (k, v)| {
+                fold_value(fold(h, k.as_bytes()), v)
+            }),
+    }
+}
+
 impl Trace {
-    /// Records a call: its request as parsed JSON (whose objects keep
-    /// their keys sorted, so the order in which the SDK wrote a map does
-    /// not change the hash) and its answer's text.
-    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: &Value, outcome: &str) {
-        let mut line = self.spare().into_bytes();
-        {
-            use std::io::Write;
-            let _ = write!(line, "{now_ms} {target}.{op} ");
-        }
-        serde_json::to_writer(&mut line, body).expect("JSON writes to memory");
-        line.extend_from_slice(b" -> ");
-        line.extend_from_slice(outcome.as_bytes());
-        self.push(String::from_utf8(line).expect("JSON is UTF-8"));
+    /// Records a call: its request as parsed JSON and its answer's text.
+    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: Value, outcome: &str) {
+        let mut hash = fold(self.hash, &now_ms.to_le_bytes());
+        hash = fold(fold(hash, target.as_bytes()), op.as_bytes());
+        hash = fold_value(hash, &body);
+        self.hash = fold(hash, outcome.as_bytes());
+        self.push(Line::Call {
+            now_ms,
+            target: target.to_owned(),
+            op: op.to_owned(),
+            body,
+            outcome: outcome.to_owned(),
+        });
     }
 
     /// Records an event of the simulation itself (a worker killed, a tick).
     pub fn note(&mut self, line: String) {
-        self.push(line);
-    }
-
-    /// A line's buffer: the oldest one of a full tail, emptied, so that a
-    /// long run does not allocate a line per call.
-    fn spare(&mut self) -> String {
-        if self.tail.len() == TAIL {
-            let mut line = self.tail.pop_front().unwrap_or_default();
-            line.clear();
-            line
-        } else {
-            String::with_capacity(256)
-        }
-    }
-
-    fn push(&mut self, line: String) {
         self.hash = fold(self.hash, line.as_bytes());
+        self.push(Line::Note(line));
+    }
+
+    fn push(&mut self, line: Line) {
         self.lines += 1;
         if let Some(f) = &mut self.file {
             use std::io::Write;
@@ -108,7 +144,42 @@ impl Trace {
         self.lines
     }
 
-    pub fn tail(&self) -> impl Iterator<Item = &String> {
-        self.tail.iter()
+    /// The last lines, written out.
+    pub fn tail(&self) -> impl Iterator<Item = String> + '_ {
+        self.tail.iter().map(Line::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Trace;
+
+    fn traced(calls: &[serde_json::Value]) -> Trace {
+        let mut t = Trace::default();
+        for (i, body) in calls.iter().enumerate() {
+            t.record(i as i64, "S", "Op", body.clone(), "{}");
+        }
+        t
+    }
+
+    /// The hash is of what was asked and answered, not of the order a
+    /// map was written in; the tail shows each call whole.
+    #[test]
+    fn the_hash_follows_the_content_and_the_tail_shows_it() {
+        let a = traced(&[json!({"a": 1, "b": ["x", "y"]})]);
+        let same: serde_json::Value = serde_json::from_str(r#"{"b":["x","y"],"a":1}"#).unwrap();
+        assert_eq!(a.hash(), traced(&[same]).hash());
+        for other in [
+            json!({"a": 1, "b": ["y", "x"]}),
+            json!({"a": 2, "b": ["x", "y"]}),
+            json!({"a": 1, "b": ["xy"]}),
+            json!({"a": "1", "b": ["x", "y"]}),
+        ] {
+            assert_ne!(a.hash(), traced(&[other]).hash());
+        }
+        let tail: Vec<String> = a.tail().collect();
+        assert_eq!(tail, [r#"0 S.Op {"a":1,"b":["x","y"]} -> {}"#]);
     }
 }

@@ -55,11 +55,11 @@ impl World {
 
     /// One request to the service `target`, recorded in the trace; a
     /// success's answer as the JSON text sent back.
-    pub fn call(&mut self, target: &str, op: &str, body: &Value, now_ms: i64) -> Reply {
+    pub fn call(&mut self, target: &str, op: &str, body: Value, now_ms: i64) -> Reply {
         let reply = match target {
-            DYNAMODB => self.dynamodb.handle(op, body, now_ms, &mut self.rng),
+            DYNAMODB => self.dynamodb.handle(op, &body, now_ms, &mut self.rng),
             SQS => {
-                let answer = self.sqs.handle(op, body, now_ms, &mut self.rng);
+                let answer = self.sqs.handle(op, &body, now_ms, &mut self.rng);
                 if answer.is_ok() && op.starts_with("SendMessage") {
                     self.sent.notify_one();
                 }

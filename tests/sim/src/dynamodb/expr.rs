@@ -7,8 +7,10 @@
 //! give; placeholders per "Expression attribute names" and "Using
 //! expression attribute values".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
+use super::memo;
+pub use super::placeholders::Placeholders;
 use super::reserved::RESERVED;
 use super::value::Av;
 
@@ -76,53 +78,6 @@ pub struct Update {
     pub remove: Vec<Path>,
     pub add: Vec<(Path, Av)>,
     pub delete: Vec<(Path, Av)>,
-}
-
-/// The placeholders of one request, and which of them its expressions
-/// used: DynamoDB refuses a request with a placeholder no expression uses.
-pub struct Placeholders {
-    names: BTreeMap<String, String>,
-    values: BTreeMap<String, Av>,
-    used_names: BTreeSet<String>,
-    used_values: BTreeSet<String>,
-}
-
-impl Placeholders {
-    pub fn new(names: BTreeMap<String, String>, values: BTreeMap<String, Av>) -> Self {
-        Placeholders {
-            names,
-            values,
-            used_names: BTreeSet::new(),
-            used_values: BTreeSet::new(),
-        }
-    }
-
-    /// After every expression is parsed: the placeholders none used
-    /// ("Value provided in ExpressionAttributeValues unused in
-    /// expressions"), an error as DynamoDB words it.
-    pub fn check_unused(&self) -> Result<(), String> {
-        let unused = |all: Vec<&String>, used: &BTreeSet<String>| -> Vec<String> {
-            all.into_iter()
-                .filter(|k| !used.contains(*k))
-                .cloned()
-                .collect()
-        };
-        let names = unused(self.names.keys().collect(), &self.used_names);
-        if !names.is_empty() {
-            return Err(format!(
-                "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
-                names.join(", ")
-            ));
-        }
-        let values = unused(self.values.keys().collect(), &self.used_values);
-        if !values.is_empty() {
-            return Err(format!(
-                "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
-                values.join(", ")
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// A token: words and placeholders are slices of the expression's text.
@@ -251,18 +206,10 @@ impl<'a> P<'a> {
     }
 
     fn name(&mut self, alias: &str) -> Result<String, String> {
-        let real = self.ph.names.get(alias).cloned().ok_or_else(|| {
-            format!("An expression attribute name used in the document path is not defined; attribute name: {alias}")
-        })?;
-        self.ph.used_names.insert(alias.to_owned());
-        Ok(real)
+        self.ph.name(alias)
     }
     fn value(&mut self, alias: &str) -> Result<Av, String> {
-        let v = self.ph.values.get(alias).cloned().ok_or_else(|| {
-            format!("An expression attribute value used in expression is not defined; attribute value: {alias}")
-        })?;
-        self.ph.used_values.insert(alias.to_owned());
-        Ok(v)
+        self.ph.value(alias)
     }
 
     /// A document path: `a`, `#a`, `a.b`, `a[0]`, `#a[1].#b`.
@@ -547,12 +494,16 @@ fn run<T>(
 /// A condition, filter or key condition expression (`kind` names it in
 /// errors: `ConditionExpression`, `FilterExpression`, `KeyConditionExpression`).
 pub fn parse_condition(kind: &str, text: &str, ph: &mut Placeholders) -> Result<Cond, String> {
-    run(kind, text, ph, |p| p.cond())
+    memo::condition(kind, text, ph, |ph| run(kind, text, ph, |p| p.cond()))
 }
 
 /// An update expression; two actions on overlapping paths are refused
 /// ("Two document paths overlap with each other").
 pub fn parse_update(text: &str, ph: &mut Placeholders) -> Result<Update, String> {
+    memo::update(text, ph, |ph| parse_update_once(text, ph))
+}
+
+fn parse_update_once(text: &str, ph: &mut Placeholders) -> Result<Update, String> {
     let u = run("UpdateExpression", text, ph, |p| p.update())?;
     let paths: Vec<&Path> = u
         .set

@@ -5,7 +5,8 @@
 //! transactions, TTL, partition throughput limits and the units billed.
 //!
 //! - [`value`] and [`num`]: attribute values, their order and size.
-//! - [`expr`] parses expressions, [`eval`] evaluates them.
+//! - [`expr`] parses expressions (`memo` once per shape, `placeholders`
+//!   a request's names and values), [`eval`] evaluates them.
 //! - [`table`]: items, keys, indexes (applied after a lag), TTL sweeps.
 //! - [`capacity`]: units billed, partition limits.
 //! - `admin` (CreateTable, DescribeTable, TTL), `request` (a request's
@@ -21,7 +22,9 @@ mod batch;
 pub mod capacity;
 pub mod eval;
 pub mod expr;
+mod memo;
 pub mod num;
+mod placeholders;
 mod read;
 mod request;
 mod reserved;

@@ -322,3 +322,29 @@ fn projections_and_sizes() {
     );
     assert_eq!(item_size(&item(json!({"b": {"B": "AAEC"}}))), 1 + 3);
 }
+
+/// Expressions are parsed once per shape (text, names, value aliases): a
+/// second request of a shape gets its own values, a placeholder it does
+/// not use is still refused, and a value whose text is an alias stays as
+/// it is.
+#[test]
+fn an_expression_parsed_again_takes_its_own_values() {
+    let base = item(json!({"pk": {"S": "a"}, "n": {"N": "1"}}));
+    let n = |u: &crate::dynamodb::expr::Update| apply(&base, u).unwrap().get("n").cloned();
+    for (d, want) in [("5", "6"), ("7", "8")] {
+        let mut p = ph(&[("#n", "n")], json!({":d": {"N": d}, ":one": {"N": "1"}}));
+        let u = parse_update("SET #n = :d + :one", &mut p).unwrap();
+        p.check_unused().unwrap();
+        assert_eq!(n(&u), Some(Av::N(Num::parse(want).unwrap())));
+    }
+    let mut p = ph(
+        &[("#n", "n")],
+        json!({":d": {"N": "1"}, ":one": {"N": "1"}, ":x": {"N": "1"}}),
+    );
+    parse_update("SET #n = :d + :one", &mut p).unwrap();
+    assert!(p.check_unused().unwrap_err().contains(":x"));
+    let mut p = ph(&[("#n", "n")], json!({":d": {"S": ":one"}}));
+    let u = parse_update("SET #n = :d", &mut p).unwrap();
+    p.check_unused().unwrap();
+    assert_eq!(n(&u), Some(Av::S(":one".into())));
+}
