@@ -14,16 +14,26 @@ pub(crate) struct Expr {
     pub values: HashMap<String, AttributeValue>,
 }
 
+/// `#name` or `:name` (a state change builds a few dozen of them).
+fn prefixed(sigil: char, name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    out.push(sigil);
+    out.push_str(name);
+    out
+}
+
 impl Expr {
     /// The alias of an attribute name.
     pub fn n(&mut self, attr: &str) -> String {
-        let alias = format!("#{attr}");
-        self.names.insert(alias.clone(), attr.to_owned());
+        let alias = prefixed('#', attr);
+        if !self.names.contains_key(&alias) {
+            self.names.insert(alias.clone(), attr.to_owned());
+        }
         alias
     }
     /// A value placeholder.
     pub fn v(&mut self, name: &str, value: AttributeValue) -> String {
-        let key = format!(":{name}");
+        let key = prefixed(':', name);
         self.values.insert(key.clone(), value);
         key
     }
