@@ -69,7 +69,7 @@ impl Browser {
         assert!(
             std::path::Path::new(&driver).exists() && std::path::Path::new(&chromium).exists(),
             "this test needs Chromium and ChromeDriver: apt-get install chromium chromium-driver \
-             (tests/run.sh installs them when it can)"
+             (.ci/run installs them when missing)"
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -32,6 +32,7 @@ pub mod floor;
 pub mod lambda;
 pub mod mix;
 pub mod net;
+pub mod pause;
 pub mod plan;
 pub mod promises;
 pub mod run;

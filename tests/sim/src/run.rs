@@ -17,6 +17,7 @@ use crate::dynamodb::value::Av;
 use crate::lambda::{self, Counters, Mapping};
 use crate::mix::{self, Mix, Plan, Want};
 use crate::net::{Faults, Network};
+use crate::pause::{ParkWatch, pause_for_a_while};
 use crate::promises::{self, Run};
 use crate::scheduler::{self, Tally, Ticks};
 use crate::stack::{QUEUE, Stack, block_on, sim_client};
@@ -171,7 +172,14 @@ async fn run_seed(options: Options) -> Report {
     let (mix, dying_mix) = (mix(&client), mix(&dying));
     let started = clock.now();
     mix.add_recurring().await;
-    create_mix(&mix, &dying_mix, &world, &options).await;
+    let watch = ParkWatch {
+        world: world.clone(),
+        table: config.table.clone(),
+        clock,
+        skew_ms: MAX_SKEW_MS,
+        late: Arc::default(),
+    };
+    create_mix(&mix, &dying_mix, &world, &options, &watch).await;
     // The recurring job fires for a minute past the creation.
     let removal = tokio::spawn({
         let mix = mix.clone();
@@ -220,6 +228,9 @@ async fn run_seed(options: Options) -> Report {
     };
     let checked = promises::check(&plan, &jobs, &runs, &stack).await;
     let mut violations = checked.violations;
+    for late in watch.late.lock().expect("one thread").iter() {
+        violations.push(format!("parked after the resume: {late}"));
+    }
     if !finished {
         violations.insert(
             0,
@@ -394,7 +405,13 @@ impl Drop for LedgerRun {
 /// the queue for 5 s at 30 % of it; the jobs the mix leaves to batches go
 /// in batches of [`BATCH_SIZE`]. One job in fifty comes from the client
 /// that dies after its writes.
-async fn create_mix(mix: &Mix, dying: &Mix, world: &SharedWorld, options: &Options) {
+async fn create_mix(
+    mix: &Mix,
+    dying: &Mix,
+    world: &SharedWorld,
+    options: &Options,
+    watch: &ParkWatch,
+) {
     let mut batch = Batch::new().description("sim");
     let mut batches = 0;
     let mut set = tokio::task::JoinSet::new();
@@ -405,9 +422,9 @@ async fn create_mix(mix: &Mix, dying: &Mix, world: &SharedWorld, options: &Optio
         };
         tokio::time::sleep(Duration::from_secs_f64(gap)).await;
         if i == options.jobs * 3 / 10 {
-            let client = mix.client.clone();
+            let (client, watch) = (mix.client.clone(), watch.clone());
             set.spawn(async move {
-                pause_for_a_while(&client).await;
+                pause_for_a_while(&client, &watch).await;
                 None
             });
         }
@@ -436,17 +453,6 @@ async fn add_to_batch(set: &mut tokio::task::JoinSet<Option<NewJob>>, batch: &mu
     if let Some(Some(job)) = set.join_next().await.map(|r| r.expect("a creation")) {
         let taken = std::mem::take(batch);
         *batch = taken.enqueue(job).expect("a batch job");
-    }
-}
-
-/// A pause mid-run: starts stop for 5 s, creation goes on.
-async fn pause_for_a_while(client: &Client) {
-    while client.pause_queue(QUEUE).await.is_err() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    while client.resume_queue(QUEUE).await.is_err() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

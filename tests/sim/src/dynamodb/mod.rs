@@ -268,7 +268,7 @@ impl DynamoDb {
     }
 
     /// How stale an eventually consistent read may be: (ms, chance).
-    fn staleness(&self) -> (i64, f64) {
+    pub fn staleness(&self) -> (i64, f64) {
         (self.options.stale_read_ms, self.options.stale_read_chance)
     }
 
