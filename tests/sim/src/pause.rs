@@ -29,7 +29,7 @@ const PAUSED_FOR: Duration = Duration::from_secs(5);
 /// resume (virtual time; an observer's looks are neither requests nor
 /// billed).
 const WATCH_FOR: Duration = Duration::from_secs(10);
-const LOOK_EVERY: Duration = Duration::from_millis(250);
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 const SEE_RESUME_EVERY: Duration = Duration::from_millis(50);
 
 /// Watches the store for jobs parked too long after the resume.
