@@ -126,7 +126,8 @@ pub struct Worker {
     core: Arc<Core>,
     registry: Arc<Registry>,
     name: String,
-    /// Queue → (when read, paused), trusted for [`PAUSE_CHECK`].
+    /// Queue → (when read, paused), trusted for [`PAUSE_CHECK`] when
+    /// running, [`PAUSED_TRUST`] when paused.
     pauses: Arc<tokio::sync::Mutex<pause::PauseCache>>,
     /// Embedded-metric lines (see [`crate::emf`]).
     emf: Arc<Emf>,

@@ -12,15 +12,18 @@ use crate::message::WakeUp;
 use crate::store::Held;
 use crate::timing::{EARLY_TOLERANCE, chrono_dur};
 
-/// How long a worker trusts what it last read of a queue's control: a
-/// paused queue starts no job more than this long after the pause.
+/// How long a worker trusts a reading of "running" from its queue's
+/// control: a paused queue starts no job more than this long (and an
+/// eventually consistent read's staleness) after the pause.
 pub const PAUSE_CHECK: Duration = Duration::from_secs(5);
 
 /// How long a worker trusts a reading of "paused": a job it parks was
-/// parked at most this long after a resume (the timer wakes such a job at
-/// its next tick). Shorter than [`PAUSE_CHECK`] because a park strands a
-/// job until that tick where a stale "running" only runs one a little
-/// late; during a pause it costs a worker at most one read a second.
+/// parked at most this long after the reading, which an eventually
+/// consistent read may make up to a second stale (the timer wakes a job
+/// parked after the resume at its next tick). Shorter than
+/// [`PAUSE_CHECK`] because a park strands a job until that tick where a
+/// stale "running" only runs one a little late; during a pause it costs
+/// a worker at most one read a second.
 pub const PAUSED_TRUST: Duration = Duration::from_secs(1);
 
 /// Queue → (when read, paused).

@@ -179,7 +179,8 @@ async fn run_seed(options: Options) -> Report {
         skew_ms: MAX_SKEW_MS,
         late: Arc::default(),
     };
-    create_mix(&mix, &dying_mix, &world, &options, &watch).await;
+    let watching = tokio::spawn(watch.clone().watch());
+    create_mix(&mix, &dying_mix, &world, &options).await;
     // The recurring job fires for a minute past the creation.
     let removal = tokio::spawn({
         let mix = mix.clone();
@@ -199,6 +200,10 @@ async fn run_seed(options: Options) -> Report {
     let billing = world.lock().expect("one thread").dynamodb.billing().clone();
     let _ = removal.await;
     drain(&world, &config, clock).await;
+    // Long done (it watches 10 s after the resume), unless the run had no
+    // pause.
+    watching.abort();
+    let _ = watching.await;
     stop.store(true, Ordering::SeqCst);
     let _ = esm.await;
     timer_stop.store(true, Ordering::SeqCst);
@@ -405,13 +410,7 @@ impl Drop for LedgerRun {
 /// the queue for 5 s at 30 % of it; the jobs the mix leaves to batches go
 /// in batches of [`BATCH_SIZE`]. One job in fifty comes from the client
 /// that dies after its writes.
-async fn create_mix(
-    mix: &Mix,
-    dying: &Mix,
-    world: &SharedWorld,
-    options: &Options,
-    watch: &ParkWatch,
-) {
+async fn create_mix(mix: &Mix, dying: &Mix, world: &SharedWorld, options: &Options) {
     let mut batch = Batch::new().description("sim");
     let mut batches = 0;
     let mut set = tokio::task::JoinSet::new();
@@ -422,9 +421,9 @@ async fn create_mix(
         };
         tokio::time::sleep(Duration::from_secs_f64(gap)).await;
         if i == options.jobs * 3 / 10 {
-            let (client, watch) = (mix.client.clone(), watch.clone());
+            let client = mix.client.clone();
             set.spawn(async move {
-                pause_for_a_while(&client, &watch).await;
+                pause_for_a_while(&client).await;
                 None
             });
         }
