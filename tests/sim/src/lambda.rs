@@ -66,15 +66,16 @@ pub type Invoke = std::sync::Arc<
 /// same worker, with what it keeps between batches; a dead environment's
 /// worker is dropped.
 pub fn warm(start: impl Fn(&Environment) -> hangar::Worker + Send + Sync + 'static) -> Invoke {
-    let workers: Mutex<BTreeMap<usize, (Arc<AtomicBool>, hangar::Worker)>> = Mutex::default();
+    let workers: Mutex<BTreeMap<usize, (Environment, hangar::Worker)>> = Mutex::default();
     Arc::new(move |batch, deadline, env| {
         let worker = {
             let mut workers = workers.lock().expect("one thread");
-            workers.retain(|_, (alive, _)| alive.load(Ordering::SeqCst));
-            let (_, worker) = workers
-                .entry(env.id)
-                .or_insert_with(|| (env.alive.clone(), start(env)));
-            worker.clone()
+            if !workers.contains_key(&env.id) {
+                // A cold start: the workers of environments that died go.
+                workers.retain(|_, (e, _)| e.alive.load(Ordering::SeqCst));
+                workers.insert(env.id, (env.clone(), start(env)));
+            }
+            workers[&env.id].1.clone()
         };
         Box::pin(async move { worker.handle_batch(batch, Some(deadline)).await })
     })

@@ -45,13 +45,13 @@ pub struct ParkWatch {
 }
 
 impl ParkWatch {
-    /// Whether the store holds the queue's control as `paused`.
-    fn paused_is(&self, paused: bool) -> bool {
+    /// Whether the store holds the queue's control (item `key`) as
+    /// `paused`.
+    fn paused_is(&self, key: &str, paused: bool) -> bool {
         let w = self.world.lock().expect("one thread");
-        let key = format!("queue#{}", crate::stack::QUEUE);
         matches!(
             w.dynamodb
-                .peek(&self.table, &key)
+                .peek(&self.table, key)
                 .and_then(|i| i.get("paused")),
             Some(Av::Bool(p)) if *p == paused
         )
@@ -97,10 +97,11 @@ impl ParkWatch {
     /// parks for [`WATCH_FOR`]. A task of its own, beside the run's
     /// creators, so that it changes nothing they do.
     pub async fn watch(self) {
-        while !self.paused_is(true) {
+        let control = format!("queue#{}", crate::stack::QUEUE);
+        while !self.paused_is(&control, true) {
             tokio::time::sleep(SEE_RESUME_EVERY).await;
         }
-        while !self.paused_is(false) {
+        while !self.paused_is(&control, false) {
             tokio::time::sleep(SEE_RESUME_EVERY).await;
         }
         let latest = self.latest_park(self.clock.now_ms());
