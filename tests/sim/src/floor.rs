@@ -43,19 +43,7 @@ impl Floor {
 pub fn measure(calls: usize) -> Floor {
     block_on(async {
         let stack = Stack::new("floor", 1, Faults::none()).await;
-        let mut unsigned = stack.sdk.to_builder();
-        unsigned.set_credentials_provider(None);
-        let sdk = unsigned.build();
-        let ddb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .allow_no_auth()
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&sdk)
-                .allow_no_auth()
-                .build(),
-        );
+        let (ddb, sqs) = crate::sdk::clients(&stack.sdk, None);
         let table = stack.config.table.clone();
         let queue_url = stack.config.queue_urls[QUEUE].clone();
         let key = aws_sdk_dynamodb::types::AttributeValue::S("floor#1".into());

@@ -38,6 +38,7 @@ pub mod promises;
 pub mod run;
 pub mod scale;
 pub mod scheduler;
+pub mod sdk;
 pub mod sqs;
 pub mod stack;
 pub mod tick;

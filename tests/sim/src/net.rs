@@ -236,6 +236,9 @@ impl HttpClient for Network {
     }
 }
 
+/// The simulated network's one address.
+pub const ENDPOINT: &str = "http://aws.sim";
+
 /// An SDK configuration whose requests go to the simulated network and
 /// whose time is the virtual clock.
 pub fn sdk_config(network: Network, clock: VirtualClock) -> aws_config::SdkConfig {
@@ -245,7 +248,7 @@ pub fn sdk_config(network: Network, clock: VirtualClock) -> aws_config::SdkConfi
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             aws_sdk_dynamodb::config::Credentials::new("sim", "sim", None, None, "sim"),
         ))
-        .endpoint_url("http://aws.sim")
+        .endpoint_url(ENDPOINT)
         .http_client(network)
         .time_source(clock)
         .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())

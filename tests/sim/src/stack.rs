@@ -97,30 +97,17 @@ pub fn sim_client(
     clock: hangar::clock::SharedClock,
     process: &str,
 ) -> (Client, aws_sdk_sqs::Client) {
-    let retry = hangar::config::retry_config();
-    // Requests go unsigned (the models check no signature): the SDK's
-    // no-auth scheme, with no credentials to sign with, spares each call
-    // the SigV4 work, a fifth of the SDK's own time per call.
-    let mut unsigned = sdk.to_builder();
-    unsigned.set_credentials_provider(None);
-    let sdk = &unsigned.build();
     // The SDK's retry token bucket is shared by every client of a
     // partition in a process; each simulated process has its own, and no
     // run inherits another's.
-    let partition = aws_smithy_runtime::client::retries::RetryPartition::new(process.to_owned());
-    let ddb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .retry_config(retry.clone())
-            .retry_partition(partition.clone())
-            .allow_no_auth()
-            .build(),
-    );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(sdk)
-            .retry_config(retry)
-            .retry_partition(partition)
-            .allow_no_auth()
-            .build(),
+    let (ddb, sqs) = crate::sdk::clients(
+        sdk,
+        Some(crate::sdk::Retries {
+            config: hangar::config::retry_config(),
+            partition: aws_smithy_runtime::client::retries::RetryPartition::new(
+                process.to_owned(),
+            ),
+        }),
     );
     (Client::from_clients(ddb, sqs.clone(), config, clock), sqs)
 }
