@@ -28,6 +28,7 @@ pub mod bulk;
 pub mod cost;
 pub mod dynamodb;
 pub mod features;
+pub mod json;
 pub mod floor;
 pub mod lambda;
 pub mod mix;

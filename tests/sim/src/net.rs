@@ -21,6 +21,7 @@ use aws_smithy_types::body::SdkBody;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use crate::json::Json;
 use crate::time::VirtualClock;
 use crate::world::SharedWorld;
 
@@ -88,11 +89,11 @@ impl Network {
             .get("x-amz-target")
             .unwrap_or_default()
             .to_owned();
-        let body: Value = request
+        let body = request
             .body()
             .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
+            .and_then(|b| Json::parse(b).ok())
+            .unwrap_or(Json::Null);
         let (service, op) = target.split_once('.').unwrap_or((target.as_str(), ""));
         let (latency, fault) = {
             let mut world = self.world.lock().expect("one thread");

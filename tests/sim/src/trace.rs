@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use serde_json::Value;
+use crate::json::Json;
 
 /// Lines kept for a failing seed's report.
 const TAIL: usize = 200;
@@ -23,9 +23,9 @@ pub struct Trace {
 enum Line {
     Call {
         now_ms: i64,
-        target: String,
-        op: String,
-        body: Value,
+        /// `<service>.<operation>`.
+        call: String,
+        body: Json,
         outcome: String,
     },
     Note(String),
@@ -36,11 +36,10 @@ impl std::fmt::Display for Line {
         match self {
             Line::Call {
                 now_ms,
-                target,
-                op,
+                call,
                 body,
                 outcome,
-            } => write!(f, "{now_ms} {target}.{op} {body} -> {outcome}"),
+            } => write!(f, "{now_ms} {call} {body} -> {outcome}"),
             Line::Note(line) => f.write_str(line),
         }
     }
@@ -82,19 +81,39 @@ fn fold(mut hash: u64, bytes: &[u8]) -> u64 {
     )
 }
 
+/// A `Hasher` on the same fold: fast, and the same in every process
+/// (the expression memo's keys).
+pub struct Fold(u64);
+
+impl Default for Fold {
+    fn default() -> Self {
+        Fold(FNV_OFFSET)
+    }
+}
+
+impl std::hash::Hasher for Fold {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fold(self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A request as parsed JSON, folded in: objects in their keys' order
 /// (`serde_json`'s maps are sorted, so the order in which the SDK wrote a
 /// map does not change the hash), each part tagged with its kind.
-fn fold_value(hash: u64, v: &Value) -> u64 {
+fn fold_value(hash: u64, v: &Json) -> u64 {
     match v {
-        Value::Null => fold(hash, b"z"),
-        Value::Bool(b) => fold(hash, if *b { b"t" } else { b"f" }),
-        Value::Number(n) => fold(fold(hash, b"n"), n.to_string().as_bytes()),
-        Value::String(s) => fold(fold(hash, b"s"), s.as_bytes()),
-        Value::Array(items) => items
+        Json::Null => fold(hash, b"z"),
+        Json::Bool(b) => fold(hash, if *b { b"t" } else { b"f" }),
+        Json::Number(n) => fold(fold(hash, b"n"), n.to_string().as_bytes()),
+        Json::String(s) => fold(fold(hash, b"s"), s.as_bytes()),
+        Json::Array(items) => items
             .iter()
             .fold(fold(hash, &items.len().to_le_bytes()), fold_value),
-        Value::Object(map) => map
+        Json::Object(map) => map
             .iter()
             .fold(fold(hash, &map.len().to_le_bytes()), |h, (k, v)| {
                 fold_value(fold(h, k.as_bytes()), v)
@@ -104,17 +123,25 @@ fn fold_value(hash: u64, v: &Value) -> u64 {
 
 impl Trace {
     /// Records a call: its request as parsed JSON and its answer's text.
-    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: Value, outcome: &str) {
+    pub fn record(&mut self, now_ms: i64, target: &str, op: &str, body: Json, outcome: &str) {
         let mut hash = fold(self.hash, &now_ms.to_le_bytes());
         hash = fold(fold(hash, target.as_bytes()), op.as_bytes());
         hash = fold_value(hash, &body);
         self.hash = fold(hash, outcome.as_bytes());
+        // The line leaving the tail lends its strings to the new one.
+        let (mut call, mut answer) = match self.room() {
+            Some(Line::Call { call, outcome, .. }) => (call, outcome),
+            _ => (String::new(), String::new()),
+        };
+        call.clear();
+        call.extend([target, ".", op]);
+        answer.clear();
+        answer.push_str(outcome);
         self.push(Line::Call {
             now_ms,
-            target: target.to_owned(),
-            op: op.to_owned(),
+            call,
             body,
-            outcome: outcome.to_owned(),
+            outcome: answer,
         });
     }
 
@@ -124,15 +151,21 @@ impl Trace {
         self.push(Line::Note(line));
     }
 
+    /// Makes room in the tail for one more line: the line that leaves.
+    fn room(&mut self) -> Option<Line> {
+        if self.tail.len() < TAIL {
+            return None;
+        }
+        self.tail.pop_front()
+    }
+
     fn push(&mut self, line: Line) {
         self.lines += 1;
         if let Some(f) = &mut self.file {
             use std::io::Write;
             let _ = writeln!(f, "{line}");
         }
-        if self.tail.len() == TAIL {
-            self.tail.pop_front();
-        }
+        self.room();
         self.tail.push_back(line);
     }
 
@@ -159,7 +192,7 @@ mod tests {
     fn traced(calls: &[serde_json::Value]) -> Trace {
         let mut t = Trace::default();
         for (i, body) in calls.iter().enumerate() {
-            t.record(i as i64, "S", "Op", body.clone(), "{}");
+            t.record(i as i64, "S", "Op", body.into(), "{}");
         }
         t
     }

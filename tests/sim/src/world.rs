@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::Value;
+use crate::json::Json;
 use tokio::sync::Notify;
 
 /// A call's answer as it goes back: the JSON text, or the error.
@@ -55,7 +55,7 @@ impl World {
 
     /// One request to the service `target`, recorded in the trace; a
     /// success's answer as the JSON text sent back.
-    pub fn call(&mut self, target: &str, op: &str, body: Value, now_ms: i64) -> Reply {
+    pub fn call(&mut self, target: &str, op: &str, body: Json, now_ms: i64) -> Reply {
         let reply = match target {
             DYNAMODB => self.dynamodb.handle(op, &body, now_ms, &mut self.rng),
             SQS => {

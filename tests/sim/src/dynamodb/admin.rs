@@ -14,14 +14,16 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use crate::json::Json;
+
 use super::request::{str_field, v};
 use super::table::{Gsi, KeyDef, Projection, Table};
 use super::{DynamoDb, not_found};
 use crate::api::{Answer, ApiError};
 
-fn key_schema(list: Option<&Value>) -> Result<(String, Option<String>), ApiError> {
+fn key_schema(list: Option<&Json>) -> Result<(String, Option<String>), ApiError> {
     let list = list
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .ok_or_else(|| v("KeySchema must be given".into()))?;
     let mut hash = None;
     let mut range = None;
@@ -52,7 +54,7 @@ fn schema_json(k: &KeyDef) -> Value {
 }
 
 impl DynamoDb {
-    pub(super) fn create_table(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn create_table(&mut self, body: &Json, now_ms: i64) -> Answer {
         let name = str_field(body, "TableName")?.to_owned();
         if self.tables.contains_key(&name) {
             return Err(ApiError::client(
@@ -62,7 +64,7 @@ impl DynamoDb {
         }
         let defs: Vec<(String, String)> = body
             .get("AttributeDefinitions")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .ok_or_else(|| v("AttributeDefinitions must be given".into()))?
             .iter()
             .map(|d| {
@@ -92,7 +94,7 @@ impl DynamoDb {
         let mut gsis = Vec::new();
         for g in body
             .get("GlobalSecondaryIndexes")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .into_iter()
             .flatten()
         {
@@ -103,17 +105,17 @@ impl DynamoDb {
                 range: r.map(&typed).transpose()?,
             };
             used.extend(gkey.names().into_iter().map(str::to_owned));
-            let p = g.get("Projection").unwrap_or(&Value::Null);
+            let p = g.get("Projection").unwrap_or(&Json::Null);
             let projection = match p
                 .get("ProjectionType")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .unwrap_or("INCLUDE")
             {
                 "ALL" => Projection::All,
                 "KEYS_ONLY" => Projection::KeysOnly,
                 "INCLUDE" => Projection::Include(
                     p.get("NonKeyAttributes")
-                        .and_then(Value::as_array)
+                        .and_then(Json::as_array)
                         .into_iter()
                         .flatten()
                         .filter_map(|a| a.as_str().map(str::to_owned))
@@ -179,13 +181,13 @@ impl DynamoDb {
         out
     }
 
-    pub(super) fn describe_table(&self, body: &Value) -> Answer {
+    pub(super) fn describe_table(&self, body: &Json) -> Answer {
         let name = str_field(body, "TableName")?;
         self.table(name)?;
         Ok(json!({ "Table": self.describe(name) }))
     }
 
-    pub(super) fn delete_table(&mut self, body: &Value) -> Answer {
+    pub(super) fn delete_table(&mut self, body: &Json) -> Answer {
         let name = str_field(body, "TableName")?;
         self.table(name)?;
         let mut d = self.describe(name);
@@ -198,7 +200,7 @@ impl DynamoDb {
         json!({ "TableNames": self.tables.keys().collect::<Vec<_>>() })
     }
 
-    pub(super) fn update_ttl(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn update_ttl(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         let name = str_field(body, "TableName")?.to_owned();
         let spec = body
             .get("TimeToLiveSpecification")
@@ -206,7 +208,7 @@ impl DynamoDb {
         let attr = str_field(spec, "AttributeName")?.to_owned();
         let enabled = spec
             .get("Enabled")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
             .ok_or_else(|| v("Enabled must be given".into()))?;
         let lags = self.lags();
         let t = self.tables.get_mut(&name).ok_or_else(not_found)?;
@@ -225,7 +227,7 @@ impl DynamoDb {
         Ok(json!({ "TimeToLiveSpecification": {"AttributeName": attr, "Enabled": enabled} }))
     }
 
-    pub(super) fn describe_ttl(&self, body: &Value) -> Answer {
+    pub(super) fn describe_ttl(&self, body: &Json) -> Answer {
         let t = self.table(str_field(body, "TableName")?)?;
         Ok(json!({ "TimeToLiveDescription": match &t.ttl {
             Some(a) => json!({"TimeToLiveStatus": "ENABLED", "AttributeName": a}),

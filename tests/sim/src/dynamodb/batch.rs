@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
+use crate::json::{Json, Object};
+
 use super::DynamoDb;
 use super::capacity::{Demand, read_units};
 use super::eval::project;
@@ -29,19 +31,19 @@ const MAX_WRITES: usize = 25;
 /// "BatchGetItem": "A single operation can retrieve up to 16 MB of data".
 const MAX_GET_BYTES: usize = 16 * 1024 * 1024;
 
-fn request_items(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+fn request_items(body: &Json) -> Result<&Object, ApiError> {
     body.get("RequestItems")
-        .and_then(Value::as_object)
+        .and_then(Json::as_object)
         .filter(|m| !m.is_empty())
         .ok_or_else(|| v("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null".into()))
 }
 
 impl DynamoDb {
-    pub(super) fn batch_get(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn batch_get(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let requests = request_items(body)?;
         let total: usize = requests
             .values()
-            .map(|r| r.get("Keys").and_then(Value::as_array).map_or(0, Vec::len))
+            .map(|r| r.get("Keys").and_then(Json::as_array).map_or(0, Vec::len))
             .sum();
         if total > MAX_GET_KEYS {
             return Err(v(
@@ -61,11 +63,11 @@ impl DynamoDb {
             ph.check_unused().map_err(v)?;
             let strong = req
                 .get("ConsistentRead")
-                .and_then(Value::as_bool)
+                .and_then(Json::as_bool)
                 .unwrap_or(false);
             let keys = req
                 .get("Keys")
-                .and_then(Value::as_array)
+                .and_then(Json::as_array)
                 .map_or(&[][..], Vec::as_slice);
             let mut pks = Vec::with_capacity(keys.len());
             let mut seen = BTreeSet::new();
@@ -125,8 +127,8 @@ impl DynamoDb {
             out.push(']');
             if !left.is_empty() {
                 let mut again = req.as_object().cloned().unwrap_or_default();
-                again.insert("Keys".into(), Value::Array(left));
-                unprocessed.insert(name.clone(), Value::Object(again));
+                again.insert("Keys".into(), Json::Array(left));
+                unprocessed.insert(name.clone(), Json::Object(again).to_value());
             }
         }
         if let (false, Some(e)) = (read_any, throttle) {
@@ -138,7 +140,7 @@ impl DynamoDb {
         Ok(out)
     }
 
-    pub(super) fn batch_write(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn batch_write(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         let requests = request_items(body)?;
         let total: usize = requests
             .values()
@@ -159,7 +161,7 @@ impl DynamoDb {
                 .ok_or_else(|| v("RequestItems values must be lists".into()))?
             {
                 let (pk, new) = if let Some(p) = w.get("PutRequest") {
-                    let item = item_from_json(p.get("Item").unwrap_or(&Value::Null)).map_err(v)?;
+                    let item = item_from_json(p.get("Item").unwrap_or(&Json::Null)).map_err(v)?;
                     check_size(&item, false)?;
                     (item_key(table, &item)?, Some(item))
                 } else if let Some(d) = w.get("DeleteRequest") {
@@ -172,7 +174,7 @@ impl DynamoDb {
                 if !seen.insert((name.clone(), pk.clone())) {
                     return Err(v("Provided list of item keys contains duplicates".into()));
                 }
-                writes.push((name.clone(), pk, new, w.clone()));
+                writes.push((name.clone(), pk, new, w));
             }
         }
         let mut unprocessed: Map<String, Value> = Map::new();
@@ -193,7 +195,7 @@ impl DynamoDb {
                     throttle = Some(e);
                 }
                 let list = unprocessed.entry(name.clone()).or_insert_with(|| json!([]));
-                list.as_array_mut().expect("a list").push(raw);
+                list.as_array_mut().expect("a list").push(raw.to_value());
                 continue;
             }
             self.bill(&demands);

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::thread::LocalKey;
 
 use super::expr::{Cond, Operand, SetValue, UOperand, Update};
@@ -58,7 +58,7 @@ pub fn update(
 }
 
 fn shape_hash(kind: &str, text: &str, ph: &Placeholders) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = crate::trace::Fold::default();
     (kind, text).hash(&mut h);
     let (names, values) = ph.shape();
     for name in names {

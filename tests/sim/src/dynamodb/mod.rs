@@ -39,7 +39,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
-use serde_json::Value;
+use crate::json::Json;
 
 use crate::api::{ApiError, Reply, reply};
 pub use capacity::{Billing, Usage};
@@ -106,7 +106,7 @@ pub struct DynamoDb {
     busy_until: BTreeSet<(i64, String, Pk)>,
     /// Idempotency tokens of TransactWriteItems: the request (without its
     /// token) and when it was accepted.
-    tokens: BTreeMap<String, (Value, i64)>,
+    tokens: BTreeMap<String, (Json, i64)>,
     /// The tokens in the order they were accepted.
     token_order: VecDeque<(i64, String)>,
 }
@@ -179,7 +179,7 @@ impl DynamoDb {
     /// `DynamoDB_20120810.` in `X-Amz-Target`), `body` its JSON. The
     /// answer is its JSON text: the reads and writes that return items
     /// write them straight to text, the other operations build a `Value`.
-    pub fn handle(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub fn handle(&mut self, op: &str, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         self.advance(now_ms, rng);
         *self.billing.requests.entry(op.to_owned()).or_default() += 1;
         if !body.is_object() {
@@ -254,7 +254,7 @@ impl DynamoDb {
     }
 
     /// Keeps a transaction's idempotency token for ten minutes.
-    fn keep_token(&mut self, token: String, fingerprint: Value, now_ms: i64) {
+    fn keep_token(&mut self, token: String, fingerprint: Json, now_ms: i64) {
         self.token_order.push_back((now_ms, token.clone()));
         self.tokens.insert(token, (fingerprint, now_ms));
     }

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use rand::rngs::StdRng;
-use serde_json::Value;
+use crate::json::Json;
 
 use super::DynamoDb;
 use super::capacity::{Demand, read_units};
@@ -34,14 +34,14 @@ use crate::api::Reply;
 /// 1 MB of data".
 const PAGE_BYTES: usize = 1024 * 1024;
 
-fn consistent(body: &Value) -> bool {
+fn consistent(body: &Json) -> bool {
     body.get("ConsistentRead")
-        .and_then(Value::as_bool)
+        .and_then(Json::as_bool)
         .unwrap_or(false)
 }
 
 impl DynamoDb {
-    pub(super) fn get_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn get_item(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let table = self.table(str_field(body, "TableName")?)?;
         let pk = request::key(table, body.get("Key"))?;
         let mut ph = placeholders(body)?;
@@ -69,7 +69,7 @@ impl DynamoDb {
         Ok(answer)
     }
 
-    pub(super) fn query(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn query(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let table = self.table(str_field(body, "TableName")?)?;
         let index = match opt_str(body, "IndexName") {
             Some(name) => Some(table.gsi(name).ok_or_else(|| {
@@ -153,7 +153,7 @@ impl DynamoDb {
         };
         let forward = body
             .get("ScanIndexForward")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
             .unwrap_or(true);
         let start = match body.get("ExclusiveStartKey") {
             Some(k) => Some(item_from_json(k).map_err(v)?),

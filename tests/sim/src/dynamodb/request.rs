@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use crate::json::Json;
 
 use super::capacity::{Demand, write_units};
 use super::expr::{Path, Placeholders, parse_projection};
@@ -20,14 +20,14 @@ pub fn v(e: String) -> ApiError {
     ApiError::validation(e)
 }
 
-pub fn str_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+pub fn str_field<'a>(body: &'a Json, name: &str) -> Result<&'a str, ApiError> {
     body.get(name)
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| v(format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(name))))
 }
 
-pub fn opt_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
-    body.get(name).and_then(Value::as_str)
+pub fn opt_str<'a>(body: &'a Json, name: &str) -> Option<&'a str> {
+    body.get(name).and_then(Json::as_str)
 }
 
 fn lower_first(s: &str) -> String {
@@ -40,7 +40,7 @@ fn lower_first(s: &str) -> String {
 /// `ExpressionAttributeNames` and `ExpressionAttributeValues`; either, if
 /// given, must not be empty ("ExpressionAttributeValues must not be
 /// empty").
-pub fn placeholders(body: &Value) -> Result<Placeholders, ApiError> {
+pub fn placeholders(body: &Json) -> Result<Placeholders, ApiError> {
     let mut names = BTreeMap::new();
     if let Some(n) = body.get("ExpressionAttributeNames") {
         let obj = n
@@ -87,7 +87,7 @@ pub fn placeholders(body: &Value) -> Result<Placeholders, ApiError> {
 }
 
 /// A request's `ProjectionExpression`, parsed.
-pub fn projection(body: &Value, ph: &mut Placeholders) -> Result<Option<Vec<Path>>, ApiError> {
+pub fn projection(body: &Json, ph: &mut Placeholders) -> Result<Option<Vec<Path>>, ApiError> {
     match opt_str(body, "ProjectionExpression") {
         Some(p) => Ok(Some(parse_projection(p, ph).map_err(v)?)),
         None => Ok(None),
@@ -96,7 +96,7 @@ pub fn projection(body: &Value, ph: &mut Placeholders) -> Result<Option<Vec<Path
 
 /// A `Key`: exactly the table's key attributes, of their types ("The
 /// provided key element does not match the schema").
-pub fn key(table: &Table, key: Option<&Value>) -> Result<Pk, ApiError> {
+pub fn key(table: &Table, key: Option<&Json>) -> Result<Pk, ApiError> {
     let mismatch = || v("The provided key element does not match the schema".into());
     let key = key.ok_or_else(mismatch)?;
     let item = item_from_json(key).map_err(v)?;

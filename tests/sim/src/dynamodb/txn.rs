@@ -20,6 +20,8 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use crate::json::Json;
+
 use super::DynamoDb;
 use super::capacity::{Demand, write_units};
 use super::request::{v, write_demands};
@@ -31,10 +33,10 @@ use crate::api::{Answer, ApiError};
 const MAX_ACTIONS: usize = 100;
 
 impl DynamoDb {
-    pub(super) fn transact_write(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn transact_write(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         let actions = body
             .get("TransactItems")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .ok_or_else(|| v("1 validation error detected: Value null at 'transactItems' failed to satisfy constraint: Member must not be null".into()))?;
         if actions.is_empty() || actions.len() > MAX_ACTIONS {
             return Err(v(format!(
@@ -45,7 +47,7 @@ impl DynamoDb {
         // answered as the first was, without writing again.
         let token = body
             .get("ClientRequestToken")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_owned);
         let mut fingerprint = body.clone();
         if let Some(o) = fingerprint.as_object_mut() {

@@ -11,6 +11,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::json::Json;
+
 pub use super::num::Num;
 
 /// An item, or a map value: attribute name to value, kept sorted by name
@@ -180,7 +182,7 @@ impl Av {
         }
     }
 
-    pub fn from_json(v: &Value) -> Result<Av, String> {
+    pub fn from_json(v: &Json) -> Result<Av, String> {
         let obj = v
             .as_object()
             .filter(|o| o.len() == 1)
@@ -188,9 +190,9 @@ impl Av {
                 invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes")
             })?;
         let (t, x) = obj.iter().next().expect("one entry");
-        let text_of = |x| Value::as_str(x).ok_or_else(|| invalid(format!("{t} is not a string")));
+        let text_of = |x| Json::as_str(x).ok_or_else(|| invalid(format!("{t} is not a string")));
         let str_of = |x| text_of(x).map(str::to_owned);
-        let list_of = |x| Value::as_array(x).ok_or_else(|| invalid(format!("{t} is not a list")));
+        let list_of = |x| Json::as_array(x).ok_or_else(|| invalid(format!("{t} is not a list")));
         let av = match t.as_str() {
             "S" => Av::S(str_of(x)?),
             "N" => Av::N(Num::parse(text_of(x)?)?),
@@ -351,7 +353,7 @@ fn set_of<T: PartialEq>(items: Vec<T>, what: &str) -> Result<Vec<T>, String> {
     Ok(out)
 }
 
-pub fn item_from_json(v: &Value) -> Result<Item, String> {
+pub fn item_from_json(v: &Json) -> Result<Item, String> {
     let obj = v
         .as_object()
         .ok_or_else(|| invalid("an item or map must be an object"))?;

@@ -10,7 +10,7 @@
 //! the size of the existing item (or a minimum of 1)".
 
 use rand::rngs::StdRng;
-use serde_json::Value;
+use crate::json::Json;
 
 use super::DynamoDb;
 use super::capacity::{Demand, write_units};
@@ -52,7 +52,7 @@ pub enum Outcome {
 impl DynamoDb {
     /// Parses one write (`op` is `Put`, `Update`, `Delete` or
     /// `ConditionCheck`) and checks it against its table.
-    pub(super) fn plan(&self, op: &str, body: &Value) -> Result<Plan, ApiError> {
+    pub(super) fn plan(&self, op: &str, body: &Json) -> Result<Plan, ApiError> {
         let table = self.table(str_field(body, "TableName")?)?;
         let mut ph = placeholders(body)?;
         let cond = match opt_str(body, "ConditionExpression") {
@@ -61,7 +61,7 @@ impl DynamoDb {
         };
         let (pk, kind) = match op {
             "Put" => {
-                let item = item_from_json(body.get("Item").unwrap_or(&Value::Null)).map_err(v)?;
+                let item = item_from_json(body.get("Item").unwrap_or(&Json::Null)).map_err(v)?;
                 check_size(&item, false)?;
                 (item_key(table, &item)?, Kind::Put(item))
             }
@@ -176,7 +176,7 @@ impl DynamoDb {
     fn single(
         &mut self,
         op: &str,
-        body: &Value,
+        body: &Json,
         now_ms: i64,
         rng: &mut StdRng,
         answer: impl FnOnce(&Plan, Option<&Item>, Option<&Item>) -> String,
@@ -229,21 +229,21 @@ impl DynamoDb {
         }
     }
 
-    pub(super) fn put_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn put_item(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
         self.single("Put", body, now_ms, rng, |_, old, _| {
             attributes(rv == "ALL_OLD", old)
         })
     }
 
-    pub(super) fn delete_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn delete_item(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(body, &["NONE", "ALL_OLD"])?;
         self.single("Delete", body, now_ms, rng, |_, old, _| {
             attributes(rv == "ALL_OLD", old)
         })
     }
 
-    pub(super) fn update_item(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Reply {
+    pub(super) fn update_item(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Reply {
         let rv = return_values(
             body,
             &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
@@ -268,7 +268,7 @@ impl DynamoDb {
 }
 
 /// `ReturnValues`, one of those the operation allows.
-fn return_values<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a str, ApiError> {
+fn return_values<'a>(body: &'a Json, allowed: &[&str]) -> Result<&'a str, ApiError> {
     let rv = opt_str(body, "ReturnValues").unwrap_or("NONE");
     if allowed.contains(&rv) {
         Ok(rv)

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json::{Json, Object};
+
 use super::queue::{Queue, Settings};
 use super::{Sqs, names, no_queue, required_str, short_name};
 use crate::api::{Answer, ApiError};
@@ -13,7 +15,7 @@ impl Sqs {
     /// given has the queue's value, else `QueueNameExists` ("returns this
     /// error only if the request includes attributes whose values differ
     /// from those of the existing queue").
-    pub(super) fn create_queue(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn create_queue(&mut self, body: &Json, now_ms: i64) -> Answer {
         let name = required_str(body, "QueueName")?;
         if !short_name(name) {
             return Err(ApiError::client(
@@ -23,10 +25,10 @@ impl Sqs {
                 ),
             ));
         }
-        let empty = Map::new();
+        let empty = Object::default();
         let attrs = body
             .get("Attributes")
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
             .unwrap_or(&empty);
         let arns: Vec<String> = self.queues.values().map(|q| q.arn.clone()).collect();
         let exists = |arn: &str| arns.iter().any(|a| a == arn);
@@ -52,7 +54,7 @@ impl Sqs {
     }
 
     /// API reference, GetQueueUrl.
-    pub(super) fn get_queue_url(&mut self, body: &Value) -> Answer {
+    pub(super) fn get_queue_url(&mut self, body: &Json) -> Answer {
         let name = required_str(body, "QueueName")?;
         let queue = self.queues.get(name).ok_or_else(no_queue)?;
         Ok(json!({ "QueueUrl": queue.url }))
@@ -60,7 +62,7 @@ impl Sqs {
 
     /// API reference, GetQueueAttributes: the attributes named in
     /// `AttributeNames` (`All` for every one); none named, none returned.
-    pub(super) fn get_queue_attributes(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn get_queue_attributes(&mut self, body: &Json, now_ms: i64) -> Answer {
         let names = names(body, "AttributeNames");
         let queue = self.queue_mut(body, now_ms)?;
         let attrs = queue.attributes(&names, now_ms)?;
@@ -72,12 +74,12 @@ impl Sqs {
 
     /// API reference, SetQueueAttributes: the same attributes and ranges
     /// as CreateQueue; all or nothing.
-    pub(super) fn set_queue_attributes(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn set_queue_attributes(&mut self, body: &Json, now_ms: i64) -> Answer {
         let arns: Vec<String> = self.queues.values().map(|q| q.arn.clone()).collect();
-        let empty = Map::new();
+        let empty = Object::default();
         let attrs = body
             .get("Attributes")
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
             .unwrap_or(&empty)
             .clone();
         let queue = self.queue_mut(body, now_ms)?;
@@ -91,19 +93,19 @@ impl Sqs {
     /// API reference, ListQueues: URLs of queues whose name starts with
     /// `QueueNamePrefix`, up to 1,000, or `MaxResults` (1 to 1,000) a page
     /// with a `NextToken` (here the last name returned) for the rest.
-    pub(super) fn list_queues(&mut self, body: &Value) -> Answer {
+    pub(super) fn list_queues(&mut self, body: &Json) -> Answer {
         let prefix = body
             .get("QueueNamePrefix")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("");
-        let max = body.get("MaxResults").and_then(Value::as_i64);
+        let max = body.get("MaxResults").and_then(Json::as_i64);
         if max.is_some_and(|m| !(1..=1000).contains(&m)) {
             return Err(ApiError::client(
                 "InvalidParameterValue",
                 "MaxResults must be between 1 and 1000.",
             ));
         }
-        let after = body.get("NextToken").and_then(Value::as_str);
+        let after = body.get("NextToken").and_then(Json::as_str);
         let matching = self
             .queues
             .values()
@@ -126,7 +128,7 @@ impl Sqs {
     /// API reference, PurgeQueue: deletes every message (at once here; AWS
     /// takes up to 60 seconds); another purge within 60 seconds is
     /// `PurgeQueueInProgress`.
-    pub(super) fn purge_queue(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn purge_queue(&mut self, body: &Json, now_ms: i64) -> Answer {
         let queue = self.queue_mut(body, now_ms)?;
         if queue.last_purge_ms.is_some_and(|t| now_ms - t < 60_000) {
             return Err(ApiError::client(

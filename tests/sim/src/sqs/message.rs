@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::json::Json;
+
 use super::digest::{base64_decode, md5_hex};
 use crate::api::ApiError;
 
@@ -174,9 +176,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
 /// no two periods in a row, not ending in a period; a data type `String`,
 /// `Number` or `Binary`, optionally with a `.custom` suffix; a value
 /// matching it.
-pub fn parse_attributes(value: Option<&Value>) -> Result<BTreeMap<String, Attribute>, ApiError> {
+pub fn parse_attributes(value: Option<&Json>) -> Result<BTreeMap<String, Attribute>, ApiError> {
     let mut out = BTreeMap::new();
-    let Some(map) = value.and_then(Value::as_object) else {
+    let Some(map) = value.and_then(Json::as_object) else {
         return Ok(out);
     };
     if map.len() > 10 {
@@ -201,13 +203,13 @@ pub fn parse_attributes(value: Option<&Value>) -> Result<BTreeMap<String, Attrib
                 "Message attribute name '{name}' is invalid."
             )));
         }
-        let data_type = v.get("DataType").and_then(Value::as_str).unwrap_or("");
+        let data_type = v.get("DataType").and_then(Json::as_str).unwrap_or("");
         let base = data_type.split('.').next().unwrap_or("");
         let string = v
             .get("StringValue")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_owned);
-        let binary = match v.get("BinaryValue").and_then(Value::as_str) {
+        let binary = match v.get("BinaryValue").and_then(Json::as_str) {
             Some(b64) => Some((
                 b64.to_owned(),
                 base64_decode(b64)

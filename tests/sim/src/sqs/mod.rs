@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use serde_json::Value;
+
+use crate::json::Json;
 
 pub use message::Attribute;
 use queue::Queue;
@@ -90,7 +91,7 @@ impl Sqs {
 
     /// One request: `op` as in `X-Amz-Target` after `AmazonSQS.`, `body`
     /// its JSON.
-    pub fn handle(&mut self, op: &str, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub fn handle(&mut self, op: &str, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         *self.requests.entry(op.to_owned()).or_default() += 1;
         match op {
             "CreateQueue" => self.create_queue(body, now_ms),
@@ -207,7 +208,7 @@ impl Sqs {
 
     /// The queue a request's `QueueUrl` names, its expired messages
     /// dropped.
-    fn queue_mut(&mut self, body: &Value, now_ms: i64) -> Result<&mut Queue, ApiError> {
+    fn queue_mut(&mut self, body: &Json, now_ms: i64) -> Result<&mut Queue, ApiError> {
         let url = required_str(body, "QueueUrl")?;
         let name = self.name_of(url).ok_or_else(no_queue)?;
         let queue = self.queues.get_mut(&name).expect("named queue");
@@ -224,8 +225,8 @@ fn no_queue() -> ApiError {
     )
 }
 
-fn required_str<'a>(body: &'a Value, name: &str) -> Result<&'a str, ApiError> {
-    body.get(name).and_then(Value::as_str).ok_or_else(|| {
+fn required_str<'a>(body: &'a Json, name: &str) -> Result<&'a str, ApiError> {
+    body.get(name).and_then(Json::as_str).ok_or_else(|| {
         ApiError::client(
             "MissingParameter",
             format!("The request must contain the parameter {name}."),
@@ -234,9 +235,9 @@ fn required_str<'a>(body: &'a Value, name: &str) -> Result<&'a str, ApiError> {
 }
 
 /// A list of strings in the request (`AttributeNames` and the like).
-fn names(body: &Value, field: &str) -> Vec<String> {
-    let list = body.get(field).and_then(Value::as_array);
-    let strings = list.into_iter().flatten().filter_map(Value::as_str);
+fn names(body: &Json, field: &str) -> Vec<String> {
+    let list = body.get(field).and_then(Json::as_array);
+    let strings = list.into_iter().flatten().filter_map(Json::as_str);
     strings.map(str::to_owned).collect()
 }
 

@@ -7,6 +7,8 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
+use crate::json::Json;
+
 use super::message::{Message, md5_of_attributes, message_size, parse_attributes, valid_text};
 use super::queue::Queue;
 use super::{Sqs, names, required_str, short_name, uuid};
@@ -25,9 +27,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// An optional integer parameter within a range (API reference ranges).
-fn int_param(body: &Value, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, ApiError> {
+fn int_param(body: &Json, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, ApiError> {
     match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
+        None | Some(Json::Null) => Ok(None),
         Some(v) => v
             .as_i64()
             .filter(|n| (lo..=hi).contains(n))
@@ -44,10 +46,10 @@ fn int_param(body: &Value, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, 
 /// operations say: none is `EmptyBatchRequest`, more than 10
 /// `TooManyEntriesInBatchRequest`, an `Id` not of 1 to 80 `A-Za-z0-9-_`
 /// `InvalidBatchEntryId`, two alike `BatchEntryIdsNotDistinct`.
-fn batch_entries(body: &Value) -> Result<&Vec<Value>, ApiError> {
+fn batch_entries(body: &Json) -> Result<&Vec<Json>, ApiError> {
     let entries = body
         .get("Entries")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .filter(|e| !e.is_empty())
         .ok_or_else(|| {
             ApiError::client(
@@ -66,7 +68,7 @@ fn batch_entries(body: &Value) -> Result<&Vec<Value>, ApiError> {
     }
     let mut seen = BTreeSet::new();
     for e in entries {
-        let id = e.get("Id").and_then(Value::as_str).unwrap_or("");
+        let id = e.get("Id").and_then(Json::as_str).unwrap_or("");
         if !short_name(id) {
             return Err(ApiError::client(
                 "InvalidBatchEntryId",
@@ -110,7 +112,7 @@ fn batch_answer(results: Vec<(String, Result<Value, ApiError>)>) -> Value {
 /// given); the stored message and the answer's fields.
 fn accept(
     queue: &Queue,
-    entry: &Value,
+    entry: &Json,
     now_ms: i64,
     rng: &mut StdRng,
 ) -> Result<(Message, Value), ApiError> {
@@ -259,7 +261,7 @@ fn change_one(
 }
 
 impl Sqs {
-    pub(super) fn send_message(&mut self, body: &Value, now_ms: i64, rng: &mut StdRng) -> Answer {
+    pub(super) fn send_message(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         let queue = self.queue_mut(body, now_ms)?;
         let (message, answer) = accept(queue, body, now_ms, rng)?;
         queue.push(message);
@@ -272,7 +274,7 @@ impl Sqs {
     /// (`BatchRequestTooLong`), whatever the queue's maximum.
     pub(super) fn send_message_batch(
         &mut self,
-        body: &Value,
+        body: &Json,
         now_ms: i64,
         rng: &mut StdRng,
     ) -> Answer {
@@ -281,7 +283,7 @@ impl Sqs {
         let total: usize = entries
             .iter()
             .map(|e| {
-                let b = e.get("MessageBody").and_then(Value::as_str).unwrap_or("");
+                let b = e.get("MessageBody").and_then(Json::as_str).unwrap_or("");
                 let attrs = parse_attributes(e.get("MessageAttributes")).unwrap_or_default();
                 message_size(b, &attrs)
             })
@@ -314,7 +316,7 @@ impl Sqs {
     /// message attributes from `MessageAttributeNames`.
     pub(super) fn receive_message(
         &mut self,
-        body: &Value,
+        body: &Json,
         now_ms: i64,
         rng: &mut StdRng,
     ) -> Answer {
@@ -443,27 +445,27 @@ fn duplicate(
 }
 
 impl Sqs {
-    pub(super) fn delete_message(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn delete_message(&mut self, body: &Json, now_ms: i64) -> Answer {
         self.by_handle(body, now_ms, false, |q, _, h| delete(q, h).map(drop))
     }
 
     /// API reference, DeleteMessageBatch: each entry as DeleteMessage.
-    pub(super) fn delete_message_batch(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn delete_message_batch(&mut self, body: &Json, now_ms: i64) -> Answer {
         self.by_handle(body, now_ms, true, |q, _, h| delete(q, h).map(drop))
     }
 
-    pub(super) fn change_visibility(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn change_visibility(&mut self, body: &Json, now_ms: i64) -> Answer {
         self.by_handle(body, now_ms, false, |q, e, h| {
-            let timeout = e.get("VisibilityTimeout").and_then(Value::as_i64);
+            let timeout = e.get("VisibilityTimeout").and_then(Json::as_i64);
             change_one(q, h, timeout, now_ms)
         })
     }
 
     /// API reference, ChangeMessageVisibilityBatch: each entry as
     /// ChangeMessageVisibility.
-    pub(super) fn change_visibility_batch(&mut self, body: &Value, now_ms: i64) -> Answer {
+    pub(super) fn change_visibility_batch(&mut self, body: &Json, now_ms: i64) -> Answer {
         self.by_handle(body, now_ms, true, |q, e, h| {
-            let timeout = e.get("VisibilityTimeout").and_then(Value::as_i64);
+            let timeout = e.get("VisibilityTimeout").and_then(Json::as_i64);
             change_one(q, h, timeout, now_ms)
         })
     }
@@ -472,10 +474,10 @@ impl Sqs {
     /// or for each of its `Entries`, answering each apart.
     fn by_handle(
         &mut self,
-        body: &Value,
+        body: &Json,
         now_ms: i64,
         batch: bool,
-        act: impl Fn(&mut Queue, &Value, &str) -> Result<(), ApiError>,
+        act: impl Fn(&mut Queue, &Json, &str) -> Result<(), ApiError>,
     ) -> Answer {
         let entries = if batch {
             Some(batch_entries(body)?)

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{Map, Value, json};
 
+use crate::json::{Json, Object};
+
 use super::message::Message;
 use super::timeline::Timeline;
 use crate::api::ApiError;
@@ -74,7 +76,7 @@ impl Settings {
     /// `arn_exists` answers whether a dead-letter target exists.
     pub fn apply(
         &mut self,
-        attrs: &Map<String, Value>,
+        attrs: &Object,
         arn_exists: &dyn Fn(&str) -> bool,
     ) -> Result<(), ApiError> {
         for (name, value) in attrs {
@@ -139,17 +141,17 @@ fn parse_redrive(text: &str, arn_exists: &dyn Fn(&str) -> bool) -> Result<(Strin
             format!("Value {text} for parameter RedrivePolicy is invalid. Reason: {why}."),
         )
     };
-    let policy: Value = serde_json::from_str(text).map_err(|_| bad("Invalid JSON"))?;
+    let policy = Json::parse(text.as_bytes()).map_err(|_| bad("Invalid JSON"))?;
     let arn = policy
         .get("deadLetterTargetArn")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .ok_or_else(|| bad("Missing deadLetterTargetArn"))?;
     if !arn_exists(arn) {
         return Err(bad("Dead letter target does not exist"));
     }
     let max = match policy.get("maxReceiveCount") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Json::Number(n)) => n.as_u64(),
+        Some(Json::String(s)) => s.parse().ok(),
         _ => None,
     }
     .filter(|m| (1..=1000).contains(m))

@@ -89,7 +89,7 @@ fn a_query_answer_keeps_its_fields_in_name_order() {
     });
     let text = db
         .db
-        .handle("Query", &body, db.now, &mut db.rng)
+        .handle("Query", &body.into(), db.now, &mut db.rng)
         .expect("the query");
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(text, serde_json::to_string(&value).unwrap());

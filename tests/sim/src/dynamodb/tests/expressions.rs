@@ -13,12 +13,12 @@ fn ph(names: &[(&str, &str)], values: serde_json::Value) -> Placeholders {
         .iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
-    let values: BTreeMap<String, Av> = item_from_json(&values).unwrap().into_iter().collect();
+    let values: BTreeMap<String, Av> = item_from_json(&values.into()).unwrap().into_iter().collect();
     Placeholders::new(names, values)
 }
 
 fn item(v: serde_json::Value) -> Item {
-    item_from_json(&v).unwrap()
+    item_from_json(&v.into()).unwrap()
 }
 
 fn holds(text: &str, names: &[(&str, &str)], values: serde_json::Value, on: &Item) -> bool {

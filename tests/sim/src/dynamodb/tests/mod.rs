@@ -50,7 +50,7 @@ impl Db {
     /// A call; its answer's text read back as JSON.
     pub fn call(&mut self, op: &str, body: Value) -> Answer {
         self.db
-            .handle(op, &body, self.now, &mut self.rng)
+            .handle(op, &body.into(), self.now, &mut self.rng)
             .map(|text| serde_json::from_str(&text).expect("the answer is JSON"))
     }
 

@@ -32,7 +32,7 @@ impl World {
     }
 
     pub fn call(&mut self, op: &str, body: Value) -> Answer {
-        self.sqs.handle(op, &body, self.now, &mut self.rng)
+        self.sqs.handle(op, &body.into(), self.now, &mut self.rng)
     }
 
     pub fn ok(&mut self, op: &str, body: Value) -> Value {
