@@ -8,10 +8,12 @@ name="${1:?usage: tests/bench.sh NAME [ARGS...]}"
 shift
 
 # The simulation's speed: its binary built whole-program optimised (the
-# `sim` profile), one seed on one thread, no emulator. By default the
-# seed the docs' figures are of; ARGS replace it (sim's own arguments).
+# `sim` profile) for this machine's processor (it runs where it is
+# built), one seed on one thread, no emulator. By default the seed the
+# docs' figures are of; ARGS replace it (sim's own arguments).
 if [ "$name" = sim ]; then
-  cargo build --locked --quiet --profile sim -p hangar-sim --bin sim
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-cpu=native" \
+    cargo build --locked --quiet --profile sim -p hangar-sim --bin sim
   if [ "$#" -eq 0 ]; then set -- --seed 3 --jobs 2000; fi
   exec "$(tests/target-dir.sh)/sim/sim" "$@"
 fi

@@ -252,7 +252,9 @@ impl Worker {
         let mut message_ids = HashMap::new();
         for d in batch {
             let (worker, message_id) = (self.clone(), d.message_id.clone());
-            let task = set.spawn(async move { worker.handle(&d, deadline).await });
+            // Boxed before it is spawned: a message's future is some 16 KB,
+            // and spawning it by value copies it on its way into the task.
+            let task = set.spawn(Box::pin(async move { worker.handle(&d, deadline).await }));
             message_ids.insert(task.id(), message_id);
         }
         let mut failed = Vec::new();
