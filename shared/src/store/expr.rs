@@ -5,13 +5,27 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub(crate) struct Expr {
     sets: Vec<String>,
     removes: Vec<String>,
     conds: Vec<String>,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
+}
+
+/// Room for a state change's names and values from the start (one holds
+/// some twenty), rather than growing the maps three times over.
+impl Default for Expr {
+    fn default() -> Self {
+        Expr {
+            sets: Vec::with_capacity(16),
+            removes: Vec::new(),
+            conds: Vec::with_capacity(4),
+            names: HashMap::with_capacity(24),
+            values: HashMap::with_capacity(16),
+        }
+    }
 }
 
 /// `#name` or `:name` (a state change builds a few dozen of them).

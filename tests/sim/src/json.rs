@@ -99,10 +99,7 @@ impl Object {
 
     /// Takes `key` out, if present.
     pub fn remove(&mut self, key: &str) -> Option<Json> {
-        let i = self
-            .0
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()?;
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
         Some(self.0.remove(i).1)
     }
 }
@@ -360,7 +357,9 @@ mod tests {
         assert!(j["missing"]["deeper"].is_null());
         let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["a", "k", "m"]);
-        let big = Json::from(json!({"k9": 1, "k1": 2, "k5": 3, "k3": 4, "k7": 5, "k2": 6, "k8": 7, "k4": 8, "k6": 9, "k0": 0}));
+        let big = Json::from(
+            json!({"k9": 1, "k1": 2, "k5": 3, "k3": 4, "k7": 5, "k2": 6, "k8": 7, "k4": 8, "k6": 9, "k0": 0}),
+        );
         assert_eq!(big["k0"].as_i64(), Some(0));
         assert_eq!(big["k9"].as_i64(), Some(1));
         assert!(big.get("k10").is_none());

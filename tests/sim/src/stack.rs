@@ -104,9 +104,7 @@ pub fn sim_client(
         sdk,
         Some(crate::sdk::Retries {
             config: hangar::config::retry_config(),
-            partition: aws_smithy_runtime::client::retries::RetryPartition::new(
-                process.to_owned(),
-            ),
+            partition: aws_smithy_runtime::client::retries::RetryPartition::new(process.to_owned()),
         }),
     );
     (Client::from_clients(ddb, sqs.clone(), config, clock), sqs)

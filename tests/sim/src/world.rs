@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::json::Json;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use crate::json::Json;
 use tokio::sync::Notify;
 
 /// A call's answer as it goes back: the JSON text, or the error.

@@ -27,8 +27,8 @@ struct Entry<T> {
     names: Vec<(String, String)>,
     values: Vec<String>,
     parsed: T,
-    used_names: Vec<String>,
-    used_values: Vec<String>,
+    used_names: Vec<bool>,
+    used_values: Vec<bool>,
 }
 
 type Memo<T> = RefCell<HashMap<u64, Entry<T>>>;

@@ -38,8 +38,8 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use rand::rngs::StdRng;
 use crate::json::Json;
+use rand::rngs::StdRng;
 
 use crate::api::{ApiError, Reply, reply};
 pub use capacity::{Billing, Usage};

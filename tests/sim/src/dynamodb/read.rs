@@ -18,8 +18,8 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use rand::rngs::StdRng;
 use crate::json::Json;
+use rand::rngs::StdRng;
 
 use super::DynamoDb;
 use super::capacity::{Demand, read_units};

@@ -1,8 +1,6 @@
 //! The parts many requests share, validated as DynamoDB validates them:
 //! table names, keys, items, placeholders, projections, write costs.
 
-use std::collections::BTreeMap;
-
 use crate::json::Json;
 
 use super::capacity::{Demand, write_units};
@@ -41,7 +39,8 @@ fn lower_first(s: &str) -> String {
 /// given, must not be empty ("ExpressionAttributeValues must not be
 /// empty").
 pub fn placeholders(body: &Json) -> Result<Placeholders, ApiError> {
-    let mut names = BTreeMap::new();
+    // An object's members come in their keys' order, each key once.
+    let mut names = Vec::new();
     if let Some(n) = body.get("ExpressionAttributeNames") {
         let obj = n
             .as_object()
@@ -58,10 +57,10 @@ pub fn placeholders(body: &Json) -> Result<Placeholders, ApiError> {
                     "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
                 )));
             }
-            names.insert(k.clone(), x.to_owned());
+            names.push((k.clone(), x.to_owned()));
         }
     }
-    let mut values = BTreeMap::new();
+    let mut values = Vec::new();
     if let Some(n) = body.get("ExpressionAttributeValues") {
         let obj = n
             .as_object()
@@ -80,10 +79,10 @@ pub fn placeholders(body: &Json) -> Result<Placeholders, ApiError> {
                     "ExpressionAttributeValues contains invalid value: {e} for key {k}"
                 ))
             })?;
-            values.insert(k.clone(), av);
+            values.push((k.clone(), av));
         }
     }
-    Ok(Placeholders::new(names, values))
+    Ok(Placeholders::sorted(names, values))
 }
 
 /// A request's `ProjectionExpression`, parsed.

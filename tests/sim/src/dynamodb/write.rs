@@ -9,8 +9,8 @@
 //! DynamoDB still consumes write capacity from the table ... dependent on
 //! the size of the existing item (or a minimum of 1)".
 
-use rand::rngs::StdRng;
 use crate::json::Json;
+use rand::rngs::StdRng;
 
 use super::DynamoDb;
 use super::capacity::{Demand, write_units};

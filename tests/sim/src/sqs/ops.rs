@@ -314,12 +314,7 @@ impl Sqs {
     /// long polling, which returns at once here), system attributes from
     /// `MessageSystemAttributeNames` or the older `AttributeNames`,
     /// message attributes from `MessageAttributeNames`.
-    pub(super) fn receive_message(
-        &mut self,
-        body: &Json,
-        now_ms: i64,
-        rng: &mut StdRng,
-    ) -> Answer {
+    pub(super) fn receive_message(&mut self, body: &Json, now_ms: i64, rng: &mut StdRng) -> Answer {
         let max = int_param(body, "MaxNumberOfMessages", 1, 10)?.unwrap_or(1) as usize;
         let visibility = int_param(body, "VisibilityTimeout", 0, 43_200)?;
         let wait = int_param(body, "WaitTimeSeconds", 0, 20)?;

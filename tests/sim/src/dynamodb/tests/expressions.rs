@@ -13,7 +13,10 @@ fn ph(names: &[(&str, &str)], values: serde_json::Value) -> Placeholders {
         .iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
-    let values: BTreeMap<String, Av> = item_from_json(&values.into()).unwrap().into_iter().collect();
+    let values: BTreeMap<String, Av> = item_from_json(&values.into())
+        .unwrap()
+        .into_iter()
+        .collect();
     Placeholders::new(names, values)
 }
 
