@@ -9,7 +9,8 @@ shift
 
 # The simulation's speed: its binary built whole-program optimised (the
 # `sim` profile) for this machine's processor (it runs where it is
-# built), one seed on one thread, no emulator. By default the seed the
+# built; a target directory shared between machines needs a rebuild), one
+# seed on one thread, no emulator. By default the seed the
 # docs' figures are of; ARGS replace it (sim's own arguments).
 if [ "$name" = sim ]; then
   RUSTFLAGS="${RUSTFLAGS:-} -C target-cpu=native" \

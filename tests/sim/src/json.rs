@@ -217,10 +217,11 @@ impl From<serde_json::Value> for Json {
             serde_json::Value::Number(n) => Json::Number(n),
             serde_json::Value::String(s) => Json::String(s),
             serde_json::Value::Array(a) => Json::Array(a.into_iter().map(Json::from).collect()),
-            // A `Value`'s map is sorted and its keys unique already.
-            serde_json::Value::Object(m) => {
-                Json::Object(Object(m.into_iter().map(|(k, v)| (k, v.into())).collect()))
-            }
+            // Sorted again: a `Value`'s map keeps insertion order when
+            // serde_json's `preserve_order` is on.
+            serde_json::Value::Object(m) => Json::Object(Object::from_members(
+                m.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            )),
         }
     }
 }

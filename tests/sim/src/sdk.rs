@@ -9,9 +9,11 @@
 //! - The endpoint is the network's one address, not the outcome of the
 //!   SDK's endpoint rules (which, given an endpoint URL, pick it anyway).
 //! - The interceptors that only write headers the models never read are
-//!   off: the user agent, the invocation id, the request's attempt and
-//!   deadline (`amz-sdk-request`), and the clock skew read from an
-//!   answer's `Date` (used only to sign).
+//!   off: the user agent, the invocation id and the request's attempt and
+//!   deadline (`amz-sdk-request`); so is the one that measures the clock
+//!   skew from an answer's `Date` header (for signing, and to retry an
+//!   error caused by a skew over four minutes), which has nothing to
+//!   measure: the network's answers carry no `Date`.
 //!
 //! Retries, timeouts, the retry token bucket, serialisation and parsing
 //! are the SDK's own, as configured by the library.
@@ -97,7 +99,7 @@ impl Intercept for HeadersOff {
             "the models read no amz-sdk-request",
         ));
         layer.store_put(disable_interceptor::<ServiceClockSkewInterceptor>(
-            "requests are unsigned",
+            "the network's answers carry no Date",
         ));
         Ok(())
     }
