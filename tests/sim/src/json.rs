@@ -4,17 +4,19 @@
 //! Every attribute value in a DynamoDB request is an object of one key
 //! (`{"S": "..."}`); as a `Value` each is a B-tree node of some 600
 //! bytes, allocated, filled and freed again on every request. Here it is
-//! one small vector. The reading API is `Value`'s (`get`, `as_str`,
-//! `as_object`, `["key"]`...), and objects iterate in their keys' order as
-//! `Value`'s do, so whatever folds or prints a request sees the same
-//! thing: the order in which the SDK wrote a map (from a `HashMap`,
-//! different in every process) never shows.
+//! one small vector ([`Sorted`], as the models' items are). The reading
+//! API is `Value`'s (`get`, `as_str`, `as_object`, `["key"]`...), and
+//! objects iterate in their keys' order as `Value`'s do, so whatever folds
+//! or prints a request sees the same thing: the order in which the SDK
+//! wrote a map (from a `HashMap`, different in every process) never shows.
 
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
+
+use crate::sorted::Sorted;
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -30,91 +32,9 @@ pub enum Json {
 
 /// A JSON object: its members sorted by key, each key once (the last of
 /// a repeated key wins, as in `serde_json`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Object(Vec<(String, Json)>);
+pub type Object = Sorted<Json>;
 
 static NULL: Json = Json::Null;
-
-impl Object {
-    /// Sorts `members` by key, keeping the last of each repeated key.
-    pub fn from_members(mut members: Vec<(String, Json)>) -> Self {
-        if members.len() > 1 {
-            // Stable: of repeated keys, the last stays last.
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out: Vec<(String, Json)> = Vec::with_capacity(members.len());
-            for (k, v) in members {
-                match out.last_mut() {
-                    Some(last) if last.0 == k => last.1 = v,
-                    _ => out.push((k, v)),
-                }
-            }
-            members = out;
-        }
-        Object(members)
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        // Most objects hold a member or two: a scan beats a search.
-        if self.0.len() <= 8 {
-            return self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        }
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()
-            .map(|i| &self.0[i].1)
-    }
-
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// The members in their keys' order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &Json)> {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &String> {
-        self.0.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl ExactSizeIterator<Item = &Json> {
-        self.0.iter().map(|(_, v)| v)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Sets `key` to `value`, in its place.
-    pub fn insert(&mut self, key: String, value: Json) {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
-        }
-    }
-
-    /// Takes `key` out, if present.
-    pub fn remove(&mut self, key: &str) -> Option<Json> {
-        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
-        Some(self.0.remove(i).1)
-    }
-}
-
-impl<'a> IntoIterator for &'a Object {
-    type Item = (&'a String, &'a Json);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Json)>,
-        fn(&'a (String, Json)) -> (&'a String, &'a Json),
-    >;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
-    }
-}
 
 impl Json {
     /// Parses a JSON text.
@@ -179,13 +99,6 @@ impl Json {
         }
     }
 
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Json::Number(n) => n.as_f64(),
-            _ => None,
-        }
-    }
-
     pub fn is_object(&self) -> bool {
         matches!(self, Json::Object(_))
     }
@@ -219,9 +132,9 @@ impl From<serde_json::Value> for Json {
             serde_json::Value::Array(a) => Json::Array(a.into_iter().map(Json::from).collect()),
             // Sorted again: a `Value`'s map keeps insertion order when
             // serde_json's `preserve_order` is on.
-            serde_json::Value::Object(m) => Json::Object(Object::from_members(
-                m.into_iter().map(|(k, v)| (k, v.into())).collect(),
-            )),
+            serde_json::Value::Object(m) => {
+                Json::Object(m.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
         }
     }
 }
@@ -325,7 +238,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
         while let Some((k, v)) = map.next_entry::<String, Json>()? {
             members.push((k, v));
         }
-        Ok(Json::Object(Object::from_members(members)))
+        Ok(Json::Object(members.into_iter().collect()))
     }
 }
 

@@ -40,6 +40,7 @@ pub mod run;
 pub mod scale;
 pub mod scheduler;
 pub mod sdk;
+pub mod sorted;
 pub mod sqs;
 pub mod stack;
 pub mod tick;
