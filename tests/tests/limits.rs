@@ -175,10 +175,11 @@ fn max_overlap(runs: &[&Value]) -> usize {
 
 /// 12 jobs of 300 ms under `concurrency("db", 2)` on two worker processes
 /// (four pollers): every job runs once, never more than 2 at once, and the
-/// waiting jobs are woken by the ending runs (no timer runs here).
+/// waiting jobs are woken by the ending runs (no timer runs until the end).
 #[tokio::test]
 async fn a_concurrency_limit_holds_across_worker_processes() {
-    let env = TestEnv::new().await;
+    let clock = hangar::OffsetClock::new();
+    let env = TestEnv::with(hangar_integration_tests::EnvOptions::clock(clock.clone())).await;
     let ledger = ledger_path(&env);
     let ids = enqueue_ledger_jobs(&env, 12, 300, |job| job.concurrency("db", 2)).await;
     let started = std::time::Instant::now();
@@ -196,9 +197,34 @@ async fn a_concurrency_limit_holds_across_worker_processes() {
     );
     assert!(overlap <= 2, "{overlap} runs at once");
     assert_eq!(overlap, 2, "both slots were used");
-    // The key is free again and nobody is counted as waiting.
+    // The key is free again and nobody waits. The count is a hint: one
+    // that a race left over (a wake-up that listed its job as that job was
+    // being claimed) is cleared by the timer's next look at the key.
     let key = env.client.concurrency_key("db").await.unwrap();
-    assert!(key.live.is_empty() && key.waiting == 0, "{key:?}");
+    assert!(key.live.is_empty(), "{key:?}");
+    let listed = env.client.waiting_jobs("db", 10, None).await.unwrap();
+    assert!(listed.jobs.is_empty(), "{:?}", listed.jobs);
+    println!(
+        "figure: the key's count of waiting jobs when the last ended: {}",
+        key.waiting
+    );
+    let key = timer_looks_again(&env, &clock, "db").await;
+    assert_eq!(key.waiting, 0, "{key:?}");
+}
+
+/// Moves the clock past the timer's next look at `key`, ticks, and reads
+/// the key.
+async fn timer_looks_again(
+    env: &TestEnv,
+    clock: &hangar::OffsetClock,
+    key: &str,
+) -> hangar::limits::SlotState {
+    clock.advance(hangar::limits::SLOT_RECHECK + Duration::from_secs(1));
+    hangar::Timer::new(&env.client)
+        .tick(Duration::from_secs(20))
+        .await
+        .unwrap();
+    env.client.concurrency_key(key).await.unwrap()
 }
 
 /// A stack on a clock the test moves, where a run that vanished holds the
@@ -275,6 +301,43 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// A wake-up delivered twice for a job that finds its key's slots taken:
+/// the first lists the job as waiting, the second (stale once the job is
+/// listed) takes back the count it added, so the key reads one waiting.
+#[tokio::test]
+async fn a_duplicate_wake_up_of_a_waiting_job_is_counted_once() {
+    let env = TestEnv::new().await;
+    env.client
+        .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
+        .await
+        .unwrap();
+    let worker = env.worker(hangar::Registry::new().raw("m.job", |_, _| async { Ok(()) }));
+    let id = env
+        .client
+        .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
+        .await
+        .unwrap();
+    let body = hangar::message::WakeUp::for_job(&env.job(&id).await).to_body();
+    for n in ["first", "second"] {
+        let d = hangar::Delivery {
+            message_id: n.to_owned(),
+            body: body.clone(),
+            queue: "default".to_owned(),
+            attributes: Default::default(),
+        };
+        assert_eq!(
+            worker.handle(&d, None).await,
+            hangar::Outcome::Waiting,
+            "{n}"
+        );
+    }
+    let key = env.client.concurrency_key("mutex").await.unwrap();
+    assert_eq!((key.live.len(), key.waiting), (1, 1), "{key:?}");
+    let listed = env.client.waiting_jobs("mutex", 10, None).await.unwrap();
+    let ids: Vec<&JobId> = listed.jobs.iter().map(|j| &j.id).collect();
+    assert_eq!(ids, [&id]);
+}
+
 /// The count of a key's waiting jobs is a hint: a decrement whose answer
 /// was lost is made again by the SDK, and the count drifts below the jobs
 /// listed. A job still listed when the count reads 0 is found by the
@@ -306,12 +369,7 @@ async fn a_waiting_job_is_woken_when_its_keys_count_drifted_to_zero() {
 
     tick_wakes_and_runs(&env, &clock, &poller, &id).await;
     // Nobody waits now: the timer's next look clears the key's count.
-    clock.advance(hangar::limits::SLOT_RECHECK + Duration::from_secs(1));
-    hangar::Timer::new(&env.client)
-        .tick(Duration::from_secs(20))
-        .await
-        .unwrap();
-    let key = env.client.concurrency_key("mutex").await.unwrap();
+    let key = timer_looks_again(&env, &clock, "mutex").await;
     assert_eq!(key.waiting, 0, "{key:?}");
     let year_2100 = 4_102_444_800_000;
     assert!(

@@ -92,8 +92,11 @@ async fn wait(
         }
     }
     if !listed {
-        // Stale: the job moved on; nothing to wait for (the count it
-        // added goes when the timer finds the list empty).
+        // A duplicate of a wake-up whose job already waits, or a stale
+        // one (the job moved on): this wake-up lists nothing, so the count
+        // it added is taken back (a count left over would only send ending
+        // runs to look at an empty list until the timer clears it).
+        core.store.adjust_waiting(&need.key, -1, next).await?;
         return Ok(false);
     }
     if core

@@ -211,7 +211,10 @@ impl Store {
     /// slot) off the Active bucket to `place` (partition, sort key) and
     /// marks it (`mark` = `value`): not a state change, no new version. The
     /// wake-up's version and state must still hold (a Scheduled job must
-    /// also be handed off and due by `due_by`). False if they do not.
+    /// also be handed off and due by `due_by`), and a job held so already
+    /// stays where it is: a second wake-up (a duplicate) is refused, the
+    /// same request made again after a lost answer (same place) passes.
+    /// False if refused.
     pub(super) async fn hold(
         &self,
         id: &JobId,
@@ -226,6 +229,9 @@ impl Store {
         e.set(attr::BUCKET_AT, n(place.1));
         e.set(mark, value);
         e.cond_live(now);
+        let (m, at) = (e.n(mark), e.n(attr::BUCKET_AT));
+        let place_at = e.v(attr::BUCKET_AT, n(place.1));
+        e.cond(format!("(attribute_not_exists({m}) OR {at} = {place_at})"));
         e.cond_eq(attr::VERSION, n(held.version));
         e.cond_eq(attr::STATE, s(held.state.as_str()));
         if held.state == State::Scheduled {

@@ -287,7 +287,7 @@ impl Store {
     /// Moves a job whose wake-up found no slot to its key's waiting list
     /// (not a state change), sorted by `order_at`: the time it started
     /// waiting (ms), or an ordered job's number. False if the job is no
-    /// longer as the wake-up said.
+    /// longer as the wake-up said, or already waits (a duplicate wake-up).
     pub async fn wait_for_slot(
         &self,
         id: &crate::job::JobId,

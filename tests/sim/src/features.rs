@@ -247,3 +247,32 @@ pub(crate) fn check_traces(plan: &Plan, jobs: &HashMap<JobId, JobRecord>, v: &mu
         }
     }
 }
+
+/// The concurrency key once every job ended: nobody listed as waiting,
+/// and a count a race left over (a hint) still under the timer's eye, so
+/// its next look clears it.
+pub(crate) async fn check_concurrency_key(client: &Client, v: &mut Vec<String>) {
+    let key = crate::mix::CONC_KEY;
+    match client.waiting_jobs(key, 10, None).await {
+        Ok(page) if page.jobs.is_empty() => {}
+        Ok(page) => v.push(format!(
+            "concurrency key: {} jobs still wait on it, first {}",
+            page.jobs.len(),
+            page.jobs[0].id
+        )),
+        Err(e) => v.push(format!("concurrency key: waiting jobs unread: {e}")),
+    }
+    match client.concurrency_key(key).await {
+        Ok(state) => {
+            let soon =
+                client.now().timestamp_millis() + hangar::limits::SLOT_RECHECK.as_millis() as i64;
+            if state.waiting > 0 && state.look_ms.is_none_or(|at| at > soon) {
+                v.push(format!(
+                    "concurrency key: counts {} waiting with no look of the timer due: {state:?}",
+                    state.waiting
+                ));
+            }
+        }
+        Err(e) => v.push(format!("concurrency key: unread: {e}")),
+    }
+}

@@ -26,7 +26,8 @@ pub use crate::plan::{Plan, PlannedBatch, Tags, Want};
 pub const KIND: &str = "ledger.run";
 /// The timeout of the mix's jobs.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
-/// The limit of the concurrency key `soak-c`.
+/// The concurrency key of the mix's jobs under one, and its limit.
+pub const CONC_KEY: &str = "soak-c";
 pub const CONC_LIMIT: usize = 3;
 /// The rate limit of `soak-r`: starts per window, and the window in ms.
 pub const RATE: (u32, u64) = (20, 1000);
@@ -461,7 +462,7 @@ impl Mix {
     }
 
     async fn under_concurrency_key(&self, i: usize) {
-        let job = ledger_job(100).concurrency("soak-c", CONC_LIMIT as u32);
+        let job = ledger_job(100).concurrency(CONC_KEY, CONC_LIMIT as u32);
         let id = self.enqueue(job, &format!("mix-{i}")).await;
         let tags = Tags {
             conc: true,

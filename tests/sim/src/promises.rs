@@ -99,6 +99,7 @@ pub async fn check(
     crate::features::check_keys(plan, jobs, stack.skew_ms, &mut v);
     crate::features::check_search(jobs, stack.client, &mut v).await;
     crate::features::check_tags(plan, stack.client, &mut v).await;
+    crate::features::check_concurrency_key(stack.client, &mut v).await;
     crate::features::check_traces(plan, jobs, &mut v);
     check_batches(plan, &by_job, stack.client, &mut v).await;
     check_bad_bodies(plan, stack.client, &mut v).await;
