@@ -141,11 +141,20 @@ pub struct Page {
     /// Jobs waiting for more than `MAX_WAIT_KEYS` keys: those of the
     /// keys left out are not in this listing.
     pub keys_left_out: bool,
-    /// Jobs read for this page (a search reads more than it lists).
+    /// Jobs read for this page; for a search, those it looked at (more
+    /// than it lists; a page that filled may have read a few past its last
+    /// job, which the next page reads again).
     pub read: usize,
     /// The index time (when it entered its state; a Scheduled job's due
     /// time) of the last job read: how far a search got.
     pub searched_to: Option<DateTime<Utc>>,
+}
+
+/// What a page of a filtered listing keeps: the jobs `matches` says
+/// yes to, at most `most`.
+pub(super) struct Keep<'a> {
+    pub matches: &'a (dyn Fn(&JobRecord) -> bool + Sync),
+    pub most: usize,
 }
 
 struct Entry {
@@ -247,6 +256,24 @@ impl Store {
         cursor: Option<&Cursor>,
         now: DateTime<Utc>,
     ) -> Result<Page> {
+        let (page, _) = self.page_keeping(query, size, cursor, now, None).await?;
+        Ok(page)
+    }
+
+    /// A page of the listing that reads `size` entries and, with `keep`,
+    /// lists only the jobs it matches, at most `keep.most`: when that many
+    /// matched, the page ends at the last of them and its cursor goes on
+    /// after it (the entries read past it are read again by the next page).
+    /// Also returns how many entries the page searched (up to that end);
+    /// the page's `read` is what it read.
+    pub(super) async fn page_keeping(
+        &self,
+        query: &ListQuery,
+        size: usize,
+        cursor: Option<&Cursor>,
+        now: DateTime<Utc>,
+        keep: Option<Keep<'_>>,
+    ) -> Result<(Page, usize)> {
         let size = size.clamp(1, 1000);
         let ascending = query.state == State::Processing;
         // Jobs waiting for a key's slot are Enqueued (or due Scheduled)
@@ -363,7 +390,39 @@ impl Store {
         if ascending {
             entries.reverse();
         }
-        let taken: Vec<Entry> = entries.drain(..entries.len().min(size)).collect();
+        let mut taken: Vec<Entry> = entries.drain(..entries.len().min(size)).collect();
+        let pks: Vec<String> = taken.iter().map(|e| e.pk.clone()).collect();
+        let mut found: std::collections::HashMap<String, JobRecord> = Default::default();
+        for item in self.get_items(&pks, false).await? {
+            if let Some(pk) = get_s(&item, attr::PK).map(str::to_owned) {
+                found.insert(pk, parse_job(&item)?);
+            }
+        }
+        // The index is eventually consistent and a bucket can hold several
+        // states: keep the jobs that are in the state asked for (and, with
+        // `keep`, that it matches, up to its most).
+        let mut jobs = Vec::new();
+        let mut searched = pks.len();
+        for (i, pk) in pks.iter().enumerate() {
+            let Some(job) = found.remove(pk) else {
+                continue;
+            };
+            if job.state != query.state || is_expired(&job, now) {
+                continue;
+            }
+            if keep.as_ref().is_some_and(|k| !(k.matches)(&job)) {
+                continue;
+            }
+            jobs.push(job);
+            if keep.as_ref().is_some_and(|k| jobs.len() >= k.most) {
+                searched = i + 1;
+                break;
+            }
+        }
+        // The entries read past the page's end are left over, like those
+        // never taken.
+        let past_end = taken.split_off(searched);
+        entries.splice(0..0, past_end);
         // Each lane goes on after the last entry taken from it; a lane all
         // of whose entries were taken goes on where its query stopped.
         for (lane, last_key) in last_keys {
@@ -382,33 +441,20 @@ impl Store {
                 },
             };
         }
-        let pks: Vec<String> = taken.iter().map(|e| e.pk.clone()).collect();
-        let mut found: std::collections::HashMap<String, JobRecord> = Default::default();
-        for item in self.get_items(&pks, false).await? {
-            if let Some(pk) = get_s(&item, attr::PK).map(str::to_owned) {
-                found.insert(pk, parse_job(&item)?);
-            }
-        }
-        // The index is eventually consistent and a bucket can hold several
-        // states: keep the jobs that are in the state asked for.
-        let jobs = pks
-            .iter()
-            .filter_map(|pk| found.remove(pk))
-            .filter(|j| j.state == query.state && !is_expired(j, now))
-            .collect();
         let next = (!positions.iter().all(|l| *l == Lane::Done)).then_some(Cursor {
             lanes: positions,
             keys,
             cut,
         });
-        Ok(Page {
+        let page = Page {
             jobs,
             next,
             queries,
             keys_left_out: cut,
             read: pks.len(),
             searched_to: taken.last().map(|e| crate::clock::from_millis(e.key_at)),
-        })
+        };
+        Ok((page, searched))
     }
 
     /// One page of the jobs waiting for a slot of `key`, oldest (or, for an

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Store;
-use super::list::{Cursor, ListQuery, Page};
+use super::list::{Cursor, Keep, ListQuery, Page};
 use crate::error::{Error, Result};
 use crate::job::JobRecord;
 
@@ -37,11 +37,13 @@ pub fn is_retry(job: &JobRecord) -> bool {
 
 impl Store {
     /// One page of a filtered listing (`query.search`, `query.retries`):
-    /// pages of the listing read in
-    /// turn, each no larger than what is still to find (so a page never
-    /// holds more than `size` jobs and its cursor loses none), until
-    /// `size` jobs match, the listing ends, or [`MAX_SEARCHED`] jobs were
-    /// read.
+    /// pages of the listing read in turn until `size` jobs match, the
+    /// listing ends, or [`MAX_SEARCHED`] jobs were read. The first reads
+    /// `size` jobs; each next one as many as the rest would take at the
+    /// rate matched so far, up to twice the last (so a rare text costs a
+    /// few queries per shard, not one per `size` jobs read). A page ends at
+    /// the job that filled it, and its cursor goes on from there, so none
+    /// is lost or listed twice.
     pub(super) async fn search_page(
         &self,
         query: &ListQuery,
@@ -58,33 +60,48 @@ impl Store {
             }
             text => text.map(str::to_lowercase),
         };
-        let keep = |j: &JobRecord| {
+        let matches = |j: &JobRecord| {
             needle.as_deref().is_none_or(|n| job_matches(j, n)) && (!query.retries || is_retry(j))
         };
         let size = size.clamp(1, 1000);
         let mut found = Vec::new();
         let mut cursor = cursor.cloned();
-        let (mut read, mut queries, mut keys_left_out) = (0, 0, false);
+        let (mut read, mut searched, mut queries, mut keys_left_out) = (0, 0, 0, false);
         let mut searched_to = None;
+        let mut want = size;
         loop {
-            let want = (size - found.len()).min(MAX_SEARCHED - read).max(1);
-            let page = self.plain_page(query, want, cursor.as_ref(), now).await?;
+            let keep = Keep {
+                matches: &matches,
+                most: size - found.len(),
+            };
+            let ask = want.min(MAX_SEARCHED - read).clamp(1, 1000);
+            let (page, upto) = self
+                .page_keeping(query, ask, cursor.as_ref(), now, Some(keep))
+                .await?;
             read += page.read;
+            searched += upto;
             queries += page.queries;
             keys_left_out |= page.keys_left_out;
             searched_to = page.searched_to.or(searched_to);
-            found.extend(page.jobs.into_iter().filter(|j| keep(j)));
+            found.extend(page.jobs);
             cursor = page.next;
             if cursor.is_none() || found.len() >= size || read >= MAX_SEARCHED {
                 break;
             }
+            // What the rest would take at the rate matched so far (a fifth
+            // more), and never more than twice the last read.
+            let need = size - found.len();
+            want = match found.len() {
+                0 => ask * 2,
+                n => (need * searched * 6 / (n * 5)).clamp(need, ask * 2),
+            };
         }
         Ok(Page {
             jobs: found,
             next: cursor,
             queries,
             keys_left_out,
-            read,
+            read: searched,
             searched_to,
         })
     }

@@ -161,3 +161,59 @@ async fn retries_are_the_scheduled_jobs_that_failed_a_run() {
         "the navigation links it"
     );
 }
+
+/// A search walked a small page at a time over 400 Failed jobs, where the
+/// carriers are sparse (every 40th) and then dense (a run of 30): every
+/// carrier is listed once, in the listing's order, no page holds more than
+/// it asked for, and the sparse stretches cost a few queries per shard
+/// (each read grows while matches are rare), not one per page's worth of
+/// jobs read.
+#[tokio::test]
+async fn a_search_walked_page_by_page_lists_each_carrier_once() {
+    let api = Api::new().await;
+    let shards = api.env.config.shards as usize;
+    let now = chrono::Utc::now();
+    let mut jobs: Vec<JobRecord> = (0..400).map(|i| finished(i, State::Failed, now)).collect();
+    let carrying: Vec<usize> = (0..400)
+        .filter(|i| i % 40 == 13 || (200..230).contains(i))
+        .collect();
+    for &i in &carrying {
+        jobs[i].args = json!({ "order": format!("Needle-{i}") });
+    }
+    api.env.client.seed(&jobs).await.unwrap();
+
+    let mut query = hangar::ListQuery::state(State::Failed);
+    query.search = Some("needle".into());
+    let (size, mut cursor, mut listed, mut pages) = (4, None, Vec::new(), 0);
+    api.env.calls.reset();
+    loop {
+        let page = api
+            .env
+            .client
+            .list_page(&query, size, cursor.as_ref())
+            .await
+            .unwrap();
+        assert!(
+            page.jobs.len() <= size,
+            "{} jobs on a page",
+            page.jobs.len()
+        );
+        listed.extend(page.jobs.iter().map(|j| j.id.to_string()));
+        pages += 1;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let want: Vec<String> = carrying.iter().map(|&i| jobs[i].id.to_string()).collect();
+    assert_eq!(listed, want, "each carrier once, in order");
+    let queries = api.env.calls.counts().get("Query").copied().unwrap_or(0);
+    // Reading `size` jobs at a time would take a round of queries for
+    // every 4 jobs read: 100 rounds over the 400.
+    let rounds = queries / shards;
+    println!(
+        "figure: a search of 400 jobs for {} carriers, 4 a page: {pages} pages, {queries} queries ({rounds} rounds of {shards} shards)",
+        carrying.len()
+    );
+    assert!(rounds < 40, "{rounds} rounds of queries");
+}
