@@ -230,7 +230,7 @@ async fn timer_looks_again(
 /// A stack on a clock the test moves, where a run that vanished holds the
 /// only slot of `mutex` (its lease: 40 s) and one job, polled by `poller`
 /// (of `registry`, handling `m.job`), waits for it.
-async fn waiting_behind_a_ghost(
+pub(crate) async fn waiting_behind_a_ghost(
     registry: hangar::Registry,
 ) -> (TestEnv, hangar::OffsetClock, hangar::Poller, JobId) {
     let clock = hangar::OffsetClock::new();
@@ -258,7 +258,7 @@ async fn waiting_behind_a_ghost(
 
 /// Past the ghost's lease and the timer's next look at the key, one tick
 /// wakes the waiting job, which then runs.
-async fn tick_wakes_and_runs(
+pub(crate) async fn tick_wakes_and_runs(
     env: &TestEnv,
     clock: &hangar::OffsetClock,
     poller: &hangar::Poller,
@@ -299,43 +299,6 @@ async fn a_crashed_runs_slot_is_freed_when_its_lease_passes() {
 
     tick_wakes_and_runs(&env, &clock, &poller, &id).await;
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
-}
-
-/// A wake-up delivered twice for a job that finds its key's slots taken:
-/// the first lists the job as waiting, the second (stale once the job is
-/// listed) takes back the count it added, so the key reads one waiting.
-#[tokio::test]
-async fn a_duplicate_wake_up_of_a_waiting_job_is_counted_once() {
-    let env = TestEnv::new().await;
-    env.client
-        .take_slot_for_test("mutex", 1, "ghost", Duration::from_secs(40))
-        .await
-        .unwrap();
-    let worker = env.worker(hangar::Registry::new().raw("m.job", |_, _| async { Ok(()) }));
-    let id = env
-        .client
-        .enqueue(NewJob::new("m.job", json!({})).concurrency("mutex", 1))
-        .await
-        .unwrap();
-    let body = hangar::message::WakeUp::for_job(&env.job(&id).await).to_body();
-    for n in ["first", "second"] {
-        let d = hangar::Delivery {
-            message_id: n.to_owned(),
-            body: body.clone(),
-            queue: "default".to_owned(),
-            attributes: Default::default(),
-        };
-        assert_eq!(
-            worker.handle(&d, None).await,
-            hangar::Outcome::Waiting,
-            "{n}"
-        );
-    }
-    let key = env.client.concurrency_key("mutex").await.unwrap();
-    assert_eq!((key.live.len(), key.waiting), (1, 1), "{key:?}");
-    let listed = env.client.waiting_jobs("mutex", 10, None).await.unwrap();
-    let ids: Vec<&JobId> = listed.jobs.iter().map(|j| &j.id).collect();
-    assert_eq!(ids, [&id]);
 }
 
 /// The count of a key's waiting jobs is a hint: a decrement whose answer

@@ -27,4 +27,5 @@ mod tags;
 mod timer;
 mod traces;
 mod unique;
+mod waiting;
 mod worker;

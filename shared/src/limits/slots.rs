@@ -12,7 +12,7 @@ use crate::core::Core;
 use crate::error::{Result, error_chain};
 use crate::job::JobId;
 use crate::message::WakeUp;
-use crate::store::Held;
+use crate::store::{Held, Hold};
 use crate::timing::{EARLY_TOLERANCE, chrono_dur};
 
 /// The slot a wake-up must hold before its claim: of a concurrency key, or
@@ -80,24 +80,28 @@ async fn wait(
     // without a listed job is cleared by the timer.
     let next = now + chrono_dur(SLOT_RECHECK);
     core.store.adjust_waiting(&need.key, 1, next).await?;
-    let mut listed = false;
+    let mut hold = Hold::Stale;
     for held in Held::either(w.v, w.state, now + chrono_dur(EARLY_TOLERANCE)) {
-        if core
+        hold = core
             .store
             .wait_for_slot(&w.job, held, &need.key, order_at, now)
-            .await?
-        {
-            listed = true;
+            .await?;
+        if hold != Hold::Stale {
             break;
         }
     }
-    if !listed {
-        // A duplicate of a wake-up whose job already waits, or a stale
-        // one (the job moved on): this wake-up lists nothing, so the count
-        // it added is taken back (a count left over would only send ending
-        // runs to look at an empty list until the timer clears it).
+    if hold != Hold::Held {
+        // A duplicate of a wake-up whose job already waits (counted when
+        // it was listed), or a stale one (the job moved on): the count
+        // this wake-up added is taken back (a count left over would only
+        // send ending runs to look at an empty list until the timer
+        // clears it).
         core.store.adjust_waiting(&need.key, -1, next).await?;
-        return Ok(false);
+        if hold == Hold::Stale {
+            return Ok(false);
+        }
+        // A duplicate asks for the slot once more, as the delivery that
+        // listed the job did (or, its answer lost, did not).
     }
     if core
         .store

@@ -157,9 +157,14 @@ pub(super) struct Keep<'a> {
     pub most: usize,
 }
 
+/// Where an entry sorts in a listing's merge: its time (index time, or a
+/// waiting job's creation), job key, and place after an entry of its lane
+/// with that time and key.
+type MergeKey = (i64, String, i64);
+
 struct Entry {
     /// Where it sorts in the merge.
-    at: i64,
+    at: MergeKey,
     /// Its index time, where its lane goes on after it.
     key_at: i64,
     pk: String,
@@ -356,27 +361,34 @@ impl Store {
             let out = res.map_err(|e| Error::aws(SERVICE, "Query", e))?;
             queries += 1;
             let by_creation = matches!(lanes[lane], Source::Key(_));
-            // The merge takes a prefix of each lane, so a lane's merge times
-            // must not go back: a waiting job listed after a newer one in
-            // its key's order is merged as no newer than that one.
-            let mut bound: Option<i64> = None;
+            // The merge takes a prefix of each lane, so a lane's merge keys
+            // must keep its order: an entry that would sort before the one
+            // above it in its lane (a waiting job listed after a newer one
+            // in its key's order; a tie in index time that the index broke
+            // otherwise than by job id) sorts just after that one.
+            let mut bound: Option<MergeKey> = None;
             for item in out.items() {
                 let (Some(key_at), Some(pk)) =
                     (get_n::<i64>(item, attr::BUCKET_AT), get_s(item, attr::PK))
                 else {
                     continue;
                 };
-                let own = if by_creation {
+                let own_at = if by_creation {
                     get_n::<i64>(item, attr::CREATED).unwrap_or(key_at)
                 } else {
                     key_at
                 };
+                let own = (own_at, pk.to_owned(), 0);
                 let at = match bound {
-                    Some(b) if ascending => own.max(b),
-                    Some(b) => own.min(b),
-                    None => own,
+                    Some((at, pk, sub)) if ascending && own <= (at, pk.clone(), sub) => {
+                        (at, pk, sub + 1)
+                    }
+                    Some((at, pk, sub)) if !ascending && own >= (at, pk.clone(), sub) => {
+                        (at, pk, sub - 1)
+                    }
+                    _ => own,
                 };
-                bound = Some(at);
+                bound = Some(at.clone());
                 entries.push(Entry {
                     at,
                     key_at,
@@ -386,7 +398,7 @@ impl Store {
             }
             last_keys.insert(lane, out.last_evaluated_key);
         }
-        entries.sort_by(|a, b| (b.at, &b.pk).cmp(&(a.at, &a.pk)));
+        entries.sort_by(|a, b| b.at.cmp(&a.at));
         if ascending {
             entries.reverse();
         }
@@ -452,7 +464,7 @@ impl Store {
             queries,
             keys_left_out: cut,
             read: pks.len(),
-            searched_to: taken.last().map(|e| crate::clock::from_millis(e.key_at)),
+            searched_to: taken.last().map(|e| crate::clock::from_millis(e.at.0)),
         };
         Ok((page, searched))
     }

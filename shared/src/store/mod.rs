@@ -64,7 +64,7 @@ pub use counts::{BucketCounts, Count};
 pub use due::{Due, DueJob, DueStart, Mark};
 pub(crate) use keys::{KeyHolder, debounce_key, unique_key};
 pub use list::{Cursor, ListQuery, MAX_WAIT_KEYS, Page};
-pub use queues::{Held, ParkedEntry, QueueControl};
+pub use queues::{Held, Hold, ParkedEntry, QueueControl};
 pub use recurring::Fire;
 pub use schema::{Bucket, INDEX};
 pub use search::{MAX_SEARCH_LEN, MAX_SEARCHED, is_retry, job_matches};

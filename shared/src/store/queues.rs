@@ -9,11 +9,11 @@
 //! moves each parked job of the queue back to Active and sends its wake-up
 //! again (write first, then send: design invariant 4).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
 use super::expr::Expr;
-use super::item::{Item, get_ms, get_s, ms, n, parse_job, s};
+use super::item::{Item, get_ms, get_n, get_s, ms, n, parse_job, s};
 use super::schema::{Bucket, attr, job_key, shard_of};
 use super::{SERVICE, Store, is_condition_failed, is_write_conflict, send_through_conflicts};
 use crate::error::{Error, Result};
@@ -63,6 +63,19 @@ fn parse_control(name: &str, item: &Item) -> QueueControl {
         resumed_at: get_ms(item, attr::RESUMED_AT),
         draining: flag(attr::DRAINING),
     }
+}
+
+/// What a hold of a job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Moved where it was asked to go (or found there, the request made
+    /// again after a lost answer).
+    Held,
+    /// Already there, at the wake-up's version: held by an earlier
+    /// delivery of the same wake-up.
+    AlreadyHeld,
+    /// The job is no longer as the wake-up said.
+    Stale,
 }
 
 /// What a wake-up found a held job at: its version and state, and the
@@ -162,9 +175,8 @@ impl Store {
 
     /// Parks a job whose wake-up arrived while its queue is paused: its
     /// index entry moves to the Parked bucket, ordered by the time it was
-    /// parked. Not a state change. False if the job is no longer as `held`
-    /// says.
-    pub async fn park(&self, id: &JobId, held: Held, now: DateTime<Utc>) -> Result<bool> {
+    /// parked. Not a state change.
+    pub async fn park(&self, id: &JobId, held: Held, now: DateTime<Utc>) -> Result<Hold> {
         let place = (
             Bucket::Parked.key(shard_of(id.as_str(), self.shards)),
             crate::clock::to_millis(now),
@@ -209,12 +221,13 @@ impl Store {
 
     /// Moves a job that waits without a worker (parked, or waiting for a
     /// slot) off the Active bucket to `place` (partition, sort key) and
-    /// marks it (`mark` = `value`): not a state change, no new version. The
-    /// wake-up's version and state must still hold (a Scheduled job must
-    /// also be handed off and due by `due_by`), and a job held so already
-    /// stays where it is: a second wake-up (a duplicate) is refused, the
-    /// same request made again after a lost answer (same place) passes.
-    /// False if refused.
+    /// marks it (`mark` = `value`, the other hold's mark taken off): not a
+    /// state change, no new version. The wake-up's version and state must
+    /// still hold (a Scheduled job must also be handed off and due by
+    /// `due_by`), and a job already in `place`'s partition stays where it
+    /// is: a second wake-up of it (a duplicate) finds it
+    /// [`Hold::AlreadyHeld`], while the same request made again after a
+    /// lost answer (the same place) passes.
     pub(super) async fn hold(
         &self,
         id: &JobId,
@@ -223,15 +236,17 @@ impl Store {
         mark: &str,
         value: aws_sdk_dynamodb::types::AttributeValue,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<Hold> {
         let mut e = Expr::default();
-        e.set(attr::BUCKET, s(place.0));
+        e.set(attr::BUCKET, s(place.0.clone()));
         e.set(attr::BUCKET_AT, n(place.1));
         e.set(mark, value);
+        e.remove(if mark == attr::PARKED {
+            attr::WAITS
+        } else {
+            attr::PARKED
+        });
         e.cond_live(now);
-        let (m, at) = (e.n(mark), e.n(attr::BUCKET_AT));
-        let place_at = e.v(attr::BUCKET_AT, n(place.1));
-        e.cond(format!("(attribute_not_exists({m}) OR {at} = {place_at})"));
         e.cond_eq(attr::VERSION, n(held.version));
         e.cond_eq(attr::STATE, s(held.state.as_str()));
         if held.state == State::Scheduled {
@@ -239,12 +254,29 @@ impl Store {
             let by = e.v("due_by", ms(held.due_by));
             e.cond(format!("{run_at} <= {by} AND attribute_exists({handed})"));
         }
-        self.update(job_key(id), e).await
+        let (b, at) = (e.n(attr::BUCKET), e.n(attr::BUCKET_AT));
+        let there = e.v("place", s(place.0.clone()));
+        let there_at = e.v("place_at", n(place.1));
+        e.cond(format!("({b} <> {there} OR {at} = {there_at})"));
+        let request = self
+            .update_request(job_key(id), &e)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let res = send_through_conflicts(|| request.clone().send(), is_write_conflict).await;
+        Ok(match super::condition_outcome(res)? {
+            Ok(_) => Hold::Held,
+            Err(Some(old))
+                if get_s(&old, attr::BUCKET) == Some(place.0.as_str())
+                    && get_n::<u64>(&old, attr::VERSION) == Some(held.version) =>
+            {
+                Hold::AlreadyHeld
+            }
+            Err(_) => Hold::Stale,
+        })
     }
 
     /// Takes a held job's `mark` off and moves it back to the Active bucket
     /// (watched by the timer again), returning it for its wake-up. None if
-    /// it was no longer held so.
+    /// it was no longer held so (another waker took it).
     pub(super) async fn unhold(
         &self,
         id: &JobId,
@@ -252,15 +284,20 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<JobRecord>> {
         let mut e = Expr::default();
-        e.set(
-            attr::BUCKET,
-            s(Bucket::Active.key(shard_of(id.as_str(), self.shards))),
-        );
-        e.set(attr::BUCKET_AT, ms(now + chrono_dur(self.grace)));
+        let back = Bucket::Active.key(shard_of(id.as_str(), self.shards));
+        let back_at = ms(now + chrono_dur(self.grace));
+        e.set(attr::BUCKET, s(back.clone()));
+        e.set(attr::BUCKET_AT, back_at.clone());
         e.remove(mark);
         e.cond_live(now);
-        let m = e.n(mark);
-        e.cond(format!("attribute_exists({m})"));
+        // Still held, or moved back by this same request (the SDK sends it
+        // again after a lost answer: the job is returned and woken, not
+        // left for the timer's grace period).
+        let (m, b, at) = (e.n(mark), e.n(attr::BUCKET), e.n(attr::BUCKET_AT));
+        let (there, there_at) = (e.v("back", s(back)), e.v("back_at", back_at));
+        e.cond(format!(
+            "(attribute_exists({m}) OR ({b} = {there} AND {at} = {there_at}))"
+        ));
         self.update_job_returning(job_key(id), e).await
     }
 

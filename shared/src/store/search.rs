@@ -35,6 +35,18 @@ pub fn is_retry(job: &JobRecord) -> bool {
     job.state == crate::state::State::Scheduled && job.attempt > 0 && job.last_error.is_some()
 }
 
+/// How many jobs a search's next read asks for when it still needs `need`
+/// matches, found `found` in the `searched` jobs it looked at, and last
+/// asked for `last`: what the rest would take at the rate matched so far
+/// (a fifth more), at least `need`, and never more than twice `last`.
+fn next_read(need: usize, searched: usize, found: usize, last: usize) -> usize {
+    let at_rate = match found {
+        0 => usize::MAX,
+        n => need.saturating_mul(searched) / n * 6 / 5,
+    };
+    at_rate.max(need).min(last.saturating_mul(2))
+}
+
 impl Store {
     /// One page of a filtered listing (`query.search`, `query.retries`):
     /// pages of the listing read in turn until `size` jobs match, the
@@ -88,13 +100,7 @@ impl Store {
             if cursor.is_none() || found.len() >= size || read >= MAX_SEARCHED {
                 break;
             }
-            // What the rest would take at the rate matched so far (a fifth
-            // more), and never more than twice the last read.
-            let need = size - found.len();
-            want = match found.len() {
-                0 => ask * 2,
-                n => (need * searched * 6 / (n * 5)).clamp(need, ask * 2),
-            };
+            want = next_read(size - found.len(), searched, found.len(), ask);
         }
         Ok(Page {
             jobs: found,
@@ -104,5 +110,27 @@ impl Store {
             read: searched,
             searched_to,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_read;
+
+    #[test]
+    fn a_search_reads_more_while_matches_are_sparse() {
+        // None found yet: twice the last read.
+        assert_eq!(next_read(50, 50, 0, 50), 100);
+        // 1 in 10 matched: the rest at that rate, capped at twice the last.
+        assert_eq!(next_read(45, 50, 5, 50), 100);
+        assert_eq!(next_read(5, 100, 10, 100), 60);
+        // Dense: no less than what is still needed.
+        assert_eq!(next_read(10, 20, 20, 20), 12);
+        assert_eq!(next_read(10, 10, 10, 10), 12);
+        // Still needing more than twice a small last read (a filtered
+        // query returned few entries, or the budget was nearly spent): the
+        // growth is capped, not a panic.
+        assert_eq!(next_read(992, 600, 8, 300), 600);
+        assert_eq!(next_read(88, 40, 1, 30), 60);
     }
 }

@@ -286,8 +286,7 @@ impl Store {
 
     /// Moves a job whose wake-up found no slot to its key's waiting list
     /// (not a state change), sorted by `order_at`: the time it started
-    /// waiting (ms), or an ordered job's number. False if the job is no
-    /// longer as the wake-up said, or already waits (a duplicate wake-up).
+    /// waiting (ms), or an ordered job's number.
     pub async fn wait_for_slot(
         &self,
         id: &crate::job::JobId,
@@ -295,7 +294,7 @@ impl Store {
         key: &str,
         order_at: i64,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<super::Hold> {
         let place = (super::list::waiting_partition(key), order_at);
         self.hold(id, held, place, attr::WAITS, s(key), now).await
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{Outcome, Worker};
 use crate::error::error_chain;
 use crate::message::WakeUp;
-use crate::store::Held;
+use crate::store::{Held, Hold};
 use crate::timing::{EARLY_TOLERANCE, chrono_dur};
 
 /// How long a worker trusts a reading of "running" from its queue's
@@ -62,11 +62,15 @@ impl Worker {
         let now = self.core.now();
         for held in Held::either(w.v, w.state, now + chrono_dur(EARLY_TOLERANCE)) {
             match self.core.store.park(&w.job, held, now).await {
-                Ok(true) => {
+                Ok(Hold::Held) => {
                     tracing::info!(job = %w.job, "queue paused; job parked until it is resumed");
                     return Outcome::Parked;
                 }
-                Ok(false) => {}
+                Ok(Hold::AlreadyHeld) => {
+                    tracing::debug!(job = %w.job, "queue paused; job already parked");
+                    return Outcome::Parked;
+                }
+                Ok(Hold::Stale) => {}
                 Err(e) => return Outcome::Retry(error_chain(&e)),
             }
         }
