@@ -108,8 +108,20 @@ async fn wait(
         .acquire_slot(&need.key, need.limit, holder, need.seq, now)
         .await?
     {
-        if core.store.stop_waiting(&w.job, now).await?.is_some() {
-            core.store.adjust_waiting(&need.key, -1, next).await?;
+        // The slot is this delivery's now, and the caller gives it back
+        // after the run: a failure to take the job off the list is logged,
+        // not returned (the job would be retried holding a slot nobody
+        // gives back). A job left listed gets a stale wake-up later; a
+        // count left over is cleared by the timer.
+        let unlisted = match core.store.stop_waiting(&w.job, now).await {
+            Ok(job) => job.is_some(),
+            Err(e) => {
+                tracing::warn!(job = %w.job, key = need.key, error = %error_chain(&e), "job not taken off its key's list; it runs");
+                false
+            }
+        };
+        if unlisted && let Err(e) = core.store.adjust_waiting(&need.key, -1, next).await {
+            tracing::warn!(key = need.key, error = %error_chain(&e), "waiting count not lowered; the timer sets it right");
         }
         return Ok(true);
     }

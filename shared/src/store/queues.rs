@@ -285,18 +285,25 @@ impl Store {
     ) -> Result<Option<JobRecord>> {
         let mut e = Expr::default();
         let back = Bucket::Active.key(shard_of(id.as_str(), self.shards));
-        let back_at = ms(now + chrono_dur(self.grace));
+        // The timer's look a grace period ahead, give or take up to a
+        // second: two wakers in one millisecond write different times.
+        let jitter = chrono::Duration::milliseconds(crate::entropy::up_to(999) as i64);
+        let back_at = ms(now + chrono_dur(self.grace) + jitter);
         e.set(attr::BUCKET, s(back.clone()));
         e.set(attr::BUCKET_AT, back_at.clone());
         e.remove(mark);
         e.cond_live(now);
-        // Still held, or moved back by this same request (the SDK sends it
-        // again after a lost answer: the job is returned and woken, not
-        // left for the timer's grace period).
+        // Still held, or moved back by this same request and not claimed
+        // since (the SDK sends it again after a lost answer: the job is
+        // returned and woken, not left for the timer's grace period; a
+        // claim keeps the job's place but not its state).
         let (m, b, at) = (e.n(mark), e.n(attr::BUCKET), e.n(attr::BUCKET_AT));
         let (there, there_at) = (e.v("back", s(back)), e.v("back_at", back_at));
+        let st = e.n(attr::STATE);
+        let enqueued = e.v("enqueued", s(State::Enqueued.as_str()));
+        let scheduled = e.v("scheduled", s(State::Scheduled.as_str()));
         e.cond(format!(
-            "(attribute_exists({m}) OR ({b} = {there} AND {at} = {there_at}))"
+            "(attribute_exists({m}) OR ({b} = {there} AND {at} = {there_at} AND {st} IN ({enqueued}, {scheduled})))"
         ));
         self.update_job_returning(job_key(id), e).await
     }
