@@ -111,3 +111,13 @@ pub fn registry(runs: &Runs) -> Registry {
 }
 
 pub const SHORT: Duration = Duration::from_secs(15);
+
+/// A delivery of `body` from the default queue, as a poller hands it over.
+pub fn delivery(id: &str, body: String) -> hangar::Delivery {
+    hangar::Delivery {
+        message_id: id.to_owned(),
+        body,
+        queue: "default".to_owned(),
+        attributes: Default::default(),
+    }
+}

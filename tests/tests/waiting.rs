@@ -5,24 +5,15 @@
 use std::time::Duration;
 
 use hangar::message::WakeUp;
-use hangar::{Delivery, JobId, NewJob, Outcome, Registry, State};
+use hangar::{JobId, NewJob, Outcome, Registry, State};
 use hangar_integration_tests::TestEnv;
 use serde_json::json;
 
 use crate::limits::{tick_wakes_and_runs, waiting_behind_a_ghost};
+use crate::support::delivery;
 
 fn registry() -> Registry {
     Registry::new().raw("m.job", |_, _| async { Ok(()) })
-}
-
-/// A delivery of `body` from the default queue.
-fn delivery(id: &str, body: &str) -> Delivery {
-    Delivery {
-        message_id: id.to_owned(),
-        body: body.to_owned(),
-        queue: "default".to_owned(),
-        attributes: Default::default(),
-    }
 }
 
 /// The wake-up the job would be sent now.
@@ -49,7 +40,7 @@ async fn a_duplicate_wake_up_of_a_waiting_job_is_counted_once() {
         .unwrap();
     let body = wake_up_of(&env, &id).await;
     for n in ["first", "second"] {
-        let outcome = worker.handle(&delivery(n, &body), None).await;
+        let outcome = worker.handle(&delivery(n, body.clone()), None).await;
         assert_eq!(outcome, Outcome::Waiting, "{n}");
     }
     let key = env.client.concurrency_key("mutex").await.unwrap();
@@ -70,7 +61,7 @@ async fn a_waiting_job_parked_by_a_duplicate_waits_again_after_the_resume() {
     env.client.pause_queue("default").await.unwrap();
     let outcome = env
         .worker(registry())
-        .handle(&delivery("dup", &body), None)
+        .handle(&delivery("dup", body), None)
         .await;
     assert_eq!(outcome, Outcome::Parked);
     let parked = env.job(&id).await;
@@ -112,7 +103,7 @@ async fn an_enqueued_listing_walked_page_by_page_lists_each_waiting_job_once() {
     }
     for id in ids.iter().rev() {
         let body = wake_up_of(&env, id).await;
-        let outcome = worker.handle(&delivery(id.as_str(), &body), None).await;
+        let outcome = worker.handle(&delivery(id.as_str(), body), None).await;
         assert_eq!(outcome, Outcome::Waiting);
         clock.advance(Duration::from_millis(10));
     }

@@ -6,20 +6,11 @@ use std::time::Duration;
 
 use hangar::message::WakeUp;
 use hangar::worker::INVALID_MESSAGE_KIND;
-use hangar::{Delivery, JobId, ManualClock, NewJob, Outcome, Registry, State};
+use hangar::{JobId, ManualClock, NewJob, Outcome, Registry, State};
 use hangar_integration_tests::{EnvOptions, TestEnv, history, states};
 use tokio::sync::Notify;
 
-use crate::support::{Boom, Ok1, Runs, SHORT, Slow, registry};
-
-fn delivery(id: &str, body: String) -> Delivery {
-    Delivery {
-        message_id: id.to_owned(),
-        body,
-        queue: "default".to_owned(),
-        attributes: Default::default(),
-    }
-}
+use crate::support::{Boom, Ok1, Runs, SHORT, Slow, delivery, registry};
 
 /// Two deliveries of one message at once: the job runs once; the duplicate
 /// is put back for later and then dropped as stale.
